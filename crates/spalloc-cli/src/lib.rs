@@ -1,0 +1,1 @@
+//! The spalloc command-line tools (work in progress).

@@ -1,0 +1,3 @@
+//! A spalloc_server-compatible allocation server (work in progress).
+
+pub mod core;

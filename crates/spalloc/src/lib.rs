@@ -1,0 +1,1 @@
+//! Client library for spalloc (work in progress).
