@@ -1,3 +1,5 @@
-//! A spalloc_server-compatible allocation server (work in progress).
+//! `spalloc-server` (being assembled).
 
+pub mod clock;
+pub mod config;
 pub mod core;

@@ -1,9 +1,22 @@
 //! The sans-I/O core: machine geometry, allocation, the job queue and the
 //! controller. Nothing in here touches sockets, threads or the wall clock;
 //! time is passed in as Unix seconds.
+//!
+//! * [`coordinates`], [`area_to_rect`], [`pack_tree`], [`candidate_filter`],
+//!   [`allocator`]: geometry and board allocation, exactly as the reference;
+//! * [`machine`]: the validated description of a machine;
+//! * [`job`], [`job_queue`], [`retired`]: jobs and their queues;
+//! * [`bmp_request`]: the power and link work the core hands to BMP back ends;
+//! * [`watch`]: who is notified of which changes;
+//! * [`where_is`]: locating boards and chips;
+//! * [`controller`]: the life cycle of every job, tying it all together.
 
 pub mod allocator;
 pub mod area_to_rect;
+pub mod bmp_request;
 pub mod candidate_filter;
 pub mod coordinates;
+pub mod machine;
 pub mod pack_tree;
+pub mod retired;
+pub mod watch;

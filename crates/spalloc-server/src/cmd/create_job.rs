@@ -1,0 +1,301 @@
+//! `create_job(*args, **kwargs)`: turning the request into a validated
+//! [`JobSpec`] before any job ID is taken (so, unlike the reference, a bad
+//! request never leaves a "ghost job" behind: bug B1).
+
+use super::args::{as_float, as_int, python_str, python_type};
+use crate::core::allocator::{AllocRequest, AllocShape};
+use crate::core::coordinates::Board;
+use crate::core::job::{JobSpec, Target};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+/// The default keepalive, in seconds.
+pub const DEFAULT_KEEPALIVE: f64 = 60.0;
+
+/// The positional slots of the reference's `Allocator._alloc_type`: after the
+/// up to three shape arguments come these options, in this order.
+const OPTION_SLOTS: [&str; 4] = [
+    "max_dead_boards",
+    "max_dead_links",
+    "require_torus",
+    "min_ratio",
+];
+
+/// The keyword arguments `create_job` accepts besides `owner` and `keepalive`.
+const KEYWORDS: [&str; 6] = [
+    "machine",
+    "tags",
+    "min_ratio",
+    "max_dead_boards",
+    "max_dead_links",
+    "require_torus",
+];
+
+/// Validates a `create_job` request; the error is the exception message.
+pub fn parse(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<JobSpec, String> {
+    let owner = match kwargs.get("owner") {
+        None | Some(Value::Null) => return Err("owner must be specified for all jobs".into()),
+        Some(v) => python_str(v),
+    };
+    let keepalive = match kwargs.get("keepalive") {
+        None => Some(DEFAULT_KEEPALIVE),
+        Some(Value::Null) => None,
+        Some(v) => Some(as_float(v)?),
+    };
+    if let Some(k) = keepalive {
+        if k.is_nan() {
+            return Err("keepalive must be a number of seconds, not NaN".into());
+        }
+    }
+    let mut options: Map<String, Value> = Map::new();
+    for (key, value) in &kwargs {
+        match key.as_str() {
+            "owner" | "keepalive" => {}
+            k if KEYWORDS.contains(&k) => {
+                options.insert(key.clone(), value.clone());
+            }
+            other => {
+                return Err(format!(
+                    "Allocator._alloc_type() got an unexpected keyword argument '{other}'"
+                ))
+            }
+        }
+    }
+    if args.len() > 3 + OPTION_SLOTS.len() {
+        return Err(format!(
+            "Allocator._alloc_type() takes from 1 to 8 positional arguments but {} were given",
+            args.len() + 1
+        ));
+    }
+    for (value, name) in args.iter().skip(3).zip(OPTION_SLOTS) {
+        if options.insert(name.to_owned(), value.clone()).is_some() {
+            return Err(format!(
+                "Allocator._alloc_type() got multiple values for argument '{name}'"
+            ));
+        }
+    }
+    let shape = shape(&args)?;
+    let mut impossible = false;
+    let mut dead_limit = |name: &str| -> Result<Option<u32>, String> {
+        match options.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match as_int(v) {
+                // A negative limit can never be met: the reference cancels such jobs.
+                Some(i) if i < 0 => {
+                    impossible = true;
+                    Ok(Some(0))
+                }
+                Some(i) => Ok(Some(u32::try_from(i).unwrap_or(u32::MAX))),
+                None => Err(format!(
+                    "{name} must be an integer or None, not {}",
+                    python_type(v)
+                )),
+            },
+        }
+    };
+    let max_dead_boards = dead_limit("max_dead_boards")?;
+    let max_dead_links = dead_limit("max_dead_links")?;
+    let require_torus = match options.get("require_torus") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => match as_int(v) {
+            Some(i) => i != 0,
+            None => {
+                return Err(format!(
+                    "require_torus must be true or false, not {}",
+                    python_type(v)
+                ))
+            }
+        },
+    };
+    let min_ratio = match options.get("min_ratio") {
+        None | Some(Value::Null) => 0.0,
+        Some(v) => as_float(v)?,
+    };
+    if min_ratio.is_nan() {
+        return Err("min_ratio must be a number, not NaN".into());
+    }
+    let machine = match options.get("machine") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(python_str(v)),
+    };
+    let tags: Option<BTreeSet<String>> = match options.get("tags") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(items.iter().map(python_str).collect()),
+        // Python's set("abc") is a set of characters; kept for compatibility.
+        Some(Value::String(s)) => Some(s.chars().map(String::from).collect()),
+        Some(v) => return Err(format!("'{}' object is not iterable", python_type(v))),
+    };
+    let target = match (machine, tags) {
+        (Some(_), Some(_)) => {
+            return Err("Only one of machine and tags may be specified for a job.".into())
+        }
+        (Some(m), None) => Target::Machine(m),
+        (None, Some(t)) => Target::Tags(t),
+        (None, None) => Target::Tags(["default".to_owned()].into()),
+    };
+    let (shape, negative) = shape;
+    let request = AllocRequest {
+        shape,
+        min_ratio,
+        max_dead_boards,
+        max_dead_links,
+        require_torus,
+    };
+    request.validate().map_err(|e| e.to_string())?;
+    let mut echoed = kwargs;
+    echoed.remove("owner");
+    echoed.remove("keepalive");
+    Ok(JobSpec {
+        owner,
+        keepalive,
+        target,
+        request,
+        impossible: impossible || negative,
+        args,
+        kwargs: echoed,
+    })
+}
+
+/// The request's shape from the first three positional arguments; the flag
+/// says the shape names a board that cannot exist (negative coordinates).
+fn shape(args: &[Value]) -> Result<(AllocShape, bool), String> {
+    let mut dims: &[Value] = &args[..args.len().min(3)];
+    // The reference ignores a trailing None.
+    while let Some((Value::Null, rest)) = dims.split_last() {
+        dims = rest;
+    }
+    let ints: Vec<i64> = dims
+        .iter()
+        .map(|v| {
+            as_int(v).ok_or_else(|| {
+                format!(
+                    "create_job arguments (a board count, width and height, or x, y, z) must be integers, not {}",
+                    python_type(v)
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(match ints.as_slice() {
+        [] | [1] => (AllocShape::Board(None), false),
+        [n] => (AllocShape::Boards(*n), false),
+        [w, h] => (AllocShape::Triads(*w, *h), false),
+        [x, y, z] => match (u32::try_from(*x), u32::try_from(*y), u32::try_from(*z)) {
+            (Ok(x), Ok(y), Ok(z)) => (AllocShape::Board(Some(Board { x, y, z })), false),
+            _ => (AllocShape::Board(None), true),
+        },
+        _ => unreachable!("at most three shape arguments"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kw(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn err(args: Value, kwargs: Value) -> String {
+        parse(args.as_array().cloned().unwrap_or_default(), kw(kwargs)).unwrap_err()
+    }
+
+    fn ok(args: Value, kwargs: Value) -> JobSpec {
+        parse(args.as_array().cloned().unwrap_or_default(), kw(kwargs)).unwrap()
+    }
+
+    #[test]
+    fn reference_error_messages() {
+        assert_eq!(
+            err(json!([]), json!({})),
+            "owner must be specified for all jobs"
+        );
+        assert_eq!(
+            err(json!([]), json!({"owner": null})),
+            "owner must be specified for all jobs"
+        );
+        assert_eq!(
+            err(json!([]), json!({"owner": "x", "keepalive": "abc"})),
+            "could not convert string to float: 'abc'"
+        );
+        assert_eq!(
+            err(
+                json!([]),
+                json!({"owner": "x", "machine": "m", "tags": ["default"]})
+            ),
+            "Only one of machine and tags may be specified for a job."
+        );
+        assert_eq!(
+            err(json!([]), json!({"owner": "x", "require_torus": true})),
+            "require_torus must be False when allocating boards."
+        );
+        assert_eq!(
+            err(json!([4]), json!({"owner": "x", "min_ratio": -1})),
+            "Aspect ratio cannot be negative."
+        );
+        assert_eq!(
+            err(json!([]), json!({"owner": "x", "bogus": 1})),
+            "Allocator._alloc_type() got an unexpected keyword argument 'bogus'"
+        );
+        assert!(err(json!(["4"]), json!({"owner": "x"})).contains("must be integers, not str"));
+        assert!(err(json!([null, 2]), json!({"owner": "x"})).contains("not NoneType"));
+    }
+
+    #[test]
+    fn shapes_and_defaults() {
+        let s = ok(json!([]), json!({"owner": "me"}));
+        assert_eq!(s.request.shape, AllocShape::Board(None));
+        assert_eq!(s.keepalive, Some(60.0));
+        assert_eq!(s.target, Target::Tags(["default".to_owned()].into()));
+        assert_eq!(
+            ok(json!([1]), json!({"owner": "me"})).request.shape,
+            AllocShape::Board(None)
+        );
+        assert_eq!(
+            ok(json!([4]), json!({"owner": "me"})).request.shape,
+            AllocShape::Boards(4)
+        );
+        assert_eq!(
+            ok(json!([2, 1]), json!({"owner": "me"})).request.shape,
+            AllocShape::Triads(2, 1)
+        );
+        assert_eq!(
+            ok(json!([1, 0, 2]), json!({"owner": "me"})).request.shape,
+            AllocShape::Board(Some(Board { x: 1, y: 0, z: 2 }))
+        );
+        assert_eq!(
+            ok(json!([2, null]), json!({"owner": "me"})).request.shape,
+            AllocShape::Boards(2)
+        );
+        let s = ok(
+            json!([1, 2, 3, 4]),
+            json!({"owner": "me", "keepalive": null}),
+        );
+        assert_eq!(s.request.max_dead_boards, Some(4));
+        assert_eq!(s.keepalive, None);
+        assert!(ok(json!([-1, 0, 0]), json!({"owner": "me"})).impossible);
+        assert!(ok(json!([2]), json!({"owner": "me", "max_dead_boards": -1})).impossible);
+        let s = ok(json!([]), json!({"owner": "me", "machine": "m"}));
+        assert_eq!(s.target, Target::Machine("m".into()));
+        let s = ok(json!([]), json!({"owner": 5, "tags": "ab"}));
+        assert_eq!(s.owner, "5");
+        assert_eq!(
+            s.target,
+            Target::Tags(["a".to_owned(), "b".to_owned()].into())
+        );
+    }
+
+    #[test]
+    fn list_jobs_echo_drops_owner_and_keepalive_only() {
+        let s = ok(
+            json!([2]),
+            json!({"owner": "me", "keepalive": 60.0, "machine": null, "tags": ["default"], "min_ratio": 0.333}),
+        );
+        assert_eq!(
+            Value::Object(s.kwargs),
+            json!({"machine": null, "tags": ["default"], "min_ratio": 0.333})
+        );
+        assert_eq!(s.args, vec![json!(2)]);
+    }
+}

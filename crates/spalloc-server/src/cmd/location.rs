@@ -1,0 +1,135 @@
+//! Commands that translate between coordinate systems.
+
+use super::args::{as_int, as_job_id, bind, python_type, required};
+use super::to_value;
+use crate::core::coordinates::Board;
+use crate::core::machine::Physical;
+use crate::core::where_is::WhereIsQuery;
+use crate::service::Service;
+use serde_json::{Map, Value};
+
+const POSITION_PARAMS: [super::args::Param; 4] = [
+    required("machine_name"),
+    required("x"),
+    required("y"),
+    required("z"),
+];
+
+/// The four numbers of a board or location, or `None` if any is not a
+/// non-negative integer (such a board cannot exist).
+fn triple(bound: &[Value]) -> Option<(u32, u32, u32)> {
+    let n = |v: &Value| as_int(v).and_then(|i| u32::try_from(i).ok());
+    Some((n(&bound[1])?, n(&bound[2])?, n(&bound[3])?))
+}
+
+/// `get_board_position(machine_name, x, y, z)`: `[cabinet, frame, board]` or null.
+pub fn board_position(
+    service: &mut Service,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+) -> Result<Value, String> {
+    let bound = bind("get_board_position", &POSITION_PARAMS, args, kwargs)?;
+    let (Some(machine), Some((x, y, z))) = (bound[0].as_str(), triple(&bound)) else {
+        return Ok(Value::Null);
+    };
+    match service
+        .controller
+        .get_board_position(machine, Board { x, y, z })
+    {
+        Some(p) => to_value([p.cabinet, p.frame, p.board]),
+        None => Ok(Value::Null),
+    }
+}
+
+/// `get_board_at_position(machine_name, x, y, z)` where x, y, z are really
+/// cabinet, frame and board (the reference's naming): `[x, y, z]` or null.
+pub fn board_at_position(
+    service: &mut Service,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+) -> Result<Value, String> {
+    let bound = bind("get_board_at_position", &POSITION_PARAMS, args, kwargs)?;
+    let (Some(machine), Some((cabinet, frame, board))) = (bound[0].as_str(), triple(&bound)) else {
+        return Ok(Value::Null);
+    };
+    match service.controller.get_board_at_position(
+        machine,
+        Physical {
+            cabinet,
+            frame,
+            board,
+        },
+    ) {
+        Some(b) => to_value([b.x, b.y, b.z]),
+        None => Ok(Value::Null),
+    }
+}
+
+/// `where_is(**kwargs)` with one of the key sets `{machine, x, y, z}`,
+/// `{machine, cabinet, frame, board}`, `{machine, chip_x, chip_y}` or
+/// `{job_id, chip_x, chip_y}`.
+pub fn where_is(
+    service: &mut Service,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+) -> Result<Value, String> {
+    if !args.is_empty() {
+        return Err(format!(
+            "SpallocServer.where_is() takes 2 positional arguments but {} were given",
+            args.len() + 2
+        ));
+    }
+    let mut keys: Vec<&str> = kwargs.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let int = |key: &str| -> Result<i64, String> {
+        let v = &kwargs[key];
+        as_int(v)
+            .ok_or_else(|| format!("where_is: {key} must be an integer, not {}", python_type(v)))
+    };
+    let machine = || -> Result<String, String> {
+        match &kwargs["machine"] {
+            Value::String(s) => Ok(s.clone()),
+            v => Err(format!(
+                "where_is: machine must be a string, not {}",
+                python_type(v)
+            )),
+        }
+    };
+    let query = match keys.as_slice() {
+        ["machine", "x", "y", "z"] => WhereIsQuery::Board {
+            machine: machine()?,
+            x: int("x")?,
+            y: int("y")?,
+            z: int("z")?,
+        },
+        ["board", "cabinet", "frame", "machine"] => WhereIsQuery::Physical {
+            machine: machine()?,
+            cabinet: int("cabinet")?,
+            frame: int("frame")?,
+            board: int("board")?,
+        },
+        ["chip_x", "chip_y", "machine"] => WhereIsQuery::Chip {
+            machine: machine()?,
+            x: int("chip_x")?,
+            y: int("chip_y")?,
+        },
+        ["chip_x", "chip_y", "job_id"] => {
+            let Some(job_id) = as_job_id(&kwargs["job_id"]) else {
+                return Ok(Value::Null);
+            };
+            WhereIsQuery::JobChip {
+                job_id,
+                x: int("chip_x")?,
+                y: int("chip_y")?,
+            }
+        }
+        _ => {
+            let given: Vec<&str> = kwargs.keys().map(String::as_str).collect();
+            return Err(format!("Invalid arguments: {}", given.join(", ")));
+        }
+    };
+    match service.controller.where_is(&query) {
+        Some(record) => to_value(record),
+        None => Ok(Value::Null),
+    }
+}

@@ -1,0 +1,432 @@
+//! The controller: every job's life cycle, on top of the job queue.
+//!
+//! It owns the jobs, the retired-reason cache, the outstanding BMP work and
+//! the sets of changed jobs and machines. It never blocks, sleeps or reads the
+//! clock: every entry point that depends on time takes `now` (Unix seconds),
+//! BMP work leaves through [`Controller::take_bmp_requests`] and comes back
+//! through [`Controller::bmp_request_done`], and notifications leave through
+//! [`Controller::take_changes`]. That makes the whole life cycle testable
+//! without sockets or sleeps.
+
+use crate::core::bmp_request::BmpRequest;
+use crate::core::coordinates::Board;
+use crate::core::job::{job_allocation, Job, JobSpec};
+use crate::core::job_queue::{JobQueue, Placed};
+use crate::core::machine::{Machine, Physical};
+use crate::core::retired::RetiredJobs;
+use crate::core::where_is::{self, WhereIsQuery};
+use spalloc_protocol::{
+    Connection, JobListing, JobMachineInfo, JobState, JobStateRecord, MachineListing, WhereIsRecord,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Reason given to jobs that no machine could ever run.
+pub const REASON_NO_MACHINE: &str = "No suitable machines available.";
+/// Reason given to jobs whose keepalive ran out.
+pub const REASON_TIMED_OUT: &str = "Job timed out.";
+/// Prefix of the reason of a job destroyed before it got boards.
+pub const CANCELLED_PREFIX: &str = "Cancelled: ";
+
+/// Settings of the controller that come from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ControllerSettings {
+    /// How many destroyed jobs' reasons to remember.
+    pub max_retired_jobs: usize,
+    /// Seconds between a job's power-off and its boards' reuse.
+    pub seconds_before_free: f64,
+}
+
+/// What changed since the last call to [`Controller::take_changes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Jobs whose state, power or allocation changed.
+    pub jobs: BTreeSet<u64>,
+    /// Machines whose allocations changed.
+    pub machines: BTreeSet<String>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.machines.is_empty()
+    }
+}
+
+/// The state of the whole allocation service.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    settings: ControllerSettings,
+    queue: JobQueue,
+    /// Live jobs: queued, powering or ready.
+    jobs: BTreeMap<u64, Job>,
+    /// Destroyed jobs whose boards are still being powered off; their boards
+    /// are released when the last BMP request completes.
+    dying: BTreeMap<u64, Job>,
+    retired: RetiredJobs,
+    next_job_id: u64,
+    next_bmp_request_id: u64,
+    /// BMP request ID → job ID, for requests not yet completed.
+    in_flight: BTreeMap<u64, u64>,
+    outbox: Vec<BmpRequest>,
+    changes: Changes,
+}
+
+impl Controller {
+    /// A controller for these machines (highest priority first).
+    pub fn new(settings: ControllerSettings, machines: Vec<Machine>) -> Controller {
+        let machines = machines.into_iter().map(Arc::new).collect();
+        Controller {
+            settings,
+            queue: JobQueue::new(machines, settings.seconds_before_free),
+            jobs: BTreeMap::new(),
+            dying: BTreeMap::new(),
+            retired: RetiredJobs::new(settings.max_retired_jobs),
+            next_job_id: 1,
+            next_bmp_request_id: 1,
+            in_flight: BTreeMap::new(),
+            outbox: Vec::new(),
+            changes: Changes::default(),
+        }
+    }
+
+    /// The configured settings.
+    pub fn settings(&self) -> ControllerSettings {
+        self.settings
+    }
+
+    /// The machines in priority order.
+    pub fn machines(&self) -> impl Iterator<Item = &Arc<Machine>> {
+        self.queue.machines()
+    }
+
+    /// Creates a job from a validated request and returns its ID. A job no
+    /// machine could ever run is created already cancelled, as the reference
+    /// does, so the client learns why through `get_job_state`.
+    pub fn create_job(&mut self, spec: JobSpec, host: Option<String>, now: f64) -> u64 {
+        let id = self.next_job_id;
+        self.next_job_id += 1;
+        self.jobs.insert(id, Job::new(id, &spec, host, now));
+        self.changes.jobs.insert(id);
+        let placed = if spec.impossible {
+            None
+        } else {
+            self.queue.enqueue(id, spec.target, spec.request, now)
+        };
+        match placed {
+            Some(placed) => self.on_placed(placed),
+            None => self.destroy_job(id, Some(REASON_NO_MACHINE.to_owned()), now),
+        }
+        id
+    }
+
+    fn touch(&mut self, job_id: u64, host: Option<&str>, now: f64) -> Option<&mut Job> {
+        let job = self.jobs.get_mut(&job_id)?;
+        job.touch(host, now);
+        Some(job)
+    }
+
+    /// `job_keepalive`: resets the job's timer. Unknown jobs are ignored.
+    pub fn job_keepalive(&mut self, job_id: u64, host: Option<&str>, now: f64) {
+        self.touch(job_id, host, now);
+    }
+
+    /// `get_job_state`; also a keepalive.
+    pub fn get_job_state(&mut self, job_id: u64, host: Option<&str>, now: f64) -> JobStateRecord {
+        if let Some(job) = self.touch(job_id, host, now) {
+            return JobStateRecord {
+                state: job.state,
+                power: job.power,
+                keepalive: job.keepalive,
+                reason: None,
+                start_time: Some(job.start_time),
+                keepalivehost: job.keepalivehost.clone(),
+            };
+        }
+        match self.retired.get(job_id) {
+            Some(reason) => JobStateRecord {
+                state: JobState::Destroyed,
+                reason: reason.clone(),
+                ..JobStateRecord::unknown()
+            },
+            None => JobStateRecord::unknown(),
+        }
+    }
+
+    /// `get_job_machine_info`; also a keepalive. All `None` unless the job is
+    /// live and allocated.
+    pub fn get_job_machine_info(
+        &mut self,
+        job_id: u64,
+        host: Option<&str>,
+        now: f64,
+    ) -> JobMachineInfo {
+        let Some(job) = self.touch(job_id, host, now) else {
+            return JobMachineInfo::default();
+        };
+        let Some(a) = &job.allocation else {
+            return JobMachineInfo::default();
+        };
+        JobMachineInfo {
+            width: Some(a.width),
+            height: Some(a.height),
+            connections: Some(
+                a.connections
+                    .iter()
+                    .map(|(chip, host)| Connection(*chip, host.clone()))
+                    .collect(),
+            ),
+            machine_name: Some(a.machine.clone()),
+            boards: Some(a.boards.iter().map(|b| [b.x, b.y, b.z]).collect()),
+        }
+    }
+
+    /// `power_on_job_boards` (`on = true`) or `power_off_job_boards`; also a
+    /// keepalive. A queued, unknown or destroyed job is ignored.
+    pub fn power_job(&mut self, job_id: u64, on: bool, host: Option<&str>, now: f64) {
+        let allocated = self
+            .touch(job_id, host, now)
+            .is_some_and(|j| j.allocation.is_some());
+        if allocated {
+            self.set_job_power(job_id, on, on);
+        }
+    }
+
+    /// `destroy_job`: cancels a queued job or tears down an allocated one.
+    /// Unknown and already destroyed jobs are ignored.
+    pub fn destroy_job(&mut self, job_id: u64, reason: Option<String>, now: f64) {
+        let Some(mut job) = self.jobs.remove(&job_id) else {
+            return;
+        };
+        self.changes.jobs.insert(job_id);
+        match &job.allocation {
+            None => {
+                self.queue.cancel(job_id);
+                let reason = format!("{CANCELLED_PREFIX}{}", reason.unwrap_or_default());
+                self.retired.insert(job_id, Some(reason));
+            }
+            Some(a) => {
+                self.changes.machines.insert(a.machine.clone());
+                self.retired.insert(job_id, reason);
+                job.state = JobState::Destroyed;
+                self.dying.insert(job_id, job);
+                self.set_job_power(job_id, false, false);
+                // A job with no BMP work outstanding releases at once.
+                if self
+                    .dying
+                    .get(&job_id)
+                    .is_some_and(|j| j.bmp_requests_until_ready == 0)
+                {
+                    self.dying.remove(&job_id);
+                    let placed = self.queue.release(job_id, now);
+                    self.on_placed(placed);
+                }
+            }
+        }
+    }
+
+    /// Destroys expired jobs and performs due delayed frees. Call it at least
+    /// every `timeout_check_interval`.
+    pub fn tick(&mut self, now: f64) {
+        let expired: Vec<u64> = self
+            .jobs
+            .values()
+            .filter(|j| j.expired(now))
+            .map(|j| j.id)
+            .collect();
+        for id in expired {
+            self.destroy_job(id, Some(REASON_TIMED_OUT.to_owned()), now);
+        }
+        let placed = self.queue.check_free(now);
+        self.on_placed(placed);
+    }
+
+    /// BMP work to hand to the back ends, in the order it was decided.
+    pub fn take_bmp_requests(&mut self) -> Vec<BmpRequest> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Reports that a BMP request finished: `Err(bmp_ip)` if it failed after
+    /// its retries. A failure destroys the job with the reference's reason.
+    pub fn bmp_request_done(&mut self, request_id: u64, result: Result<(), String>, now: f64) {
+        let Some(job_id) = self.in_flight.remove(&request_id) else {
+            return;
+        };
+        if let Err(bmp_ip) = result {
+            if self.jobs.contains_key(&job_id) {
+                let reason =
+                    format!("Machine configuration failed. Error: Requests failed on BMP {bmp_ip}");
+                self.destroy_job(job_id, Some(reason), now);
+            }
+        }
+        if let Some(job) = self.jobs.get_mut(&job_id) {
+            job.bmp_requests_until_ready = job.bmp_requests_until_ready.saturating_sub(1);
+            if job.bmp_requests_until_ready == 0 {
+                job.state = JobState::Ready;
+                self.changes.jobs.insert(job_id);
+            }
+        } else if let Some(job) = self.dying.get_mut(&job_id) {
+            job.bmp_requests_until_ready = job.bmp_requests_until_ready.saturating_sub(1);
+            if job.bmp_requests_until_ready == 0 {
+                self.dying.remove(&job_id);
+                let placed = self.queue.release(job_id, now);
+                self.on_placed(placed);
+            }
+        }
+    }
+
+    /// The jobs and machines that changed since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// `list_jobs`: every live job, oldest first.
+    pub fn list_jobs(&self) -> Vec<JobListing> {
+        self.jobs
+            .values()
+            .map(|j| JobListing {
+                job_id: j.id,
+                owner: j.owner.clone(),
+                start_time: j.start_time,
+                keepalive: j.keepalive,
+                state: j.state,
+                power: j.power,
+                args: j.args.clone(),
+                kwargs: j.kwargs.clone(),
+                allocated_machine_name: j.allocation.as_ref().map(|a| a.machine.clone()),
+                boards: j
+                    .allocation
+                    .as_ref()
+                    .map(|a| a.boards.iter().map(|b| [b.x, b.y, b.z]).collect()),
+                keepalivehost: Some(j.keepalivehost.clone().unwrap_or_default()),
+            })
+            .collect()
+    }
+
+    /// `list_machines`, in priority order.
+    pub fn list_machines(&self) -> Vec<MachineListing> {
+        self.machines()
+            .map(|m| MachineListing {
+                name: m.name.clone(),
+                tags: m.tags.iter().cloned().collect(),
+                width: m.width,
+                height: m.height,
+                dead_boards: m.dead_boards.iter().map(|b| [b.x, b.y, b.z]).collect(),
+                dead_links: m
+                    .dead_links
+                    .iter()
+                    .map(|(b, l)| [b.x, b.y, b.z, l.to_wire() as u32])
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// `get_board_position`: logical board → physical location, no wrapping.
+    pub fn get_board_position(&self, machine: &str, board: Board) -> Option<Physical> {
+        self.queue
+            .machine(machine)?
+            .board_locations
+            .get(&board)
+            .copied()
+    }
+
+    /// `get_board_at_position`: physical location → logical board.
+    pub fn get_board_at_position(&self, machine: &str, p: Physical) -> Option<Board> {
+        self.queue.machine(machine)?.board_at(p)
+    }
+
+    /// `where_is` in any of its four forms.
+    pub fn where_is(&self, query: &WhereIsQuery) -> Option<WhereIsRecord> {
+        where_is::locate(
+            query,
+            |name| self.queue.machine(name).map(|m| m.as_ref()),
+            &self.jobs,
+        )
+    }
+
+    /// How many jobs wait ahead of this one on its best machine, if queued.
+    pub fn queue_position(&self, job_id: u64) -> Option<usize> {
+        self.queue.position(job_id)
+    }
+
+    /// Whether nothing is allocated, queued, or waiting for power or a free
+    /// (every machine is back to its start state).
+    pub fn is_idle(&self) -> bool {
+        self.jobs.is_empty() && self.dying.is_empty() && self.queue.is_idle()
+    }
+
+    /// The jobs a BMP back end should know about (for tests and diagnostics).
+    pub fn live_jobs(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.values()
+    }
+
+    fn on_placed(&mut self, placed: Vec<Placed>) {
+        for p in placed {
+            let Some(job) = self.jobs.get_mut(&p.job_id) else {
+                continue;
+            };
+            job.allocation = Some(job_allocation(&p.machine, &p.allocation));
+            self.changes.machines.insert(p.machine.name.clone());
+            self.set_job_power(p.job_id, true, true);
+        }
+    }
+
+    /// Queues power (and, when powering on, periphery link isolation) for all
+    /// of a job's boards, one request per BMP, and marks the job as powering.
+    fn set_job_power(&mut self, job_id: u64, power: bool, isolate_links: bool) {
+        let Some(job) = self
+            .jobs
+            .get_mut(&job_id)
+            .or_else(|| self.dying.get_mut(&job_id))
+        else {
+            return;
+        };
+        let Some(alloc) = &job.allocation else {
+            return;
+        };
+        let Some(machine) = self.queue.machine(&alloc.machine) else {
+            return;
+        };
+        let mut per_bmp: BTreeMap<
+            (u32, u32),
+            (Vec<u32>, Vec<(u32, spalloc_protocol::Link, bool)>),
+        > = BTreeMap::new();
+        for b in &alloc.boards {
+            if let Some(p) = machine.board_locations.get(b) {
+                per_bmp.entry(p.bmp()).or_default().0.push(p.board);
+            }
+        }
+        if isolate_links {
+            for (b, link) in &alloc.periphery {
+                if let Some(p) = machine.board_locations.get(b) {
+                    per_bmp
+                        .entry(p.bmp())
+                        .or_default()
+                        .1
+                        .push((p.board, *link, false));
+                }
+            }
+        }
+        for (bmp, (boards, links)) in per_bmp {
+            let id = self.next_bmp_request_id;
+            self.next_bmp_request_id += 1;
+            self.in_flight.insert(id, job_id);
+            self.outbox.push(BmpRequest {
+                id,
+                job_id,
+                machine: machine.name.clone(),
+                bmp,
+                bmp_ip: machine.bmp_ips.get(&bmp).cloned().unwrap_or_default(),
+                power,
+                boards,
+                links,
+            });
+            job.bmp_requests_until_ready += 1;
+        }
+        if job.state != JobState::Destroyed {
+            job.state = JobState::Power;
+            job.power = Some(power);
+        }
+        self.changes.jobs.insert(job_id);
+    }
+}

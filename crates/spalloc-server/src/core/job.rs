@@ -1,0 +1,184 @@
+//! A job as the controller keeps it.
+
+use crate::core::allocator::{AllocRequest, Allocation};
+use crate::core::coordinates::{Board, WrapAround};
+use serde_json::{Map, Value};
+use spalloc_protocol::{ChipCoord, JobState, Link};
+use std::collections::BTreeSet;
+
+/// Which machines a job may run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Exactly this machine (`machine=` given).
+    Machine(String),
+    /// Any machine whose tags include all of these (`tags=`, default `{"default"}`).
+    Tags(BTreeSet<String>),
+}
+
+/// A validated `create_job` request. Building one is the only place where
+/// arguments are checked, and it happens before a job ID is taken, so a bad
+/// request never leaves a "ghost job" behind (the reference's bug B1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// Who asked.
+    pub owner: String,
+    /// Seconds between keepalives before the job is destroyed; `None` = never.
+    pub keepalive: Option<f64>,
+    /// Where it may run.
+    pub target: Target,
+    /// What it needs.
+    pub request: AllocRequest,
+    /// A request no machine can ever satisfy whatever its shape (for example
+    /// a negative `max_dead_boards`); it is cancelled at once, as the reference does.
+    pub impossible: bool,
+    /// The positional arguments as sent, echoed by `list_jobs`.
+    pub args: Vec<Value>,
+    /// The keyword arguments as sent minus `owner` and `keepalive`, echoed by `list_jobs`.
+    pub kwargs: Map<String, Value>,
+}
+
+/// Where and what a job was given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobAllocation {
+    /// The machine.
+    pub machine: String,
+    /// The allocator's ID for the allocation.
+    pub allocation_id: u64,
+    /// The boards.
+    pub boards: BTreeSet<Board>,
+    /// Links leaving the allocation; disabled on power-on.
+    pub periphery: BTreeSet<(Board, Link)>,
+    /// Which wrap-around links the allocation has.
+    pub torus: WrapAround,
+    /// Width in chips.
+    pub width: u32,
+    /// Height in chips.
+    pub height: u32,
+    /// Every board's Ethernet chip (relative to the origin) and hostname.
+    pub connections: Vec<(ChipCoord, String)>,
+}
+
+impl JobAllocation {
+    /// The lexicographically smallest board: the allocation's origin.
+    pub fn origin(&self) -> Option<Board> {
+        self.boards.iter().next().copied()
+    }
+
+    /// The component-wise minimum of the boards, which `where_is` uses.
+    pub fn min_corner(&self) -> Option<Board> {
+        let x = self.boards.iter().map(|b| b.x).min()?;
+        let y = self.boards.iter().map(|b| b.y).min()?;
+        let z = self.boards.iter().map(|b| b.z).min()?;
+        Some(Board { x, y, z })
+    }
+}
+
+/// A live job (queued, powering or ready), or one being torn down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Its ID.
+    pub id: u64,
+    /// Who created it.
+    pub owner: String,
+    /// Unix time of creation.
+    pub start_time: f64,
+    /// Keepalive interval, `None` = never expires.
+    pub keepalive: Option<f64>,
+    /// When it expires unless touched.
+    pub keepalive_until: Option<f64>,
+    /// IP of the last client that created or touched it.
+    pub keepalivehost: Option<String>,
+    /// Its state.
+    pub state: JobState,
+    /// Target power state while allocated.
+    pub power: Option<bool>,
+    /// `create_job` positional arguments as sent.
+    pub args: Vec<Value>,
+    /// `create_job` keyword arguments as sent, minus owner and keepalive.
+    pub kwargs: Map<String, Value>,
+    /// The allocation, once it has one.
+    pub allocation: Option<JobAllocation>,
+    /// BMP batches still outstanding; the job is ready when this reaches 0.
+    pub bmp_requests_until_ready: u32,
+}
+
+impl Job {
+    /// A newly created, queued job.
+    pub fn new(id: u64, spec: &JobSpec, host: Option<String>, now: f64) -> Job {
+        Job {
+            id,
+            owner: spec.owner.clone(),
+            start_time: now,
+            keepalive: spec.keepalive,
+            keepalive_until: spec.keepalive.map(|k| now + k),
+            keepalivehost: host,
+            state: JobState::Queued,
+            power: None,
+            args: spec.args.clone(),
+            kwargs: spec.kwargs.clone(),
+            allocation: None,
+            bmp_requests_until_ready: 0,
+        }
+    }
+
+    /// Resets the keepalive timer and records who did it.
+    pub fn touch(&mut self, host: Option<&str>, now: f64) {
+        self.keepalive_until = self.keepalive.map(|k| now + k);
+        if let Some(h) = host {
+            self.keepalivehost = Some(h.to_owned());
+        }
+    }
+
+    /// Whether its keepalive has run out.
+    pub fn expired(&self, now: f64) -> bool {
+        self.keepalive_until.is_some_and(|until| until < now)
+    }
+}
+
+/// Turns an allocator result into the job's geometry (spalloc-server.md §4.9).
+pub fn job_allocation(
+    machine: &crate::core::machine::Machine,
+    allocation: &Allocation,
+) -> JobAllocation {
+    use crate::core::coordinates::{board_to_chip, triad_dimensions_to_chips};
+    let origin = allocation
+        .boards
+        .iter()
+        .next()
+        .copied()
+        .unwrap_or(Board { x: 0, y: 0, z: 0 });
+    let (width, height) = if allocation.boards.len() > 1 {
+        // The reference derives the size from the largest board, which is
+        // wrong when the top-right of the rectangle is dead (bug B3); the
+        // rectangle the allocator chose is the truth.
+        triad_dimensions_to_chips(allocation.width, allocation.height, allocation.torus)
+    } else {
+        (8, 8)
+    };
+    let connections = allocation
+        .boards
+        .iter()
+        .filter_map(|b| {
+            let ip = machine.spinnaker_ips.get(b)?;
+            let (cx, cy) = board_to_chip(
+                i64::from(b.x) - i64::from(origin.x),
+                i64::from(b.y) - i64::from(origin.y),
+                i64::from(b.z) - i64::from(origin.z),
+            );
+            Some((
+                [u32::try_from(cx).ok()?, u32::try_from(cy).ok()?],
+                ip.clone(),
+            ))
+        })
+        .collect();
+    JobAllocation {
+        machine: machine.name.clone(),
+        allocation_id: allocation.id,
+        boards: allocation.boards.clone(),
+        periphery: allocation.periphery.clone(),
+        torus: allocation.torus,
+        width,
+        height,
+        connections,
+    }
+}

@@ -1,0 +1,209 @@
+//! The per-machine job queues (spalloc-server.md §4.1).
+//!
+//! Machines are kept in priority order, each with its allocator and a FIFO of
+//! job IDs. A job is queued on every machine that could ever satisfy it; only
+//! the head of each queue is tried, so a large job at the head blocks smaller
+//! ones behind it on that machine (as in the reference: fairness over
+//! utilisation), while jobs that fit elsewhere can still overtake it there.
+
+use crate::core::allocator::{AllocRequest, Allocation, Allocator};
+use crate::core::job::Target;
+use crate::core::machine::Machine;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// A job that was just given boards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    /// The job.
+    pub job_id: u64,
+    /// The machine it landed on.
+    pub machine: Arc<Machine>,
+    /// What it got.
+    pub allocation: Allocation,
+}
+
+#[derive(Debug, Clone)]
+struct QueuedMachine {
+    machine: Arc<Machine>,
+    allocator: Allocator,
+    queue: VecDeque<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingJob {
+    target: Target,
+    request: AllocRequest,
+}
+
+/// All machines' queues and allocators.
+#[derive(Debug, Clone, Default)]
+pub struct JobQueue {
+    machines: Vec<QueuedMachine>,
+    /// Jobs waiting for boards, by ID (IDs grow, so this is creation order).
+    pending: BTreeMap<u64, PendingJob>,
+    /// Jobs holding boards: machine index and allocation ID.
+    allocated: BTreeMap<u64, (String, u64)>,
+}
+
+impl JobQueue {
+    /// Queues for these machines, in priority order.
+    pub fn new(machines: Vec<Arc<Machine>>, seconds_before_free: f64) -> JobQueue {
+        let machines = machines
+            .into_iter()
+            .map(|m| QueuedMachine {
+                allocator: Allocator::new(
+                    m.width,
+                    m.height,
+                    &m.dead_boards,
+                    &m.dead_links,
+                    seconds_before_free,
+                ),
+                machine: m,
+                queue: VecDeque::new(),
+            })
+            .collect();
+        JobQueue {
+            machines,
+            pending: BTreeMap::new(),
+            allocated: BTreeMap::new(),
+        }
+    }
+
+    /// The machines in priority order.
+    pub fn machines(&self) -> impl Iterator<Item = &Arc<Machine>> {
+        self.machines.iter().map(|m| &m.machine)
+    }
+
+    /// A machine by name.
+    pub fn machine(&self, name: &str) -> Option<&Arc<Machine>> {
+        self.machines
+            .iter()
+            .find(|m| m.machine.name == name)
+            .map(|m| &m.machine)
+    }
+
+    fn candidates(&self, target: &Target) -> impl Iterator<Item = usize> + '_ {
+        let target = target.clone();
+        self.machines
+            .iter()
+            .enumerate()
+            .filter(move |(_, m)| match &target {
+                Target::Machine(name) => m.machine.name == *name,
+                Target::Tags(tags) => tags.is_subset(&m.machine.tags),
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// Queues a job on every machine that could ever run it and allocates
+    /// what can be allocated now. Returns `None` if no machine could ever
+    /// run it (the caller cancels it).
+    pub fn enqueue(
+        &mut self,
+        job_id: u64,
+        target: Target,
+        request: AllocRequest,
+        now: f64,
+    ) -> Option<Vec<Placed>> {
+        let possible: Vec<usize> = self
+            .candidates(&target)
+            .filter(|&i| self.machines[i].allocator.alloc_possible(&request))
+            .collect();
+        if possible.is_empty() {
+            return None;
+        }
+        for i in possible {
+            self.machines[i].queue.push_back(job_id);
+        }
+        self.pending.insert(job_id, PendingJob { target, request });
+        Some(self.process(now))
+    }
+
+    /// Whether a job is waiting for boards.
+    pub fn is_pending(&self, job_id: u64) -> bool {
+        self.pending.contains_key(&job_id)
+    }
+
+    /// How many pending jobs stand ahead of this one in the queue where it is
+    /// nearest the head (for clients that show progress).
+    pub fn position(&self, job_id: u64) -> Option<usize> {
+        self.machines
+            .iter()
+            .filter_map(|m| {
+                m.queue
+                    .iter()
+                    .filter(|id| self.pending.contains_key(id))
+                    .position(|&id| id == job_id)
+            })
+            .min()
+    }
+
+    /// Allocates heads of queues until nothing more fits (strict FIFO per machine).
+    pub fn process(&mut self, now: f64) -> Vec<Placed> {
+        let mut placed = Vec::new();
+        loop {
+            let mut changed = false;
+            for m in &mut self.machines {
+                while let Some(&head) = m.queue.front() {
+                    let Some(job) = self.pending.get(&head) else {
+                        m.queue.pop_front();
+                        continue;
+                    };
+                    if let Some(allocation) = m.allocator.alloc(&job.request, now) {
+                        m.queue.pop_front();
+                        self.pending.remove(&head);
+                        self.allocated
+                            .insert(head, (m.machine.name.clone(), allocation.id));
+                        placed.push(Placed {
+                            job_id: head,
+                            machine: Arc::clone(&m.machine),
+                            allocation,
+                        });
+                        changed = true;
+                    }
+                    break;
+                }
+            }
+            if !changed {
+                return placed;
+            }
+        }
+    }
+
+    /// Removes a pending job from every queue. Returns whether it was pending.
+    pub fn cancel(&mut self, job_id: u64) -> bool {
+        // Queues skip IDs that are no longer pending, so removing it from the
+        // pending map is enough; the stale entries are dropped lazily.
+        self.pending.remove(&job_id).is_some()
+    }
+
+    /// Gives an allocated job's boards back (after its power-off) and
+    /// allocates what now fits. The boards become usable
+    /// `seconds_before_free` later.
+    pub fn release(&mut self, job_id: u64, now: f64) -> Vec<Placed> {
+        if let Some((machine, allocation_id)) = self.allocated.remove(&job_id) {
+            if let Some(m) = self.machines.iter_mut().find(|m| m.machine.name == machine) {
+                m.allocator.free(allocation_id, now);
+            }
+        }
+        self.process(now)
+    }
+
+    /// Performs due delayed frees, then allocates what now fits.
+    pub fn check_free(&mut self, now: f64) -> Vec<Placed> {
+        let mut any = false;
+        for m in &mut self.machines {
+            any |= m.allocator.check_free(now);
+        }
+        if any {
+            self.process(now)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether every allocator is idle (nothing allocated or waiting to be freed).
+    pub fn is_idle(&self) -> bool {
+        self.allocated.is_empty() && self.machines.iter().all(|m| m.allocator.is_idle())
+    }
+}

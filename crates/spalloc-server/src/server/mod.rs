@@ -1,0 +1,174 @@
+//! The network shell: a tokio TCP front end around the sans-I/O [`Service`].
+//!
+//! [`serve`] runs until a shutdown signal; [`RunningServer`] runs it on a
+//! thread of its own, which is how tests and the client library's tests start
+//! a real server on port 0.
+
+pub mod connection;
+pub mod shared;
+
+use crate::bmp::BmpDispatcher;
+use crate::clock;
+use crate::config::ServerConfig;
+use crate::service::Service;
+use shared::{Shared, State};
+use spalloc_protocol::DEFAULT_MAX_LINE_LENGTH;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+/// The address to bind for a configuration (`""` means every interface).
+pub fn bind_address(config: &ServerConfig) -> String {
+    let ip = if config.ip.is_empty() {
+        "0.0.0.0"
+    } else {
+        config.ip.as_str()
+    };
+    if ip.contains(':') {
+        format!("[{ip}]:{}", config.port)
+    } else {
+        format!("{ip}:{}", config.port)
+    }
+}
+
+/// Binds the listening socket (synchronously, so that errors such as "address
+/// in use" surface before anything starts).
+pub fn bind(config: &ServerConfig) -> std::io::Result<StdListener> {
+    let listener = StdListener::bind(bind_address(config))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves clients on `listener` until `shutdown` completes. Must run inside a
+/// tokio runtime.
+pub async fn serve(
+    config: ServerConfig,
+    listener: StdListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let mut bmp = BmpDispatcher::new(&config, tokio::runtime::Handle::current());
+    let service = Service::new(&config);
+    for m in service.controller.machines() {
+        info!(machine = %m.summary(), "machine configured");
+    }
+    let shared = Arc::new_cyclic(|weak| {
+        let _ = weak; // attached below, once the Arc exists
+        Shared::new(State {
+            service,
+            clients: Default::default(),
+            bmp: BmpDispatcher::new(&config, tokio::runtime::Handle::current()),
+        })
+    });
+    bmp.attach(&shared);
+    shared.with(|s| s.bmp = bmp);
+
+    // Keepalive expiry and delayed frees are checked at least every
+    // timeout_check_interval, and at least 10 times a second so that a
+    // short seconds_before_free is honoured promptly.
+    let period = config.timeout_check_interval.clamp(0.001, 0.1);
+    let ticker = {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs_f64(period));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                shared.with(|s| s.service.tick(clock::now()));
+            }
+        })
+    };
+
+    info!(address = %listener.local_addr()?, "spalloc-server listening");
+    tokio::pin!(shutdown);
+    let mut next_client = 1u64;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let client = next_client;
+                    next_client += 1;
+                    tokio::spawn(connection::serve(stream, client, Arc::clone(&shared), DEFAULT_MAX_LINE_LENGTH));
+                }
+                Err(e) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    ticker.abort();
+    // Dropping the outboxes ends every writer, which closes the connections.
+    shared.with(|s| s.clients.clear());
+    info!("spalloc-server stopped");
+    Ok(())
+}
+
+/// A server running on a background thread with its own runtime; stopped
+/// by [`RunningServer::shutdown`] or on drop.
+pub struct RunningServer {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Binds `config.ip:config.port` (port 0 picks a free port) and starts serving.
+    pub fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
+        let listener = bind(&config)?;
+        let address = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("spalloc-server")
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("spalloc-server".into())
+            .spawn(move || {
+                let result = runtime.block_on(serve(config, listener, async {
+                    let _ = stopped.await;
+                }));
+                if let Err(e) = result {
+                    warn!(error = %e, "server stopped with an error");
+                }
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })?;
+        Ok(RunningServer {
+            address,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Where the server listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops the server and waits for it.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
