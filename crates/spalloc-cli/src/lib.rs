@@ -1,1 +1,16 @@
-//! The spalloc command-line tools (work in progress).
+//! The spalloc command-line tools: `spalloc`, `spalloc-job`, `spalloc-ps`,
+//! `spalloc-machine` and `spalloc-where-is`.
+//!
+//! Each binary in `src/bin/` is a thin `main` over one module of [`tools`].
+//! The modules here hold what the tools share: terminal styling
+//! ([`terminal`]), the reference's text layouts ([`render`]), Python-style
+//! value text ([`python_text`]) and the `-c` command template
+//! ([`command_template`]).
+
+pub mod command_template;
+pub mod ethernet_csv;
+pub mod python_text;
+pub mod render;
+pub mod shell_quote;
+pub mod terminal;
+pub mod tools;

@@ -1,0 +1,173 @@
+//! What `spalloc` prints while waiting and once the boards are ready.
+
+use crate::render::render_definitions;
+use crate::terminal::{Style, Terminal};
+use spalloc_protocol::JobState;
+use std::time::Duration;
+
+/// The status line for a job entering `state`, with its colour; `None` for
+/// ready (announced separately, after the CSV is written).
+pub fn state_message(
+    job_id: u64,
+    state: JobState,
+    reason: Option<&str>,
+) -> Option<(Style, String)> {
+    Some(match state {
+        JobState::Queued => (Style::YELLOW, format!("Job {job_id}: Waiting in queue...")),
+        JobState::Power => (
+            Style::YELLOW,
+            format!("Job {job_id}: Waiting for power on..."),
+        ),
+        JobState::Ready => return None,
+        JobState::Destroyed => (
+            Style::RED,
+            match reason {
+                Some(reason) => format!("Job {job_id}: Destroyed: {reason}"),
+                None => format!("Job {job_id}: Destroyed."),
+            },
+        ),
+        JobState::Unknown => (
+            Style::RED,
+            format!("Job {job_id}: Job not recognised by server."),
+        ),
+    })
+}
+
+/// The live suffix shown on a terminal while waiting: elapsed time, and the
+/// number of queued jobs ahead of this one on the same machines.
+pub fn progress_suffix(elapsed: Duration, jobs_ahead: Option<usize>) -> String {
+    let seconds = elapsed.as_secs();
+    let clock = format!("{}:{:02}", seconds / 60, seconds % 60);
+    match jobs_ahead {
+        Some(1) => format!(" ({clock} elapsed, 1 queued job ahead)"),
+        Some(n) => format!(" ({clock} elapsed, {n} queued jobs ahead)"),
+        None => format!(" ({clock} elapsed)"),
+    }
+}
+
+/// What the allocated machine looks like, for the info block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyMachine {
+    /// Chip (0, 0)'s hostname.
+    pub hostname: String,
+    /// Width in chips.
+    pub width: u32,
+    /// Height in chips.
+    pub height: u32,
+    /// Number of boards (Ethernet connections).
+    pub num_boards: usize,
+    /// The CSV file of all board hostnames.
+    pub csv_path: String,
+    /// The machine's name.
+    pub machine_name: String,
+}
+
+/// The info block printed when no command is given.
+pub fn render_ready_info(machine: &ReadyMachine, terminal: &Terminal) -> String {
+    let mut entries = vec![
+        (
+            "Hostname",
+            terminal.paint(&Style::BRIGHT, &machine.hostname),
+        ),
+        ("Width", machine.width.to_string()),
+        ("Height", machine.height.to_string()),
+    ];
+    if machine.num_boards > 1 {
+        entries.push(("Num boards", machine.num_boards.to_string()));
+        entries.push(("All hostnames", machine.csv_path.clone()));
+    }
+    entries.push(("Running on", machine.machine_name.clone()));
+    render_definitions(&entries)
+}
+
+/// The prompt printed after the info block.
+pub fn render_prompt(terminal: &Terminal) -> String {
+    terminal.paint(&Style::DIM, "<Press enter when done>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(num_boards: usize) -> ReadyMachine {
+        ReadyMachine {
+            hostname: "10.0.0.1".to_owned(),
+            width: 16,
+            height: 8,
+            num_boards,
+            csv_path: "/tmp/spinnaker_ips_19k_s4pg.csv".to_owned(),
+            machine_name: "m1".to_owned(),
+        }
+    }
+
+    #[test]
+    fn several_boards() {
+        assert_eq!(
+            render_ready_info(&machine(2), &Terminal::forced(false)),
+            "     Hostname: 10.0.0.1
+        Width: 16
+       Height: 8
+   Num boards: 2
+All hostnames: /tmp/spinnaker_ips_19k_s4pg.csv
+   Running on: m1"
+        );
+        assert_eq!(
+            render_prompt(&Terminal::forced(false)),
+            "<Press enter when done>"
+        );
+        assert_eq!(
+            render_prompt(&Terminal::forced(true)),
+            "\x1b[2m<Press enter when done>\x1b[0m"
+        );
+    }
+
+    #[test]
+    fn one_board() {
+        let mut one = machine(1);
+        one.hostname = "foobar".to_owned();
+        assert_eq!(
+            render_ready_info(&one, &Terminal::forced(false)),
+            "  Hostname: foobar\n     Width: 16\n    Height: 8\nRunning on: m1"
+        );
+        assert!(render_ready_info(&one, &Terminal::forced(true))
+            .starts_with("  Hostname: \x1b[1mfoobar\x1b[0m"));
+    }
+
+    #[test]
+    fn status_lines() {
+        let text = |s, r| state_message(123, s, r).map(|(_, m)| m);
+        assert_eq!(
+            text(JobState::Queued, None).as_deref(),
+            Some("Job 123: Waiting in queue...")
+        );
+        assert_eq!(
+            text(JobState::Power, None).as_deref(),
+            Some("Job 123: Waiting for power on...")
+        );
+        assert_eq!(text(JobState::Ready, None), None);
+        assert_eq!(
+            text(JobState::Destroyed, Some("x")).as_deref(),
+            Some("Job 123: Destroyed: x")
+        );
+        assert_eq!(
+            text(JobState::Destroyed, None).as_deref(),
+            Some("Job 123: Destroyed.")
+        );
+        assert_eq!(
+            text(JobState::Unknown, None).as_deref(),
+            Some("Job 123: Job not recognised by server.")
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(75), Some(2)),
+            " (1:15 elapsed, 2 queued jobs ahead)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(5), Some(1)),
+            " (0:05 elapsed, 1 queued job ahead)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(5), None),
+            " (0:05 elapsed)"
+        );
+    }
+}

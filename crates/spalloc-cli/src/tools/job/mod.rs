@@ -1,0 +1,3 @@
+//! `spalloc-job`: show, watch, power, list the IPs of, or destroy one job.
+
+pub mod info;

@@ -1,0 +1,7 @@
+//! One module per command-line tool.
+
+pub mod alloc;
+pub mod job;
+pub mod machine;
+pub mod ps;
+pub mod where_is;

@@ -1,0 +1,3 @@
+//! `spalloc-ps`: list the live jobs.
+
+pub mod table;

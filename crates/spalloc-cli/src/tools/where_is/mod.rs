@@ -1,0 +1,3 @@
+//! `spalloc-where-is`: find a board or chip by any of its coordinates.
+
+pub mod view;
