@@ -9,8 +9,14 @@
 
 pub mod command_template;
 pub mod ethernet_csv;
+pub mod failure;
+pub mod interrupt;
+pub mod notification_wait;
+pub mod output;
 pub mod python_text;
 pub mod render;
+pub mod script;
+pub mod server_args;
 pub mod shell_quote;
 pub mod terminal;
 pub mod tools;

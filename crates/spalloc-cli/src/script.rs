@@ -1,0 +1,80 @@
+//! What the four `Script` tools share: reading the config, parsing the
+//! command line, connecting and checking the server's version.
+
+use crate::failure::Failure;
+use crate::server_args::{with_config_defaults, ServerSettings};
+use clap::error::ErrorKind;
+use clap::{Command, CommandFactory, FromArgMatches};
+use spalloc::{Config, ProtocolClient};
+use std::ffi::OsString;
+
+/// Loads the config files of the search path; a broken file ends the tool
+/// with a message naming the file and line.
+pub fn load_config() -> Result<Config, Failure> {
+    Config::load().map_err(|e| {
+        Failure::new(
+            1,
+            format!(
+                "Error in a spalloc config file: {e}\n(run spalloc-config to list the files read)"
+            ),
+        )
+    })
+}
+
+/// Parses `argv` into `T`, with the server group's defaults taken from
+/// `config`; help, version and usage errors end the process (exit 0 or 2).
+pub fn parse_args<T: CommandFactory + FromArgMatches>(
+    argv: impl IntoIterator<Item = OsString>,
+    config: &Config,
+    adjust: impl FnOnce(Command) -> Command,
+) -> (T, Command) {
+    let mut command = adjust(with_config_defaults(T::command(), config));
+    let matches = command
+        .try_get_matches_from_mut(argv)
+        .unwrap_or_else(|e| e.exit());
+    let parsed = T::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
+    (parsed, command)
+}
+
+/// A usage error in the reference's words; exits 2.
+pub fn usage_error(command: &mut Command, message: &str) -> ! {
+    command
+        .error(ErrorKind::MissingRequiredArgument, message)
+        .exit()
+}
+
+/// The settings, or the reference's usage error when no hostname is known.
+pub fn require_server(settings: Option<ServerSettings>, command: &mut Command) -> ServerSettings {
+    settings.unwrap_or_else(|| {
+        usage_error(
+            command,
+            "--hostname of spalloc server must be specified (or set hostname in the [spalloc] section of a config file)",
+        )
+    })
+}
+
+/// Connects (with no connect timeout, as the reference) and checks the
+/// server's version unless told not to.
+pub fn connect(settings: &ServerSettings) -> Result<ProtocolClient, Failure> {
+    let client = ProtocolClient::new(settings.hostname.clone(), settings.port);
+    client.connect()?;
+    client.set_timeout(settings.timeout);
+    if !settings.ignore_version {
+        let version = client.version()?;
+        if !spalloc::version::is_compatible(&version) {
+            return Err(Failure::new(
+                2,
+                format!("Incompatible server version ({version})"),
+            ));
+        }
+    }
+    Ok(client)
+}
+
+/// Runs a tool body and turns its outcome into an exit status.
+pub fn exit_status(outcome: Result<(), Failure>) -> i32 {
+    match outcome {
+        Ok(()) => 0,
+        Err(failure) => failure.report(),
+    }
+}
