@@ -1,1 +1,720 @@
-//! (being written)
+//! Board-level allocation on one machine (§4.2–§4.4, §4.8): single boards
+//! packed into shared triads, "at least n boards" and "w × h triads"
+//! rectangles on a [`PackTree`], and the delayed release of freed boards.
+//!
+//! The allocator is sans-I/O: the current time is always passed in as Unix
+//! seconds, so the controller (and tests) decide what "now" is.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use spalloc_protocol::Link;
+
+use super::area_to_rect::{area_to_rect, AreaError};
+use super::candidate_filter::{CandidateFilter, Topology};
+use super::coordinates::{Board, WrapAround};
+use super::pack_tree::PackTree;
+
+/// The shape of an allocation request, decided from the positional
+/// arguments of `create_job` like the reference's `_alloc_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocShape {
+    /// One board: anywhere (`[]` or `[1]`, `None`) or a specific one
+    /// (`[x, y, z]`).
+    Board(Option<Board>),
+    /// At least `n` boards as a rectangle of `ceil(n / 3)` triads (`[n]`,
+    /// `n != 1`). `n <= 0` is never possible.
+    Boards(i64),
+    /// Exactly `w × h` triads (`[w, h]`).
+    Triads(i64, i64),
+}
+
+/// A complete allocation request: the shape plus the keyword constraints.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AllocRequest {
+    /// What to allocate.
+    pub shape: AllocShape,
+    /// Minimum aspect ratio, used only by [`AllocShape::Boards`].
+    pub min_ratio: f64,
+    /// Most dead or unreachable boards tolerated (`None`: any, as long as
+    /// the bottom-left board works). Ignored for single boards.
+    pub max_dead_boards: Option<u32>,
+    /// Most dead internal links tolerated (`None`: any). Ignored for single
+    /// boards.
+    pub max_dead_links: Option<u32>,
+    /// Only accept allocations with wrap-around links.
+    pub require_torus: bool,
+}
+
+/// A request the reference would refuse with an exception. Display is
+/// exactly the reference's message, which clients see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    /// `require_torus` with a single-board form.
+    #[error("require_torus must be False when allocating boards.")]
+    TorusWithBoard,
+    /// The rectangle chooser refused the request (a negative ratio).
+    #[error(transparent)]
+    Area(#[from] AreaError),
+}
+
+impl AllocRequest {
+    /// Checks what the reference raises as exceptions so the caller can
+    /// refuse the request *before* creating a job (fixing bug B1, ghost
+    /// jobs).
+    ///
+    /// The reference raises the ratio error only when `area_to_rect` is
+    /// reached; that never happens for `n <= 0` (such jobs are cancelled as
+    /// impossible instead), so those are not refused here either.
+    pub fn validate(&self) -> Result<(), AllocError> {
+        match self.shape {
+            AllocShape::Board(_) if self.require_torus => Err(AllocError::TorusWithBoard),
+            AllocShape::Boards(n) if n > 0 && self.min_ratio < 0.0 => {
+                Err(AreaError::NegativeRatio.into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A successful allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// Per-allocator sequence number (from 1), used to free it.
+    pub id: u64,
+    /// The live boards allocated.
+    pub boards: BTreeSet<Board>,
+    /// Links leaving the boards, to be disabled on power-on.
+    #[serde(with = "super::coordinates::serde_board_links")]
+    pub periphery: BTreeSet<(Board, Link)>,
+    /// Which wrap-around links join the boards.
+    pub torus: WrapAround,
+    /// Bottom-left triad of the rectangle allocated (for a single board:
+    /// its triad).
+    pub x: u32,
+    /// See `x`.
+    pub y: u32,
+    /// Width of the rectangle in triads (1 for a single board).
+    pub width: u32,
+    /// Height of the rectangle in triads (1 for a single board).
+    pub height: u32,
+}
+
+/// How an allocation is released: a pack-tree rectangle, or one board of a
+/// shared single-board triad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum AllocKind {
+    Triads,
+    Board,
+}
+
+/// A live allocation's release information (the reference's
+/// `allocation_types` and `allocation_board`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct LiveAllocation {
+    kind: AllocKind,
+    board: Board,
+}
+
+/// A freed allocation waiting for `seconds_before_free` to pass.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct PendingFree {
+    freed_at: f64,
+    kind: AllocKind,
+    board: Board,
+}
+
+/// One slot of a [`PySmallSet`] hash table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Slot {
+    Empty,
+    Dummy,
+    Key(u32),
+}
+
+/// A model of CPython's `set` for the small integers 0..=2 (the free z's
+/// of a single-board triad).
+///
+/// The reference hands out "any" free board with `set.pop()`, whose result
+/// depends on the hash table's history (dummy slots, the search finger), not
+/// just on its contents: e.g. `{0,1,2}` popped twice, then 0 and 1 added
+/// back, pops 2, 1, 0. To give the same boards as the reference this
+/// mirrors CPython 3.11's `set_add_entry`, `set_pop`, `set_discard` and
+/// table resizing for keys whose hash is themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PySmallSet {
+    table: Vec<Slot>,
+    fill: usize,
+    used: usize,
+    finger: usize,
+}
+
+/// CPython's `LINEAR_PROBES`.
+const LINEAR_PROBES: usize = 9;
+/// CPython's `PySet_MINSIZE`.
+const SET_MIN_SIZE: usize = 8;
+
+impl PySmallSet {
+    fn new() -> Self {
+        PySmallSet {
+            table: vec![Slot::Empty; SET_MIN_SIZE],
+            fill: 0,
+            used: 0,
+            finger: 0,
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.table.len() - 1
+    }
+
+    fn contains(&self, key: u32) -> bool {
+        self.table.contains(&Slot::Key(key))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.used == 0
+    }
+
+    /// `set.add(key)`.
+    fn add(&mut self, key: u32) {
+        if self.contains(key) {
+            return;
+        }
+        let mask = self.mask();
+        let hash = key as usize;
+        let mut i = hash & mask;
+        let mut perturb = hash;
+        let mut freeslot = None;
+        let unused = 'probe: loop {
+            let probes = if i + LINEAR_PROBES <= mask {
+                LINEAR_PROBES
+            } else {
+                0
+            };
+            for j in i..=i + probes {
+                match self.table[j] {
+                    Slot::Empty => break 'probe j,
+                    Slot::Dummy => freeslot = Some(j),
+                    Slot::Key(_) => {}
+                }
+            }
+            perturb >>= 5;
+            i = (i * 5 + 1 + perturb) & mask;
+        };
+        self.used += 1;
+        if let Some(slot) = freeslot {
+            self.table[slot] = Slot::Key(key);
+            return;
+        }
+        self.table[unused] = Slot::Key(key);
+        self.fill += 1;
+        if self.fill * 5 >= mask * 3 {
+            self.resize(self.used * 4);
+        }
+    }
+
+    /// CPython's `set_table_resize`.
+    fn resize(&mut self, min_used: usize) {
+        let mut new_size = SET_MIN_SIZE;
+        while new_size <= min_used {
+            new_size <<= 1;
+        }
+        if new_size == SET_MIN_SIZE && self.table.len() == SET_MIN_SIZE && self.fill == self.used {
+            return;
+        }
+        let old = std::mem::replace(&mut self.table, vec![Slot::Empty; new_size]);
+        self.fill = self.used;
+        for slot in old {
+            if let Slot::Key(k) = slot {
+                self.insert_clean(k);
+            }
+        }
+    }
+
+    /// CPython's `set_insert_clean` (no dummies, key known absent).
+    fn insert_clean(&mut self, key: u32) {
+        let mask = self.mask();
+        let hash = key as usize;
+        let mut i = hash & mask;
+        let mut perturb = hash;
+        loop {
+            let probes = if i + LINEAR_PROBES <= mask {
+                LINEAR_PROBES
+            } else {
+                0
+            };
+            for j in i..=i + probes {
+                if self.table[j] == Slot::Empty {
+                    self.table[j] = Slot::Key(key);
+                    return;
+                }
+            }
+            perturb >>= 5;
+            i = (i * 5 + 1 + perturb) & mask;
+        }
+    }
+
+    /// `set.pop()`; `None` if empty.
+    fn pop(&mut self) -> Option<u32> {
+        if self.used == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let mut i = self.finger & mask;
+        loop {
+            if let Slot::Key(k) = self.table[i] {
+                self.table[i] = Slot::Dummy;
+                self.used -= 1;
+                self.finger = i + 1;
+                return Some(k);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// `set.discard(key)`; true if it was present.
+    fn discard(&mut self, key: u32) -> bool {
+        match self.table.iter().position(|s| *s == Slot::Key(key)) {
+            Some(i) => {
+                self.table[i] = Slot::Dummy;
+                self.used -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A triad allocated (as 1×1 in the pack tree) to serve single-board jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SharedTriad {
+    x: u32,
+    y: u32,
+    /// Live boards not in use, with the reference's pop order.
+    free: PySmallSet,
+    /// Boards currently allocated (or waiting to be freed).
+    in_use: BTreeSet<u32>,
+}
+
+/// Allocates boards of one machine. See the module documentation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Allocator {
+    topology: Topology,
+    seconds_before_free: f64,
+    next_id: u64,
+    pack_tree: PackTree,
+    live: BTreeMap<u64, LiveAllocation>,
+    /// Shared triads with a free board, in the reference's dict insertion
+    /// order (the first one serves "any board" requests).
+    single_board_triads: Vec<SharedTriad>,
+    /// Shared triads with no free board.
+    full_single_board_triads: Vec<SharedTriad>,
+    to_free: VecDeque<PendingFree>,
+}
+
+impl Allocator {
+    /// An idle allocator for a `width × height`-triad machine. Boards freed
+    /// become allocatable again `seconds_before_free` seconds later.
+    pub fn new(
+        width: u32,
+        height: u32,
+        dead_boards: &BTreeSet<Board>,
+        dead_links: &BTreeSet<(Board, Link)>,
+        seconds_before_free: f64,
+    ) -> Self {
+        Allocator {
+            topology: Topology {
+                width,
+                height,
+                dead_boards: dead_boards.clone(),
+                dead_links: dead_links.clone(),
+            },
+            seconds_before_free,
+            next_id: 1,
+            pack_tree: PackTree::new(0, 0, width, height),
+            live: BTreeMap::new(),
+            single_board_triads: Vec::new(),
+            full_single_board_triads: Vec::new(),
+            to_free: VecDeque::new(),
+        }
+    }
+
+    /// The machine's width in triads.
+    pub fn width(&self) -> u32 {
+        self.topology.width
+    }
+
+    /// The machine's height in triads.
+    pub fn height(&self) -> u32 {
+        self.topology.height
+    }
+
+    /// The dead boards new allocations avoid.
+    pub fn dead_boards(&self) -> &BTreeSet<Board> {
+        &self.topology.dead_boards
+    }
+
+    /// The dead links new allocations take into account.
+    pub fn dead_links(&self) -> &BTreeSet<(Board, Link)> {
+        &self.topology.dead_links
+    }
+
+    /// Replaces the dead boards and links (a config reload that changes
+    /// only those). New allocations respect them; existing allocations
+    /// are untouched. Newly dead boards in shared single-board triads stop
+    /// being handed out.
+    pub fn set_dead(
+        &mut self,
+        dead_boards: &BTreeSet<Board>,
+        dead_links: &BTreeSet<(Board, Link)>,
+    ) {
+        self.topology.dead_boards = dead_boards.clone();
+        self.topology.dead_links = dead_links.clone();
+        let mut still_free = Vec::with_capacity(self.single_board_triads.len());
+        for mut triad in std::mem::take(&mut self.single_board_triads) {
+            for z in 0..3 {
+                if dead_boards.contains(&Board::new(triad.x, triad.y, z)) {
+                    triad.free.discard(z);
+                }
+            }
+            if triad.free.is_empty() {
+                self.full_single_board_triads.push(triad);
+            } else {
+                still_free.push(triad);
+            }
+        }
+        self.single_board_triads = still_free;
+    }
+
+    /// True if nothing is allocated and nothing is waiting to be freed.
+    pub fn is_idle(&self) -> bool {
+        self.live.is_empty() && self.to_free.is_empty() && self.pack_tree.is_free_leaf()
+    }
+
+    /// Could `req` ever be met on this machine when it is idle (§4.3)?
+    /// Deliberately conservative: only the four corner placements are
+    /// tested. Invalid requests (see [`AllocRequest::validate`]) are never
+    /// possible.
+    pub fn alloc_possible(&self, req: &AllocRequest) -> bool {
+        if req.validate().is_err() {
+            return false;
+        }
+        match req.shape {
+            AllocShape::Board(board) => self.board_possible(board),
+            AllocShape::Boards(n) => self.boards_possible(n, req),
+            AllocShape::Triads(w, h) => self.triads_possible(w, h, req),
+        }
+    }
+
+    fn board_possible(&self, board: Option<Board>) -> bool {
+        if let Some(b) = board {
+            if !self.in_machine(b) || self.topology.dead_boards.contains(&b) {
+                return false;
+            }
+        }
+        let boards = u64::from(self.width()) * u64::from(self.height()) * 3;
+        (self.topology.dead_boards.len() as u64) < boards
+    }
+
+    fn boards_possible(&self, n: i64, req: &AllocRequest) -> bool {
+        let triads = boards_to_triads(n);
+        if triads <= 0 || (req.require_torus && triads != self.triad_count()) {
+            return false;
+        }
+        let Ok(Some((w, h))) = area_to_rect(triads, self.width(), self.height(), req.min_ratio)
+        else {
+            return false;
+        };
+        self.any_corner_accepted(w, h, req, Some(n))
+    }
+
+    fn triads_possible(&self, w: i64, h: i64, req: &AllocRequest) -> bool {
+        let (Ok(w), Ok(h)) = (u32::try_from(w), u32::try_from(h)) else {
+            return false;
+        };
+        if w > self.width() || h > self.height() || w == 0 || h == 0 {
+            return false;
+        }
+        if req.require_torus && (w, h) != (self.width(), self.height()) {
+            return false;
+        }
+        self.any_corner_accepted(w, h, req, None)
+    }
+
+    /// Whether the filter accepts a `w × h` rectangle in one of the idle
+    /// machine's four corners.
+    fn any_corner_accepted(
+        &self,
+        w: u32,
+        h: u32,
+        req: &AllocRequest,
+        expected: Option<i64>,
+    ) -> bool {
+        let mut filter = self.filter(req, expected);
+        let (right, top) = (self.width() - w, self.height() - h);
+        [(0, 0), (right, 0), (0, top), (right, top)]
+            .into_iter()
+            .any(|(x, y)| filter.check(x, y, w, h))
+    }
+
+    fn filter(&self, req: &AllocRequest, expected: Option<i64>) -> CandidateFilter<'_> {
+        CandidateFilter::new(
+            &self.topology,
+            req.max_dead_boards,
+            req.max_dead_links,
+            req.require_torus,
+            expected,
+        )
+    }
+
+    fn in_machine(&self, b: Board) -> bool {
+        b.x < self.width() && b.y < self.height() && b.z < 3
+    }
+
+    fn triad_count(&self) -> i64 {
+        i64::from(self.width()) * i64::from(self.height())
+    }
+
+    /// Tries to allocate `req` now (§4.4), after first releasing frees whose
+    /// delay has passed (as the reference does). `None` if it does not fit
+    /// at the moment (or the request is invalid).
+    pub fn alloc(&mut self, req: &AllocRequest, now: f64) -> Option<Allocation> {
+        self.check_free(now);
+        if req.validate().is_err() {
+            return None;
+        }
+        match req.shape {
+            AllocShape::Board(board) => self.alloc_board(board),
+            AllocShape::Boards(n) => self.alloc_boards(n, req),
+            AllocShape::Triads(w, h) => self.alloc_triads(w, h, req),
+        }
+    }
+
+    fn alloc_triads(&mut self, w: i64, h: i64, req: &AllocRequest) -> Option<Allocation> {
+        let (w, h) = (u32::try_from(w).ok()?, u32::try_from(h).ok()?);
+        if req.require_torus && (w, h) != (self.width(), self.height()) {
+            return None;
+        }
+        if w == 0 || h == 0 {
+            return None;
+        }
+        let mut filter = CandidateFilter::new(
+            &self.topology,
+            req.max_dead_boards,
+            req.max_dead_links,
+            req.require_torus,
+            None,
+        );
+        let (x, y) = self
+            .pack_tree
+            .alloc(w, h, &mut |x, y, w, h| filter.check(x, y, w, h))?;
+        let accepted = filter.into_accepted()?;
+        Some(self.record_rectangle(x, y, w, h, accepted))
+    }
+
+    fn alloc_boards(&mut self, n: i64, req: &AllocRequest) -> Option<Allocation> {
+        let triads = boards_to_triads(n);
+        if triads <= 0 || (req.require_torus && triads != self.triad_count()) {
+            return None;
+        }
+        let mut filter = CandidateFilter::new(
+            &self.topology,
+            req.max_dead_boards,
+            req.max_dead_links,
+            req.require_torus,
+            Some(n),
+        );
+        let (x, y, w, h) = self
+            .pack_tree
+            .alloc_area(triads, req.min_ratio, &mut |x, y, w, h| {
+                filter.check(x, y, w, h)
+            })
+            .ok()??;
+        let accepted = filter.into_accepted()?;
+        Some(self.record_rectangle(x, y, w, h, accepted))
+    }
+
+    /// Registers a pack-tree rectangle allocation and builds its result.
+    fn record_rectangle(
+        &mut self,
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+        accepted: super::candidate_filter::Accepted,
+    ) -> Allocation {
+        let id = self.new_id(AllocKind::Triads, Board::new(x, y, 0));
+        Allocation {
+            id,
+            boards: accepted.boards,
+            periphery: accepted.periphery,
+            torus: accepted.torus,
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    fn new_id(&mut self, kind: AllocKind, board: Board) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.live.insert(id, LiveAllocation { kind, board });
+        id
+    }
+
+    /// One board, reusing a shared triad's free board when possible, else
+    /// claiming a new 1×1 triad from the pack tree.
+    fn alloc_board(&mut self, board: Option<Board>) -> Option<Allocation> {
+        if let Some(b) = board {
+            if !self.in_machine(b) || self.topology.dead_boards.contains(&b) {
+                return None;
+            }
+        }
+        if let Some(allocation) = self.take_shared_board(board) {
+            return Some(allocation);
+        }
+        let (x, y) = match board {
+            Some(b) => self.pack_tree.request(b.x, b.y)?,
+            None => {
+                let dead = &self.topology.dead_boards;
+                self.pack_tree.alloc(1, 1, &mut |x, y, _, _| {
+                    (0..3).any(|z| !dead.contains(&Board::new(x, y, z)))
+                })?
+            }
+        };
+        let mut free = PySmallSet::new();
+        for z in 0..3 {
+            if !self.topology.dead_boards.contains(&Board::new(x, y, z)) {
+                free.add(z);
+            }
+        }
+        self.single_board_triads.push(SharedTriad {
+            x,
+            y,
+            free,
+            in_use: BTreeSet::new(),
+        });
+        self.take_shared_board(board)
+    }
+
+    /// Takes a free board from the shared triads: the first triad's
+    /// `set.pop()` for "any", or exactly the requested one if it is free.
+    fn take_shared_board(&mut self, board: Option<Board>) -> Option<Allocation> {
+        let (index, z) = match board {
+            None => {
+                let triad = self.single_board_triads.first_mut()?;
+                (0, triad.free.pop()?)
+            }
+            Some(b) => {
+                let index = self
+                    .single_board_triads
+                    .iter()
+                    .position(|t| (t.x, t.y) == (b.x, b.y))?;
+                if !self.single_board_triads[index].free.discard(b.z) {
+                    return None;
+                }
+                (index, b.z)
+            }
+        };
+        let triad = &mut self.single_board_triads[index];
+        triad.in_use.insert(z);
+        let taken = Board::new(triad.x, triad.y, z);
+        if triad.free.is_empty() {
+            let full = self.single_board_triads.remove(index);
+            self.full_single_board_triads.push(full);
+        }
+        let id = self.new_id(AllocKind::Board, taken);
+        Some(Allocation {
+            id,
+            boards: [taken].into_iter().collect(),
+            periphery: Link::ALL.into_iter().map(|l| (taken, l)).collect(),
+            torus: WrapAround::NONE,
+            x: taken.x,
+            y: taken.y,
+            width: 1,
+            height: 1,
+        })
+    }
+
+    /// Queues the release of an allocation; its boards become allocatable
+    /// `seconds_before_free` after `now` (§4.8). Unknown IDs are ignored.
+    pub fn free(&mut self, allocation_id: u64, now: f64) {
+        if let Some(live) = self.live.remove(&allocation_id) {
+            self.to_free.push_back(PendingFree {
+                freed_at: now,
+                kind: live.kind,
+                board: live.board,
+            });
+        }
+    }
+
+    /// Releases every queued free at least `seconds_before_free` old, in
+    /// order; true if anything was released.
+    pub fn check_free(&mut self, now: f64) -> bool {
+        let mut changed = false;
+        while let Some(next) = self.to_free.front().copied() {
+            if now - next.freed_at < self.seconds_before_free {
+                break;
+            }
+            self.to_free.pop_front();
+            self.release(next.kind, next.board);
+            changed = true;
+        }
+        changed
+    }
+
+    fn release(&mut self, kind: AllocKind, board: Board) {
+        match kind {
+            AllocKind::Triads => {
+                let freed = self.pack_tree.free(board.x, board.y);
+                debug_assert!(freed.is_ok(), "{freed:?}");
+            }
+            AllocKind::Board => self.release_board(board),
+        }
+    }
+
+    /// Returns a single board to its shared triad; the triad goes back to
+    /// the pack tree once none of its boards is in use.
+    fn release_board(&mut self, board: Board) {
+        let xy = (board.x, board.y);
+        if let Some(i) = self
+            .full_single_board_triads
+            .iter()
+            .position(|t| (t.x, t.y) == xy)
+        {
+            // As the reference: back into the dict, at the end, with a
+            // fresh set.
+            let mut triad = self.full_single_board_triads.remove(i);
+            triad.free = PySmallSet::new();
+            self.single_board_triads.push(triad);
+        }
+        let Some(i) = self
+            .single_board_triads
+            .iter()
+            .position(|t| (t.x, t.y) == xy)
+        else {
+            debug_assert!(false, "freed board {board:?} of no shared triad");
+            return;
+        };
+        let triad = &mut self.single_board_triads[i];
+        triad.in_use.remove(&board.z);
+        if !self.topology.dead_boards.contains(&board) {
+            triad.free.add(board.z);
+        }
+        if triad.in_use.is_empty() {
+            self.single_board_triads.remove(i);
+            let freed = self.pack_tree.free(board.x, board.y);
+            debug_assert!(freed.is_ok(), "{freed:?}");
+        } else if triad.free.is_empty() {
+            let full = self.single_board_triads.remove(i);
+            self.full_single_board_triads.push(full);
+        }
+    }
+}
+
+/// `ceil(n / 3)`: the triads needed for `n` boards (0 or less for `n <= 0`).
+fn boards_to_triads(n: i64) -> i64 {
+    n / 3 + i64::from(n % 3 > 0)
+}
