@@ -1,5 +1,35 @@
-//! `spalloc-server` (being assembled).
+//! `spalloc-server`: a SpiNNaker allocation server that speaks the protocol of
+//! the reference Python `spalloc_server` (1!7.0.0), minus its bugs, with a
+//! built-in simulated machine so it runs anywhere.
+//!
+//! Layout (outside in):
+//!
+//! * [`server`]: the tokio TCP front end ([`RunningServer`] for embedding);
+//! * [`bmp`]: BMP back ends that carry out power and link requests;
+//! * [`config`]: the TOML configuration and its validation;
+//! * [`service`]: the sans-I/O service, fed protocol lines and time;
+//! * [`cmd`]: the protocol's commands, one module per group;
+//! * [`core`]: machines, geometry, allocation, queues and the controller;
+//! * [`clock`]: the only place the wall clock is read.
+//!
+//! ```no_run
+//! use spalloc_server::{RunningServer, ServerConfig};
+//! let mut config = ServerConfig::demo();
+//! config.port = 0; // any free port
+//! let server = RunningServer::start(config)?;
+//! println!("serving on {}", server.local_addr());
+//! server.shutdown();
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
+pub mod bmp;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod core;
+pub mod server;
+pub mod service;
+
+pub use config::{ConfigError, ServerConfig};
+pub use server::RunningServer;
+pub use service::Service;

@@ -32,7 +32,6 @@ struct QueuedMachine {
 
 #[derive(Debug, Clone)]
 struct PendingJob {
-    target: Target,
     request: AllocRequest,
 }
 
@@ -42,7 +41,7 @@ pub struct JobQueue {
     machines: Vec<QueuedMachine>,
     /// Jobs waiting for boards, by ID (IDs grow, so this is creation order).
     pending: BTreeMap<u64, PendingJob>,
-    /// Jobs holding boards: machine index and allocation ID.
+    /// Jobs holding boards: machine name and allocation ID.
     allocated: BTreeMap<u64, (String, u64)>,
 }
 
@@ -115,7 +114,7 @@ impl JobQueue {
         for i in possible {
             self.machines[i].queue.push_back(job_id);
         }
-        self.pending.insert(job_id, PendingJob { target, request });
+        self.pending.insert(job_id, PendingJob { request });
         Some(self.process(now))
     }
 

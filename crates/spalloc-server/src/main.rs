@@ -1,0 +1,129 @@
+//! The `spalloc-server` binary: a thin wrapper that loads the configuration,
+//! sets up logging and signals, and runs [`spalloc_server::server::serve`].
+
+use clap::Parser;
+use spalloc_server::{server, ServerConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing::{error, info};
+
+/// A SpiNNaker machine allocation server, compatible with spalloc_server.
+///
+/// With no CONFIG it serves a built-in simulated 24-board machine named
+/// "demo" (4x2 triads, tag "default") on 127.0.0.1, so spalloc can be tried
+/// with no hardware.
+#[derive(Debug, Parser)]
+#[command(name = "spalloc-server", version = long_version(), about, long_about)]
+struct Args {
+    /// The TOML configuration file (see the README for its format).
+    config: Option<PathBuf>,
+    /// The TCP port to listen on [default: the config's `port`, else 22244].
+    #[arg(short, long)]
+    port: Option<u16>,
+    /// The address to listen on [default: the config's `ip`; "" means all interfaces].
+    #[arg(long)]
+    ip: Option<String>,
+    /// Only log warnings and errors (RUST_LOG overrides).
+    #[arg(short, long)]
+    quiet: bool,
+    /// Load and validate the configuration, print a summary, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn long_version() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (protocol version ",
+        "6.0.0",
+        ")"
+    )
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let default_level = if args.quiet { "warn" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut config = match &args.config {
+        Some(path) => match ServerConfig::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("{e}");
+                eprintln!("spalloc-server: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => ServerConfig::demo(),
+    };
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if let Some(ip) = args.ip {
+        config.ip = ip;
+    }
+    if args.check {
+        println!("configuration OK: {} machine(s)", config.machines.len());
+        for m in &config.machines {
+            println!("  {}", m.machine.summary());
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let listener = match server::bind(&config) {
+        Ok(l) => l,
+        Err(e) => {
+            let address = server::bind_address(&config);
+            eprintln!("spalloc-server: cannot listen on {address}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("spalloc-server: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(server::serve(config, listener, shutdown_signal()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("spalloc-server: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => info!("SIGINT received, shutting down"),
+                    _ = term.recv() => info!("SIGTERM received, shutting down"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        info!("Ctrl-C received, shutting down");
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every check the project has: formatting, lints, and all tests
+# (unit, property, TCP integration and CLI process tests).
+# This is the README's test command; CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is required: install Rust from https://rustup.rs" >&2
+  exit 1
+fi
+# rustfmt and clippy ship with rustup's default profile; add them if missing.
+if command -v rustup >/dev/null 2>&1; then
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
