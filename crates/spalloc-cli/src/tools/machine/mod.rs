@@ -2,3 +2,112 @@
 
 pub mod keys;
 pub mod view;
+
+use crate::failure::Failure;
+use crate::interrupt::InterruptibleSection;
+use crate::notification_wait::{wait_for_notification, WaitOutcome};
+use crate::output::{print_json, print_line, write_stdout};
+use crate::script::{connect, exit_status, load_config, parse_args, require_server, usage_error};
+use crate::server_args::ServerArgs;
+use crate::terminal::Terminal;
+use clap::Parser;
+use serde::Serialize;
+use spalloc::{MachineListing, ProtocolClient};
+use std::ffi::OsString;
+use view::{keyed_jobs, render_machine, render_machine_list, summarise, KeyedJob, MachineSummary};
+
+/// The command line of `spalloc-machine`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "spalloc-machine",
+    version,
+    about = "Get the state of individual machines.",
+    infer_long_args = true
+)]
+pub struct MachineArgs {
+    /// if given, specifies the machine to inspect
+    pub machine: Option<String>,
+    /// update the output when things change.
+    #[arg(short, long)]
+    pub watch: bool,
+    /// list detailed job information
+    #[arg(short, long)]
+    pub detailed: bool,
+    /// print the machines (or the machine and its jobs) as one line of JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub server: ServerArgs,
+}
+
+/// Runs `spalloc-machine` with `argv` (program name first); returns the exit status.
+pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(failure) => return failure.report(),
+    };
+    let (args, mut command) = parse_args::<MachineArgs>(argv, &config, |c| c);
+    let settings = require_server(args.server.resolve(&config), &mut command);
+    if args.detailed && args.machine.is_none() {
+        usage_error(
+            &mut command,
+            "--detailed only works when a specific machine is specified",
+        );
+    }
+    exit_status(connect(&settings).and_then(|client| run(&client, &args)))
+}
+
+/// One machine and its jobs, for `--json`.
+#[derive(Debug, Serialize)]
+struct MachineReport<'a> {
+    machine: &'a MachineListing,
+    summary: MachineSummary,
+    jobs: Vec<KeyedJob>,
+}
+
+fn show(client: &ProtocolClient, args: &MachineArgs, terminal: &Terminal) -> Result<(), Failure> {
+    let machines = client.list_machines()?;
+    let jobs = client.list_jobs()?;
+    let Some(name) = &args.machine else {
+        if args.json {
+            let summaries: Vec<MachineSummary> =
+                machines.iter().map(|m| summarise(m, &jobs)).collect();
+            return print_json(&summaries);
+        }
+        return print_line(&render_machine_list(&machines, &jobs, terminal));
+    };
+    let Some(machine) = machines.iter().find(|m| &m.name == name) else {
+        return Err(Failure::new(6, format!("No machine '{name}' was found")));
+    };
+    if args.json {
+        return print_json(&MachineReport {
+            machine,
+            summary: summarise(machine, &jobs),
+            jobs: keyed_jobs(machine, &jobs),
+        });
+    }
+    print_line(&render_machine(machine, &jobs, args.detailed, terminal))
+}
+
+fn run(client: &ProtocolClient, args: &MachineArgs) -> Result<(), Failure> {
+    let terminal = Terminal::stdout();
+    if !args.watch {
+        return show(client, args, &terminal);
+    }
+    let section = InterruptibleSection::enter();
+    loop {
+        client.notify_machine(args.machine.as_deref())?;
+        if !args.json {
+            write_stdout(&terminal.clear_screen())?;
+        }
+        show(client, args, &terminal)?;
+        let outcome = wait_for_notification(client, &section, None)?;
+        if !args.json {
+            print_line("")?;
+        }
+        if outcome == WaitOutcome::Interrupted {
+            return Ok(());
+        }
+    }
+}

@@ -1,3 +1,139 @@
 //! `spalloc-where-is`: find a board or chip by any of its coordinates.
 
 pub mod view;
+
+use crate::failure::Failure;
+use crate::output::{print_json, print_line};
+use crate::script::{connect, exit_status, load_config, parse_args, require_server, usage_error};
+use crate::server_args::ServerArgs;
+use clap::{ArgGroup, Parser};
+use spalloc::{ProtocolClient, WhereIs};
+use std::ffi::OsString;
+
+/// The command line of `spalloc-where-is`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "spalloc-where-is",
+    version,
+    about = "Find out the location (physical or logical) of a chip or board.",
+    infer_long_args = true,
+    group(ArgGroup::new("query").required(true).multiple(false)
+        .args(["board", "physical", "chip", "job_chip"]))
+)]
+pub struct WhereIsArgs {
+    /// specify the logical board coordinate
+    #[arg(short = 'b', long, visible_alias = "logical", visible_short_alias = 'l',
+          num_args = 4, value_names = ["MACHINE", "X", "Y", "Z"], allow_negative_numbers = true)]
+    pub board: Option<Vec<String>>,
+    /// specify a board's physical location
+    #[arg(short, long, num_args = 4, value_names = ["MACHINE", "CABINET", "FRAME", "BOARD"], allow_negative_numbers = true)]
+    pub physical: Option<Vec<String>>,
+    /// specify a board by chip coordinates (as if the whole machine is being used)
+    #[arg(short, long, num_args = 3, value_names = ["MACHINE", "X", "Y"], allow_negative_numbers = true)]
+    pub chip: Option<Vec<String>>,
+    /// specify the chip coordinates of a chip within a job's boards
+    #[arg(short, long = "job-chip", num_args = 3, value_names = ["JOB_ID", "X", "Y"], allow_negative_numbers = true)]
+    pub job_chip: Option<Vec<String>>,
+    /// print the location as one line of JSON (`null` if there is none)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub server: ServerArgs,
+}
+
+/// A number given on the command line, or the reference's error text.
+fn integer(text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("Error: invalid literal for int() with base 10: '{text}'"))
+}
+
+impl WhereIsArgs {
+    /// The query, and whether to show the chip's position within its board.
+    pub fn query(&self) -> Result<(WhereIs, bool), String> {
+        if let Some([machine, x, y, z]) = self.board.as_deref() {
+            return Ok((
+                WhereIs::Board {
+                    machine: machine.clone(),
+                    x: integer(x)?,
+                    y: integer(y)?,
+                    z: integer(z)?,
+                },
+                false,
+            ));
+        }
+        if let Some([machine, cabinet, frame, board]) = self.physical.as_deref() {
+            return Ok((
+                WhereIs::Physical {
+                    machine: machine.clone(),
+                    cabinet: integer(cabinet)?,
+                    frame: integer(frame)?,
+                    board: integer(board)?,
+                },
+                false,
+            ));
+        }
+        if let Some([machine, x, y]) = self.chip.as_deref() {
+            return Ok((
+                WhereIs::Chip {
+                    machine: machine.clone(),
+                    x: integer(x)?,
+                    y: integer(y)?,
+                },
+                true,
+            ));
+        }
+        if let Some([job_id, x, y]) = self.job_chip.as_deref() {
+            let job_id = u64::try_from(integer(job_id)?)
+                .map_err(|_| format!("Error: a job ID cannot be negative: '{job_id}'"))?;
+            return Ok((
+                WhereIs::JobChip {
+                    job_id,
+                    x: integer(x)?,
+                    y: integer(y)?,
+                },
+                true,
+            ));
+        }
+        Err("one of --board, --physical, --chip or --job-chip is required".to_owned())
+    }
+}
+
+/// Runs `spalloc-where-is` with `argv` (program name first); returns the exit status.
+pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(failure) => return failure.report(),
+    };
+    let (args, mut command) = parse_args::<WhereIsArgs>(argv, &config, |c| c);
+    let settings = require_server(args.server.resolve(&config), &mut command);
+    let (query, show_board_chip) = match args.query() {
+        Ok(q) => q,
+        Err(message) => usage_error(&mut command, &message),
+    };
+    exit_status(connect(&settings).and_then(|client| {
+        // The reference sends where_is with no timeout.
+        client.set_timeout(None);
+        run(&client, &query, show_board_chip, args.json)
+    }))
+}
+
+fn run(
+    client: &ProtocolClient,
+    query: &WhereIs,
+    show_board_chip: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let record = client.where_is(query)?;
+    if json {
+        print_json(&record)?;
+    }
+    let Some(record) = record else {
+        return Err(Failure::new(4, "No boards at the specified location"));
+    };
+    if json {
+        return Ok(());
+    }
+    print_line(&view::render_location(&record, show_board_chip))
+}
