@@ -1,11 +1,12 @@
 //! The `spalloc-server` binary: a thin wrapper that loads the configuration,
 //! sets up logging and signals, and runs [`spalloc_server::server::serve`].
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use spalloc_server::cmd::listing::PROTOCOL_VERSION;
 use spalloc_server::{server, ServerConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing::{error, info};
+use tracing::info;
 
 /// A SpiNNaker machine allocation server, compatible with spalloc_server.
 ///
@@ -13,7 +14,7 @@ use tracing::{error, info};
 /// "demo" (4x2 triads, tag "default") on 127.0.0.1, so spalloc can be tried
 /// with no hardware.
 #[derive(Debug, Parser)]
-#[command(name = "spalloc-server", version = long_version(), about, long_about)]
+#[command(name = "spalloc-server", version, about, long_about)]
 struct Args {
     /// The TOML configuration file (see the README for its format).
     config: Option<PathBuf>,
@@ -31,17 +32,23 @@ struct Args {
     check: bool,
 }
 
-fn long_version() -> &'static str {
-    concat!(
-        env!("CARGO_PKG_VERSION"),
-        " (protocol version ",
-        "6.0.0",
-        ")"
-    )
+/// Parses the command line; `--version` also names the protocol version
+/// that `version` requests answer.
+fn parse_args() -> Args {
+    // clap wants a 'static string; this runs once per process.
+    let version: &'static str = Box::leak(
+        format!(
+            "{} (protocol version {PROTOCOL_VERSION})",
+            env!("CARGO_PKG_VERSION")
+        )
+        .into_boxed_str(),
+    );
+    let matches = Args::command().version(version).get_matches();
+    Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = parse_args();
     let default_level = if args.quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -55,7 +62,6 @@ fn main() -> ExitCode {
         Some(path) => match ServerConfig::from_file(path) {
             Ok(c) => c,
             Err(e) => {
-                error!("{e}");
                 eprintln!("spalloc-server: {e}");
                 return ExitCode::from(1);
             }

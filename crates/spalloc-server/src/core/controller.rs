@@ -20,6 +20,7 @@ use spalloc_protocol::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use tracing::{info, warn};
 
 /// Reason given to jobs that no machine could ever run.
 pub const REASON_NO_MACHINE: &str = "No suitable machines available.";
@@ -52,6 +53,9 @@ impl Changes {
         self.jobs.is_empty() && self.machines.is_empty()
     }
 }
+
+/// The board slots and link settings destined for one BMP.
+type BmpWork = (Vec<u32>, Vec<(u32, spalloc_protocol::Link, bool)>);
 
 /// The state of the whole allocation service.
 #[derive(Debug, Clone)]
@@ -106,6 +110,10 @@ impl Controller {
     pub fn create_job(&mut self, spec: JobSpec, host: Option<String>, now: f64) -> u64 {
         let id = self.next_job_id;
         self.next_job_id += 1;
+        info!(
+            job = id, owner = %spec.owner, host = host.as_deref().unwrap_or(""),
+            args = ?spec.args, "create_job"
+        );
         self.jobs.insert(id, Job::new(id, &spec, host, now));
         self.changes.jobs.insert(id);
         let placed = if spec.impossible {
@@ -199,6 +207,11 @@ impl Controller {
             return;
         };
         self.changes.jobs.insert(job_id);
+        info!(
+            job = job_id,
+            reason = reason.as_deref().unwrap_or(""),
+            "destroy_job"
+        );
         match &job.allocation {
             None => {
                 self.queue.cancel(job_id);
@@ -253,6 +266,7 @@ impl Controller {
             return;
         };
         if let Err(bmp_ip) = result {
+            warn!(job = job_id, bmp = %bmp_ip, "BMP requests failed");
             if self.jobs.contains_key(&job_id) {
                 let reason =
                     format!("Machine configuration failed. Error: Requests failed on BMP {bmp_ip}");
@@ -365,7 +379,12 @@ impl Controller {
             let Some(job) = self.jobs.get_mut(&p.job_id) else {
                 continue;
             };
-            job.allocation = Some(job_allocation(&p.machine, &p.allocation));
+            let allocation = job_allocation(&p.machine, &p.allocation);
+            info!(
+                job = p.job_id, machine = %allocation.machine,
+                boards = allocation.boards.len(), "allocated"
+            );
+            job.allocation = Some(allocation);
             self.changes.machines.insert(p.machine.name.clone());
             self.set_job_power(p.job_id, true, true);
         }
@@ -387,10 +406,7 @@ impl Controller {
         let Some(machine) = self.queue.machine(&alloc.machine) else {
             return;
         };
-        let mut per_bmp: BTreeMap<
-            (u32, u32),
-            (Vec<u32>, Vec<(u32, spalloc_protocol::Link, bool)>),
-        > = BTreeMap::new();
+        let mut per_bmp: BTreeMap<(u32, u32), BmpWork> = BTreeMap::new();
         for b in &alloc.boards {
             if let Some(p) = machine.board_locations.get(b) {
                 per_bmp.entry(p.bmp()).or_default().0.push(p.board);
