@@ -1,3 +1,279 @@
 //! `spalloc`: allocate boards, wait for them, then print their details or run a command.
 
+pub mod args;
+pub mod command_run;
+pub mod keepalive;
 pub mod messages;
+pub mod plan;
+pub mod reporter;
+pub mod waiting;
+
+use crate::command_template::{build_command_line, Substitutions};
+use crate::ethernet_csv::{first_hostname, render_ethernet_csv};
+use crate::interrupt::InterruptibleSection;
+use crate::script::{load_config, usage_error};
+use crate::terminal::{Style, Terminal};
+use args::{split_command, with_config_defaults, AllocArgs};
+use clap::{CommandFactory, FromArgMatches};
+use keepalive::Keepalive;
+use messages::{render_prompt, render_ready_info, ReadyMachine};
+use plan::{JobRequest, Plan};
+use reporter::Reporter;
+use spalloc::{JobMachineInfo, JobState, ProtocolClient};
+use std::ffi::OsString;
+use std::io::Write;
+use std::time::Duration;
+use waiting::{wait_until_ready, WaitEnd};
+
+/// Exit status: the job was destroyed while waiting.
+pub const EXIT_DESTROYED: i32 = 1;
+/// Exit status: the server does not know the job.
+pub const EXIT_UNKNOWN: i32 = 2;
+/// Exit status: Ctrl-C while waiting.
+pub const EXIT_INTERRUPTED: i32 = 4;
+/// Exit status: no connection, or the server refused the request.
+pub const EXIT_SERVER: i32 = 6;
+
+/// Runs `spalloc` with `argv` (program name first); returns the exit status.
+pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(failure) => return failure.report(),
+    };
+    let (argv, command_words) = split_command(argv.into_iter().collect());
+    let mut command = with_config_defaults(AllocArgs::command(), &config);
+    let matches = command
+        .try_get_matches_from_mut(argv)
+        .unwrap_or_else(|e| e.exit());
+    let mut args =
+        AllocArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
+    if command_words.is_some() {
+        args.command = command_words;
+    }
+    let plan = match Plan::from_args(&args, &config) {
+        Ok(plan) => plan,
+        Err(message) => usage_error(&mut command, &message),
+    };
+    run(&plan)
+}
+
+/// Everything after argument checking: the exit status of the whole run.
+pub fn run(plan: &Plan) -> i32 {
+    let section = InterruptibleSection::enter();
+    let reporter = Reporter {
+        quiet: plan.quiet,
+        debug: plan.debug,
+        terminal: Terminal::stderr(),
+    };
+    let csv_file = match tempfile::Builder::new()
+        .prefix("spinnaker_ips_")
+        .suffix(".csv")
+        .tempfile()
+    {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("Cannot create the temporary Ethernet IPs file: {e} (check TMPDIR)");
+            return 1;
+        }
+    };
+    let client = ProtocolClient::new(plan.hostname.clone(), plan.port);
+    if let Err(e) = client.connect() {
+        reporter.line(&Style::RED, &format!("Could not connect to server: {e}"));
+        return EXIT_SERVER;
+    }
+    client.set_timeout(plan.timeout);
+    let started = match start_job(&client, plan) {
+        Ok(started) => started,
+        Err(code) => {
+            if let Some(message) = code.1 {
+                reporter.line(&Style::RED, &message);
+            }
+            return code.0;
+        }
+    };
+    let job_id = started.job_id;
+    let mut keepalive = started.keepalive.filter(|k| *k > 0.0).map(|seconds| {
+        Keepalive::start(
+            plan.hostname.clone(),
+            plan.port,
+            plan.timeout,
+            plan.reconnect_delay,
+            job_id,
+            Duration::from_secs_f64(seconds / 2.0),
+        )
+    });
+
+    let mut destroy_reason: Option<&str> = None;
+    let code = match wait_until_ready(&client, job_id, plan.reconnect_delay, &section, &reporter) {
+        WaitEnd::Ready => match client.get_job_machine_info(job_id) {
+            Ok(machine) => use_machine(
+                &client,
+                plan,
+                job_id,
+                &machine,
+                csv_file.path(),
+                &section,
+                &reporter,
+            ),
+            Err(e) => {
+                reporter.line(
+                    &Style::RED,
+                    &format!("Error communicating with server: {e}"),
+                );
+                EXIT_SERVER
+            }
+        },
+        WaitEnd::Exit { code, message } => {
+            reporter.info(&format!(
+                "{}\n",
+                reporter
+                    .terminal
+                    .update(&reporter.terminal.paint(&Style::RED, &message))
+            ));
+            if code == EXIT_INTERRUPTED {
+                destroy_reason = Some("Keyboard interrupt.");
+            }
+            code
+        }
+    };
+    if let Some(k) = keepalive.as_mut() {
+        k.stop();
+    }
+    if !plan.no_destroy {
+        // Like the reference's Job.destroy: failures are quietly ignored.
+        let _ = client.destroy_job(job_id, destroy_reason);
+    }
+    drop(csv_file);
+    code
+}
+
+/// The job being waited for.
+struct StartedJob {
+    job_id: u64,
+    keepalive: Option<f64>,
+}
+
+/// Creates the job, or checks the resumed one; on failure the exit status
+/// and the message to print.
+fn start_job(client: &ProtocolClient, plan: &Plan) -> Result<StartedJob, (i32, Option<String>)> {
+    let server_error = |e: spalloc::Error| match e {
+        spalloc::Error::ServerException(text) => {
+            (EXIT_SERVER, Some(format!("Error from server: {text}")))
+        }
+        other if other.is_communication_error() => (
+            EXIT_SERVER,
+            Some(format!("Could not connect to server: {other}")),
+        ),
+        other => (1, Some(other.to_string())),
+    };
+    let version = client.version().map_err(server_error)?;
+    if !spalloc::version::is_compatible(&version) {
+        return Err((1, Some(format!("Incompatible server version ({version})"))));
+    }
+    match &plan.request {
+        JobRequest::Resume(job_id) => {
+            let state = client.get_job_state(*job_id).map_err(server_error)?;
+            match state.state {
+                JobState::Unknown | JobState::Destroyed => Err((
+                    1,
+                    Some(match state.reason {
+                        Some(reason) => format!("Job {job_id}: Destroyed: {reason}"),
+                        None if state.state == JobState::Unknown => {
+                            format!("Job {job_id}: Job not recognised by server.")
+                        }
+                        None => format!("Job {job_id}: Destroyed."),
+                    }),
+                )),
+                _ => Ok(StartedJob {
+                    job_id: *job_id,
+                    keepalive: state.keepalive,
+                }),
+            }
+        }
+        JobRequest::Create {
+            allocation,
+            options,
+        } => {
+            let job_id = client
+                .create_job(allocation, options)
+                .map_err(server_error)?;
+            Ok(StartedJob {
+                job_id,
+                keepalive: options.keepalive.map(|k| k.as_f64()),
+            })
+        }
+    }
+}
+
+/// Writes the CSV, announces readiness, then prints the info block and
+/// waits for Enter, or runs the command. Returns the exit status.
+fn use_machine(
+    _client: &ProtocolClient,
+    plan: &Plan,
+    job_id: u64,
+    machine: &JobMachineInfo,
+    csv_path: &std::path::Path,
+    section: &InterruptibleSection,
+    reporter: &Reporter,
+) -> i32 {
+    let connections = machine.connections.clone().unwrap_or_default();
+    let csv_path_text = csv_path.display().to_string();
+    if let Err(e) = std::fs::write(csv_path, render_ethernet_csv(&connections)) {
+        eprintln!("Cannot write {csv_path_text}: {e}");
+    }
+    reporter.line(&Style::GREEN, &format!("Job {job_id}: Ready!"));
+    let hostname = first_hostname(&connections).unwrap_or_default().to_owned();
+    let (width, height) = (machine.width.unwrap_or(0), machine.height.unwrap_or(0));
+    let machine_name = machine.machine_name.clone().unwrap_or_default();
+    reporter.debug(&format!(
+        "Allocated {width} x {height} chip machine in '{machine_name}'"
+    ));
+    reporter.debug(&format!("Chip (0, 0) IP: {hostname}"));
+    reporter.debug(&format!("All board IPs listed in: {csv_path_text}"));
+
+    match plan.command.as_deref() {
+        Some(words) if !words.is_empty() => {
+            let substitutions = Substitutions {
+                hostname,
+                width,
+                height,
+                ethernet_ips: csv_path_text,
+                job_id,
+            };
+            let line = match build_command_line(words, &substitutions) {
+                Ok(line) => line,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 2;
+                }
+            };
+            match command_run::run_shell_command(&line, section) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("Cannot run /bin/sh: {e}");
+                    127
+                }
+            }
+        }
+        _ => {
+            let out = Terminal::stdout();
+            let ready = ReadyMachine {
+                hostname,
+                width,
+                height,
+                num_boards: connections.len(),
+                csv_path: csv_path_text,
+                machine_name,
+            };
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{}", render_ready_info(&ready, &out));
+            let _ = write!(stdout, "{}", render_prompt(&out));
+            let _ = stdout.flush();
+            drop(stdout);
+            if !waiting::wait_for_enter(section) {
+                println!();
+            }
+            0
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! `spalloc`'s options turned into what to do, with the reference's
+//! defaults from the config file and its validation.
+
+use super::args::AllocArgs;
+use crate::command_template::{build_command_line, Substitutions};
+use crate::server_args::seconds_to_timeout;
+use spalloc::{Allocation, Config, JobOptions, WireNumber};
+use std::time::Duration;
+
+/// New job or resumed job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobRequest {
+    /// `--resume ID`.
+    Resume(u64),
+    /// A new job.
+    Create {
+        /// Which boards.
+        allocation: Allocation,
+        /// The `create_job` keyword arguments.
+        options: JobOptions,
+    },
+}
+
+/// Everything `spalloc` needs to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The server's host.
+    pub hostname: String,
+    /// Its port.
+    pub port: u16,
+    /// Timeout of each call.
+    pub timeout: Option<Duration>,
+    /// Wait before reconnecting.
+    pub reconnect_delay: Duration,
+    /// What to ask for.
+    pub request: JobRequest,
+    /// The `-c` words, if any.
+    pub command: Option<Vec<String>>,
+    /// `--no-destroy`.
+    pub no_destroy: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--debug`.
+    pub debug: bool,
+}
+
+/// `-1` (any negative) means "no limit".
+fn non_negative(value: i64) -> Option<u32> {
+    u32::try_from(value).ok()
+}
+
+impl Plan {
+    /// Applies config defaults and checks the options; the error is a usage
+    /// message (exit 2).
+    pub fn from_args(args: &AllocArgs, config: &Config) -> Result<Plan, String> {
+        if args.what.len() > 3 {
+            return Err("expected either no arguments, one argument, NUM, two arguments, WIDTH HEIGHT, or three arguments, X Y Z".to_owned());
+        }
+        let owner = args.owner.clone().or_else(|| config.owner.clone());
+        if owner.as_deref().is_none_or(str::is_empty) && args.resume.is_none() {
+            return Err("--owner must be specified (typically your email address)".to_owned());
+        }
+        let Some(hostname) = args.hostname.clone().or_else(|| config.hostname.clone()) else {
+            return Err("--hostname of spalloc server must be specified".to_owned());
+        };
+        let reconnect_delay = args.reconnect_delay.unwrap_or(config.reconnect_delay);
+        if reconnect_delay.is_nan() || reconnect_delay < 0.0 {
+            return Err("--reconnect-delay must be zero or more seconds".to_owned());
+        }
+        if let Some(words) = args.command.as_deref().filter(|w| !w.is_empty()) {
+            build_command_line(words, &Substitutions::example()).map_err(|e| e.to_string())?;
+        }
+        let request = match args.resume {
+            Some(job_id) => JobRequest::Resume(job_id),
+            None => {
+                let keepalive = match args.keepalive {
+                    Some(k) if k >= 0 => Some(WireNumber::Int(k)),
+                    Some(_) => None,
+                    None => config
+                        .keepalive
+                        .filter(|k| *k >= 0.0)
+                        .map(WireNumber::Float),
+                };
+                let machine = match &args.machine {
+                    None => config.machine.clone(),
+                    Some(given) => given.clone(),
+                };
+                let tags = args.tags.clone().unwrap_or_else(|| {
+                    config
+                        .tags
+                        .clone()
+                        .unwrap_or_else(|| vec!["default".to_owned()])
+                });
+                let require_torus = if args.require_torus {
+                    true
+                } else if args.no_require_torus {
+                    false
+                } else {
+                    config.require_torus
+                };
+                JobRequest::Create {
+                    allocation: Allocation::from_args(&args.what).unwrap_or_default(),
+                    options: JobOptions {
+                        owner: owner.unwrap_or_default(),
+                        keepalive,
+                        tags: if machine.is_none() { Some(tags) } else { None },
+                        machine,
+                        min_ratio: args.min_ratio.unwrap_or(config.min_ratio),
+                        max_dead_boards: match args.max_dead_boards {
+                            Some(n) => non_negative(n),
+                            None => config.max_dead_boards,
+                        },
+                        max_dead_links: match args.max_dead_links {
+                            Some(n) => non_negative(n),
+                            None => config.max_dead_links,
+                        },
+                        require_torus,
+                    },
+                }
+            }
+        };
+        Ok(Plan {
+            hostname,
+            port: args.port.unwrap_or(config.port),
+            timeout: seconds_to_timeout(args.timeout.or(config.timeout)),
+            reconnect_delay: Duration::from_secs_f64(reconnect_delay),
+            request,
+            command: args.command.clone(),
+            no_destroy: args.no_destroy,
+            quiet: args.quiet,
+            debug: args.debug,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn plan(argv: &[&str]) -> Result<Plan, String> {
+        let mut config = Config::default();
+        config.hostname = Some("server".to_owned());
+        config.owner = Some("me".to_owned());
+        let args =
+            AllocArgs::try_parse_from(std::iter::once("spalloc").chain(argv.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        Plan::from_args(&args, &config)
+    }
+
+    fn create_options(argv: &[&str]) -> (Allocation, JobOptions) {
+        match plan(argv).map(|p| p.request) {
+            Ok(JobRequest::Create {
+                allocation,
+                options,
+            }) => (allocation, options),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_come_from_the_config() {
+        let (allocation, options) = create_options(&[]);
+        assert_eq!(allocation, Allocation::OneBoard);
+        assert_eq!(options.owner, "me");
+        assert_eq!(options.keepalive, Some(WireNumber::Float(60.0)));
+        assert_eq!(options.tags, Some(vec!["default".to_owned()]));
+        assert_eq!(options.machine, None);
+        assert_eq!(options.max_dead_boards, Some(0));
+        assert_eq!(options.max_dead_links, None);
+        assert!(!options.require_torus);
+    }
+
+    #[test]
+    fn options_map_like_the_reference() {
+        let (allocation, options) = create_options(&[
+            "2",
+            "3",
+            "-m",
+            "m1",
+            "--keepalive",
+            "-1",
+            "--max-dead-boards",
+            "-1",
+            "--max-dead-links",
+            "4",
+            "-w",
+            "--min-ratio",
+            "0.5",
+        ]);
+        assert_eq!(
+            allocation,
+            Allocation::Triads {
+                width: 2,
+                height: 3
+            }
+        );
+        assert_eq!(options.machine.as_deref(), Some("m1"));
+        assert_eq!(
+            options.tags, None,
+            "tags are dropped when a machine is given"
+        );
+        assert_eq!(options.keepalive, None);
+        assert_eq!(options.max_dead_boards, None);
+        assert_eq!(options.max_dead_links, Some(4));
+        assert!(options.require_torus);
+        assert_eq!(options.min_ratio, 0.5);
+        let (_, options) = create_options(&["--keepalive", "30", "-t", "a", "b", "-w", "-W"]);
+        assert_eq!(options.keepalive, Some(WireNumber::Int(30)));
+        assert_eq!(options.tags, Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert!(!options.require_torus);
+        let (_, options) = create_options(&["-m", "--tags"]);
+        assert_eq!((options.machine, options.tags), (None, Some(vec![])));
+        let (allocation, _) = create_options(&["3", "4", "0"]);
+        assert_eq!(allocation, Allocation::Board { x: 3, y: 4, z: 0 });
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(plan(&["1", "2", "3", "4"]).is_err_and(|e| e.starts_with("expected either")));
+        assert!(plan(&["x"]).is_err());
+        assert!(plan(&["--keepalive", "30.5"]).is_err());
+        assert!(plan(&["--reconnect-delay", "-1"]).is_err());
+        assert!(matches!(
+            plan(&["--resume", "7"]).map(|p| p.request),
+            Ok(JobRequest::Resume(7))
+        ));
+    }
+}
