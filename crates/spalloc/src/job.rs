@@ -7,7 +7,7 @@
 //! [closed](Job::close) first.
 //!
 //! Every option not given to the [`JobBuilder`] comes from the config files
-//! (see [`config`](crate::config)), so with a config file naming your server
+//! (see the [`config`] module), so with a config file naming your server
 //! and yourself, this is the manual's `with Job(3) as j:`:
 //!
 //! ```no_run

@@ -23,20 +23,76 @@
 //! ```
 //!
 //! then request a three-board machine, use it, and free it (the manual's
-//! `with Job(3) as j:`):
+//! `with Job(3) as j:`). The hidden lines of these examples start a local
+//! server (the `spalloc-server` crate) so that they run as tests:
 //!
-//! ```no_run
+//! ```
+//! # let mut server_config = spalloc_server::ServerConfig::demo();
+//! # server_config.port = 0;
+//! # let server = spalloc_server::RunningServer::start(server_config)?;
+//! # let port = server.local_addr().port();
 //! use spalloc::Job;
 //! # fn my_boot(_: &str, _: u32, _: u32) {}
 //! # fn my_application(_: &str) {}
 //!
-//! Job::builder().boards(3).run(|j| -> spalloc::Result<()> {
-//!     let hostname = j.hostname()?.unwrap_or_default();
-//!     my_boot(&hostname, j.width()?.unwrap_or(0), j.height()?.unwrap_or(0));
-//!     my_application(&hostname);
-//!     Ok(())
-//! })??;
-//! # Ok::<(), spalloc::Error>(())
+//! Job::builder()
+//!     .boards(3)
+//! #   .config_files(Vec::<std::path::PathBuf>::new()).hostname("127.0.0.1").port(port).owner("me")
+//!     .run(|j| -> spalloc::Result<()> {
+//!         let hostname = j.hostname()?.unwrap_or_default();
+//!         my_boot(&hostname, j.width()?.unwrap_or(0), j.height()?.unwrap_or(0));
+//!         my_application(&hostname);
+//!         Ok(())
+//!     })??;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! For finer-grained control, the same is available step by step:
+//!
+//! ```
+//! # let mut server_config = spalloc_server::ServerConfig::demo();
+//! # server_config.port = 0;
+//! # let server = spalloc_server::RunningServer::start(server_config)?;
+//! # let port = server.local_addr().port();
+//! use spalloc::{Job, JobState};
+//! use std::time::Duration;
+//!
+//! let j = Job::builder()
+//!     .boards(6)
+//! #   .config_files(Vec::<std::path::PathBuf>::new()).hostname("127.0.0.1").port(port).owner("me")
+//!     .create()?;
+//! println!("job {} created", j.id()); // log it: spalloc-job and spalloc-where-is use it
+//! j.wait_until_ready(Some(Duration::from_secs(60)))?;
+//! assert_eq!(j.state()?, JobState::Ready);
+//! println!("{:?}: {:?} x {:?} chips", j.hostname()?, j.width()?, j.height()?);
+//! println!("boards {:?} of {:?}", j.boards()?, j.machine_name()?);
+//! j.destroy(None)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The low-level client, as in the manual's `ProtocolClient` example:
+//!
+//! ```
+//! # let mut server_config = spalloc_server::ServerConfig::demo();
+//! # server_config.port = 0;
+//! # let server = spalloc_server::RunningServer::start(server_config)?;
+//! # let port = server.local_addr().port();
+//! use spalloc::{version, Allocation, JobOptions, ProtocolClient};
+//! use std::time::Duration;
+//!
+//! let c = ProtocolClient::connect_to("127.0.0.1", port, Some(Duration::from_secs(10)))?;
+//! // Call commands by name...
+//! println!("{}", c.call("version", vec![], Default::default())?);
+//! // ...or as methods, here with the version check the tools do.
+//! let v = c.version()?;
+//! assert!(version::is_compatible(&v));
+//! // Wait for an event.
+//! c.notify_job(None)?;
+//! let id = c.create_job(&Allocation::OneBoard, &JobOptions::new("me"))?;
+//! println!("{:?}", c.wait_for_notification(Some(Duration::from_secs(10)))?); // JobsChanged([1])
+//! c.destroy_job(id, Some("done"))?;
+//! c.close();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Every request form of the reference is available:
@@ -83,6 +139,8 @@
 //!
 //! The wire types themselves ([`JobState`], the reply records) come from the
 //! `spalloc-protocol` crate and are re-exported here.
+
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod error;
