@@ -612,7 +612,7 @@ impl Job {
         old_state: JobState,
         timeout: Option<Duration>,
     ) -> Result<JobState> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         Ok(self
             .wait_for_change(old_state, deadline)?
             .map_or(old_state, |r| r.state))
@@ -660,7 +660,7 @@ impl Job {
     /// job is destroyed or forgotten first, and [`Error::StateChangeTimeout`]
     /// if time runs out. The state is checked once even with a zero timeout.
     pub fn wait_until_ready(&self, timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         info!("Waiting for boards to become ready...");
         let mut record = self
             .until_deadline(deadline, |c| c.get_job_state(self.id).map(Some))?

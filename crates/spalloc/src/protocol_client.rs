@@ -248,7 +248,7 @@ impl ProtocolClient {
     /// reply is [`Error::ServerException`]. On a timeout or any failure of
     /// the connection, the connection is dropped (the next call reconnects).
     pub fn send_request(&self, request: &Request, timeout: Option<Duration>) -> Result<Value> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut conn = lock(&self.conn);
         self.ensure_open(&mut conn)?;
         let result = self.exchange(&mut conn, request, deadline, timeout);
@@ -356,7 +356,7 @@ impl ProtocolClient {
         if let Some(n) = self.poll_notification() {
             return Ok(n);
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut conn = lock(&self.conn);
         // A call in another thread may have queued one while we waited for the lock.
         if let Some(n) = self.poll_notification() {
@@ -815,6 +815,19 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(lock(&c.notifications).len(), 200);
+    }
+
+    #[test]
+    fn huge_timeouts_mean_no_timeout() {
+        let server = FakeServer::start(|_, mut conn| {
+            while conn.read_line().is_some() {
+                conn.send(r#"{"return": "0.1.0"}"#);
+                conn.send(r#"{"jobs_changed": [1]}"#);
+            }
+        });
+        let c = client(&server, Some(Duration::MAX));
+        assert_eq!(c.version().unwrap(), "0.1.0");
+        assert!(c.wait_for_notification(Some(Duration::MAX)).is_ok());
     }
 
     #[test]
