@@ -103,6 +103,20 @@ fn head_of_line_blocking_is_per_machine_fifo() {
 }
 
 #[test]
+fn cancelling_the_head_of_a_queue_lets_the_jobs_behind_it_run() {
+    let config = machine_config(2, 1, &[]);
+    let mut c = controller(&config, 0.0);
+    let half = c.create_job(spec(json!([1, 1]), json!({})), None, 0.0);
+    let blocked = c.create_job(spec(json!([2, 1]), json!({})), None, 0.0);
+    let single = c.create_job(spec(json!([]), json!({})), None, 0.0);
+    complete_bmp(&mut c, 0.0);
+    assert_eq!(c.get_job_state(half, None, 0.0).state, JobState::Ready);
+    assert_eq!(c.get_job_state(single, None, 0.0).state, JobState::Queued);
+    c.destroy_job(blocked, None, 0.0);
+    assert_eq!(c.get_job_state(single, None, 0.0).state, JobState::Power);
+}
+
+#[test]
 fn failing_bmp_destroys_the_job_and_still_frees_its_boards() {
     let config = machine_config(1, 1, &[]);
     let mut c = controller(&config, 0.0);

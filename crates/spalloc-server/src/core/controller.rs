@@ -214,9 +214,11 @@ impl Controller {
         );
         match &job.allocation {
             None => {
-                self.queue.cancel(job_id);
                 let reason = format!("{CANCELLED_PREFIX}{}", reason.unwrap_or_default());
                 self.retired.insert(job_id, Some(reason));
+                // Jobs queued behind it may fit now.
+                let placed = self.queue.cancel(job_id, now);
+                self.on_placed(placed);
             }
             Some(a) => {
                 self.changes.machines.insert(a.machine.clone());

@@ -169,11 +169,16 @@ impl JobQueue {
         }
     }
 
-    /// Removes a pending job from every queue. Returns whether it was pending.
-    pub fn cancel(&mut self, job_id: u64) -> bool {
+    /// Removes a pending job from every queue, then allocates what the jobs
+    /// that stood behind it can now get.
+    pub fn cancel(&mut self, job_id: u64, now: f64) -> Vec<Placed> {
         // Queues skip IDs that are no longer pending, so removing it from the
         // pending map is enough; the stale entries are dropped lazily.
-        self.pending.remove(&job_id).is_some()
+        if self.pending.remove(&job_id).is_some() {
+            self.process(now)
+        } else {
+            Vec::new()
+        }
     }
 
     /// Gives an allocated job's boards back (after its power-off) and
