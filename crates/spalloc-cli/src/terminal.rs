@@ -84,7 +84,7 @@ impl Style {
 
 /// Whether colours are allowed by the environment: `NO_COLOR` unset or empty.
 pub fn colour_allowed_by_environment() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+    !std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
 }
 
 /// Styling and cursor control for one output stream.

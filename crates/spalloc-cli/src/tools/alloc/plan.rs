@@ -57,7 +57,7 @@ impl Plan {
             return Err("expected either no arguments, one argument, NUM, two arguments, WIDTH HEIGHT, or three arguments, X Y Z".to_owned());
         }
         let owner = args.owner.clone().or_else(|| config.owner.clone());
-        if owner.as_deref().is_none_or(str::is_empty) && args.resume.is_none() {
+        if !owner.as_deref().is_some_and(|o| !o.is_empty()) && args.resume.is_none() {
             return Err("--owner must be specified (typically your email address)".to_owned());
         }
         let Some(hostname) = args.hostname.clone().or_else(|| config.hostname.clone()) else {
@@ -139,9 +139,11 @@ mod tests {
     use clap::Parser;
 
     fn plan(argv: &[&str]) -> Result<Plan, String> {
-        let mut config = Config::default();
-        config.hostname = Some("server".to_owned());
-        config.owner = Some("me".to_owned());
+        let config = Config {
+            hostname: Some("server".to_owned()),
+            owner: Some("me".to_owned()),
+            ..Config::default()
+        };
         let args =
             AllocArgs::try_parse_from(std::iter::once("spalloc").chain(argv.iter().copied()))
                 .map_err(|e| e.to_string())?;

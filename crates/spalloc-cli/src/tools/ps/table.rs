@@ -20,8 +20,8 @@ impl JobFilter {
         let machine_ok = self
             .machine
             .as_ref()
-            .is_none_or(|m| job.allocated_machine_name.as_ref() == Some(m));
-        let owner_ok = self.owner.as_ref().is_none_or(|o| &job.owner == o);
+            .map_or(true, |m| job.allocated_machine_name.as_ref() == Some(m));
+        let owner_ok = self.owner.as_ref().map_or(true, |o| &job.owner == o);
         machine_ok && owner_ok
     }
 }
