@@ -15,7 +15,8 @@
 //! * [`message`]: requests, replies and notifications;
 //! * [`job_state`]: the job life-cycle states;
 //! * [`link`]: the six links between boards;
-//! * [`records`]: the typed shapes of command return values.
+//! * [`records`]: the typed shapes of command return values;
+//! * [`where_is`]: the four forms of a `where_is` query.
 
 pub mod frame;
 pub mod job_state;
@@ -23,6 +24,7 @@ pub mod link;
 pub mod message;
 pub mod python_json;
 pub mod records;
+pub mod where_is;
 
 pub use frame::{FrameError, LineBuffer, DEFAULT_MAX_LINE_LENGTH};
 pub use job_state::JobState;
@@ -32,6 +34,7 @@ pub use records::{
     BoardCoord, ChipCoord, Connection, JobListing, JobMachineInfo, JobStateRecord, MachineListing,
     PhysicalCoord, WhereIsRecord,
 };
+pub use where_is::WhereIsQuery;
 
 /// The TCP port spalloc servers listen on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 22244;

@@ -1,6 +1,6 @@
 //! Commands that translate between coordinate systems.
 
-use super::args::{as_int, as_job_id, bind, python_type, required};
+use super::args::{as_int, bind, required};
 use super::to_value;
 use crate::core::coordinates::Board;
 use crate::core::machine::Physical;
@@ -79,54 +79,8 @@ pub fn where_is(
             args.len() + 2
         ));
     }
-    let mut keys: Vec<&str> = kwargs.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    let int = |key: &str| -> Result<i64, String> {
-        let v = &kwargs[key];
-        as_int(v)
-            .ok_or_else(|| format!("where_is: {key} must be an integer, not {}", python_type(v)))
-    };
-    let machine = || -> Result<String, String> {
-        match &kwargs["machine"] {
-            Value::String(s) => Ok(s.clone()),
-            v => Err(format!(
-                "where_is: machine must be a string, not {}",
-                python_type(v)
-            )),
-        }
-    };
-    let query = match keys.as_slice() {
-        ["machine", "x", "y", "z"] => WhereIsQuery::Board {
-            machine: machine()?,
-            x: int("x")?,
-            y: int("y")?,
-            z: int("z")?,
-        },
-        ["board", "cabinet", "frame", "machine"] => WhereIsQuery::Physical {
-            machine: machine()?,
-            cabinet: int("cabinet")?,
-            frame: int("frame")?,
-            board: int("board")?,
-        },
-        ["chip_x", "chip_y", "machine"] => WhereIsQuery::Chip {
-            machine: machine()?,
-            x: int("chip_x")?,
-            y: int("chip_y")?,
-        },
-        ["chip_x", "chip_y", "job_id"] => {
-            let Some(job_id) = as_job_id(&kwargs["job_id"]) else {
-                return Ok(Value::Null);
-            };
-            WhereIsQuery::JobChip {
-                job_id,
-                x: int("chip_x")?,
-                y: int("chip_y")?,
-            }
-        }
-        _ => {
-            let given: Vec<&str> = kwargs.keys().map(String::as_str).collect();
-            return Err(format!("Invalid arguments: {}", given.join(", ")));
-        }
+    let Some(query) = WhereIsQuery::from_kwargs(&kwargs)? else {
+        return Ok(Value::Null);
     };
     match service.controller.where_is(&query) {
         Some(record) => to_value(record),

@@ -7,50 +7,7 @@ use crate::core::machine::{Machine, Physical};
 use spalloc_protocol::WhereIsRecord;
 use std::collections::BTreeMap;
 
-/// The four forms of a `where_is` question.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WhereIsQuery {
-    /// A logical board; out-of-range coordinates wrap around.
-    Board {
-        /// The machine.
-        machine: String,
-        /// Board x.
-        x: i64,
-        /// Board y.
-        y: i64,
-        /// Board z.
-        z: i64,
-    },
-    /// A physical board location.
-    Physical {
-        /// The machine.
-        machine: String,
-        /// Cabinet.
-        cabinet: i64,
-        /// Frame.
-        frame: i64,
-        /// Slot.
-        board: i64,
-    },
-    /// A chip in machine-wide coordinates; wraps around.
-    Chip {
-        /// The machine.
-        machine: String,
-        /// Chip x.
-        x: i64,
-        /// Chip y.
-        y: i64,
-    },
-    /// A chip relative to a job's origin.
-    JobChip {
-        /// The job.
-        job_id: u64,
-        /// Chip x.
-        x: i64,
-        /// Chip y.
-        y: i64,
-    },
-}
+pub use spalloc_protocol::WhereIsQuery;
 
 /// Answers a query; `None` when the machine, board or job does not exist or
 /// the chip is not on the job's boards.
