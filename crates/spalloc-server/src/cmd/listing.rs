@@ -1,9 +1,7 @@
 //! Commands that report on the whole server.
 
-use super::args::bind;
-use super::to_value;
-use crate::service::Service;
-use serde_json::{Map, Value};
+use super::{to_value, Call};
+use serde_json::Value;
 
 /// The version `version` reports. The reference clients accept only plain
 /// dotted integers in `[0.1.0, 7.0.0)` ("v6 of the server is the Java-based
@@ -13,27 +11,19 @@ use serde_json::{Map, Value};
 pub const PROTOCOL_VERSION: &str = "6.0.0";
 
 /// `version()`.
-pub fn version(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<Value, String> {
-    bind("version", &[], args, kwargs)?;
+pub fn version(mut call: Call) -> Result<Value, String> {
+    call.bind("version", &[])?;
     Ok(Value::from(PROTOCOL_VERSION))
 }
 
-/// `list_jobs()`.
-pub fn list_jobs(
-    service: &mut Service,
-    args: Vec<Value>,
-    kwargs: Map<String, Value>,
-) -> Result<Value, String> {
-    bind("list_jobs", &[], args, kwargs)?;
-    to_value(service.controller.list_jobs())
+/// `list_jobs()`: every live job, oldest first.
+pub fn list_jobs(mut call: Call) -> Result<Value, String> {
+    call.bind("list_jobs", &[])?;
+    to_value(call.service.controller.list_jobs())
 }
 
-/// `list_machines()`.
-pub fn list_machines(
-    service: &mut Service,
-    args: Vec<Value>,
-    kwargs: Map<String, Value>,
-) -> Result<Value, String> {
-    bind("list_machines", &[], args, kwargs)?;
-    to_value(service.controller.list_machines())
+/// `list_machines()`: every machine, in priority order.
+pub fn list_machines(mut call: Call) -> Result<Value, String> {
+    call.bind("list_machines", &[])?;
+    to_value(call.service.controller.list_machines())
 }

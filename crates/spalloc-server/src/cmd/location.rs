@@ -1,12 +1,11 @@
 //! Commands that translate between coordinate systems.
 
-use super::args::{as_int, bind, required};
-use super::to_value;
+use super::args::{as_int, required};
+use super::{to_value, Call};
 use crate::core::coordinates::Board;
 use crate::core::machine::Physical;
 use crate::core::where_is::WhereIsQuery;
-use crate::service::Service;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 const POSITION_PARAMS: [super::args::Param; 4] = [
     required("machine_name"),
@@ -23,16 +22,13 @@ fn triple(bound: &[Value]) -> Option<(u32, u32, u32)> {
 }
 
 /// `get_board_position(machine_name, x, y, z)`: `[cabinet, frame, board]` or null.
-pub fn board_position(
-    service: &mut Service,
-    args: Vec<Value>,
-    kwargs: Map<String, Value>,
-) -> Result<Value, String> {
-    let bound = bind("get_board_position", &POSITION_PARAMS, args, kwargs)?;
+pub fn board_position(mut call: Call) -> Result<Value, String> {
+    let bound = call.bind("get_board_position", &POSITION_PARAMS)?;
     let (Some(machine), Some((x, y, z))) = (bound[0].as_str(), triple(&bound)) else {
         return Ok(Value::Null);
     };
-    match service
+    match call
+        .service
         .controller
         .get_board_position(machine, Board { x, y, z })
     {
@@ -43,16 +39,12 @@ pub fn board_position(
 
 /// `get_board_at_position(machine_name, x, y, z)` where x, y, z are really
 /// cabinet, frame and board (the reference's naming): `[x, y, z]` or null.
-pub fn board_at_position(
-    service: &mut Service,
-    args: Vec<Value>,
-    kwargs: Map<String, Value>,
-) -> Result<Value, String> {
-    let bound = bind("get_board_at_position", &POSITION_PARAMS, args, kwargs)?;
+pub fn board_at_position(mut call: Call) -> Result<Value, String> {
+    let bound = call.bind("get_board_at_position", &POSITION_PARAMS)?;
     let (Some(machine), Some((cabinet, frame, board))) = (bound[0].as_str(), triple(&bound)) else {
         return Ok(Value::Null);
     };
-    match service.controller.get_board_at_position(
+    match call.service.controller.get_board_at_position(
         machine,
         Physical {
             cabinet,
@@ -68,11 +60,13 @@ pub fn board_at_position(
 /// `where_is(**kwargs)` with one of the key sets `{machine, x, y, z}`,
 /// `{machine, cabinet, frame, board}`, `{machine, chip_x, chip_y}` or
 /// `{job_id, chip_x, chip_y}`.
-pub fn where_is(
-    service: &mut Service,
-    args: Vec<Value>,
-    kwargs: Map<String, Value>,
-) -> Result<Value, String> {
+pub fn where_is(call: Call) -> Result<Value, String> {
+    let Call {
+        service,
+        args,
+        kwargs,
+        ..
+    } = call;
     if !args.is_empty() {
         return Err(format!(
             "SpallocServer.where_is() takes 2 positional arguments but {} were given",

@@ -20,7 +20,7 @@ pub mod notify;
 
 use crate::core::watch::ClientId;
 use crate::service::Service;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use spalloc_protocol::Request;
 
 /// Who sent a request.
@@ -52,6 +52,38 @@ pub const COMMANDS: [&str; 16] = [
     "get_board_at_position",
 ];
 
+/// One command invocation: who asked, when, with what arguments, and the
+/// service to run it on.
+pub struct Call<'a> {
+    /// The service.
+    pub service: &'a mut Service,
+    /// Who sent it.
+    pub caller: &'a Caller,
+    /// When (Unix seconds).
+    pub now: f64,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Map<String, Value>,
+}
+
+impl Call<'_> {
+    /// Binds the arguments to `command`'s parameters, Python style.
+    pub fn bind(&mut self, command: &str, params: &[args::Param]) -> Result<Vec<Value>, String> {
+        args::bind(
+            command,
+            params,
+            std::mem::take(&mut self.args),
+            std::mem::take(&mut self.kwargs),
+        )
+    }
+
+    /// The caller's IP address, for keepalive bookkeeping.
+    pub fn host(&self) -> Option<&str> {
+        self.caller.host.as_deref()
+    }
+}
+
 /// Runs one request; `Err` is the message of an `exception` reply.
 pub fn dispatch(
     service: &mut Service,
@@ -66,24 +98,31 @@ pub fn dispatch(
     } = request;
     // The reference reserves this name for its own use and drops it.
     kwargs.remove("client");
+    let call = Call {
+        service,
+        caller,
+        now,
+        args,
+        kwargs,
+    };
     match command.as_str() {
-        "version" => listing::version(args, kwargs),
-        "create_job" => job::create(service, caller, args, kwargs, now),
-        "job_keepalive" => job::keepalive(service, caller, args, kwargs, now),
-        "get_job_state" => job::state(service, caller, args, kwargs, now),
-        "get_job_machine_info" => job::machine_info(service, caller, args, kwargs, now),
-        "power_on_job_boards" => job::power(service, caller, true, args, kwargs, now),
-        "power_off_job_boards" => job::power(service, caller, false, args, kwargs, now),
-        "destroy_job" => job::destroy(service, args, kwargs, now),
-        "notify_job" => notify::job(service, caller, true, args, kwargs),
-        "no_notify_job" => notify::job(service, caller, false, args, kwargs),
-        "notify_machine" => notify::machine(service, caller, true, args, kwargs),
-        "no_notify_machine" => notify::machine(service, caller, false, args, kwargs),
-        "list_jobs" => listing::list_jobs(service, args, kwargs),
-        "list_machines" => listing::list_machines(service, args, kwargs),
-        "get_board_position" => location::board_position(service, args, kwargs),
-        "get_board_at_position" => location::board_at_position(service, args, kwargs),
-        "where_is" => location::where_is(service, args, kwargs),
+        "version" => listing::version(call),
+        "create_job" => job::create(call),
+        "job_keepalive" => job::keepalive(call),
+        "get_job_state" => job::state(call),
+        "get_job_machine_info" => job::machine_info(call),
+        "power_on_job_boards" => job::power(call, true),
+        "power_off_job_boards" => job::power(call, false),
+        "destroy_job" => job::destroy(call),
+        "notify_job" => notify::job(call, true),
+        "no_notify_job" => notify::job(call, false),
+        "notify_machine" => notify::machine(call, true),
+        "no_notify_machine" => notify::machine(call, false),
+        "list_jobs" => listing::list_jobs(call),
+        "list_machines" => listing::list_machines(call),
+        "get_board_position" => location::board_position(call),
+        "get_board_at_position" => location::board_at_position(call),
+        "where_is" => location::where_is(call),
         other => Err(format!(
             "unknown command: {other:?} (known commands: {}, where_is)",
             COMMANDS.join(", ")

@@ -1,20 +1,13 @@
 //! Subscribing to change notifications.
 
-use super::args::{as_job_id, bind, optional, python_str};
-use super::Caller;
-use crate::service::Service;
-use serde_json::{Map, Value};
+use super::args::{as_job_id, optional, python_str};
+use super::Call;
+use serde_json::Value;
 
 /// `notify_job(job_id=None)` (`on`) and `no_notify_job(job_id=None)`.
-pub fn job(
-    service: &mut Service,
-    caller: &Caller,
-    on: bool,
-    args: Vec<Value>,
-    kwargs: Map<String, Value>,
-) -> Result<Value, String> {
+pub fn job(mut call: Call, on: bool) -> Result<Value, String> {
     let command = if on { "notify_job" } else { "no_notify_job" };
-    let bound = bind(command, &[optional("job_id")], args, kwargs)?;
+    let bound = call.bind(command, &[optional("job_id")])?;
     let target = match &bound[0] {
         Value::Null => None,
         // An ID that is not an integer can never change: watching it is a no-op.
@@ -23,36 +16,32 @@ pub fn job(
             None => return Ok(Value::Null),
         },
     };
+    let (watches, client) = (&mut call.service.watches, call.caller.client);
     if on {
-        service.watches.notify_job(caller.client, target);
+        watches.notify_job(client, target);
     } else {
-        service.watches.no_notify_job(caller.client, target);
+        watches.no_notify_job(client, target);
     }
     Ok(Value::Null)
 }
 
 /// `notify_machine(machine_name=None)` (`on`) and `no_notify_machine(machine_name=None)`.
-pub fn machine(
-    service: &mut Service,
-    caller: &Caller,
-    on: bool,
-    args: Vec<Value>,
-    kwargs: Map<String, Value>,
-) -> Result<Value, String> {
+pub fn machine(mut call: Call, on: bool) -> Result<Value, String> {
     let command = if on {
         "notify_machine"
     } else {
         "no_notify_machine"
     };
-    let bound = bind(command, &[optional("machine_name")], args, kwargs)?;
+    let bound = call.bind(command, &[optional("machine_name")])?;
     let target = match &bound[0] {
         Value::Null => None,
         v => Some(python_str(v)),
     };
+    let (watches, client) = (&mut call.service.watches, call.caller.client);
     if on {
-        service.watches.notify_machine(caller.client, target);
+        watches.notify_machine(client, target);
     } else {
-        service.watches.no_notify_machine(caller.client, target);
+        watches.no_notify_machine(client, target);
     }
     Ok(Value::Null)
 }
