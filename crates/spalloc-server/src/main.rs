@@ -83,14 +83,6 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let listener = match server::bind(&config) {
-        Ok(l) => l,
-        Err(e) => {
-            let address = server::bind_address(&config);
-            eprintln!("spalloc-server: cannot listen on {address}: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,6 +91,20 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("spalloc-server: cannot start: {e}");
             return ExitCode::from(2);
+        }
+    };
+    // Like the reference, refuse to start unless every real BMP answers a
+    // version check (all are checked at once).
+    if let Err(e) = runtime.block_on(spalloc_server::bmp::scp::check_bmps(&config)) {
+        eprintln!("spalloc-server: {e}");
+        return ExitCode::from(1);
+    }
+    let listener = match server::bind(&config) {
+        Ok(l) => l,
+        Err(e) => {
+            let address = server::bind_address(&config);
+            eprintln!("spalloc-server: cannot listen on {address}: {e}");
+            return ExitCode::from(1);
         }
     };
     let result = runtime.block_on(server::serve(config, listener, shutdown_signal()));

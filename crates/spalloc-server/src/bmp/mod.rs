@@ -2,9 +2,10 @@
 //!
 //! Each BMP (one per cabinet and frame) gets a worker task with a FIFO inbox,
 //! so requests to one BMP run in order and requests to different BMPs run
-//! concurrently; the core never waits for a BMP. Today the only back end is
-//! [`simulated`]; real BMPs over SCP/UDP are a separate back end.
+//! concurrently; the core never waits for a BMP. The back ends are
+//! [`simulated`] (no hardware) and [`scp`] (real BMPs over SCP/UDP).
 
+pub mod scp;
 pub mod simulated;
 
 use crate::config::{BmpBackend, ServerConfig};
@@ -72,6 +73,14 @@ impl BmpDispatcher {
             } => {
                 self.runtime
                     .spawn(simulated::worker(rx, shared, power_delay, fail_power));
+            }
+            BmpBackend::Scp(settings) => {
+                self.runtime.spawn(scp::worker::worker(
+                    rx,
+                    shared,
+                    request.bmp_ip.clone(),
+                    settings,
+                ));
             }
         }
         // A freshly created channel's receiver is alive, so this cannot fail.

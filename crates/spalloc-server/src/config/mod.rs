@@ -1,7 +1,7 @@
 //! The server's configuration: a TOML file carrying exactly the fields of the
 //! reference's `Configuration` and `Machine`, plus generators that reproduce
 //! `Machine.with_standard_ips`, `Machine.single_board` and
-//! `board_locations_from_spinner`, and the simulated-BMP settings.
+//! `board_locations_from_spinner`, and the BMP back-end settings.
 //!
 //! ```toml
 //! port = 22244
@@ -29,6 +29,38 @@
 //! come from `bmp_ips = [[cabinet, frame, "ip"], ...]` and
 //! `spinnaker_ips = [[x, y, z, "ip"], ...]`, or the standard scheme of
 //! [`ip_scheme`] from `base_ip` (strides and offsets optional).
+//!
+//! # BMP back ends
+//!
+//! `bmp = "simulated"` (the default) needs no hardware: `power_delay`
+//! (seconds, default 0.2) is how long each power command takes, and
+//! `fail_power = true` makes every one fail.
+//!
+//! `bmp = "scp"` drives the machine's real BMPs over SCP/UDP, exactly as the
+//! reference does. Its keys (all optional; the defaults are the reference's,
+//! and only tests should need to change them) are:
+//!
+//! | key | default | meaning |
+//! | --- | --- | --- |
+//! | `bmp_port` | 17893 | the BMPs' UDP port |
+//! | `scp_timeout` | 1.0 | seconds to wait for the reply to a version, FPGA read or FPGA write command before resending it |
+//! | `scp_retries` | 3 | resends of those commands after a timeout or a "busy" result code |
+//! | `version_check_retries` | 10 | resends of the version check made at start-up |
+//! | `power_on_timeout` | 10.0 | seconds to wait for the reply to a power-on (never resent) |
+//! | `power_off_timeout` | 0.5 | seconds to wait for the reply to a power-off (never resent) |
+//! | `post_power_on_delay` | 5.0 | seconds to wait after a power-on before checking the FPGAs |
+//! | `fpga_check_rounds` | 3 | power-on rounds before giving up on boards whose FPGAs report the wrong ID |
+//! | `request_tries` | 2 | attempts at one batch of power and link commands |
+//! | `retry_delay` | 15.0 | seconds between those attempts |
+//!
+//! ```toml
+//! [[machine]]
+//! name = "spin5"
+//! width = 1
+//! height = 1
+//! base_ip = "10.11.192.0"
+//! bmp = "scp"
+//! ```
 
 pub mod board_layout;
 pub mod ip_scheme;
@@ -39,6 +71,7 @@ use crate::core::machine::{validate_machine_set, Machine, MachineSpec, Physical}
 use ip_scheme::{parse_ip, IpScheme};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use thiserror::Error;
 use toml_schema::{RawConfig, RawMachine};
 
@@ -72,6 +105,52 @@ pub enum BmpBackend {
         /// Make every power command fail (for tests of the failure path).
         fail_power: bool,
     },
+    /// Real BMPs driven over SCP/UDP with these timings.
+    Scp(ScpSettings),
+}
+
+/// Timeouts, waits and retry counts of the SCP back end. The defaults are
+/// the reference's (SpiNNMan 1!7.0.0 and `async_bmp_controller`); tests
+/// shorten them so that failure paths run in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScpSettings {
+    /// UDP port of every BMP of the machine (`bmp_port`).
+    pub port: u16,
+    /// Reply timeout of version, FPGA read and FPGA write commands (`scp_timeout`).
+    pub timeout: Duration,
+    /// Resends of those commands (`scp_retries`).
+    pub retries: u32,
+    /// Resends of the start-up version check (`version_check_retries`).
+    pub version_check_retries: u32,
+    /// Reply timeout of a power-on, never resent (`power_on_timeout`).
+    pub power_on_timeout: Duration,
+    /// Reply timeout of a power-off, never resent (`power_off_timeout`).
+    pub power_off_timeout: Duration,
+    /// Wait after each power-on, for the boards to start (`post_power_on_delay`).
+    pub post_power_on_delay: Duration,
+    /// Power-on rounds for boards with a wrongly loaded FPGA (`fpga_check_rounds`).
+    pub fpga_check_rounds: u32,
+    /// Attempts at one batch of commands (`request_tries`).
+    pub request_tries: u32,
+    /// Wait between those attempts (`retry_delay`).
+    pub retry_delay: Duration,
+}
+
+impl Default for ScpSettings {
+    fn default() -> Self {
+        ScpSettings {
+            port: 17893,
+            timeout: Duration::from_secs(1),
+            retries: 3,
+            version_check_retries: 10,
+            power_on_timeout: Duration::from_secs(10),
+            power_off_timeout: Duration::from_millis(500),
+            post_power_on_delay: Duration::from_secs(5),
+            fpga_check_rounds: 3,
+            request_tries: 2,
+            retry_delay: Duration::from_secs(15),
+        }
+    }
 }
 
 /// One configured machine: its description and how to drive it.
@@ -205,22 +284,7 @@ impl ServerConfig {
 }
 
 fn build_machine(m: RawMachine, base_dir: &Path) -> Result<MachineConfig, String> {
-    let bmp = match m.bmp.as_deref().unwrap_or("simulated") {
-        "simulated" => {
-            let power_delay = m.power_delay.unwrap_or(DEFAULT_POWER_DELAY);
-            if !(power_delay.is_finite() && power_delay >= 0.0) {
-                return Err(format!("power_delay must be a non-negative number, not {power_delay}"));
-            }
-            BmpBackend::Simulated {
-                power_delay,
-                fail_power: m.fail_power.unwrap_or(false),
-            }
-        }
-        "scp" => {
-            return Err("bmp = \"scp\" (real BMPs over SCP/UDP) is not supported by this build yet; use bmp = \"simulated\"".into())
-        }
-        other => return Err(format!("unknown bmp back end {other:?}: expected \"simulated\" or \"scp\"")),
-    };
+    let bmp = bmp_backend(&m)?;
     let tags: BTreeSet<String> = m
         .tags
         .clone()
@@ -233,6 +297,93 @@ fn build_machine(m: RawMachine, base_dir: &Path) -> Result<MachineConfig, String
         multi_board(&m, tags, base_dir)?
     };
     Ok(MachineConfig { machine, bmp })
+}
+
+fn bmp_backend(m: &RawMachine) -> Result<BmpBackend, String> {
+    match m.bmp.as_deref().unwrap_or("simulated") {
+        "simulated" => {
+            if let Some(key) = m.given_scp_key() {
+                return Err(format!("{key} is for bmp = \"scp\" machines"));
+            }
+            let power_delay = m.power_delay.unwrap_or(DEFAULT_POWER_DELAY);
+            if !(power_delay.is_finite() && power_delay >= 0.0) {
+                return Err(format!(
+                    "power_delay must be a non-negative number, not {power_delay}"
+                ));
+            }
+            Ok(BmpBackend::Simulated {
+                power_delay,
+                fail_power: m.fail_power.unwrap_or(false),
+            })
+        }
+        "scp" => {
+            if m.power_delay.is_some() || m.fail_power.is_some() {
+                return Err(
+                    "power_delay and fail_power are for bmp = \"simulated\" machines".into(),
+                );
+            }
+            scp_settings(m).map(BmpBackend::Scp)
+        }
+        other => Err(format!(
+            "unknown bmp back end {other:?}: expected \"simulated\" or \"scp\""
+        )),
+    }
+}
+
+fn scp_settings(raw: &RawMachine) -> Result<ScpSettings, String> {
+    let d = ScpSettings::default();
+    let seconds = |key: &str, value: Option<f64>, default: Duration, zero_ok: bool| {
+        let Some(v) = value else {
+            return Ok(default);
+        };
+        if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) && v < 1e9 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            let what = if zero_ok { "non-negative" } else { "positive" };
+            Err(format!("{key} must be a {what} number of seconds, not {v}"))
+        }
+    };
+    let at_least_one = |key: &str, value: Option<u32>, default: u32| match value {
+        Some(0) => Err(format!("{key} must be at least 1")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    let port = match raw.bmp_port {
+        Some(0) => return Err("bmp_port must be a UDP port number from 1 to 65535".into()),
+        Some(p) => p,
+        None => d.port,
+    };
+    Ok(ScpSettings {
+        port,
+        timeout: seconds("scp_timeout", raw.scp_timeout, d.timeout, false)?,
+        retries: raw.scp_retries.unwrap_or(d.retries),
+        version_check_retries: raw.version_check_retries.unwrap_or(d.version_check_retries),
+        power_on_timeout: seconds(
+            "power_on_timeout",
+            raw.power_on_timeout,
+            d.power_on_timeout,
+            false,
+        )?,
+        power_off_timeout: seconds(
+            "power_off_timeout",
+            raw.power_off_timeout,
+            d.power_off_timeout,
+            false,
+        )?,
+        post_power_on_delay: seconds(
+            "post_power_on_delay",
+            raw.post_power_on_delay,
+            d.post_power_on_delay,
+            true,
+        )?,
+        fpga_check_rounds: at_least_one(
+            "fpga_check_rounds",
+            raw.fpga_check_rounds,
+            d.fpga_check_rounds,
+        )?,
+        request_tries: at_least_one("request_tries", raw.request_tries, d.request_tries)?,
+        retry_delay: seconds("retry_delay", raw.retry_delay, d.retry_delay, true)?,
+    })
 }
 
 fn single_board(m: &RawMachine, tags: BTreeSet<String>) -> Result<Machine, String> {
@@ -413,7 +564,7 @@ height = 1
 dead_boards = [[1, 0, 2]]
 dead_links = [[0, 0, 1, "north"]]  # x, y, z, link name
 base_ip = "127.0.1.0"              # the standard IP scheme of with_standard_ips (strides optional)
-bmp = "simulated"                  # the default; "scp" drives real BMPs (separate issue)
+bmp = "simulated"                  # the default; "scp" drives real BMPs
 power_delay = 0.2                  # seconds a simulated power-on or power-off takes
 
 [[machine]]
@@ -447,6 +598,80 @@ spinnaker_ip = "127.0.2.1"
                 fail_power: false
             }
         );
+    }
+
+    #[test]
+    fn scp_back_end_defaults_are_the_reference_timings() {
+        let c = ServerConfig::from_toml_str(
+            "[[machine]]\nname = \"m\"\nwidth = 1\nheight = 1\nbase_ip = \"10.0.0.0\"\nbmp = \"scp\"\n",
+        )
+        .unwrap();
+        let BmpBackend::Scp(s) = &c.machines[0].bmp else {
+            panic!("not scp: {:?}", c.machines[0].bmp);
+        };
+        assert_eq!(s, &ScpSettings::default());
+        assert_eq!(s.port, 17893);
+        assert_eq!(s.timeout, Duration::from_secs(1));
+        assert_eq!((s.retries, s.version_check_retries), (3, 10));
+        assert_eq!(s.power_on_timeout, Duration::from_secs(10));
+        assert_eq!(s.power_off_timeout, Duration::from_millis(500));
+        assert_eq!(s.post_power_on_delay, Duration::from_secs(5));
+        assert_eq!((s.fpga_check_rounds, s.request_tries), (3, 2));
+        assert_eq!(s.retry_delay, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn scp_timings_are_configurable_and_validated() {
+        let base = "[[machine]]\nname = \"m\"\nwidth = 1\nheight = 1\nbase_ip = \"127.0.9.0\"\n";
+        let c = ServerConfig::from_toml_str(&format!(
+            "{base}bmp = \"scp\"\nbmp_port = 17000\nscp_timeout = 0.05\nscp_retries = 1\n\
+             version_check_retries = 2\npower_on_timeout = 0.2\npower_off_timeout = 0.1\n\
+             post_power_on_delay = 0\nfpga_check_rounds = 2\nrequest_tries = 1\nretry_delay = 0.01\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.machines[0].bmp,
+            BmpBackend::Scp(ScpSettings {
+                port: 17000,
+                timeout: Duration::from_millis(50),
+                retries: 1,
+                version_check_retries: 2,
+                power_on_timeout: Duration::from_millis(200),
+                power_off_timeout: Duration::from_millis(100),
+                post_power_on_delay: Duration::ZERO,
+                fpga_check_rounds: 2,
+                request_tries: 1,
+                retry_delay: Duration::from_millis(10),
+            })
+        );
+        for (extra, complaint) in [
+            (
+                "bmp = \"scp\"\nscp_timeout = 0",
+                "scp_timeout must be a positive",
+            ),
+            ("bmp = \"scp\"\npower_on_timeout = -1", "power_on_timeout"),
+            ("bmp = \"scp\"\nretry_delay = nan", "retry_delay"),
+            (
+                "bmp = \"scp\"\nfpga_check_rounds = 0",
+                "fpga_check_rounds must be at least 1",
+            ),
+            (
+                "bmp = \"scp\"\nrequest_tries = 0",
+                "request_tries must be at least 1",
+            ),
+            ("bmp = \"scp\"\nbmp_port = 0", "bmp_port"),
+            (
+                "bmp = \"scp\"\npower_delay = 1.0",
+                "power_delay and fail_power",
+            ),
+            ("scp_timeout = 1.0", "scp_timeout is for bmp = \"scp\""),
+            ("bmp = \"snmp\"", "unknown bmp back end"),
+        ] {
+            let e = ServerConfig::from_toml_str(&format!("{base}{extra}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(complaint), "{extra}: {e}");
+        }
     }
 
     #[test]

@@ -42,6 +42,41 @@ pub(super) struct RawMachine {
     pub bmp: Option<String>,
     pub power_delay: Option<f64>,
     pub fail_power: Option<bool>,
+    // The keys of the `bmp = "scp"` back end (see the `config` module docs).
+    pub bmp_port: Option<u16>,
+    pub scp_timeout: Option<f64>,
+    pub scp_retries: Option<u32>,
+    pub version_check_retries: Option<u32>,
+    pub power_on_timeout: Option<f64>,
+    pub power_off_timeout: Option<f64>,
+    pub post_power_on_delay: Option<f64>,
+    pub fpga_check_rounds: Option<u32>,
+    pub request_tries: Option<u32>,
+    pub retry_delay: Option<f64>,
+}
+
+impl RawMachine {
+    /// The first SCP key given, to refuse it on a simulated machine.
+    pub fn given_scp_key(&self) -> Option<&'static str> {
+        [
+            ("bmp_port", self.bmp_port.is_some()),
+            ("scp_timeout", self.scp_timeout.is_some()),
+            ("scp_retries", self.scp_retries.is_some()),
+            (
+                "version_check_retries",
+                self.version_check_retries.is_some(),
+            ),
+            ("power_on_timeout", self.power_on_timeout.is_some()),
+            ("power_off_timeout", self.power_off_timeout.is_some()),
+            ("post_power_on_delay", self.post_power_on_delay.is_some()),
+            ("fpga_check_rounds", self.fpga_check_rounds.is_some()),
+            ("request_tries", self.request_tries.is_some()),
+            ("retry_delay", self.retry_delay.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)
+        .map(|(key, _)| key)
+    }
 }
 
 /// A link given by name (`"north"`) or by number (`2`).

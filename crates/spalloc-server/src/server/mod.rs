@@ -119,7 +119,9 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Binds `config.ip:config.port` (port 0 picks a free port) and starts serving.
+    /// Binds `config.ip:config.port` (port 0 picks a free port), checks the
+    /// version of every SCP BMP (an unusable BMP is an error naming it, as
+    /// the reference refuses to start), and starts serving.
     pub fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
         let listener = bind(&config)?;
         let address = listener.local_addr()?;
@@ -128,6 +130,9 @@ impl RunningServer {
             .thread_name("spalloc-server")
             .enable_all()
             .build()?;
+        runtime
+            .block_on(crate::bmp::scp::check_bmps(&config))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::Other, e))?;
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("spalloc-server".into())
