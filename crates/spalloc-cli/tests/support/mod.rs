@@ -2,6 +2,10 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+pub mod transcript;
+
+use spalloc::{Allocation, JobOptions, JobState, ProtocolClient};
 use spalloc_server::{RunningServer, ServerConfig};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -51,12 +55,55 @@ impl Fixture {
         self.server.local_addr().port().to_string()
     }
 
+    /// A client connected to the server (10 s timeout per call).
+    pub fn client(&self) -> ProtocolClient {
+        let client = ProtocolClient::new("127.0.0.1", self.server.local_addr().port())
+            .with_timeout(Some(std::time::Duration::from_secs(10)));
+        client.connect().expect("client connects");
+        client
+    }
+
+    /// Creates a job for `allocation` owned by `owner` that never times out;
+    /// returns its ID.
+    pub fn create_job(&self, client: &ProtocolClient, allocation: Allocation, owner: &str) -> u64 {
+        let mut options = JobOptions::new(owner);
+        options.keepalive = None;
+        client
+            .create_job(&allocation, &options)
+            .expect("create_job")
+    }
+
+    /// Takes all three boards of the small machine with a job that never
+    /// times out, and waits until it is ready; returns its ID.
+    pub fn fill_machine(&self, client: &ProtocolClient) -> u64 {
+        let id = self.create_job(client, Allocation::Boards(3), "filler");
+        wait_for_state(client, id, JobState::Ready);
+        id
+    }
+
     /// A command for the tool `name`, isolated from the user's config, with
     /// `--hostname` and `--port` given.
     pub fn tool(&self, name: &str) -> Command {
         let mut command = bare_tool(name, &self.home.path().to_path_buf());
         command.args(["--hostname", "127.0.0.1", "--port", &self.port()]);
         command
+    }
+}
+
+/// Waits (polling, at most [`transcript::PATIENCE`]) until job `id` is in `state`.
+pub fn wait_for_state(client: &ProtocolClient, id: u64, state: JobState) {
+    let deadline = std::time::Instant::now() + transcript::PATIENCE;
+    loop {
+        let record = client.get_job_state(id).expect("get_job_state");
+        if record.state == state {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} is {:?}, not {state:?}",
+            record.state
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
