@@ -132,7 +132,7 @@ impl RunningServer {
             .build()?;
         runtime
             .block_on(crate::bmp::scp::check_bmps(&config))
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::Other, e))?;
+            .map_err(std::io::Error::other)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("spalloc-server".into())
