@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks: our server and tools against the Python reference, in one run on this
+# machine, both driven by the same load generators. Writes the table to stdout and BENCHMARKS.md.
+#
+#   bench/run.sh            # about 4-5 minutes
+#   bench/run.sh --quick    # fewer repeats, a smoke test (~2 minutes); does not touch BENCHMARKS.md
+#
+# Needs the reference kit (default ../shared/ref, or $SPALLOC_REF_KIT; its setup.sh makes the venvs
+# in $SPALLOC_REF_HOME, default /tmp/spalloc-ref), python3 and cc. Loopback addresses only. Ports:
+# $BENCH_PORT (default 23710) to $BENCH_PORT+5. The reference gets its own BMP IPs (127.0.91.0 and
+# 127.93.x.x) so that it does not collide with other reference servers on this machine.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+ref=${SPALLOC_REF_KIT:-$root/../shared/ref}
+ref=$(cd "$ref" && pwd)
+export SPALLOC_REF_HOME=${SPALLOC_REF_HOME:-/tmp/spalloc-ref}
+C=$SPALLOC_REF_HOME/client/bin
+P=${BENCH_PORT:-23710}
+REF_SMALL=$P OURS_SMALL=$((P + 1)) ECHO=$((P + 2)) REF_HUGE=$((P + 3)) OURS_HUGE=$((P + 4))
+out=$(mktemp -d /tmp/spalloc-bench.XXXXXX)
+R=$out/results.jsonl
+: > "$R"
+if [ $quick = 1 ]; then REP=1 SECS=1 RUNS=5 QREP=1; else REP=5 SECS=2 RUNS=20 QREP=3; fi
+
+say() { printf '\n== %s\n' "$*" >&2; }
+ours_pids=()
+cleanup() {
+  set +e
+  for pid in "${ours_pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_SMALL" >/dev/null 2>&1
+  STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_HUGE" >/dev/null 2>&1
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "building (release)"
+cargo build --release -q -p spalloc-server -p spalloc-cli -p spalloc-bench
+"$ref/setup.sh"
+L=$root/target/release/spalloc-load
+SERVER=$root/target/release/spalloc-server
+
+# Reference configs: the kit's small-free0 machine, and a 20x20-triad (1,200-board) one, each with
+# BMP addresses of their own.
+sed 's/127\.0\.1\.0/127.0.91.0/' "$ref/machines/small-free0.cfg" > "$out/ref-small.cfg"
+sed -e 's/W, H = 10, 10/W, H = 20, 20/' -e 's/big-machine/huge-machine/' \
+    -e 's/127\.2\.0\.0/127.93.0.0/' "$ref/machines/big.cfg" > "$out/ref-huge.cfg"
+
+# start_ref CFG PORT: the reference, no power-on wait, quiet fake BMP; sets ref_pid.
+start_ref() {
+  SPALLOC_POWER_ON_SLEEP=0 FAKE_BMP_ARGS=--quiet "$ref/start-python-server.sh" "$1" "$2" >&2
+  ref_pid=$(tail -n 1 "$SPALLOC_REF_HOME/run-$2.pids")
+}
+# start_ours TOML PORT: sets our_pid.
+start_ours() {
+  "$SERVER" "$1" --port "$2" --quiet 2>"$out/ours-$2.log" &
+  our_pid=$!
+  ours_pids+=("$our_pid")
+  for _ in $(seq 100); do
+    python3 "$ref/rawcall.py" 127.0.0.1 "$2" '{"command": "version"}' >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "our server did not start on port $2" >&2; exit 1
+}
+job1() { python3 "$ref/rawcall.py" 127.0.0.1 "$1" \
+  '{"command": "create_job", "args": [1], "kwargs": {"owner": "bench", "keepalive": null}}' >/dev/null; }
+
+date_utc=$(date -u '+%Y-%m-%d %H:%M UTC')
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+say "small machines: reference on $REF_SMALL, ours on $OURS_SMALL"
+start_ref "$out/ref-small.cfg" "$REF_SMALL"; RPID=$ref_pid
+start_ours bench/machines/small-free0.toml "$OURS_SMALL"; OPID=$our_pid
+job1 "$REF_SMALL"; job1 "$OURS_SMALL"   # job 1: one board, keepalive None, READY at once
+sleep 0.5
+
+say "1. tool latency (both tool sets against the reference server, then ours against ours)"
+for round in 1 2; do
+  python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$REF_SMALL" --job 1 --runs $RUNS --json \
+    | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='reference tools'; d['test']='tools'; d['round']=$round; print(json.dumps(d))" >> "$R"
+  python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$REF_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
+    | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='our tools'; d['test']='tools'; d['round']=$round; print(json.dumps(d))" >> "$R"
+done
+python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$OURS_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
+  | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='our tools, our server'; d['test']='tools'; d['round']=1; print(json.dumps(d))" >> "$R"
+
+say "2. protocol round trips (spalloc-load, same generator for both servers)"
+"$L" echo-server "$ECHO" --seconds 60 & echo_pid=$!; ours_pids+=("$echo_pid")
+sleep 0.2
+"$L" echo 127.0.0.1 "$ECHO" --label floor --calls 5000 --repeat $REP >> "$R"
+for who in reference ours; do
+  if [ $who = reference ]; then port=$REF_SMALL pid=$RPID; else port=$OURS_SMALL pid=$OPID; fi
+  for cmd in version get-job-state; do
+    "$L" seq 127.0.0.1 $port --server-pid $pid --label $who --command $cmd --calls 5000 --repeat $REP >> "$R"
+  done
+  for cmd in version get-job-state; do
+    "$L" conc 127.0.0.1 $port --server-pid $pid --label $who --command $cmd --clients 16 --per-client 1000 --repeat $REP >> "$R"
+  done
+done
+"$L" echo 127.0.0.1 "$ECHO" --label floor --calls 5000 --repeat $REP >> "$R"
+
+say "3 and 6. job cycles: create, READY, destroy (polling every 200 µs, and on notify_job)"
+for who in reference ours; do
+  if [ $who = reference ]; then port=$REF_SMALL pid=$RPID; else port=$OURS_SMALL pid=$OPID; fi
+  "$L" cycles 127.0.0.1 $port --server-pid $pid --label $who --wait ready --seconds $SECS --repeat 3 >> "$R"
+  "$L" cycles 127.0.0.1 $port --server-pid $pid --label $who --wait ready --notify --seconds $SECS --repeat 3 >> "$R"
+done
+
+say "5a. memory on the small machine: idle, 1,000 idle connections"
+for who in reference ours; do
+  if [ $who = reference ]; then port=$REF_SMALL pid=$RPID; else port=$OURS_SMALL pid=$OPID; fi
+  "$L" mem 127.0.0.1 $port --server-pid $pid --label "$who small" --connections 1000 --jobs 0 >> "$R"
+done
+STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_SMALL" >/dev/null 2>&1 || true
+
+say "4 and 5b. the 1,200-board machine: reference on $REF_HUGE, ours on $OURS_HUGE"
+start_ref "$out/ref-huge.cfg" "$REF_HUGE"; RPID=$ref_pid
+start_ours bench/machines/huge.toml "$OURS_HUGE"; OPID=$our_pid
+for who in reference ours; do
+  if [ $who = reference ]; then port=$REF_HUGE pid=$RPID; else port=$OURS_HUGE pid=$OPID; fi
+  "$L" mem 127.0.0.1 $port --server-pid $pid --label "$who huge" --connections 1000 --jobs 1000 >> "$R"
+  sleep 1
+  python3 "$ref/bench/queue_alloc.py" 127.0.0.1 $port --jobs 1000 --repeat $QREP --json 2>/dev/null \
+    | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='$who'; d['test']='queue'; print(json.dumps(d))" >> "$R"
+done
+STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_HUGE" >/dev/null 2>&1 || true
+
+say "4b. allocator micro-benchmark (sans-I/O Controller)"
+if [ $quick = 1 ]; then scale_args=(-- --quick); else scale_args=(); fi
+cargo bench -q -p spalloc-bench --bench alloc_scale "${scale_args[@]}" 2>/dev/null | grep '^|' > "$out/alloc_scale.md"
+
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+cmd="bench/run.sh${1:+ $1}"
+python3 bench/report.py "$R" "$out/alloc_scale.md" \
+  --command "$cmd" --date "$date_utc" --cpu "$cpu" --load "$load0 → $load1" > "$out/table.md"
+cat "$out/table.md"
+if [ $quick = 0 ]; then
+  python3 bench/report.py --splice "$out/table.md" BENCHMARKS.md
+  echo "(table written to BENCHMARKS.md; raw results in $R)" >&2
+fi
