@@ -718,3 +718,438 @@ impl Allocator {
 fn boards_to_triads(n: i64) -> i64 {
     n / 3 + i64::from(n % 3 > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(shape: AllocShape) -> AllocRequest {
+        AllocRequest {
+            shape,
+            min_ratio: 0.0,
+            max_dead_boards: None,
+            max_dead_links: None,
+            require_torus: false,
+        }
+    }
+
+    fn boards(list: &[(u32, u32, u32)]) -> BTreeSet<Board> {
+        list.iter().map(|&(x, y, z)| Board::new(x, y, z)).collect()
+    }
+
+    fn idle(w: u32, h: u32, dead: &[(u32, u32, u32)]) -> Allocator {
+        Allocator::new(w, h, &boards(dead), &BTreeSet::new(), 0.0)
+    }
+
+    #[test]
+    fn validate_messages() {
+        let mut r = req(AllocShape::Board(None));
+        r.require_torus = true;
+        assert_eq!(
+            r.validate().unwrap_err().to_string(),
+            "require_torus must be False when allocating boards."
+        );
+        let mut r = req(AllocShape::Boards(4));
+        r.min_ratio = -1.0;
+        assert_eq!(
+            r.validate().unwrap_err().to_string(),
+            "Aspect ratio cannot be negative."
+        );
+        // Never evaluated by the reference for n <= 0, nor for triads.
+        r.shape = AllocShape::Boards(0);
+        assert_eq!(r.validate(), Ok(()));
+        r.shape = AllocShape::Triads(1, 1);
+        assert_eq!(r.validate(), Ok(()));
+        let mut r = req(AllocShape::Triads(2, 2));
+        r.require_torus = true;
+        assert_eq!(r.validate(), Ok(()));
+    }
+
+    #[test]
+    fn boards_request_shape_depends_on_leaf() {
+        // 4x4 machine after one 1x1: alloc(5) gets a 1x2 rectangle.
+        let mut a = idle(4, 4, &[]);
+        let first = a.alloc(&req(AllocShape::Triads(1, 1)), 0.0).unwrap();
+        assert_eq!((first.x, first.y), (0, 0));
+        let got = a.alloc(&req(AllocShape::Boards(5)), 0.0).unwrap();
+        assert_eq!((got.width, got.height), (1, 2));
+        assert_eq!(got.boards.len(), 6);
+    }
+
+    #[test]
+    fn triad_in_3x2_machine() {
+        let mut a = idle(3, 2, &[]);
+        let got = a.alloc(&req(AllocShape::Triads(1, 1)), 0.0).unwrap();
+        assert_eq!(got.id, 1);
+        assert_eq!(got.boards, boards(&[(0, 0, 0), (0, 0, 1), (0, 0, 2)]));
+        assert_eq!(got.periphery.len(), 12);
+        assert_eq!(got.torus, WrapAround::NONE);
+        assert_eq!((got.x, got.y, got.width, got.height), (0, 0, 1, 1));
+    }
+
+    #[test]
+    fn full_machine_torus() {
+        let mut a = idle(2, 2, &[]);
+        let mut r = req(AllocShape::Triads(2, 2));
+        r.require_torus = true;
+        assert!(a.alloc_possible(&r));
+        let got = a.alloc(&r, 0.0).unwrap();
+        assert_eq!(got.torus, WrapAround::BOTH);
+        assert!(got.periphery.is_empty());
+        assert_eq!(got.boards.len(), 12);
+        // require_torus needs the whole machine.
+        let a = idle(2, 2, &[]);
+        r.shape = AllocShape::Triads(1, 1);
+        assert!(!a.alloc_possible(&r));
+        r.shape = AllocShape::Boards(12);
+        assert!(a.alloc_possible(&r));
+        r.shape = AllocShape::Boards(9);
+        assert!(!a.alloc_possible(&r));
+    }
+
+    #[test]
+    fn dead_origin_board() {
+        let mut a = idle(2, 2, &[(0, 0, 0)]);
+        assert!(a.alloc_possible(&req(AllocShape::Triads(1, 1))));
+        assert!(!a.alloc_possible(&req(AllocShape::Triads(2, 2))));
+        assert_eq!(a.alloc(&req(AllocShape::Triads(2, 2)), 0.0), None);
+        // The 1x1 skips the dead corner.
+        let got = a.alloc(&req(AllocShape::Triads(1, 1)), 0.0).unwrap();
+        assert_ne!((got.x, got.y), (0, 0));
+    }
+
+    #[test]
+    fn dead_board_limits_and_boards_expected() {
+        let mut r = req(AllocShape::Triads(1, 1));
+        r.max_dead_boards = Some(0);
+        let a = idle(1, 1, &[(0, 0, 1)]);
+        assert!(!a.alloc_possible(&r));
+        r.max_dead_boards = Some(1);
+        assert!(a.alloc_possible(&r));
+        // Two boards wanted: the spare board in the triad covers the dead
+        // one.
+        r.shape = AllocShape::Boards(2);
+        r.max_dead_boards = Some(0);
+        let mut a = idle(1, 1, &[(0, 0, 1)]);
+        assert!(a.alloc_possible(&r));
+        let got = a.alloc(&r, 0.0).unwrap();
+        assert_eq!(got.boards, boards(&[(0, 0, 0), (0, 0, 2)]));
+    }
+
+    #[test]
+    fn dead_links_limit() {
+        let links: BTreeSet<(Board, Link)> = [(Board::new(0, 0, 0), Link::North)].into();
+        let mut a = Allocator::new(2, 2, &BTreeSet::new(), &links, 0.0);
+        let mut r = req(AllocShape::Triads(1, 1));
+        r.max_dead_links = Some(0);
+        // (0,0) is rejected but another corner works.
+        assert!(a.alloc_possible(&r));
+        let got = a.alloc(&r, 0.0).unwrap();
+        assert_ne!((got.x, got.y), (0, 0));
+    }
+
+    #[test]
+    fn single_boards_share_triads() {
+        let mut a = idle(2, 1, &[]);
+        let r = req(AllocShape::Board(None));
+        let got: Vec<Allocation> = (0..3).map(|_| a.alloc(&r, 0.0).unwrap()).collect();
+        for (z, g) in (0u32..).zip(&got) {
+            assert_eq!(g.boards, boards(&[(0, 0, z)]));
+            assert_eq!(g.periphery.len(), 6);
+            assert_eq!(g.torus, WrapAround::NONE);
+            assert_eq!((g.x, g.y, g.width, g.height), (0, 0, 1, 1));
+        }
+        let fourth = a.alloc(&r, 0.0).unwrap();
+        assert_eq!(fourth.boards, boards(&[(1, 0, 0)]));
+        // A triads request cannot use the partly used triads.
+        assert_eq!(a.alloc(&req(AllocShape::Triads(1, 1)), 0.0), None);
+    }
+
+    #[test]
+    fn single_board_skips_dead_boards_and_triads() {
+        let mut a = idle(2, 1, &[(0, 0, 0), (0, 0, 1), (0, 0, 2), (1, 0, 0)]);
+        let r = req(AllocShape::Board(None));
+        assert!(a.alloc_possible(&r));
+        assert_eq!(a.alloc(&r, 0.0).unwrap().boards, boards(&[(1, 0, 1)]));
+        assert_eq!(a.alloc(&r, 0.0).unwrap().boards, boards(&[(1, 0, 2)]));
+        assert_eq!(a.alloc(&r, 0.0), None);
+        let all_dead = idle(1, 1, &[(0, 0, 0), (0, 0, 1), (0, 0, 2)]);
+        assert!(!all_dead.alloc_possible(&r));
+    }
+
+    #[test]
+    fn specific_boards() {
+        let mut a = idle(2, 2, &[(1, 1, 1)]);
+        let spec = |x, y, z| req(AllocShape::Board(Some(Board::new(x, y, z))));
+        assert!(!a.alloc_possible(&spec(1, 1, 1)));
+        assert!(!a.alloc_possible(&spec(2, 0, 0)));
+        assert!(!a.alloc_possible(&spec(0, 0, 3)));
+        assert!(a.alloc_possible(&spec(1, 1, 2)));
+        assert_eq!(a.alloc(&spec(1, 1, 1), 0.0), None);
+        let got = a.alloc(&spec(1, 0, 2), 0.0).unwrap();
+        assert_eq!(got.boards, boards(&[(1, 0, 2)]));
+        assert_eq!(a.alloc(&spec(1, 0, 2), 0.0), None);
+        // Same triad, other board: reused.
+        assert_eq!(
+            a.alloc(&spec(1, 0, 0), 0.0).unwrap().boards,
+            boards(&[(1, 0, 0)])
+        );
+        // "Any" takes the remaining board of that triad first.
+        let any = a.alloc(&req(AllocShape::Board(None)), 0.0).unwrap();
+        assert_eq!(any.boards, boards(&[(1, 0, 1)]));
+        // A triad used by a rectangle cannot serve a specific board.
+        let t = a.alloc(&req(AllocShape::Triads(1, 1)), 0.0).unwrap();
+        let b = t.boards.iter().next().copied().unwrap();
+        assert_eq!(a.alloc(&spec(b.x, b.y, 1), 0.0), None);
+    }
+
+    #[test]
+    fn shared_triad_pop_order_follows_cpython() {
+        // Boards 0 then 1 taken, board 0 freed: CPython's set.pop() search
+        // finger makes the next "any" requests get 2 and then 0, where
+        // "lowest first" would give 0 and then 2.
+        let mut a = idle(1, 1, &[]);
+        let r = req(AllocShape::Board(None));
+        let b0 = a.alloc(&r, 0.0).unwrap();
+        let _b1 = a.alloc(&r, 0.0).unwrap();
+        a.free(b0.id, 0.0);
+        let zs: Vec<u32> = (0..2)
+            .map(|_| a.alloc(&r, 1.0).unwrap().boards.first().unwrap().z)
+            .collect();
+        assert_eq!(zs, vec![2, 0]);
+    }
+
+    #[test]
+    fn python_small_set_model() {
+        let mut s = PySmallSet::new();
+        for z in 0..3 {
+            s.add(z);
+        }
+        assert_eq!(s.pop(), Some(0));
+        assert_eq!(s.pop(), Some(1));
+        s.add(0);
+        assert_eq!(s.pop(), Some(2));
+        assert_eq!(s.pop(), Some(0));
+        assert_eq!(s.pop(), None);
+        let mut s = PySmallSet::new();
+        for z in 0..3 {
+            s.add(z);
+        }
+        s.pop();
+        s.pop();
+        s.add(0);
+        s.add(1);
+        assert_eq!((s.pop(), s.pop(), s.pop()), (Some(2), Some(1), Some(0)));
+        assert!(s.is_empty());
+        assert!(!s.discard(1));
+    }
+
+    #[test]
+    fn delayed_free_timing() {
+        let mut a = Allocator::new(1, 1, &BTreeSet::new(), &BTreeSet::new(), 30.0);
+        let r = req(AllocShape::Triads(1, 1));
+        let got = a.alloc(&r, 100.0).unwrap();
+        a.free(got.id, 200.0);
+        assert!(!a.is_idle());
+        assert!(!a.check_free(229.9));
+        assert_eq!(a.alloc(&r, 229.9), None);
+        // alloc() runs check_free first.
+        let again = a.alloc(&r, 230.0).unwrap();
+        assert_eq!(again.id, 2);
+        a.free(again.id, 300.0);
+        assert!(a.check_free(330.0));
+        assert!(!a.check_free(330.0));
+        assert!(a.is_idle());
+        // Unknown and repeated IDs are ignored.
+        a.free(99, 400.0);
+        a.free(again.id, 400.0);
+        assert!(a.is_idle());
+    }
+
+    #[test]
+    fn frees_are_released_in_order() {
+        let mut a = Allocator::new(2, 1, &BTreeSet::new(), &BTreeSet::new(), 10.0);
+        let r = req(AllocShape::Triads(1, 1));
+        let first = a.alloc(&r, 0.0).unwrap();
+        let second = a.alloc(&r, 0.0).unwrap();
+        a.free(first.id, 0.0);
+        a.free(second.id, 5.0);
+        assert!(a.check_free(10.0));
+        assert_eq!(a.alloc(&req(AllocShape::Triads(2, 1)), 10.0), None);
+        assert!(a.alloc(&req(AllocShape::Triads(2, 1)), 15.0).is_some());
+    }
+
+    #[test]
+    fn set_dead_affects_only_new_allocations() {
+        let mut a = idle(1, 1, &[]);
+        let r = req(AllocShape::Board(None));
+        let b0 = a.alloc(&r, 0.0).unwrap();
+        a.set_dead(&boards(&[(0, 0, 0), (0, 0, 1)]), &BTreeSet::new());
+        // Board 1 is now dead: only board 2 is handed out.
+        assert_eq!(a.alloc(&r, 0.0).unwrap().boards, boards(&[(0, 0, 2)]));
+        assert_eq!(a.alloc(&r, 0.0), None);
+        // The existing allocation of a now-dead board still frees cleanly.
+        a.free(b0.id, 0.0);
+        assert!(a.check_free(0.0));
+        assert_eq!(a.dead_boards().len(), 2);
+        assert!(a.dead_links().is_empty());
+        assert!(!a.is_idle());
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let mut a = idle(2, 2, &[(1, 1, 1)]);
+        a.alloc(&req(AllocShape::Board(None)), 0.0).unwrap();
+        a.alloc(&req(AllocShape::Boards(4)), 0.0).unwrap();
+        let json = serde_json::to_string(&a).unwrap();
+        let mut b: Allocator = serde_json::from_str(&json).unwrap();
+        let r = req(AllocShape::Board(None));
+        assert_eq!(a.alloc(&r, 1.0), b.alloc(&r, 1.0));
+    }
+
+    #[test]
+    fn invalid_requests_never_allocate() {
+        let mut a = idle(2, 2, &[]);
+        let mut r = req(AllocShape::Board(None));
+        r.require_torus = true;
+        assert!(!a.alloc_possible(&r));
+        assert_eq!(a.alloc(&r, 0.0), None);
+        for shape in [
+            AllocShape::Boards(0),
+            AllocShape::Boards(-3),
+            AllocShape::Boards(13),
+            AllocShape::Triads(0, 1),
+            AllocShape::Triads(-1, 1),
+            AllocShape::Triads(3, 1),
+            AllocShape::Triads(i64::MAX, 1),
+        ] {
+            assert!(!a.alloc_possible(&req(shape)), "{shape:?}");
+            assert_eq!(a.alloc(&req(shape), 0.0), None, "{shape:?}");
+        }
+        assert!(a.is_idle());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Alloc(AllocRequest),
+            Free(usize),
+            Advance(f64),
+            SetDead(Vec<(u32, u32, u32)>),
+        }
+
+        fn shape() -> impl Strategy<Value = AllocShape> {
+            prop_oneof![
+                Just(AllocShape::Board(None)),
+                (0u32..5, 0u32..5, 0u32..3)
+                    .prop_map(|(x, y, z)| AllocShape::Board(Some(Board::new(x, y, z)))),
+                (-1i64..40).prop_map(AllocShape::Boards),
+                (0i64..5, 0i64..5).prop_map(|(w, h)| AllocShape::Triads(w, h)),
+            ]
+        }
+
+        fn request() -> impl Strategy<Value = AllocRequest> {
+            (
+                shape(),
+                prop_oneof![Just(0.0), Just(0.333), Just(1.0)],
+                proptest::option::of(0u32..4),
+                proptest::option::of(0u32..3),
+                proptest::bool::weighted(0.1),
+            )
+                .prop_map(|(shape, min_ratio, mdb, mdl, torus)| AllocRequest {
+                    shape,
+                    min_ratio,
+                    max_dead_boards: mdb,
+                    max_dead_links: mdl,
+                    require_torus: torus && !matches!(shape, AllocShape::Board(_)),
+                })
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => request().prop_map(Op::Alloc),
+                2 => any::<usize>().prop_map(Op::Free),
+                1 => (0.0f64..20.0).prop_map(Op::Advance),
+                1 => proptest::collection::vec((0u32..4, 0u32..4, 0u32..3), 0..4)
+                    .prop_map(Op::SetDead),
+            ]
+        }
+
+        fn dead_set(list: &[(u32, u32, u32)], w: u32, h: u32) -> BTreeSet<Board> {
+            list.iter()
+                .filter(|&&(x, y, _)| x < w && y < h)
+                .map(|&(x, y, z)| Board::new(x, y, z))
+                .collect()
+        }
+
+        proptest! {
+            #[test]
+            fn allocations_never_overlap_and_everything_frees(
+                w in 1u32..5,
+                h in 1u32..5,
+                dead in proptest::collection::vec((0u32..4, 0u32..4, 0u32..3), 0..5),
+                ops in proptest::collection::vec(op(), 0..60),
+            ) {
+                const DELAY: f64 = 10.0;
+                let initial_dead = dead_set(&dead, w, h);
+                let mut dead_now = initial_dead.clone();
+                let mut a = Allocator::new(w, h, &initial_dead, &BTreeSet::new(), DELAY);
+                let mut now = 1000.0;
+                // Allocations not yet freed, and freed ones whose boards are
+                // still held until their delay passes.
+                let mut live: Vec<Allocation> = Vec::new();
+                let mut held: Vec<(f64, Allocation)> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Alloc(req) => {
+                            held.retain(|(t, _)| now - t < DELAY);
+                            if let Some(got) = a.alloc(&req, now) {
+                                prop_assert!(!got.boards.is_empty());
+                                for b in &got.boards {
+                                    prop_assert!(b.x < w && b.y < h && b.z < 3, "{b:?}");
+                                    prop_assert!(!dead_now.contains(b), "dead {b:?}");
+                                    for other in live.iter().chain(held.iter().map(|(_, o)| o)) {
+                                        prop_assert!(!other.boards.contains(b), "{b:?} twice");
+                                    }
+                                }
+                                live.push(got);
+                            }
+                        }
+                        Op::Free(i) if !live.is_empty() => {
+                            let gone = live.remove(i % live.len());
+                            a.free(gone.id, now);
+                            held.push((now, gone));
+                        }
+                        Op::Free(_) => {}
+                        Op::Advance(dt) => {
+                            now += dt;
+                            a.check_free(now);
+                        }
+                        Op::SetDead(list) => {
+                            dead_now = dead_set(&list, w, h);
+                            a.set_dead(&dead_now, &BTreeSet::new());
+                        }
+                    }
+                }
+                for gone in live.drain(..) {
+                    a.free(gone.id, now);
+                }
+                a.check_free(now + DELAY + 1.0);
+                prop_assert!(a.is_idle());
+                let full = AllocRequest {
+                    shape: AllocShape::Triads(i64::from(w), i64::from(h)),
+                    min_ratio: 0.0,
+                    max_dead_boards: None,
+                    max_dead_links: None,
+                    require_torus: false,
+                };
+                let origin_alive = !dead_now.contains(&Board::new(0, 0, 0));
+                prop_assert_eq!(a.alloc_possible(&full), origin_alive);
+                prop_assert_eq!(a.alloc(&full, now + DELAY + 2.0).is_some(), origin_alive);
+            }
+        }
+    }
+}
