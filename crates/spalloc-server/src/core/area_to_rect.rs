@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn golden_vectors() {
-        let cases: &[(i64, u32, u32, f64, Option<(u32, u32)>)] = &[
+        type Case = (i64, u32, u32, f64, Option<(u32, u32)>);
+        let cases: &[Case] = &[
             (1, 10, 10, 0.0, Some((1, 1))),
             (2, 10, 10, 0.0, Some((2, 1))),
             (7, 10, 10, 0.0, Some((7, 1))),

@@ -377,7 +377,7 @@ mod tests {
             chip_to_board(28 + 48, 20 - 96, 48, 48),
             Some(Board::new(2, 1, 2))
         );
-        assert_eq!(chip_to_board(i64::MIN, i64::MAX, 24, 24).is_some(), true);
+        assert!(chip_to_board(i64::MIN, i64::MAX, 24, 24).is_some());
         assert_eq!(chip_to_board(0, 0, 0, 12), None);
     }
 
