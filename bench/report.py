@@ -76,6 +76,12 @@ def main():
       "p50 %s µs, %s round trips/s (median of %d runs)." % (
           f(floor_p50, "%.1f"), f(statistics.median(r["rate"] for r in floors) if floors else None), len(floors)))
     w("")
+    for test in ("seq get_job_state", "16 clients get_job_state"):
+        n = one("null", test)
+        if n:
+            w("Ceiling, the kit's `null_server.c` (canned reply, no work), %s: %.0f calls/s, p50 %.0f µs, "
+              "p99 %.0f µs, server CPU %.1f µs/call." % (test, n["rate"], n["p50_us"], n["p99_us"], n["cpu_us_per_call"] or 0))
+            w("")
     w("| test | reference calls/s | p50 / p99 µs | server CPU µs/call | ours calls/s | p50 / p99 µs | server CPU µs/call | calls/s ratio | CPU ratio |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     tests = ["seq version", "seq get_job_state", "16 clients version", "16 clients get_job_state"]
@@ -136,8 +142,9 @@ def main():
             w("| %s | %.1f | %.1f | %s |" % (name, med(r, k), med(u, k), ratio(med(r, k), med(u, k))))
         w("")
     w("The allocator alone (`cargo bench -p spalloc-bench --bench alloc_scale`: the sans-I/O "
-      "`Controller`, BMP requests completed at once; 95%% single-board jobs, 5%% two-board or 1×1-triad; "
-      "median of 3):")
+      "`Controller`, BMP requests completed at once; 95% single-board jobs, 5% two-board or 1×1-triad; "
+      "median of 3; a job that cannot fit blocks the queue behind it, FIFO as in "
+      "the reference, so small machines place fewer than were queued):")
     w("")
     o.extend(l.rstrip("\n") for l in open(scale_path) if l.strip())
     w("")

@@ -20,7 +20,7 @@ ref=$(cd "$ref" && pwd)
 export SPALLOC_REF_HOME=${SPALLOC_REF_HOME:-/tmp/spalloc-ref}
 C=$SPALLOC_REF_HOME/client/bin
 P=${BENCH_PORT:-23710}
-REF_SMALL=$P OURS_SMALL=$((P + 1)) ECHO=$((P + 2)) REF_HUGE=$((P + 3)) OURS_HUGE=$((P + 4))
+REF_SMALL=$P OURS_SMALL=$((P + 1)) ECHO=$((P + 2)) REF_HUGE=$((P + 3)) OURS_HUGE=$((P + 4)) NULLP=$((P + 5))
 out=$(mktemp -d /tmp/spalloc-bench.XXXXXX)
 R=$out/results.jsonl
 : > "$R"
@@ -92,6 +92,12 @@ say "2. protocol round trips (spalloc-load, same generator for both servers)"
 "$L" echo-server "$ECHO" --seconds 60 & echo_pid=$!; ours_pids+=("$echo_pid")
 sleep 0.2
 "$L" echo 127.0.0.1 "$ECHO" --label floor --calls 5000 --repeat $REP >> "$R"
+# The ceiling: the kit's null server answers every line with a canned reply and does nothing else.
+cc -O2 -pthread -o "$out/null_server" "$ref/bench/null_server.c"
+"$out/null_server" "$NULLP" 60 >/dev/null 2>&1 & null_pid=$!; ours_pids+=("$null_pid")
+sleep 0.2
+"$L" seq 127.0.0.1 "$NULLP" --server-pid $null_pid --label null --calls 5000 --repeat $REP >> "$R"
+"$L" conc 127.0.0.1 "$NULLP" --server-pid $null_pid --label null --clients 16 --per-client 1000 --repeat $REP >> "$R"
 for who in reference ours; do
   if [ $who = reference ]; then port=$REF_SMALL pid=$RPID; else port=$OURS_SMALL pid=$OPID; fi
   for cmd in version get-job-state; do
