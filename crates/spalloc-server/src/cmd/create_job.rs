@@ -144,8 +144,10 @@ pub fn parse(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<JobSpec, St
     };
     request.validate().map_err(|e| e.to_string())?;
     let mut echoed = kwargs;
-    echoed.remove("owner");
-    echoed.remove("keepalive");
+    // `shift_remove`, not `remove` (a swap_remove with preserve_order): the
+    // echo keeps the order the client sent, as Python's `dict.pop` does.
+    echoed.shift_remove("owner");
+    echoed.shift_remove("keepalive");
     Ok(JobSpec {
         owner,
         keepalive,
@@ -203,6 +205,30 @@ mod tests {
 
     fn ok(args: Value, kwargs: Value) -> JobSpec {
         parse(args.as_array().cloned().unwrap_or_default(), kw(kwargs)).unwrap()
+    }
+
+    #[test]
+    fn echoed_kwargs_keep_the_order_they_were_sent_in() {
+        // What the reference client sends; list_jobs echoes it minus owner
+        // and keepalive, in the same order (found by compat/differential.py).
+        let spec = ok(
+            json!([1]),
+            json!({"owner": "x", "keepalive": 60.0, "machine": null, "tags": null,
+                   "min_ratio": 0.333, "max_dead_boards": 0, "max_dead_links": null,
+                   "require_torus": false}),
+        );
+        let keys: Vec<&str> = spec.kwargs.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "machine",
+                "tags",
+                "min_ratio",
+                "max_dead_boards",
+                "max_dead_links",
+                "require_torus"
+            ]
+        );
     }
 
     #[test]
