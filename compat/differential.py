@@ -89,8 +89,11 @@ def normal_machine(m):
 
 def normal_job(j):
     j = dict(j)
-    if isinstance(j.get("kwargs"), dict) and isinstance(j["kwargs"].get("tags"), list):
-        j["kwargs"] = dict(j["kwargs"], tags=sorted(j["kwargs"]["tags"]))
+    if isinstance(j.get("kwargs"), dict):
+        kwargs = j["kwargs"]
+        if isinstance(kwargs.get("tags"), list):
+            kwargs = dict(kwargs, tags=sorted(kwargs["tags"]))
+        j["kwargs"] = list(kwargs.items())  # the echo keeps the order sent
     for k in ("start_time", "keepalivehost"):
         j.pop(k, None)
     if j.get("boards") is not None:
