@@ -88,6 +88,27 @@ fn a_job_is_ready_when_its_bmp_requests_complete_and_released_after_power_off() 
 }
 
 #[test]
+fn bmp_commands_follow_the_reference_order() {
+    // The order the reference kit's fake BMP logs for the same allocations
+    // (Python set order of the boards and links): scripts/compare-bmp-traffic.sh.
+    use spalloc_protocol::Link::*;
+    let config = machine_config(2, 1, &[]);
+    let mut c = controller(&config, 0.0);
+    let one = c.create_job(spec(json!([]), json!({})), None, 0.0);
+    let requests = c.take_bmp_requests();
+    let links: Vec<_> = requests[0].links.iter().map(|(_, l, _)| *l).collect();
+    assert_eq!(links, [NorthEast, SouthWest, West, East, North, South]);
+    c.bmp_request_done(requests[0].id, Ok(()), 0.0);
+    c.destroy_job(one, None, 0.0);
+    complete_bmp(&mut c, 0.0);
+    c.tick(1.0);
+    c.create_job(spec(json!([2, 1]), json!({})), None, 1.0);
+    let requests = c.take_bmp_requests();
+    assert_eq!(requests[0].boards, vec![4, 0, 3, 2, 5, 1]);
+    assert!(requests[0].links.is_empty());
+}
+
+#[test]
 fn head_of_line_blocking_is_per_machine_fifo() {
     let config = machine_config(2, 1, &[]);
     let mut c = controller(&config, 0.0);

@@ -84,6 +84,11 @@ pub struct Allocation {
     pub id: u64,
     /// The live boards allocated.
     pub boards: BTreeSet<Board>,
+    /// The boards in the order the reference adds them to its set (the
+    /// candidate filter's search order), from which its BMP command order
+    /// follows (see [`super::python_set`]).
+    #[serde(default)]
+    pub board_order: Vec<Board>,
     /// Links leaving the boards, to be disabled on power-on.
     #[serde(with = "super::coordinates::serde_board_links")]
     pub periphery: BTreeSet<(Board, Link)>,
@@ -548,6 +553,7 @@ impl Allocator {
         Allocation {
             id,
             boards: accepted.boards,
+            board_order: accepted.visit_order,
             periphery: accepted.periphery,
             torus: accepted.torus,
             x,
@@ -629,6 +635,7 @@ impl Allocator {
         Some(Allocation {
             id,
             boards: [taken].into_iter().collect(),
+            board_order: vec![taken],
             periphery: Link::ALL.into_iter().map(|l| (taken, l)).collect(),
             torus: WrapAround::NONE,
             x: taken.x,

@@ -40,6 +40,9 @@ impl Topology {
 pub struct Accepted {
     /// The live boards reachable from the candidate's bottom-left board.
     pub boards: BTreeSet<Board>,
+    /// The same boards in the order the search reached them, which decides
+    /// the order the reference sends their BMP commands in.
+    pub visit_order: Vec<Board>,
     /// Links leaving the set (including those into dead boards); they are
     /// disabled on power-on to isolate the job.
     pub periphery: BTreeSet<(Board, Link)>,
@@ -103,7 +106,7 @@ impl<'a> CandidateFilter<'a> {
     /// Tests the `width × height` rectangle of triads at `(x, y)`; on
     /// success remembers its boards, periphery and torus.
     pub fn check(&mut self, x: u32, y: u32, width: u32, height: u32) -> bool {
-        let boards = self.enumerate_boards(x, y, width, height);
+        let (boards, visit_order) = self.enumerate_boards(x, y, width, height);
         if !self.dead_boards_ok(&boards, width, height) {
             return false;
         }
@@ -122,6 +125,7 @@ impl<'a> CandidateFilter<'a> {
         }
         self.accepted = Some(Accepted {
             boards,
+            visit_order,
             periphery: links.periphery,
             torus: links.torus,
         });
@@ -130,8 +134,14 @@ impl<'a> CandidateFilter<'a> {
 
     /// Breadth-first search from `(x, y, 0)` over working links, staying
     /// inside the rectangle (wrapping around the machine torus), collecting
-    /// live boards.
-    fn enumerate_boards(&self, x: u32, y: u32, width: u32, height: u32) -> BTreeSet<Board> {
+    /// live boards, and the order it reached them in.
+    fn enumerate_boards(
+        &self,
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+    ) -> (BTreeSet<Board>, Vec<Board>) {
         let t = self.topology;
         let in_rect = |b: Board| {
             let (bx, by) = (u64::from(b.x), u64::from(b.y));
@@ -141,11 +151,13 @@ impl<'a> CandidateFilter<'a> {
                 && by < u64::from(y) + u64::from(height)
         };
         let mut boards = BTreeSet::new();
+        let mut order = Vec::new();
         let mut to_visit = VecDeque::from([Board::new(x, y, 0)]);
         while let Some(board) = to_visit.pop_front() {
             if t.dead_boards.contains(&board) || !boards.insert(board) {
                 continue;
             }
+            order.push(board);
             for link in Link::ALL {
                 if t.dead_links.contains(&(board, link)) {
                     continue;
@@ -156,7 +168,7 @@ impl<'a> CandidateFilter<'a> {
                 }
             }
         }
-        boards
+        (boards, order)
     }
 
     /// The dead-board limit: with a limit, `expected - found` must not

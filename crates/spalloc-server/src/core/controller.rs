@@ -185,7 +185,7 @@ impl Controller {
                     .collect(),
             ),
             machine_name: Some(a.machine.clone()),
-            boards: Some(a.boards.iter().map(|b| [b.x, b.y, b.z]).collect()),
+            boards: Some(a.boards_in_order.iter().map(|b| [b.x, b.y, b.z]).collect()),
         }
     }
 
@@ -313,7 +313,7 @@ impl Controller {
                 boards: j
                     .allocation
                     .as_ref()
-                    .map(|a| a.boards.iter().map(|b| [b.x, b.y, b.z]).collect()),
+                    .map(|a| a.boards_in_order.iter().map(|b| [b.x, b.y, b.z]).collect()),
                 keepalivehost: Some(j.keepalivehost.clone().unwrap_or_default()),
             })
             .collect()
@@ -409,7 +409,7 @@ impl Controller {
             return;
         };
         let mut per_bmp: BTreeMap<(u32, u32), BmpWork> = BTreeMap::new();
-        for b in &alloc.boards {
+        for b in &alloc.boards_in_order {
             if let Some(p) = machine.board_locations.get(b) {
                 per_bmp.entry(p.bmp()).or_default().0.push(p.board);
             }

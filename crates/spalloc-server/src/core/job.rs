@@ -2,6 +2,7 @@
 
 use crate::core::allocator::{AllocRequest, Allocation};
 use crate::core::coordinates::{Board, WrapAround};
+use crate::core::python_set::{iteration_order, tuple_hash};
 use serde_json::{Map, Value};
 use spalloc_protocol::{ChipCoord, JobState, Link};
 use std::collections::BTreeSet;
@@ -46,8 +47,12 @@ pub struct JobAllocation {
     pub allocation_id: u64,
     /// The boards.
     pub boards: BTreeSet<Board>,
-    /// Links leaving the allocation; disabled on power-on.
-    pub periphery: BTreeSet<(Board, Link)>,
+    /// The boards in the order the reference iterates them (its Python set
+    /// order): BMP commands, `boards` and `connections` follow it.
+    pub boards_in_order: Vec<Board>,
+    /// Links leaving the allocation, disabled on power-on, in the order the
+    /// reference iterates them.
+    pub periphery: Vec<(Board, Link)>,
     /// Which wrap-around links the allocation has.
     pub torus: WrapAround,
     /// Width in chips.
@@ -155,8 +160,9 @@ pub fn job_allocation(
     } else {
         (8, 8)
     };
-    let connections = allocation
-        .boards
+    let boards_in_order = reference_order(&allocation.board_order, &allocation.boards);
+    let periphery = reference_link_order(&boards_in_order, &allocation.periphery);
+    let connections = boards_in_order
         .iter()
         .filter_map(|b| {
             let ip = machine.spinnaker_ips.get(b)?;
@@ -175,10 +181,42 @@ pub fn job_allocation(
         machine: machine.name.clone(),
         allocation_id: allocation.id,
         boards: allocation.boards.clone(),
-        periphery: allocation.periphery.clone(),
+        boards_in_order,
+        periphery,
         torus: allocation.torus,
         width,
         height,
         connections,
     }
+}
+
+/// `hash((x, y, z))` as CPython computes it.
+fn board_hash(b: &Board) -> u64 {
+    tuple_hash(&[b.x.into(), b.y.into(), b.z.into()])
+}
+
+/// The order the reference's set of boards iterates in, given the order the
+/// allocator found them (falling back to sorted order if that is unknown).
+fn reference_order(found: &[Board], boards: &BTreeSet<Board>) -> Vec<Board> {
+    if found.len() == boards.len() {
+        iteration_order(found, board_hash)
+    } else {
+        boards.iter().copied().collect()
+    }
+}
+
+/// The order the reference's periphery set iterates in: it is filled board by
+/// board (in board-set order), link by link.
+fn reference_link_order(
+    boards: &[Board],
+    periphery: &BTreeSet<(Board, Link)>,
+) -> Vec<(Board, Link)> {
+    let added: Vec<(Board, Link)> = boards
+        .iter()
+        .flat_map(|b| Link::ALL.into_iter().map(move |l| (*b, l)))
+        .filter(|p| periphery.contains(p))
+        .collect();
+    iteration_order(&added, |(b, l)| {
+        tuple_hash(&[b.x.into(), b.y.into(), b.z.into(), l.to_wire() as u64])
+    })
 }

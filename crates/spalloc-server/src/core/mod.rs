@@ -21,6 +21,7 @@ pub mod job;
 pub mod job_queue;
 pub mod machine;
 pub mod pack_tree;
+pub mod python_set;
 pub mod retired;
 pub mod watch;
 pub mod where_is;
