@@ -94,13 +94,15 @@ fn one_board_power_on_fpga_check_and_link_isolation_then_ready() {
     let id = c.create(json!([1]), json!({}));
     c.wait_state(id, READY);
     let mut expected = power_on_checked(&[0]);
-    // Every link of board (0,0,0) leaves the job: its STOP register is set.
+    // Every link of board (0,0,0) leaves the job: its STOP register is set,
+    // in the reference's order (north-east, south-west, west, east, north,
+    // south: Python's set order of the (x, y, z, link) tuples).
     for (fpga, register) in [
-        (0, 0x5c),
         (2, 0x1005c),
-        (2, 0x5c),
-        (1, 0x1005c),
         (1, 0x5c),
+        (1, 0x1005c),
+        (0, 0x5c),
+        (2, 0x5c),
         (0, 0x1005c),
     ] {
         expected.push(version(0));
@@ -127,6 +129,10 @@ fn one_board_power_on_fpga_check_and_link_isolation_then_ready() {
     assert_eq!(bmp.lines(), [power(false, 0x1)]);
 }
 
+/// The order the reference visits the six boards of a 2x1-triad machine in
+/// (Python's set order of their (x, y, z) tuples; slots are x * 3 + z).
+const REFERENCE_BOARD_ORDER: [u32; 6] = [4, 0, 3, 2, 5, 1];
+
 #[test]
 fn whole_machine_checks_six_boards_and_writes_no_links() {
     let bmp = FakeBmp::start("127.0.22.0");
@@ -134,7 +140,7 @@ fn whole_machine_checks_six_boards_and_writes_no_links() {
     bmp.clear();
     let id = c.create(json!([2, 1]), json!({}));
     c.wait_state(id, READY);
-    assert_eq!(bmp.lines(), power_on_checked(&[0, 1, 2, 3, 4, 5]));
+    assert_eq!(bmp.lines(), power_on_checked(&REFERENCE_BOARD_ORDER));
 
     bmp.clear();
     c.ok("power_off_job_boards", json!([id]), json!({}));
@@ -145,7 +151,7 @@ fn whole_machine_checks_six_boards_and_writes_no_links() {
     bmp.clear();
     c.ok("power_on_job_boards", json!([id]), json!({}));
     c.wait_state(id, READY);
-    assert_eq!(bmp.lines(), power_on_checked(&[0, 1, 2, 3, 4, 5]));
+    assert_eq!(bmp.lines(), power_on_checked(&REFERENCE_BOARD_ORDER));
 }
 
 #[test]
@@ -156,12 +162,10 @@ fn a_wrong_fpga_id_re_powers_only_that_board() {
     bmp.wrong_fpga_id(4, 1, 1);
     let id = c.create(json!([2, 1]), json!({}));
     c.wait_state(id, READY);
-    let mut expected = power_on_checked(&[0, 1, 2, 3, 4, 5])[..17].to_vec();
-    // Board 4: FPGA 0 fine, FPGA 1 wrong, so FPGA 2 is not read.
-    expected.push(version(4));
+    // Board 4 comes first: FPGA 0 fine, FPGA 1 wrong, so FPGA 2 is not read.
+    let mut expected = vec![power(true, 0x3f), version(4)];
     expected.extend(fpga_reads(4).into_iter().take(2));
-    expected.push(version(5));
-    expected.extend(fpga_reads(5));
+    expected.extend(power_on_checked(&[0, 3, 2, 5, 1]).into_iter().skip(1));
     expected.extend(power_on_checked(&[4]));
     assert_eq!(bmp.lines(), expected);
 }
