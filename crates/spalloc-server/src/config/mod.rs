@@ -9,6 +9,7 @@
 //! timeout_check_interval = 5.0
 //! max_retired_jobs = 1200
 //! seconds_before_free = 30.0
+//! max_connections = 1024             # more are refused with an exception
 //!
 //! [[machine]]
 //! name = "m1"
@@ -175,9 +176,16 @@ pub struct ServerConfig {
     pub max_retired_jobs: usize,
     /// Seconds between a destroyed job's power-off and its boards' reuse.
     pub seconds_before_free: f64,
+    /// How many clients may be connected at once (`max_connections`, default
+    /// [`DEFAULT_MAX_CONNECTIONS`]); a connection beyond it gets one
+    /// `{"exception": "too many connections ..."}` line and is closed.
+    pub max_connections: usize,
     /// Machines in priority order.
     pub machines: Vec<MachineConfig>,
 }
+
+/// The default cap on simultaneous client connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// The default simulated power-on/off time, in seconds.
 pub const DEFAULT_POWER_DELAY: f64 = 0.2;
@@ -190,6 +198,7 @@ impl Default for ServerConfig {
             timeout_check_interval: 5.0,
             max_retired_jobs: 1200,
             seconds_before_free: 30.0,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             machines: Vec::new(),
         }
     }
@@ -268,7 +277,14 @@ impl ServerConfig {
                 "timeout_check_interval must be greater than 0".into(),
             ));
         }
+        let max_connections = raw.max_connections.unwrap_or(defaults.max_connections);
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "max_connections must be at least 1".into(),
+            ));
+        }
         Ok(ServerConfig {
+            max_connections,
             ip: raw.ip.unwrap_or(defaults.ip),
             port: raw.port.unwrap_or(defaults.port),
             timeout_check_interval: interval,

@@ -13,6 +13,7 @@ pub(super) struct RawConfig {
     pub timeout_check_interval: Option<f64>,
     pub max_retired_jobs: Option<usize>,
     pub seconds_before_free: Option<f64>,
+    pub max_connections: Option<usize>,
     #[serde(default, rename = "machine")]
     pub machines: Vec<RawMachine>,
 }
