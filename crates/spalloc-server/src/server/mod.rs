@@ -86,14 +86,23 @@ pub async fn serve(
     info!(address = %listener.local_addr()?, "spalloc-server listening");
     tokio::pin!(shutdown);
     let mut next_client = 1u64;
+    let connections = connection::ConnectionLimit::new(config.max_connections);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let Some(slot) = connections.try_acquire() else {
+                        tokio::spawn(connection::refuse(stream, connections.max()));
+                        continue;
+                    };
                     let client = next_client;
                     next_client += 1;
-                    tokio::spawn(connection::serve(stream, client, Arc::clone(&shared), DEFAULT_MAX_LINE_LENGTH));
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        connection::serve(stream, client, shared, DEFAULT_MAX_LINE_LENGTH).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Typically out of file descriptors: back off instead of spinning.

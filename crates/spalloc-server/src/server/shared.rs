@@ -12,15 +12,36 @@ use crate::core::watch::ClientId;
 use crate::service::Service;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 /// How many unsent messages a client may have queued before we give up on
 /// it: a client that never reads must not make the server's memory grow.
 pub const CLIENT_QUEUE_LIMIT: usize = 4096;
 
-/// The sending side of a client's outgoing queue.
-pub type Outbox = mpsc::Sender<Vec<u8>>;
+/// The sending side of a client's outgoing queue. Dropping it (removing the
+/// client from [`State::clients`]) also hangs up the connection, even when
+/// its writer is stuck on a client that never reads.
+pub struct Outbox {
+    queue: mpsc::Sender<Vec<u8>>,
+    _hangup: oneshot::Sender<()>,
+}
+
+impl Outbox {
+    /// An outbox feeding `queue`; `hangup`'s receiver completes when the
+    /// outbox is dropped.
+    pub fn new(queue: mpsc::Sender<Vec<u8>>, hangup: oneshot::Sender<()>) -> Outbox {
+        Outbox {
+            queue,
+            _hangup: hangup,
+        }
+    }
+
+    /// Queues a line without waiting; fails if the queue is full or closed.
+    pub fn try_send(&self, line: Vec<u8>) -> Result<(), mpsc::error::TrySendError<Vec<u8>>> {
+        self.queue.try_send(line)
+    }
+}
 
 /// Mutable server state behind the lock.
 pub struct State {
