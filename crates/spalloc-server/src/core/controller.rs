@@ -60,20 +60,20 @@ type BmpWork = (Vec<u32>, Vec<(u32, spalloc_protocol::Link, bool)>);
 /// The state of the whole allocation service.
 #[derive(Debug, Clone)]
 pub struct Controller {
-    settings: ControllerSettings,
-    queue: JobQueue,
+    pub(crate) settings: ControllerSettings,
+    pub(crate) queue: JobQueue,
     /// Live jobs: queued, powering or ready.
-    jobs: BTreeMap<u64, Job>,
+    pub(crate) jobs: BTreeMap<u64, Job>,
     /// Destroyed jobs whose boards are still being powered off; their boards
     /// are released when the last BMP request completes.
     dying: BTreeMap<u64, Job>,
-    retired: RetiredJobs,
+    pub(crate) retired: RetiredJobs,
     next_job_id: u64,
     next_bmp_request_id: u64,
     /// BMP request ID → job ID, for requests not yet completed.
     in_flight: BTreeMap<u64, u64>,
     outbox: Vec<BmpRequest>,
-    changes: Changes,
+    pub(crate) changes: Changes,
 }
 
 impl Controller {
@@ -376,7 +376,7 @@ impl Controller {
         self.jobs.values()
     }
 
-    fn on_placed(&mut self, placed: Vec<Placed>) {
+    pub(crate) fn on_placed(&mut self, placed: Vec<Placed>) {
         for p in placed {
             let Some(job) = self.jobs.get_mut(&p.job_id) else {
                 continue;

@@ -32,6 +32,7 @@ struct QueuedMachine {
 
 #[derive(Debug, Clone)]
 struct PendingJob {
+    target: Target,
     request: AllocRequest,
 }
 
@@ -114,7 +115,7 @@ impl JobQueue {
         for i in possible {
             self.machines[i].queue.push_back(job_id);
         }
-        self.pending.insert(job_id, PendingJob { request });
+        self.pending.insert(job_id, PendingJob { target, request });
         Some(self.process(now))
     }
 
@@ -209,5 +210,112 @@ impl JobQueue {
     /// Whether every allocator is idle (nothing allocated or waiting to be freed).
     pub fn is_idle(&self) -> bool {
         self.allocated.is_empty() && self.machines.iter().all(|m| m.allocator.is_idle())
+    }
+
+    /// Appends a machine (lowest priority) with an idle allocator. Call
+    /// [`JobQueue::regenerate`] afterwards so that pending jobs see it.
+    pub fn add_machine(&mut self, machine: Arc<Machine>, seconds_before_free: f64) {
+        self.machines.push(QueuedMachine {
+            allocator: Allocator::new(
+                machine.width,
+                machine.height,
+                &machine.dead_boards,
+                &machine.dead_links,
+                seconds_before_free,
+            ),
+            machine,
+            queue: VecDeque::new(),
+        });
+    }
+
+    /// Empties a machine's queue so that nothing more is allocated on it
+    /// (the first step of removing it).
+    pub fn close_machine(&mut self, name: &str) {
+        if let Some(m) = self.machines.iter_mut().find(|m| m.machine.name == name) {
+            m.queue.clear();
+        }
+    }
+
+    /// The jobs holding boards on a machine, in ID order.
+    pub fn allocated_on(&self, name: &str) -> Vec<u64> {
+        self.allocated
+            .iter()
+            .filter(|(_, (machine, _))| machine == name)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Removes a machine with its allocator and queue, and forgets every
+    /// allocation on it, so that a later [`JobQueue::release`] of one of its
+    /// jobs frees nothing (not even on a new machine of the same name).
+    /// Returns whether it existed. Call [`JobQueue::regenerate`] afterwards.
+    pub fn remove_machine(&mut self, name: &str) -> bool {
+        self.allocated.retain(|_, (machine, _)| machine != name);
+        let before = self.machines.len();
+        self.machines.retain(|m| m.machine.name != name);
+        self.machines.len() != before
+    }
+
+    /// Replaces a machine's description in place, keeping its allocator and
+    /// allocations; only its tags, dead boards and dead links may differ
+    /// (the caller checks). Returns whether it existed. Call
+    /// [`JobQueue::regenerate`] afterwards.
+    pub fn modify_machine(&mut self, machine: Arc<Machine>) -> bool {
+        let Some(m) = self
+            .machines
+            .iter_mut()
+            .find(|m| m.machine.name == machine.name)
+        else {
+            return false;
+        };
+        m.allocator
+            .set_dead(&machine.dead_boards, &machine.dead_links);
+        m.machine = machine;
+        true
+    }
+
+    /// Re-sorts the machines into this priority order; machines not named
+    /// keep their relative order after the named ones.
+    pub fn reorder(&mut self, names: &[String]) {
+        let rank = |m: &QueuedMachine| {
+            names
+                .iter()
+                .position(|n| *n == m.machine.name)
+                .unwrap_or(usize::MAX)
+        };
+        self.machines.sort_by_key(rank);
+    }
+
+    /// Clears every queue and re-enqueues every pending job in creation
+    /// order, allocating what fits as it goes (the reference's queue
+    /// regeneration after a machine change). Jobs no machine could ever run
+    /// any more are dropped and returned second; the caller cancels them.
+    pub fn regenerate(&mut self, now: f64) -> (Vec<Placed>, Vec<u64>) {
+        for m in &mut self.machines {
+            m.queue.clear();
+        }
+        let mut placed = Vec::new();
+        let mut impossible = Vec::new();
+        let ids: Vec<u64> = self.pending.keys().copied().collect();
+        for id in ids {
+            // Jobs allocated while re-enqueueing earlier ones are no longer pending.
+            let Some(job) = self.pending.get(&id) else {
+                continue;
+            };
+            let possible: Vec<usize> = self
+                .candidates(&job.target)
+                .filter(|&i| self.machines[i].allocator.alloc_possible(&job.request))
+                .collect();
+            if possible.is_empty() {
+                self.pending.remove(&id);
+                impossible.push(id);
+                continue;
+            }
+            for i in possible {
+                self.machines[i].queue.push_back(id);
+            }
+            placed.extend(self.process(now));
+        }
+        (placed, impossible)
     }
 }

@@ -9,7 +9,8 @@
 //! * [`bmp_request`]: the power and link work the core hands to BMP back ends;
 //! * [`watch`]: who is notified of which changes;
 //! * [`where_is`]: locating boards and chips;
-//! * [`controller`]: the life cycle of every job, tying it all together.
+//! * [`controller`]: the life cycle of every job, tying it all together;
+//! * [`reconfigure`]: applying a reloaded configuration to a running controller.
 
 pub mod allocator;
 pub mod area_to_rect;
@@ -22,6 +23,7 @@ pub mod job_queue;
 pub mod machine;
 pub mod pack_tree;
 pub mod python_set;
+pub mod reconfigure;
 pub mod retired;
 pub mod watch;
 pub mod where_is;
