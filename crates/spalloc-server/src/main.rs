@@ -1,8 +1,12 @@
 //! The `spalloc-server` binary: a thin wrapper that loads the configuration,
-//! sets up logging and signals, and runs [`spalloc_server::server::serve`].
+//! sets up logging and signals, and runs
+//! [`spalloc_server::server::serve_with_reload`]. SIGHUP re-reads the config
+//! file (keeping `--ip`/`--port`); with the built-in demo configuration it is
+//! ignored.
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use spalloc_server::cmd::listing::PROTOCOL_VERSION;
+use spalloc_server::server::reload::{ConfigSource, ReloadSources};
 use spalloc_server::{server, ServerConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,9 +76,18 @@ fn main() -> ExitCode {
     if let Some(port) = args.port {
         config.port = port;
     }
-    if let Some(ip) = args.ip {
-        config.ip = ip;
+    if let Some(ip) = &args.ip {
+        config.ip = ip.clone();
     }
+    let reloads = ReloadSources {
+        sighup: true,
+        file: args.config.clone().map(|path| ConfigSource {
+            path,
+            ip: args.ip.clone(),
+            port: args.port,
+        }),
+        requests: None,
+    };
     if args.check {
         println!("configuration OK: {} machine(s)", config.machines.len());
         for m in &config.machines {
@@ -107,7 +120,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(server::serve(config, listener, shutdown_signal()));
+    let result = runtime.block_on(server::serve_with_reload(
+        config,
+        listener,
+        shutdown_signal(),
+        reloads,
+    ));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

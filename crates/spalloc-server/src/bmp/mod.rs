@@ -13,15 +13,27 @@ use crate::core::bmp_request::BmpRequest;
 use crate::server::shared::Shared;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing::error;
 
 type WorkerKey = (String, (u32, u32));
 
+/// A running worker: its inbox and its task.
+struct Worker {
+    inbox: mpsc::UnboundedSender<BmpRequest>,
+    task: JoinHandle<()>,
+}
+
 /// Routes each request to its BMP's worker, starting workers on demand.
 pub struct BmpDispatcher {
     backends: HashMap<String, BmpBackend>,
-    workers: HashMap<WorkerKey, mpsc::UnboundedSender<BmpRequest>>,
+    workers: HashMap<WorkerKey, Worker>,
+    /// Per machine retired by a reload: closed once every retired worker of
+    /// that machine has finished, so that its new workers never talk to a
+    /// BMP at the same time as the old ones (the reference's
+    /// `on_thread_start` wait).
+    retired: HashMap<String, watch::Receiver<()>>,
     shared: Weak<Shared>,
     runtime: tokio::runtime::Handle,
 }
@@ -37,6 +49,7 @@ impl BmpDispatcher {
                 .map(|m| (m.machine.name.clone(), m.bmp.clone()))
                 .collect(),
             workers: HashMap::new(),
+            retired: HashMap::new(),
             shared: Weak::new(),
             runtime,
         }
@@ -52,7 +65,7 @@ impl BmpDispatcher {
     pub fn dispatch(&mut self, request: BmpRequest) {
         let key = (request.machine.clone(), request.bmp);
         if let Some(worker) = self.workers.get(&key) {
-            match worker.send(request) {
+            match worker.inbox.send(request) {
                 Ok(()) => return,
                 Err(mpsc::error::SendError(request)) => {
                     self.workers.remove(&key);
@@ -66,25 +79,73 @@ impl BmpDispatcher {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = self.shared.clone();
-        match backend {
-            BmpBackend::Simulated {
-                power_delay,
-                fail_power,
-            } => {
-                self.runtime
-                    .spawn(simulated::worker(rx, shared, power_delay, fail_power));
+        let mut predecessors = self.retired.get(&request.machine).cloned();
+        let bmp_ip = request.bmp_ip.clone();
+        let task = self.runtime.spawn(async move {
+            if let Some(done) = &mut predecessors {
+                // Completes with an error once every retired worker has ended.
+                while done.changed().await.is_ok() {}
             }
-            BmpBackend::Scp(settings) => {
-                self.runtime.spawn(scp::worker::worker(
-                    rx,
-                    shared,
-                    request.bmp_ip.clone(),
-                    settings,
-                ));
+            match backend {
+                BmpBackend::Simulated {
+                    power_delay,
+                    fail_power,
+                } => simulated::worker(rx, shared, power_delay, fail_power).await,
+                BmpBackend::Scp(settings) => {
+                    scp::worker::worker(rx, shared, bmp_ip, settings).await
+                }
             }
-        }
+        });
         // A freshly created channel's receiver is alive, so this cannot fail.
         let _ = tx.send(request);
-        self.workers.insert(key, tx);
+        self.workers.insert(key, Worker { inbox: tx, task });
+    }
+
+    /// Adopts a reloaded configuration: `gone` names the machines whose
+    /// workers must stop (removed machines, reshaped ones and ones whose
+    /// back end changed). Their workers finish the requests already queued
+    /// (such as the power-off of jobs destroyed by the reload) and then end;
+    /// new workers for a machine of the same name start only after that.
+    /// Back ends are then taken from `config`.
+    pub fn reconfigure<'a>(
+        &mut self,
+        config: &ServerConfig,
+        gone: impl IntoIterator<Item = &'a String>,
+    ) {
+        for name in gone {
+            let keys: Vec<WorkerKey> = self
+                .workers
+                .keys()
+                .filter(|(machine, _)| machine == name)
+                .cloned()
+                .collect();
+            let tasks: Vec<JoinHandle<()>> = keys
+                .iter()
+                .filter_map(|k| self.workers.remove(k))
+                .map(|w| w.task) // dropping the inbox lets the worker drain and end
+                .collect();
+            let earlier = self.retired.remove(name);
+            let (done, waiting) = watch::channel(());
+            self.runtime.spawn(async move {
+                if let Some(mut earlier) = earlier {
+                    while earlier.changed().await.is_ok() {}
+                }
+                for task in tasks {
+                    let _ = task.await;
+                }
+                drop(done);
+            });
+            self.retired.insert(name.clone(), waiting);
+        }
+        self.backends = config
+            .machines
+            .iter()
+            .map(|m| (m.machine.name.clone(), m.bmp.clone()))
+            .collect();
+    }
+
+    /// The back end of a machine, if configured.
+    pub fn backend(&self, machine: &str) -> Option<&BmpBackend> {
+        self.backends.get(machine)
     }
 }

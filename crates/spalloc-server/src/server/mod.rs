@@ -5,6 +5,7 @@
 //! a real server on port 0.
 
 pub mod connection;
+pub mod reload;
 pub mod shared;
 
 use crate::bmp::BmpDispatcher;
@@ -18,7 +19,7 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 /// The address to bind for a configuration (`""` means every interface).
@@ -43,12 +44,24 @@ pub fn bind(config: &ServerConfig) -> std::io::Result<StdListener> {
     Ok(listener)
 }
 
-/// Serves clients on `listener` until `shutdown` completes. Must run inside a
-/// tokio runtime.
+/// Serves clients on `listener` until `shutdown` completes, with no way to
+/// reload the configuration. Must run inside a tokio runtime.
 pub async fn serve(
     config: ServerConfig,
     listener: StdListener,
     shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_with_reload(config, listener, shutdown, reload::ReloadSources::default()).await
+}
+
+/// Serves clients on `listener` until `shutdown` completes, reloading the
+/// configuration when `reloads` say so (see [`reload`]). Must run inside a
+/// tokio runtime.
+pub async fn serve_with_reload(
+    config: ServerConfig,
+    listener: StdListener,
+    shutdown: impl Future<Output = ()>,
+    reloads: reload::ReloadSources,
 ) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let mut bmp = BmpDispatcher::new(&config, tokio::runtime::Handle::current());
@@ -83,6 +96,11 @@ pub async fn serve(
         })
     };
 
+    let reloader = tokio::spawn(reload::run(
+        reload::Reloader::new(config.clone(), Arc::clone(&shared)),
+        reloads,
+    ));
+
     info!(address = %listener.local_addr()?, "spalloc-server listening");
     tokio::pin!(shutdown);
     let mut next_client = 1u64;
@@ -113,6 +131,7 @@ pub async fn serve(
         }
     }
     ticker.abort();
+    reloader.abort();
     // Dropping the outboxes ends every writer, which closes the connections.
     shared.with(|s| s.clients.clear());
     info!("spalloc-server stopped");
@@ -125,6 +144,7 @@ pub struct RunningServer {
     address: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    reloads: mpsc::UnboundedSender<reload::ReloadRequest>,
 }
 
 impl RunningServer {
@@ -143,12 +163,22 @@ impl RunningServer {
             .block_on(crate::bmp::scp::check_bmps(&config))
             .map_err(std::io::Error::other)?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let (reloads, reload_requests) = mpsc::unbounded_channel();
+        let sources = reload::ReloadSources {
+            requests: Some(reload_requests),
+            ..Default::default()
+        };
         let thread = std::thread::Builder::new()
             .name("spalloc-server".into())
             .spawn(move || {
-                let result = runtime.block_on(serve(config, listener, async {
-                    let _ = stopped.await;
-                }));
+                let result = runtime.block_on(serve_with_reload(
+                    config,
+                    listener,
+                    async {
+                        let _ = stopped.await;
+                    },
+                    sources,
+                ));
                 if let Err(e) = result {
                     warn!(error = %e, "server stopped with an error");
                 }
@@ -157,6 +187,7 @@ impl RunningServer {
         Ok(RunningServer {
             address,
             stop: Some(stop),
+            reloads,
             thread: Some(thread),
         })
     }
@@ -164,6 +195,23 @@ impl RunningServer {
     /// Where the server listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Reloads the configuration as SIGHUP does for the binary (see
+    /// [`reload`]) and waits for the result: on error nothing changed. The
+    /// listening address is never re-bound. Blocks, so it must not be called
+    /// from inside an async runtime.
+    pub fn reload(
+        &self,
+        config: ServerConfig,
+    ) -> Result<reload::ReloadOutcome, reload::ReloadError> {
+        let (reply, result) = oneshot::channel();
+        self.reloads
+            .send((config, reply))
+            .map_err(|_| reload::ReloadError::Stopped)?;
+        result
+            .blocking_recv()
+            .unwrap_or(Err(reload::ReloadError::Stopped))
     }
 
     /// Stops the server and waits for it.
