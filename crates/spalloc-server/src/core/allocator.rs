@@ -17,7 +17,7 @@ use super::pack_tree::PackTree;
 
 /// The shape of an allocation request, decided from the positional
 /// arguments of `create_job` like the reference's `_alloc_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AllocShape {
     /// One board: anywhere (`[]` or `[1]`, `None`) or a specific one
     /// (`[x, y, z]`).
@@ -30,7 +30,7 @@ pub enum AllocShape {
 }
 
 /// A complete allocation request: the shape plus the keyword constraints.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AllocRequest {
     /// What to allocate.
     pub shape: AllocShape,

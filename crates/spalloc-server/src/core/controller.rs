@@ -11,10 +11,11 @@
 use crate::core::bmp_request::BmpRequest;
 use crate::core::coordinates::Board;
 use crate::core::job::{job_allocation, Job, JobSpec};
-use crate::core::job_queue::{JobQueue, Placed};
+use crate::core::job_queue::{JobQueue, Placed, QueueSnapshot};
 use crate::core::machine::{Machine, Physical};
 use crate::core::retired::RetiredJobs;
 use crate::core::where_is::{self, WhereIsQuery};
+use serde::{Deserialize, Serialize};
 use spalloc_protocol::{
     Connection, JobListing, JobMachineInfo, JobState, JobStateRecord, MachineListing, WhereIsRecord,
 };
@@ -74,6 +75,8 @@ pub struct Controller {
     in_flight: BTreeMap<u64, u64>,
     outbox: Vec<BmpRequest>,
     pub(crate) changes: Changes,
+    /// Bumped by every change worth saving (not by keepalive touches).
+    revision: u64,
 }
 
 impl Controller {
@@ -91,7 +94,21 @@ impl Controller {
             in_flight: BTreeMap::new(),
             outbox: Vec::new(),
             changes: Changes::default(),
+            revision: 0,
         }
+    }
+
+    /// A counter bumped by every change that a [`Snapshot`] would show,
+    /// except keepalive touches: compare it to decide whether to save.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Bumps [`Controller::revision`] so that the state is saved at the next
+    /// flush; for changes made outside the methods that bump it themselves
+    /// (such as a reload that only changes a machine's description).
+    pub fn mark_changed(&mut self) {
+        self.revision += 1;
     }
 
     /// The configured settings.
@@ -110,6 +127,7 @@ impl Controller {
     pub fn create_job(&mut self, spec: JobSpec, host: Option<String>, now: f64) -> u64 {
         let id = self.next_job_id;
         self.next_job_id += 1;
+        self.revision += 1;
         info!(
             job = id, owner = %spec.owner, host = host.as_deref().unwrap_or(""),
             args = ?spec.args, "create_job"
@@ -206,6 +224,7 @@ impl Controller {
         let Some(mut job) = self.jobs.remove(&job_id) else {
             return;
         };
+        self.revision += 1;
         self.changes.jobs.insert(job_id);
         info!(
             job = job_id,
@@ -267,6 +286,7 @@ impl Controller {
         let Some(job_id) = self.in_flight.remove(&request_id) else {
             return;
         };
+        self.revision += 1;
         if let Err(bmp_ip) = result {
             warn!(job = job_id, bmp = %bmp_ip, "BMP requests failed");
             if self.jobs.contains_key(&job_id) {
@@ -387,6 +407,7 @@ impl Controller {
                 boards = allocation.boards.len(), "allocated"
             );
             job.allocation = Some(allocation);
+            self.revision += 1;
             self.changes.machines.insert(p.machine.name.clone());
             self.set_job_power(p.job_id, true, true);
         }
@@ -425,6 +446,7 @@ impl Controller {
                 }
             }
         }
+        self.revision += 1;
         for (bmp, (boards, links)) in per_bmp {
             let id = self.next_bmp_request_id;
             self.next_bmp_request_id += 1;
@@ -446,5 +468,132 @@ impl Controller {
             job.power = Some(power);
         }
         self.changes.jobs.insert(job_id);
+    }
+}
+
+/// Everything a [`Controller`] must remember across a restart: jobs with
+/// their allocations, jobs being torn down, retired reasons, the queues and
+/// allocators, and the ID counters. Machine descriptions are not saved; they
+/// come from the configuration on restore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The next job ID to hand out.
+    pub next_job_id: u64,
+    /// The next BMP request ID.
+    pub next_bmp_request_id: u64,
+    /// Live jobs (queued, powering or ready).
+    pub jobs: Vec<Job>,
+    /// Destroyed jobs whose boards are still being powered off.
+    pub dying: Vec<Job>,
+    /// Remembered reasons of destroyed jobs, oldest first.
+    pub retired: Vec<(u64, Option<String>)>,
+    /// The queues and allocators.
+    pub queue: QueueSnapshot,
+}
+
+impl Controller {
+    /// The durable state, for [`Controller::restore`]. Outstanding BMP work
+    /// is not included: restoring re-issues it.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            next_job_id: self.next_job_id,
+            next_bmp_request_id: self.next_bmp_request_id,
+            jobs: self.jobs.values().cloned().collect(),
+            dying: self.dying.values().cloned().collect(),
+            retired: self.retired.iter().map(|(id, r)| (id, r.clone())).collect(),
+            queue: self.queue.snapshot(),
+        }
+    }
+
+    /// A controller for `machines` (the configured ones) carrying on from a
+    /// snapshot, at time `now`:
+    ///
+    /// * every live job's keepalive timer restarts at `now` (as the
+    ///   reference does on a warm start), so no deadline is ever shortened;
+    /// * power work that was in flight is issued again: a powering job gets
+    ///   its power request again, a dying job its power-off, after which its
+    ///   boards are freed as usual;
+    /// * jobs holding boards on a machine that is gone or whose description
+    ///   changed are destroyed with
+    ///   [`MACHINE_REMOVED`](crate::core::reconfigure::MACHINE_REMOVED)
+    ///   (their boards are not powered off: the machine is not what they
+    ///   were allocated on). New and changed machines start idle, and the
+    ///   queues are regenerated as by
+    ///   [`Controller::reconfigure`]: queued jobs are re-queued in creation
+    ///   order, and those no machine can run any more are cancelled with
+    ///   [`REASON_NO_MACHINE`]. (Machine descriptions are not saved, so a
+    ///   machine that only changed its tags or dead boards is treated as
+    ///   changed, not modified in place as a reload would.)
+    pub fn restore(
+        settings: ControllerSettings,
+        machines: Vec<Machine>,
+        snapshot: Snapshot,
+        now: f64,
+    ) -> Controller {
+        let machines = machines.into_iter().map(Arc::new).collect();
+        let (queue, lost, differs) =
+            JobQueue::restore(machines, settings.seconds_before_free, snapshot.queue);
+        for name in &lost {
+            warn!(machine = %name, "machine changed or removed since the state was saved");
+        }
+        let mut c = Controller::new(settings, Vec::new());
+        c.queue = queue;
+        c.next_job_id = snapshot.next_job_id;
+        c.next_bmp_request_id = snapshot.next_bmp_request_id;
+        for (id, reason) in snapshot.retired {
+            c.retired.insert(id, reason);
+        }
+        let mut reissue = Vec::new();
+        for mut job in snapshot.jobs {
+            job.bmp_requests_until_ready = 0;
+            job.keepalive_until = job.keepalive.map(|k| now + k);
+            let kept = if job.allocation.is_some() {
+                c.queue.is_allocated(job.id)
+            } else {
+                c.queue.is_pending(job.id)
+            };
+            if !kept {
+                let reason = crate::core::reconfigure::MACHINE_REMOVED;
+                info!(job = job.id, reason, "destroy_job on restore");
+                c.retired.insert(job.id, Some(reason.to_owned()));
+                c.changes.jobs.insert(job.id);
+                continue;
+            }
+            if job.state == JobState::Power {
+                reissue.push((job.id, job.power.unwrap_or(true)));
+            }
+            c.jobs.insert(job.id, job);
+        }
+        for (id, power) in reissue {
+            c.set_job_power(id, power, power);
+        }
+        for mut job in snapshot.dying {
+            if !c.queue.is_allocated(job.id) {
+                continue; // its machine is gone: nothing left to free
+            }
+            let id = job.id;
+            job.bmp_requests_until_ready = 0;
+            c.dying.insert(id, job);
+            c.set_job_power(id, false, false);
+            if c.dying
+                .get(&id)
+                .is_some_and(|j| j.bmp_requests_until_ready == 0)
+            {
+                c.dying.remove(&id);
+                let placed = c.queue.release(id, now);
+                c.on_placed(placed);
+            }
+        }
+        if differs {
+            let (placed, impossible) = c.queue.regenerate(now);
+            c.on_placed(placed);
+            for id in impossible {
+                c.destroy_job(id, Some(REASON_NO_MACHINE.to_owned()), now);
+            }
+        }
+        let placed = c.queue.process(now);
+        c.on_placed(placed);
+        c.revision += 1;
+        c
     }
 }

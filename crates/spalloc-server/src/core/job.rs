@@ -3,12 +3,13 @@
 use crate::core::allocator::{AllocRequest, Allocation};
 use crate::core::coordinates::{Board, WrapAround};
 use crate::core::python_set::{iteration_order, tuple_hash};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use spalloc_protocol::{ChipCoord, JobState, Link};
 use std::collections::BTreeSet;
 
 /// Which machines a job may run on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
     /// Exactly this machine (`machine=` given).
     Machine(String),
@@ -39,7 +40,7 @@ pub struct JobSpec {
 }
 
 /// Where and what a job was given.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobAllocation {
     /// The machine.
     pub machine: String,
@@ -52,6 +53,7 @@ pub struct JobAllocation {
     pub boards_in_order: Vec<Board>,
     /// Links leaving the allocation, disabled on power-on, in the order the
     /// reference iterates them.
+    #[serde(with = "serde_link_list")]
     pub periphery: Vec<(Board, Link)>,
     /// Which wrap-around links the allocation has.
     pub torus: WrapAround,
@@ -79,7 +81,7 @@ impl JobAllocation {
 }
 
 /// A live job (queued, powering or ready), or one being torn down.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     /// Its ID.
     pub id: u64,
@@ -94,6 +96,7 @@ pub struct Job {
     /// IP of the last client that created or touched it.
     pub keepalivehost: Option<String>,
     /// Its state.
+    #[serde(with = "serde_job_state")]
     pub state: JobState,
     /// Target power state while allocated.
     pub power: Option<bool>,
@@ -219,4 +222,52 @@ fn reference_link_order(
     iteration_order(&added, |(b, l)| {
         tuple_hash(&[b.x.into(), b.y.into(), b.z.into(), l.to_wire() as u64])
     })
+}
+
+/// Serde for [`JobState`] as its protocol integer (the protocol crate has no
+/// serde of its own). Use with `#[serde(with = "serde_job_state")]`.
+pub mod serde_job_state {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use spalloc_protocol::JobState;
+
+    /// Writes the state's protocol integer.
+    pub fn serialize<S: Serializer>(state: &JobState, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(state.to_wire())
+    }
+
+    /// Reads what [`serialize`] wrote.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<JobState, D::Error> {
+        Ok(JobState::from_wire(i64::deserialize(deserializer)?))
+    }
+}
+
+/// Serde for an ordered list of `(board, link)` pairs, links as their
+/// protocol integers. Use with `#[serde(with = "serde_link_list")]`.
+pub mod serde_link_list {
+    use crate::core::coordinates::Board;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+    use spalloc_protocol::Link;
+
+    /// Writes the pairs in order.
+    pub fn serialize<S: Serializer>(
+        links: &[(Board, Link)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(links.iter().map(|(b, l)| (*b, l.to_wire())))
+    }
+
+    /// Reads what [`serialize`] wrote, rejecting link integers outside `0..6`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(Board, Link)>, D::Error> {
+        let pairs: Vec<(Board, i64)> = Vec::deserialize(deserializer)?;
+        pairs
+            .into_iter()
+            .map(|(b, l)| {
+                Link::from_wire(l)
+                    .map(|l| (b, l))
+                    .ok_or_else(|| D::Error::custom(format!("invalid link {l}")))
+            })
+            .collect()
+    }
 }

@@ -9,7 +9,8 @@
 use crate::core::allocator::{AllocRequest, Allocation, Allocator};
 use crate::core::job::Target;
 use crate::core::machine::Machine;
-use std::collections::{BTreeMap, VecDeque};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// A job that was just given boards.
@@ -317,5 +318,118 @@ impl JobQueue {
             placed.extend(self.process(now));
         }
         (placed, impossible)
+    }
+}
+
+/// One machine's queue and allocator as saved in a [`QueueSnapshot`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MachineQueueSnapshot {
+    /// The machine's name.
+    pub name: String,
+    /// [`machine_fingerprint`] of the machine description it was saved with.
+    pub fingerprint: u64,
+    /// Its allocator, with every live allocation and pending free.
+    pub allocator: Allocator,
+    /// Its FIFO of job IDs.
+    pub queue: Vec<u64>,
+}
+
+/// Everything a [`JobQueue`] holds except the machine descriptions, which
+/// come from the configuration on restore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueSnapshot {
+    /// Per machine, in priority order.
+    pub machines: Vec<MachineQueueSnapshot>,
+    /// Jobs waiting for boards, where they may run and what they asked for.
+    pub pending: Vec<(u64, Target, AllocRequest)>,
+    /// Jobs holding boards: (job, machine, allocation ID).
+    pub allocated: Vec<(u64, String, u64)>,
+}
+
+/// A stable digest of a machine's description (FNV-1a over its `Debug`
+/// form, whose maps and sets are ordered), to tell whether a machine in the
+/// configuration is the one a snapshot was taken with.
+pub fn machine_fingerprint(machine: &Machine) -> u64 {
+    format!("{machine:?}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+impl JobQueue {
+    /// The queue's state, for [`JobQueue::restore`].
+    pub fn snapshot(&self) -> QueueSnapshot {
+        QueueSnapshot {
+            machines: self
+                .machines
+                .iter()
+                .map(|m| MachineQueueSnapshot {
+                    name: m.machine.name.clone(),
+                    fingerprint: machine_fingerprint(&m.machine),
+                    allocator: m.allocator.clone(),
+                    queue: m.queue.iter().copied().collect(),
+                })
+                .collect(),
+            pending: self
+                .pending
+                .iter()
+                .map(|(&id, p)| (id, p.target.clone(), p.request))
+                .collect(),
+            allocated: self
+                .allocated
+                .iter()
+                .map(|(&id, (m, a))| (id, m.clone(), *a))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a queue for `machines` (the configured ones, in priority
+    /// order) from a snapshot. A machine whose description is unchanged gets
+    /// its saved allocator and queue back; a new or changed one starts idle
+    /// with an empty queue. Returns the queue, the names of the saved
+    /// machines that are gone or changed (allocations on them are dropped:
+    /// the caller destroys those jobs), and whether any machine differs, in
+    /// which case the caller must [`JobQueue::regenerate`] the queues.
+    pub fn restore(
+        machines: Vec<Arc<Machine>>,
+        seconds_before_free: f64,
+        snapshot: QueueSnapshot,
+    ) -> (JobQueue, BTreeSet<String>, bool) {
+        let mut queue = JobQueue::new(machines, seconds_before_free);
+        let mut saved: BTreeMap<String, MachineQueueSnapshot> = snapshot
+            .machines
+            .into_iter()
+            .map(|m| (m.name.clone(), m))
+            .collect();
+        let mut kept = BTreeSet::new();
+        for m in &mut queue.machines {
+            let Some(s) = saved.remove(&m.machine.name) else {
+                continue;
+            };
+            if s.fingerprint == machine_fingerprint(&m.machine) {
+                m.allocator = s.allocator;
+                m.queue = s.queue.into_iter().collect();
+                kept.insert(s.name);
+            } else {
+                saved.insert(s.name.clone(), s);
+            }
+        }
+        let lost: BTreeSet<String> = saved.into_keys().collect();
+        let differs = !lost.is_empty() || kept.len() != queue.machines.len();
+        for (id, target, request) in snapshot.pending {
+            queue.pending.insert(id, PendingJob { target, request });
+        }
+        for (id, machine, allocation) in snapshot.allocated {
+            if kept.contains(&machine) {
+                queue.allocated.insert(id, (machine, allocation));
+            }
+        }
+        (queue, lost, differs)
+    }
+
+    /// Whether a job holds boards.
+    pub fn is_allocated(&self, job_id: u64) -> bool {
+        self.allocated.contains_key(&job_id)
     }
 }
