@@ -10,6 +10,7 @@
 //! * [`service`]: the sans-I/O service, fed protocol lines and time;
 //! * [`cmd`]: the protocol's commands, one module per group;
 //! * [`core`]: machines, geometry, allocation, queues and the controller;
+//! * [`store`]: the durable state file (SQLite);
 //! * [`clock`]: the only place the wall clock is read.
 //!
 //! ```no_run
@@ -29,6 +30,7 @@ pub mod config;
 pub mod core;
 pub mod server;
 pub mod service;
+pub mod store;
 
 pub use config::{ConfigError, ServerConfig};
 pub use server::RunningServer;

@@ -34,6 +34,14 @@ struct Args {
     /// Load and validate the configuration, print a summary, and exit.
     #[arg(long)]
     check: bool,
+    /// The durable state file (SQLite), saved on every change and reloaded
+    /// at start-up [default: `.NAME.state.sqlite` next to the config file
+    /// NAME; with no CONFIG, none: the demo keeps no state].
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Start with no jobs, discarding the saved state.
+    #[arg(long)]
+    cold_start: bool,
 }
 
 /// Parses the command line; `--version` also names the protocol version
@@ -88,6 +96,12 @@ fn main() -> ExitCode {
         }),
         requests: None,
     };
+    config.state_file = args.state.or_else(|| {
+        args.config
+            .as_deref()
+            .map(spalloc_server::store::default_state_path)
+    });
+    config.cold_start = args.cold_start;
     if args.check {
         println!("configuration OK: {} machine(s)", config.machines.len());
         for m in &config.machines {

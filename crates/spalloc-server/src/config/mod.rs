@@ -182,6 +182,13 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Machines in priority order.
     pub machines: Vec<MachineConfig>,
+    /// The durable state file (not a TOML key: `spalloc-server --state FILE`
+    /// sets it, defaulting to `.NAME.state.sqlite` next to the config file
+    /// NAME). `None` keeps no state across restarts.
+    pub state_file: Option<PathBuf>,
+    /// Ignore the saved state and start with no jobs (`--cold-start`), as
+    /// the reference does; the state file is overwritten.
+    pub cold_start: bool,
 }
 
 /// The default cap on simultaneous client connections.
@@ -200,6 +207,8 @@ impl Default for ServerConfig {
             seconds_before_free: 30.0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             machines: Vec::new(),
+            state_file: None,
+            cold_start: false,
         }
     }
 }
@@ -295,6 +304,8 @@ impl ServerConfig {
                     .unwrap_or(defaults.seconds_before_free),
             )?,
             machines,
+            state_file: None,
+            cold_start: false,
         })
     }
 }

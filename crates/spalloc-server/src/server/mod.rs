@@ -65,17 +65,20 @@ pub async fn serve_with_reload(
 ) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let mut bmp = BmpDispatcher::new(&config, tokio::runtime::Handle::current());
-    let service = Service::new(&config);
+    let mut service = Service::new(&config);
     for m in service.controller.machines() {
         info!(machine = %m.summary(), "machine configured");
     }
+    // A restored state's re-issued power work and its first save happen at
+    // the first flush below, once the BMP dispatcher is attached.
+    let store = crate::store::open_and_restore(&config, &mut service, clock::now());
     let shared = Arc::new_cyclic(|weak| {
         let _ = weak; // attached below, once the Arc exists
-        Shared::new(State {
+        Shared::new(State::new(
             service,
-            clients: Default::default(),
-            bmp: BmpDispatcher::new(&config, tokio::runtime::Handle::current()),
-        })
+            BmpDispatcher::new(&config, tokio::runtime::Handle::current()),
+            store,
+        ))
     });
     bmp.attach(&shared);
     shared.with(|s| s.bmp = bmp);

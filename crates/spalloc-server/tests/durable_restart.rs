@@ -1,0 +1,361 @@
+//! The real binary killed with SIGKILL at several moments and restarted on
+//! the same state file: every acknowledged job must come back as it was.
+
+mod common;
+
+use common::Client;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const QUEUED: u64 = 1;
+const POWER: u64 = 2;
+const READY: u64 = 3;
+const DESTROYED: u64 = 4;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spalloc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("server.toml");
+    std::fs::write(
+        &path,
+        r#"
+        ip = "127.0.0.1"
+        port = 0
+        timeout_check_interval = 0.05
+        seconds_before_free = 0.1
+        [[machine]]
+        name = "m"
+        width = 2
+        height = 1
+        base_ip = "127.0.1.0"
+        power_delay = 0.3
+        "#,
+    )
+    .expect("write config");
+    path
+}
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(config: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spalloc-server"))
+            .arg(config)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn spalloc-server");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("address=").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server logs its address");
+        Server { child, address }
+    }
+
+    fn client(&self) -> Client {
+        Client::from_stream(TcpStream::connect(&self.address).expect("connect"))
+    }
+
+    /// SIGKILL: no chance to save anything on the way out.
+    fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What an acknowledged job must look like after a restart.
+#[derive(Debug, Clone)]
+enum Expect {
+    /// Queued (no boards yet).
+    Queued { owner: String },
+    /// Allocated: boards and target power (state power or ready).
+    Allocated {
+        owner: String,
+        boards: Value,
+        power: bool,
+    },
+    /// Destroyed with this reason.
+    Destroyed { reason: String },
+}
+
+/// Checks every expected job; returns how many are wrong (lost).
+fn check(c: &mut Client, model: &BTreeMap<u64, Expect>) -> usize {
+    let jobs = c.ok("list_jobs", json!([]), json!({}));
+    let listed: BTreeMap<u64, Value> = jobs
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|j| (j["job_id"].as_u64().expect("id"), j.clone()))
+        .collect();
+    let mut lost = 0;
+    for (id, expect) in model {
+        let state = c.state(*id);
+        let ok = match expect {
+            Expect::Queued { owner } => {
+                state["state"] == json!(QUEUED) && listed[id]["owner"] == json!(owner)
+            }
+            Expect::Allocated {
+                owner,
+                boards,
+                power,
+            } => {
+                let s = state["state"].as_u64();
+                (s == Some(POWER) || s == Some(READY))
+                    && state["power"] == json!(power)
+                    && listed
+                        .get(id)
+                        .is_some_and(|j| j["owner"] == json!(owner) && j["boards"] == *boards)
+            }
+            Expect::Destroyed { reason } => {
+                state["state"] == json!(DESTROYED)
+                    && state["reason"] == json!(reason)
+                    && !listed.contains_key(id)
+            }
+        };
+        if !ok {
+            eprintln!(
+                "job {id}: expected {expect:?}, got {state} / {:?}",
+                listed.get(id)
+            );
+            lost += 1;
+        }
+    }
+    lost
+}
+
+fn boards_of(c: &mut Client, id: u64) -> Value {
+    c.ok("get_job_machine_info", json!([id]), json!({}))["boards"].clone()
+}
+
+fn create(c: &mut Client, args: Value, owner: &str) -> u64 {
+    c.create(args, json!({"owner": owner, "keepalive": null}))
+}
+
+#[test]
+fn every_acknowledged_job_survives_kill_9() {
+    let dir = temp_dir("durable-restart");
+    let config = write_config(&dir);
+    let mut model: BTreeMap<u64, Expect> = BTreeMap::new();
+    let mut restarts = 0;
+    let mut lost = 0;
+
+    // Round 1: a ready single board, a ready triad, a destroyed job and a
+    // queued whole-machine job; killed right after the last acknowledgement.
+    let server = Server::start(&config, &[]);
+    let mut c = server.client();
+    let a = create(&mut c, json!([]), "alice");
+    c.wait_state(a, READY);
+    let b = create(&mut c, json!([1, 1]), "bob");
+    c.wait_state(b, READY);
+    let gone = create(&mut c, json!([]), "carol");
+    c.wait_state(gone, READY);
+    c.ok("destroy_job", json!([gone, "done with it"]), json!({}));
+    let d = create(&mut c, json!([2, 1]), "dave");
+    for (id, owner) in [(a, "alice"), (b, "bob")] {
+        let boards = boards_of(&mut c, id);
+        model.insert(
+            id,
+            Expect::Allocated {
+                owner: owner.into(),
+                boards,
+                power: true,
+            },
+        );
+    }
+    model.insert(
+        gone,
+        Expect::Destroyed {
+            reason: "done with it".into(),
+        },
+    );
+    model.insert(
+        d,
+        Expect::Queued {
+            owner: "dave".into(),
+        },
+    );
+    server.kill9();
+    assert!(
+        dir.join(".server.toml.state.sqlite").exists(),
+        "the default state file"
+    );
+
+    // Round 2: the next job ID survived; B destroyed and killed while its
+    // power-off is in flight.
+    let server = Server::start(&config, &[]);
+    restarts += 1;
+    let mut c = server.client();
+    lost += check(&mut c, &model);
+    let e = create(&mut c, json!([]), "erin");
+    assert_eq!(e, d + 1, "the next job ID survives");
+    model.insert(
+        e,
+        Expect::Queued {
+            owner: "erin".into(),
+        },
+    );
+    c.ok("destroy_job", json!([b, "finished B"]), json!({}));
+    model.insert(
+        b,
+        Expect::Destroyed {
+            reason: "finished B".into(),
+        },
+    );
+    server.kill9();
+
+    // Round 3: B's and C's boards were freed: with A and E gone, D gets the
+    // whole machine. Killed while D is powering on.
+    let server = Server::start(&config, &[]);
+    restarts += 1;
+    let mut c = server.client();
+    lost += check(&mut c, &model);
+    c.ok("destroy_job", json!([a, "a gone"]), json!({}));
+    c.ok("destroy_job", json!([e, "e gone"]), json!({}));
+    model.insert(
+        a,
+        Expect::Destroyed {
+            reason: "a gone".into(),
+        },
+    );
+    model.insert(
+        e,
+        Expect::Destroyed {
+            reason: "Cancelled: e gone".into(),
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.state(d)["state"] == json!(QUEUED) {
+        assert!(
+            Instant::now() < deadline,
+            "the destroyed jobs' boards were never freed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        c.state(d)["state"],
+        json!(POWER),
+        "killed while powering on"
+    );
+    let boards = boards_of(&mut c, d);
+    assert_eq!(
+        boards.as_array().map(Vec::len),
+        Some(6),
+        "the whole machine"
+    );
+    model.insert(
+        d,
+        Expect::Allocated {
+            owner: "dave".into(),
+            boards: boards.clone(),
+            power: true,
+        },
+    );
+    server.kill9();
+
+    // Round 4: the power-on is re-issued; then a power-off, killed at once.
+    let server = Server::start(&config, &[]);
+    restarts += 1;
+    let mut c = server.client();
+    lost += check(&mut c, &model);
+    c.wait_state(d, READY);
+    c.ok("power_off_job_boards", json!([d]), json!({}));
+    model.insert(
+        d,
+        Expect::Allocated {
+            owner: "dave".into(),
+            boards: boards.clone(),
+            power: false,
+        },
+    );
+    server.kill9();
+
+    // Round 5: nothing in flight; and one more restart on top.
+    for _ in 0..2 {
+        let server = Server::start(&config, &[]);
+        restarts += 1;
+        let mut c = server.client();
+        lost += check(&mut c, &model);
+        c.wait_state(d, READY);
+        server.kill9();
+    }
+
+    // --cold-start starts empty, as the reference does, and stays empty.
+    let server = Server::start(&config, &["--cold-start"]);
+    let mut c = server.client();
+    assert_eq!(c.ok("list_jobs", json!([]), json!({})), json!([]));
+    assert_eq!(c.state(d)["state"], json!(0), "unknown after a cold start");
+    assert_eq!(create(&mut c, json!([]), "frank"), 1);
+    server.kill9();
+    let server = Server::start(&config, &[]);
+    let mut c = server.client();
+    let jobs = c.ok("list_jobs", json!([]), json!({}));
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+    assert_eq!(jobs[0]["owner"], json!("frank"));
+    drop(server);
+
+    println!("durable state: {restarts} kill -9 restarts survived, {lost} acknowledged jobs lost");
+    assert_eq!(lost, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupt_state_file_means_a_cold_start() {
+    let dir = temp_dir("durable-corrupt");
+    let config = write_config(&dir);
+    let state = dir.join("state.sqlite");
+    std::fs::write(
+        &state,
+        b"this is not a database, not even close; ".repeat(200),
+    )
+    .expect("write junk");
+    let state_arg = state.to_string_lossy().into_owned();
+    let server = Server::start(&config, &["--state", &state_arg]);
+    let mut c = server.client();
+    assert_eq!(c.ok("list_jobs", json!([]), json!({})), json!([]));
+    let id = create(&mut c, json!([]), "gina");
+    server.kill9();
+    assert!(
+        dir.join("state.sqlite.corrupt").exists(),
+        "kept for inspection"
+    );
+    let server = Server::start(&config, &["--state", &state_arg]);
+    let mut c = server.client();
+    assert_eq!(
+        c.ok("list_jobs", json!([]), json!({}))[0]["job_id"],
+        json!(id)
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
