@@ -155,3 +155,27 @@ fn a_flood_of_connections_that_come_and_go_leaks_nothing() {
     let mut extra = TcpStream::connect(addr).unwrap();
     assert!(read_all(&mut extra).contains("too many connections"));
 }
+
+#[test]
+fn a_client_queue_is_bounded_in_bytes_as_well_as_messages() {
+    use spalloc_server::server::shared::{Outbox, CLIENT_QUEUE_BYTES};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (queue, mut inbox) = tokio::sync::mpsc::channel(4096);
+    let (hangup, _hungup) = tokio::sync::oneshot::channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let outbox = Outbox::new(queue, Arc::clone(&queued), hangup);
+    let big = vec![b'x'; 1 << 20];
+    let mut accepted = 0;
+    while outbox.try_send(big.clone()).is_ok() {
+        accepted += 1;
+        assert!(accepted <= 64, "the byte limit is not enforced");
+    }
+    assert_eq!(accepted, CLIENT_QUEUE_BYTES >> 20);
+    assert_eq!(queued.load(Ordering::Acquire), CLIENT_QUEUE_BYTES);
+    // Small messages still fit only once the writer has drained some.
+    assert!(outbox.try_send(vec![b'y'; 10]).is_err());
+    let line = inbox.try_recv().unwrap();
+    queued.fetch_sub(line.len(), Ordering::AcqRel);
+    assert!(outbox.try_send(vec![b'y'; 10]).is_ok());
+}

@@ -113,10 +113,12 @@ pub async fn serve(stream: TcpStream, client: ClientId, shared: Arc<Shared>, max
     enable_keepalive(&stream);
     let (mut reader, writer) = stream.into_split();
     let (queue, inbox) = mpsc::channel(CLIENT_QUEUE_LIMIT);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     let (hangup_tx, mut hangup) = oneshot::channel::<()>();
-    shared.with(|s| s.clients.insert(client, Outbox::new(queue, hangup_tx)));
+    let outbox = Outbox::new(queue, Arc::clone(&queued_bytes), hangup_tx);
+    shared.with(|s| s.clients.insert(client, outbox));
     debug!(client, peer = ?peer, "client connected");
-    let writer_task = tokio::spawn(write_loop(writer, inbox));
+    let writer_task = tokio::spawn(write_loop(writer, inbox, queued_bytes));
 
     let caller = Caller { client, host };
     let mut lines = LineBuffer::new(max_line);
@@ -187,7 +189,11 @@ pub async fn serve(stream: TcpStream, client: ClientId, shared: Arc<Shared>, max
 }
 
 /// Writes queued messages, batching whatever is ready into one write.
-async fn write_loop(mut writer: OwnedWriteHalf, mut inbox: mpsc::Receiver<Vec<u8>>) {
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut inbox: mpsc::Receiver<Vec<u8>>,
+    queued_bytes: Arc<AtomicUsize>,
+) {
     let mut batch = Vec::with_capacity(4096);
     while let Some(first) = inbox.recv().await {
         batch.clear();
@@ -201,6 +207,7 @@ async fn write_loop(mut writer: OwnedWriteHalf, mut inbox: mpsc::Receiver<Vec<u8
         if writer.write_all(&batch).await.is_err() {
             return;
         }
+        queued_bytes.fetch_sub(batch.len(), Ordering::AcqRel);
     }
     let _ = writer.shutdown().await;
 }
