@@ -101,33 +101,38 @@ impl BmpDispatcher {
         self.workers.insert(key, Worker { inbox: tx, task });
     }
 
-    /// Adopts a reloaded configuration: `gone` names the machines whose
+    /// Adopts a reloaded configuration. `gone` names the machines whose
     /// workers must stop (removed machines, reshaped ones and ones whose
-    /// back end changed). Their workers finish the requests already queued
-    /// (such as the power-off of jobs destroyed by the reload) and then end;
-    /// new workers for a machine of the same name start only after that.
-    /// Back ends are then taken from `config`.
-    pub fn reconfigure<'a>(
-        &mut self,
-        config: &ServerConfig,
-        gone: impl IntoIterator<Item = &'a String>,
-    ) {
-        for name in gone {
+    /// back end changed): they finish the requests already queued (such as
+    /// the power-off of jobs destroyed by the reload) and then end. `fresh`
+    /// names the machines that get new workers (added, reshaped, back end
+    /// changed): as in the reference, those start only once every worker
+    /// stopped by this reload has ended, so a BMP that moved from one machine
+    /// to another is never driven by two workers at once. Back ends are then
+    /// taken from `config`.
+    pub fn reconfigure(&mut self, config: &ServerConfig, gone: &[String], fresh: &[String]) {
+        if !gone.is_empty() {
             let keys: Vec<WorkerKey> = self
                 .workers
                 .keys()
-                .filter(|(machine, _)| machine == name)
+                .filter(|(machine, _)| gone.contains(machine))
                 .cloned()
                 .collect();
+            // Dropping a worker's inbox lets it drain its queue and end.
             let tasks: Vec<JoinHandle<()>> = keys
                 .iter()
                 .filter_map(|k| self.workers.remove(k))
-                .map(|w| w.task) // dropping the inbox lets the worker drain and end
+                .map(|w| w.task)
                 .collect();
-            let earlier = self.retired.remove(name);
+            // Workers of earlier reloads not yet ended count too.
+            let earlier: Vec<watch::Receiver<()>> = gone
+                .iter()
+                .chain(fresh)
+                .filter_map(|n| self.retired.remove(n))
+                .collect();
             let (done, waiting) = watch::channel(());
             self.runtime.spawn(async move {
-                if let Some(mut earlier) = earlier {
+                for mut earlier in earlier {
                     while earlier.changed().await.is_ok() {}
                 }
                 for task in tasks {
@@ -135,7 +140,9 @@ impl BmpDispatcher {
                 }
                 drop(done);
             });
-            self.retired.insert(name.clone(), waiting);
+            for name in gone.iter().chain(fresh) {
+                self.retired.insert(name.clone(), waiting.clone());
+            }
         }
         self.backends = config
             .machines

@@ -166,8 +166,17 @@ impl Reloader {
             for request in old {
                 s.bmp.dispatch(request);
             }
-            s.bmp
-                .reconfigure(&new, report.gone_machines().chain(&backend_changed));
+            let gone: Vec<String> = report
+                .gone_machines()
+                .chain(&backend_changed)
+                .cloned()
+                .collect();
+            let fresh: Vec<String> = report
+                .new_machines()
+                .chain(&backend_changed)
+                .cloned()
+                .collect();
+            s.bmp.reconfigure(&new, &gone, &fresh);
             for request in current {
                 s.bmp.dispatch(request);
             }
