@@ -177,6 +177,10 @@ impl Controller {
         now: f64,
     ) -> ReconfigureReport {
         let mut report = self.plan_reconfigure(&machines);
+        if settings != self.settings || !report.is_unchanged() {
+            // Saved at the next flush, even if no job changes.
+            self.mark_changed();
+        }
         self.settings = settings;
         self.retired.set_capacity(settings.max_retired_jobs);
         if report.is_unchanged() {

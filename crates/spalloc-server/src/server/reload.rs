@@ -156,6 +156,9 @@ impl Reloader {
                 .service
                 .controller
                 .reconfigure(settings, machines, clock::now());
+            // Commit the new state before any BMP sees its consequences, as
+            // every flush does.
+            s.save();
             // Power-offs of jobs destroyed with their machine go to the old
             // machine's workers; everything else to the new configuration's.
             let (old, current): (Vec<_>, Vec<_>) = s
