@@ -42,6 +42,10 @@ struct Args {
     /// Start with no jobs, discarding the saved state.
     #[arg(long)]
     cold_start: bool,
+    /// Keep no state file at all: jobs are lost on exit, as with the
+    /// reference killed by anything but SIGINT.
+    #[arg(long, conflicts_with_all = ["state", "cold_start"])]
+    no_state: bool,
 }
 
 /// Parses the command line; `--version` also names the protocol version
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
     config.state_file = args.state.or_else(|| {
         args.config
             .as_deref()
+            .filter(|_| !args.no_state)
             .map(spalloc_server::store::default_state_path)
     });
     config.cold_start = args.cold_start;

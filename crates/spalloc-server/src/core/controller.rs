@@ -13,7 +13,7 @@ use crate::core::coordinates::Board;
 use crate::core::job::{job_allocation, Job, JobSpec};
 use crate::core::job_queue::{JobQueue, Placed, QueueSnapshot};
 use crate::core::machine::{Machine, Physical};
-use crate::core::retired::RetiredJobs;
+use crate::core::retired::{RetiredEntry, RetiredJobs};
 use crate::core::where_is::{self, WhereIsQuery};
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::{
@@ -77,6 +77,8 @@ pub struct Controller {
     pub(crate) changes: Changes,
     /// Bumped by every change worth saving (not by keepalive touches).
     revision: u64,
+    /// Jobs changed (or gone) since the last [`Controller::take_job_changes`].
+    dirty: BTreeSet<u64>,
 }
 
 impl Controller {
@@ -95,6 +97,7 @@ impl Controller {
             outbox: Vec::new(),
             changes: Changes::default(),
             revision: 0,
+            dirty: BTreeSet::new(),
         }
     }
 
@@ -128,6 +131,7 @@ impl Controller {
         let id = self.next_job_id;
         self.next_job_id += 1;
         self.revision += 1;
+        self.dirty.insert(id);
         info!(
             job = id, owner = %spec.owner, host = host.as_deref().unwrap_or(""),
             args = ?spec.args, "create_job"
@@ -225,6 +229,7 @@ impl Controller {
             return;
         };
         self.revision += 1;
+        self.dirty.insert(job_id);
         self.changes.jobs.insert(job_id);
         info!(
             job = job_id,
@@ -287,6 +292,7 @@ impl Controller {
             return;
         };
         self.revision += 1;
+        self.dirty.insert(job_id);
         if let Err(bmp_ip) = result {
             warn!(job = job_id, bmp = %bmp_ip, "BMP requests failed");
             if self.jobs.contains_key(&job_id) {
@@ -408,6 +414,7 @@ impl Controller {
             );
             job.allocation = Some(allocation);
             self.revision += 1;
+            self.dirty.insert(p.job_id);
             self.changes.machines.insert(p.machine.name.clone());
             self.set_job_power(p.job_id, true, true);
         }
@@ -447,6 +454,7 @@ impl Controller {
             }
         }
         self.revision += 1;
+        self.dirty.insert(job_id);
         for (bmp, (boards, links)) in per_bmp {
             let id = self.next_bmp_request_id;
             self.next_bmp_request_id += 1;
@@ -482,10 +490,14 @@ pub struct Snapshot {
     /// The next BMP request ID.
     pub next_bmp_request_id: u64,
     /// Live jobs (queued, powering or ready).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<Job>,
     /// Destroyed jobs whose boards are still being powered off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dying: Vec<Job>,
-    /// Remembered reasons of destroyed jobs, oldest first.
+    /// Remembered reasons of destroyed jobs, oldest first (the state file
+    /// keeps them apart, see [`Controller::take_retired_changes`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<(u64, Option<String>)>,
     /// The queues and allocators.
     pub queue: QueueSnapshot,
@@ -495,14 +507,55 @@ impl Controller {
     /// The durable state, for [`Controller::restore`]. Outstanding BMP work
     /// is not included: restoring re-issues it.
     pub fn snapshot(&self) -> Snapshot {
+        let mut snapshot = self.snapshot_without_jobs();
+        snapshot.jobs = self.jobs.values().cloned().collect();
+        snapshot.dying = self.dying.values().cloned().collect();
+        snapshot.retired = self.retired.iter().map(|(id, r)| (id, r.clone())).collect();
+        snapshot
+    }
+
+    /// [`Controller::snapshot`] minus the jobs, dying jobs and retired
+    /// reasons, which can be many and change a few at a time: a state file
+    /// saves those incrementally, with [`Controller::take_job_changes`] and
+    /// [`Controller::take_retired_changes`].
+    pub fn snapshot_without_jobs(&self) -> Snapshot {
         Snapshot {
             next_job_id: self.next_job_id,
             next_bmp_request_id: self.next_bmp_request_id,
-            jobs: self.jobs.values().cloned().collect(),
-            dying: self.dying.values().cloned().collect(),
-            retired: self.retired.iter().map(|(id, r)| (id, r.clone())).collect(),
+            jobs: Vec::new(),
+            dying: Vec::new(),
+            retired: Vec::new(),
             queue: self.queue.snapshot(),
         }
+    }
+
+    /// The jobs changed since the last call (every live and dying job if
+    /// `all`): `(id, Some((dying, job)))` for a live or dying job, `(id,
+    /// None)` for one that is gone.
+    pub fn take_job_changes(&mut self, all: bool) -> Vec<(u64, Option<(bool, Job)>)> {
+        let ids = std::mem::take(&mut self.dirty);
+        let ids: Vec<u64> = if all {
+            self.jobs.keys().chain(self.dying.keys()).copied().collect()
+        } else {
+            ids.into_iter().collect()
+        };
+        ids.into_iter()
+            .map(|id| {
+                let job = match (self.jobs.get(&id), self.dying.get(&id)) {
+                    (Some(j), _) => Some((false, j.clone())),
+                    (None, Some(j)) => Some((true, j.clone())),
+                    (None, None) => None,
+                };
+                (id, job)
+            })
+            .collect()
+    }
+
+    /// The retired reasons recorded or changed since the last call (all of
+    /// them if `all`) as `(insertion number, job, reason)`, and the lowest
+    /// insertion number still remembered (older saved ones were evicted).
+    pub fn take_retired_changes(&mut self, all: bool) -> (Vec<RetiredEntry>, u64) {
+        (self.retired.take_unsaved(all), self.retired.floor())
     }
 
     /// A controller for `machines` (the configured ones) carrying on from a

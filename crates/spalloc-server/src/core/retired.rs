@@ -13,7 +13,16 @@ pub struct RetiredJobs {
     order: VecDeque<u64>,
     reasons: HashMap<u64, Option<String>>,
     capacity: usize,
+    /// Each remembered job's insertion number (for incremental saving).
+    seqs: HashMap<u64, u64>,
+    /// How many distinct jobs were ever inserted: the next insertion number.
+    inserted: u64,
+    /// Jobs inserted or updated since the last [`RetiredJobs::take_unsaved`].
+    unsaved: Vec<u64>,
 }
+
+/// One remembered reason with its insertion number, as saved.
+pub type RetiredEntry = (u64, u64, Option<String>);
 
 impl RetiredJobs {
     /// A cache holding at most `capacity` reasons.
@@ -28,7 +37,10 @@ impl RetiredJobs {
     pub fn insert(&mut self, job_id: u64, reason: Option<String>) {
         if self.reasons.insert(job_id, reason).is_none() {
             self.order.push_back(job_id);
+            self.seqs.insert(job_id, self.inserted);
+            self.inserted += 1;
         }
+        self.unsaved.push(job_id);
         self.trim();
     }
 
@@ -42,6 +54,7 @@ impl RetiredJobs {
         while self.order.len() > self.capacity {
             if let Some(old) = self.order.pop_front() {
                 self.reasons.remove(&old);
+                self.seqs.remove(&old);
             }
         }
     }
@@ -50,6 +63,30 @@ impl RetiredJobs {
     /// reason itself may be `None`).
     pub fn get(&self, job_id: u64) -> Option<&Option<String>> {
         self.reasons.get(&job_id)
+    }
+
+    /// `(insertion number, job, reason)` of the jobs inserted or updated
+    /// since the last call (every remembered job if `all`), oldest first.
+    pub fn take_unsaved(&mut self, all: bool) -> Vec<RetiredEntry> {
+        let ids = std::mem::take(&mut self.unsaved);
+        let mut out: Vec<RetiredEntry> = if all {
+            self.order.iter().filter_map(|id| self.entry(*id)).collect()
+        } else {
+            ids.into_iter().filter_map(|id| self.entry(id)).collect()
+        };
+        out.sort_by_key(|e| e.0);
+        out.dedup_by_key(|e| e.0);
+        out
+    }
+
+    fn entry(&self, id: u64) -> Option<RetiredEntry> {
+        Some((*self.seqs.get(&id)?, id, self.reasons.get(&id)?.clone()))
+    }
+
+    /// The lowest insertion number still remembered: saved entries below it
+    /// have been evicted.
+    pub fn floor(&self) -> u64 {
+        self.inserted - self.order.len() as u64
     }
 
     /// Remembered jobs, oldest first.
@@ -75,6 +112,11 @@ mod tests {
         r.set_capacity(1);
         assert!(r.get(2).is_none());
         assert_eq!(r.get(3), Some(&Some("c".into())));
+        assert_eq!(r.floor(), 2);
+        assert_eq!(r.take_unsaved(false), vec![(2, 3, Some("c".into()))]);
+        assert_eq!(r.take_unsaved(false), vec![]);
+        r.insert(3, Some("d".into()));
+        assert_eq!(r.take_unsaved(true), vec![(2, 3, Some("d".into()))]);
         let mut zero = RetiredJobs::new(0);
         zero.insert(1, None);
         assert!(zero.get(1).is_none());

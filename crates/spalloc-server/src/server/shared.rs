@@ -120,9 +120,18 @@ impl State {
         if revision == self.saved_revision {
             return;
         }
-        match store.save(&self.service.controller.snapshot()) {
+        // After a failure (or at first) everything is saved again.
+        let all = self.saved_revision == u64::MAX;
+        let controller = &mut self.service.controller;
+        let jobs = controller.take_job_changes(all);
+        let (retired, floor) = controller.take_retired_changes(all);
+        let snapshot = controller.snapshot_without_jobs();
+        match store.save(&snapshot, &jobs, &retired, floor, all) {
             Ok(()) => self.saved_revision = revision,
-            Err(e) => tracing::error!(error = %e, "could not save the state"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not save the state");
+                self.saved_revision = u64::MAX;
+            }
         }
     }
 
