@@ -359,3 +359,169 @@ fn a_corrupt_state_file_means_a_cold_start() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A protocol client that reports a dead server instead of panicking.
+struct Raw {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Raw {
+    fn connect(address: &str) -> Raw {
+        let stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Raw {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+        }
+    }
+
+    /// The reply's `return` value, or `None` if the server died first.
+    fn call(&mut self, command: &str, args: Value, kwargs: Value) -> Option<Value> {
+        use std::io::Write;
+        let line = json!({"command": command, "args": args, "kwargs": kwargs}).to_string() + "\n";
+        self.writer.write_all(line.as_bytes()).ok()?;
+        loop {
+            let mut text = String::new();
+            if self.reader.read_line(&mut text).ok()? == 0 {
+                return None;
+            }
+            let v: Value = serde_json::from_str(&text).ok()?;
+            if let Some(r) = v.get("return") {
+                return Some(r.clone());
+            }
+        }
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_no_acknowledged_job() {
+    let dir = temp_dir("durable-random");
+    let config = write_config(&dir);
+    // job -> (owner, Some(reason) once a destroy was acknowledged)
+    let mut model: BTreeMap<u64, (String, Option<String>)> = BTreeMap::new();
+    let mut seed: u64 = 0x5eed;
+    let mut random = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let (mut restarts, mut lost, mut acknowledged) = (0, 0, 0);
+    // Destroyed jobs in order: only the last max_retired_jobs (1200, the
+    // default) keep their reasons.
+    let mut destroyed: Vec<u64> = Vec::new();
+    const ROUNDS: usize = 10;
+    for round in 0..=ROUNDS {
+        let server = Server::start(&config, &[]);
+        let pid = server.child.id();
+        let mut c = Raw::connect(&server.address);
+        // Check everything acknowledged so far.
+        if round > 0 {
+            restarts += 1;
+            let jobs = c
+                .call("list_jobs", json!([]), json!({}))
+                .expect("list_jobs");
+            let live: BTreeMap<u64, Value> = jobs
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|j| (j["job_id"].as_u64().expect("id"), j.clone()))
+                .collect();
+            let evicted: std::collections::BTreeSet<u64> = destroyed
+                [..destroyed.len().saturating_sub(1200)]
+                .iter()
+                .copied()
+                .collect();
+            for (id, (owner, reason)) in &model {
+                if evicted.contains(id) {
+                    continue;
+                }
+                let ok = match reason {
+                    None => live.get(id).is_some_and(|j| j["owner"] == json!(owner)),
+                    Some(reason) => {
+                        let s = c
+                            .call("get_job_state", json!([id]), json!({}))
+                            .expect("state");
+                        // A job destroyed while still queued is "Cancelled: ...".
+                        s["state"] == json!(DESTROYED)
+                            && (s["reason"] == json!(reason)
+                                || s["reason"] == json!(format!("Cancelled: {reason}")))
+                    }
+                };
+                if !ok {
+                    eprintln!(
+                        "job {id} ({owner}, {reason:?}) lost; live: {:?}",
+                        live.get(id)
+                    );
+                    lost += 1;
+                }
+            }
+        }
+        if round == ROUNDS {
+            drop(server);
+            break;
+        }
+        // Kill at a random moment while requests stream in.
+        let delay = Duration::from_millis(20 + random(200));
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        });
+        loop {
+            let live: Vec<u64> = model
+                .iter()
+                .filter(|(_, (_, r))| r.is_none())
+                .map(|(id, _)| *id)
+                .collect();
+            if live.len() < 4 || random(2) == 0 {
+                let owner = format!("owner{}", random(1000));
+                let args = if random(3) == 0 {
+                    json!([1, 1])
+                } else {
+                    json!([])
+                };
+                match c.call(
+                    "create_job",
+                    args,
+                    json!({"owner": owner, "keepalive": null}),
+                ) {
+                    Some(id) => {
+                        let id = id.as_u64().expect("job id");
+                        assert!(!model.contains_key(&id), "job ID {id} handed out twice");
+                        model.insert(id, (owner, None));
+                        acknowledged += 1;
+                    }
+                    None => break,
+                }
+            } else {
+                let id = live[random(live.len() as u64) as usize];
+                let reason = format!("reason {id}");
+                match c.call("destroy_job", json!([id, reason]), json!({})) {
+                    Some(_) => {
+                        model.insert(id, (model[&id].0.clone(), Some(reason)));
+                        destroyed.push(id);
+                        acknowledged += 1;
+                    }
+                    // Not acknowledged: either outcome is fine; stop
+                    // checking this job.
+                    None => {
+                        model.remove(&id);
+                        break;
+                    }
+                }
+            }
+        }
+        killer.join().expect("killer");
+        server.kill9();
+    }
+    println!(
+        "random kills: {restarts} restarts survived, {acknowledged} acknowledged operations, \
+         {} jobs tracked, {lost} lost",
+        model.len()
+    );
+    assert_eq!(lost, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
