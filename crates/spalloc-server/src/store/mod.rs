@@ -334,3 +334,95 @@ pub fn open_and_restore(config: &ServerConfig, service: &mut Service, now: f64) 
     }
     Some(store)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::controller::ControllerSettings;
+    use serde_json::{json, Map};
+
+    fn controller(max_retired_jobs: usize) -> (Controller, Vec<crate::core::machine::Machine>) {
+        let config = ServerConfig::from_toml_str(
+            "[[machine]]\nname = \"m\"\nwidth = 2\nheight = 1\nbase_ip = \"10.0.0.0\"\n",
+        )
+        .expect("config");
+        let machines: Vec<_> = config.machines.iter().map(|m| m.machine.clone()).collect();
+        let settings = ControllerSettings {
+            max_retired_jobs,
+            seconds_before_free: 0.0,
+        };
+        (Controller::new(settings, machines.clone()), machines)
+    }
+
+    fn create(c: &mut Controller, now: f64) -> u64 {
+        let mut kwargs = Map::new();
+        kwargs.insert("owner".into(), json!("me"));
+        let spec = crate::cmd::create_job::parse(vec![], kwargs).expect("spec");
+        let id = c.create_job(spec, None, now);
+        for r in c.take_bmp_requests() {
+            c.bmp_request_done(r.id, Ok(()), now);
+        }
+        id
+    }
+
+    fn save(store: &mut Store, c: &mut Controller, all: bool) {
+        let jobs = c.take_job_changes(all);
+        let (retired, floor) = c.take_retired_changes(all);
+        store
+            .save(&c.snapshot_without_jobs(), &jobs, &retired, floor, all)
+            .expect("save");
+    }
+
+    #[test]
+    fn incremental_saves_load_as_the_whole_snapshot() {
+        let path =
+            std::env::temp_dir().join(format!("spalloc-store-{}.sqlite", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut store = Store::open(&path).expect("open");
+        assert!(store.load().expect("load").is_none());
+        let (mut c, machines) = controller(3);
+        create(&mut c, 1.0);
+        save(&mut store, &mut c, true);
+        for i in 0..6 {
+            let id = create(&mut c, 2.0);
+            if i % 2 == 0 {
+                c.destroy_job(id, Some(format!("r{i}")), 3.0);
+                for r in c.take_bmp_requests() {
+                    c.bmp_request_done(r.id, Ok(()), 3.0);
+                }
+            }
+            save(&mut store, &mut c, false);
+        }
+        c.destroy_job(1, None, 4.0);
+        save(&mut store, &mut c, false);
+        drop(store);
+        let store = Store::open(&path).expect("reopen");
+        let loaded = store.load().expect("load").expect("a snapshot");
+        let expected = c.snapshot();
+        assert_eq!(
+            loaded.retired, expected.retired,
+            "evicted reasons are deleted"
+        );
+        assert_eq!(loaded.retired.len(), 3);
+        assert_eq!(
+            serde_json::to_value(&loaded).expect("json"),
+            serde_json::to_value(&expected).expect("json")
+        );
+        // Restoring at 4.0 performs the frees due by then, as the original's
+        // next tick does.
+        let restored = Controller::restore(c.settings(), machines, loaded, 4.0);
+        c.tick(4.0);
+        assert_eq!(restored.list_jobs(), c.list_jobs());
+        drop(store);
+        move_aside(&path);
+        let _ = std::fs::remove_file(path.with_extension("sqlite.corrupt"));
+    }
+
+    #[test]
+    fn default_state_path_is_hidden_beside_the_config() {
+        assert_eq!(
+            default_state_path(Path::new("/etc/spalloc/server.toml")),
+            Path::new("/etc/spalloc/.server.toml.state.sqlite")
+        );
+    }
+}
