@@ -56,7 +56,7 @@ start_ref() {
 }
 # start_ours TOML PORT: sets our_pid.
 start_ours() {
-  "$SERVER" "$1" --port "$2" --quiet 2>"$out/ours-$2.log" &
+  "$SERVER" "$1" --port "$2" --quiet --no-state 2>"$out/ours-$2.log" &
   our_pid=$!
   ours_pids+=("$our_pid")
   for _ in $(seq 100); do

@@ -91,7 +91,7 @@ PY
 }
 start_ours() {  # start_ours CONFIG PORT: sets ours_pid
   port_free "$2" 2>/dev/null || fatal "port $2 is already in use"
-  "$bin/spalloc-server" "$1" --port "$2" --quiet > "$work/ours-$2.log" 2>&1 &
+  "$bin/spalloc-server" "$1" --port "$2" --quiet --no-state > "$work/ours-$2.log" 2>&1 &
   ours_pid=$!
   ours_pids+=("$ours_pid")
   wait_port "$2" || fatal "our server did not start on port $2: $(tail -n 3 "$work/ours-$2.log")"

@@ -118,7 +118,7 @@ srv=
 cleanup() { [ -n "$srv" ] && kill -TERM "$srv" 2>/dev/null; kill -TERM "$bmp" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 for _ in $(seq 1 100); do [ -e "$out/bmp.ready" ] && break; sleep 0.05; done
-"$ours_bin" "$out/ours.toml" --port "$our_port" > "$out/ours-server.log" 2>&1 &
+"$ours_bin" "$out/ours.toml" --port "$our_port" --no-state > "$out/ours-server.log" 2>&1 &
 srv=$!
 for _ in $(seq 1 100); do
   python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $our_port), timeout=1)" 2>/dev/null && break
