@@ -1,5 +1,6 @@
 //! The six links of a SpiNN-5 board, numbered anticlockwise from east.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -85,6 +86,22 @@ impl FromStr for Link {
     }
 }
 
+/// On the wire (and in saved state) a link is its integer.
+impl Serialize for Link {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.to_wire())
+    }
+}
+
+impl<'de> Deserialize<'de> for Link {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = i64::deserialize(deserializer)?;
+        Link::from_wire(value).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid link {value}: expected 0 to 5"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +116,8 @@ mod tests {
         assert!("up".parse::<Link>().is_err());
         assert_eq!(Link::from_wire(5), Some(Link::South));
         assert_eq!(Link::from_wire(6), None);
+        assert_eq!(serde_json::to_string(&Link::North).unwrap(), "2");
+        assert_eq!(serde_json::from_str::<Link>("4").unwrap(), Link::SouthWest);
+        assert!(serde_json::from_str::<Link>("6").is_err());
     }
 }

@@ -90,7 +90,6 @@ pub struct Allocation {
     #[serde(default)]
     pub board_order: Vec<Board>,
     /// Links leaving the boards, to be disabled on power-on.
-    #[serde(with = "super::coordinates::serde_board_links")]
     pub periphery: BTreeSet<(Board, Link)>,
     /// Which wrap-around links join the boards.
     pub torus: WrapAround,

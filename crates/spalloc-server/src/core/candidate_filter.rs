@@ -21,7 +21,6 @@ pub struct Topology {
     /// Boards that must never be allocated.
     pub dead_boards: BTreeSet<Board>,
     /// Links known not to work, as `(board, link leaving it)`.
-    #[serde(with = "super::coordinates::serde_board_links")]
     pub dead_links: BTreeSet<(Board, Link)>,
 }
 

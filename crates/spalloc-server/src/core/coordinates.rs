@@ -9,7 +9,6 @@
 //! Everything here is pure arithmetic, so the allocator, the controller and
 //! `where_is` all agree on one definition of the geometry.
 
-use std::collections::BTreeSet;
 use std::ops::{BitAnd, BitOr, BitOrAssign};
 
 use serde::{Deserialize, Serialize};
@@ -257,38 +256,6 @@ pub fn triad_dimensions_to_chips(w: u32, h: u32, torus: WrapAround) -> (u32, u32
     )
 }
 
-/// Serde helper for `BTreeSet<(Board, Link)>` (dead links, peripheries):
-/// `Link` has no serde impls, so links are stored by their wire integer.
-/// Use with `#[serde(with = "crate::core::coordinates::serde_board_links")]`.
-pub mod serde_board_links {
-    use super::*;
-    use serde::{de::Error as _, Deserializer, Serializer};
-
-    /// Serializes the set as a sequence of `(board, link_integer)` pairs.
-    pub fn serialize<S: Serializer>(
-        links: &BTreeSet<(Board, Link)>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(links.iter().map(|(b, l)| (*b, l.to_wire())))
-    }
-
-    /// Deserializes what [`serialize`] wrote, rejecting link integers
-    /// outside `0..6`.
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<BTreeSet<(Board, Link)>, D::Error> {
-        let pairs: Vec<(Board, i64)> = Vec::deserialize(deserializer)?;
-        pairs
-            .into_iter()
-            .map(|(b, l)| {
-                Link::from_wire(l)
-                    .map(|l| (b, l))
-                    .ok_or_else(|| D::Error::custom(format!("invalid link {l}")))
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,8 +430,7 @@ mod tests {
     fn board_links_serde_round_trip() {
         #[derive(Serialize, Deserialize, PartialEq, Debug)]
         struct Holder {
-            #[serde(with = "serde_board_links")]
-            links: BTreeSet<(Board, Link)>,
+            links: std::collections::BTreeSet<(Board, Link)>,
         }
         let h = Holder {
             links: [

@@ -53,7 +53,6 @@ pub struct JobAllocation {
     pub boards_in_order: Vec<Board>,
     /// Links leaving the allocation, disabled on power-on, in the order the
     /// reference iterates them.
-    #[serde(with = "serde_link_list")]
     pub periphery: Vec<(Board, Link)>,
     /// Which wrap-around links the allocation has.
     pub torus: WrapAround,
@@ -238,36 +237,5 @@ pub mod serde_job_state {
     /// Reads what [`serialize`] wrote.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<JobState, D::Error> {
         Ok(JobState::from_wire(i64::deserialize(deserializer)?))
-    }
-}
-
-/// Serde for an ordered list of `(board, link)` pairs, links as their
-/// protocol integers. Use with `#[serde(with = "serde_link_list")]`.
-pub mod serde_link_list {
-    use crate::core::coordinates::Board;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-    use spalloc_protocol::Link;
-
-    /// Writes the pairs in order.
-    pub fn serialize<S: Serializer>(
-        links: &[(Board, Link)],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(links.iter().map(|(b, l)| (*b, l.to_wire())))
-    }
-
-    /// Reads what [`serialize`] wrote, rejecting link integers outside `0..6`.
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<(Board, Link)>, D::Error> {
-        let pairs: Vec<(Board, i64)> = Vec::deserialize(deserializer)?;
-        pairs
-            .into_iter()
-            .map(|(b, l)| {
-                Link::from_wire(l)
-                    .map(|l| (b, l))
-                    .ok_or_else(|| D::Error::custom(format!("invalid link {l}")))
-            })
-            .collect()
     }
 }
