@@ -3,9 +3,9 @@
 //! checking invariants all along: no board is in two live jobs, every job a
 //! client created is accounted for (listed while live; destroyed or gone
 //! once destroyed), every request gets exactly one reply, and the server's
-//! resident memory stays bounded. Half-way through, when the server supports
-//! durable state (`--state FILE`), it is killed with SIGKILL and restarted
-//! on the same state file, and no acknowledged job may be lost.
+//! resident memory stays bounded. Half-way through, the server is killed
+//! with SIGKILL and restarted on the same state file (`--state FILE`), and no
+//! acknowledged job may be lost.
 //!
 //! CI runs a short variant; the long one is run explicitly:
 //! `SOAK_CLIENTS=32 SOAK_SECS=60 cargo test --release -p spalloc-server
@@ -52,30 +52,19 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn supports_state() -> bool {
-    let out = Command::new(SERVER)
-        .arg("--help")
-        .output()
-        .expect("run --help");
-    String::from_utf8_lossy(&out.stdout).contains("--state")
-}
-
 /// The server process under test.
 struct Server {
     child: Child,
     config: PathBuf,
-    state: Option<PathBuf>,
+    state: PathBuf,
     log: PathBuf,
     address: SocketAddr,
 }
 
 impl Server {
-    fn spawn(config: &Path, state: Option<&Path>, log: &Path, address: SocketAddr) -> Server {
+    fn spawn(config: &Path, state: &Path, log: &Path, address: SocketAddr) -> Server {
         let mut cmd = Command::new(SERVER);
-        cmd.arg(config).arg("--quiet");
-        if let Some(state) = state {
-            cmd.arg("--state").arg(state);
-        }
+        cmd.arg(config).arg("--quiet").arg("--state").arg(state);
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -90,7 +79,7 @@ impl Server {
         let server = Server {
             child,
             config: config.to_owned(),
-            state: state.map(Path::to_owned),
+            state: state.to_owned(),
             log: log.to_owned(),
             address,
         };
@@ -123,7 +112,7 @@ impl Server {
     fn kill_and_restart(&mut self) {
         self.child.kill().expect("SIGKILL");
         let _ = self.child.wait();
-        let next = Server::spawn(&self.config, self.state.as_deref(), &self.log, self.address);
+        let next = Server::spawn(&self.config, &self.state, &self.log, self.address);
         // Replace in place; the dead child has been reaped.
         let old = std::mem::replace(self, next);
         std::mem::forget(old);
@@ -471,10 +460,9 @@ fn soak(clients: u64, duration: Duration) {
         ),
     )
     .unwrap();
-    let durable = supports_state();
     let state = dir.join("soak.state.sqlite");
     let log = dir.join("server.log");
-    let mut server = Server::spawn(&config, durable.then_some(state.as_path()), &log, address);
+    let mut server = Server::spawn(&config, &state, &log, address);
 
     let stop = Arc::new(AtomicBool::new(false));
     let generation = Arc::new(AtomicU64::new(0));
@@ -509,15 +497,8 @@ fn soak(clients: u64, duration: Duration) {
         );
         if !restarted && start.elapsed() >= duration / 2 {
             restarted = true;
-            if durable {
-                server.kill_and_restart();
-                generation.fetch_add(1, Ordering::Release);
-            } else {
-                eprintln!(
-                    "soak: this spalloc-server has no --state option (no durable state); \
-                     skipping the kill-and-restart part"
-                );
-            }
+            server.kill_and_restart();
+            generation.fetch_add(1, Ordering::Release);
         }
     }
     stop.store(true, Ordering::Release);
@@ -538,11 +519,10 @@ fn soak(clients: u64, duration: Duration) {
     let served = totals.served.load(Ordering::Relaxed);
     eprintln!(
         "soak: {clients} clients x {:.1} s: {served} requests served, {} jobs created, \
-         {} requests cut by the restart, restart {}, peak RSS {peak_rss} KiB",
+         {} requests cut by the kill-and-restart, peak RSS {peak_rss} KiB",
         start.elapsed().as_secs_f64(),
         totals.created.load(Ordering::Relaxed),
         totals.lost_in_flight.load(Ordering::Relaxed),
-        if durable { "done" } else { "skipped" },
     );
     let errors = errors.lock().unwrap();
     assert!(errors.is_empty(), "invariants broken: {errors:#?}");
