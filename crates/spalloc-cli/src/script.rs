@@ -2,7 +2,7 @@
 //! command line, connecting and checking the server's version.
 
 use crate::failure::Failure;
-use crate::server_args::{with_config_defaults, ServerSettings};
+use crate::server_args::{with_config_defaults, ServerArgs, ServerSettings};
 use clap::error::ErrorKind;
 use clap::{Command, CommandFactory, FromArgMatches};
 use spalloc::{Config, ProtocolClient};
@@ -23,7 +23,7 @@ pub fn load_config() -> Result<Config, Failure> {
 
 /// Parses `argv` into `T`, with the server group's defaults taken from
 /// `config`; help, version and usage errors end the process (exit 0 or 2).
-pub fn parse_args<T: CommandFactory + FromArgMatches>(
+fn parse_args<T: CommandFactory + FromArgMatches>(
     argv: impl IntoIterator<Item = OsString>,
     config: &Config,
     adjust: impl FnOnce(Command) -> Command,
@@ -36,6 +36,44 @@ pub fn parse_args<T: CommandFactory + FromArgMatches>(
     (parsed, command)
 }
 
+/// Command-line arguments that include the shared server group.
+pub trait HasServerArgs {
+    /// The server group (`--hostname`, `--port`, `--timeout`, ...).
+    fn server_args(&self) -> &ServerArgs;
+}
+
+/// What every `Script` tool has once it has started: the config, its parsed
+/// arguments, the clap command (for later usage errors) and the server.
+pub struct Started<T> {
+    /// The config files' values.
+    pub config: Config,
+    /// The parsed command line.
+    pub args: T,
+    /// The command definition, for usage errors found after parsing.
+    pub command: Command,
+    /// Where the server is and how to talk to it.
+    pub settings: ServerSettings,
+}
+
+/// The common start of the `Script` tools: load the config, parse `argv`
+/// (with `adjust` applied to the definition, given the config) and require a
+/// server. `Err` is the exit status of a broken config file; help, version
+/// and usage errors end the process.
+pub fn start<T: CommandFactory + FromArgMatches + HasServerArgs>(
+    argv: impl IntoIterator<Item = OsString>,
+    adjust: impl FnOnce(Command, &Config) -> Command,
+) -> Result<Started<T>, i32> {
+    let config = load_config().map_err(|failure| failure.report())?;
+    let (args, mut command) = parse_args::<T>(argv, &config, |c| adjust(c, &config));
+    let settings = require_server(args.server_args().resolve(&config), &mut command);
+    Ok(Started {
+        config,
+        args,
+        command,
+        settings,
+    })
+}
+
 /// A usage error in the reference's words; exits 2.
 pub fn usage_error(command: &mut Command, message: &str) -> ! {
     command
@@ -44,7 +82,7 @@ pub fn usage_error(command: &mut Command, message: &str) -> ! {
 }
 
 /// The settings, or the reference's usage error when no hostname is known.
-pub fn require_server(settings: Option<ServerSettings>, command: &mut Command) -> ServerSettings {
+fn require_server(settings: Option<ServerSettings>, command: &mut Command) -> ServerSettings {
     settings.unwrap_or_else(|| {
         usage_error(
             command,

@@ -7,7 +7,7 @@ use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
 use crate::output::{print_json, print_line, write_stdout};
-use crate::script::{connect, exit_status, load_config, parse_args, require_server, usage_error};
+use crate::script::{connect, exit_status, start, usage_error, Started};
 use crate::server_args::ServerArgs;
 use crate::terminal::Terminal;
 use clap::{ArgGroup, Parser};
@@ -65,24 +65,33 @@ pub struct JobArgs {
 
 /// Runs `spalloc-job` with `argv` (program name first); returns the exit status.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
-    let config = match load_config() {
-        Ok(config) => config,
-        Err(failure) => return failure.report(),
-    };
-    let owner_default = config.owner.clone().unwrap_or_else(|| "None".to_owned());
-    let (mut args, mut command) = parse_args::<JobArgs>(argv, &config, |c| {
+    let Started {
+        config,
+        mut args,
+        mut command,
+        settings,
+    } = match start::<JobArgs>(argv, |c, config| {
+        let owner_default = config.owner.clone().unwrap_or_else(|| "None".to_owned());
         c.mut_arg("owner", |a| {
             a.help(format!(
                 "if no job ID is provided and this owner has only one job, this job is assumed (default: {owner_default})"
             ))
         })
-    });
-    let settings = require_server(args.server.resolve(&config), &mut command);
+    }) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
     args.owner = args.owner.or(config.owner);
     if args.job_id.is_none() && args.owner.is_none() {
         usage_error(&mut command, "job ID (or --owner) not specified");
     }
     exit_status(connect(&settings).and_then(|client| run(&client, &args)))
+}
+
+impl crate::script::HasServerArgs for JobArgs {
+    fn server_args(&self) -> &ServerArgs {
+        &self.server
+    }
 }
 
 fn run(client: &ProtocolClient, args: &JobArgs) -> Result<(), Failure> {

@@ -7,7 +7,7 @@ use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
 use crate::output::{print_json, print_line, write_stdout};
-use crate::script::{connect, exit_status, load_config, parse_args, require_server, usage_error};
+use crate::script::{connect, exit_status, start, usage_error, Started};
 use crate::server_args::ServerArgs;
 use crate::terminal::Terminal;
 use clap::Parser;
@@ -43,12 +43,15 @@ pub struct MachineArgs {
 
 /// Runs `spalloc-machine` with `argv` (program name first); returns the exit status.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
-    let config = match load_config() {
-        Ok(config) => config,
-        Err(failure) => return failure.report(),
+    let Started {
+        args,
+        mut command,
+        settings,
+        ..
+    } = match start::<MachineArgs>(argv, |c, _| c) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let (args, mut command) = parse_args::<MachineArgs>(argv, &config, |c| c);
-    let settings = require_server(args.server.resolve(&config), &mut command);
     if args.detailed && args.machine.is_none() {
         usage_error(
             &mut command,
@@ -56,6 +59,11 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         );
     }
     exit_status(connect(&settings).and_then(|client| run(&client, &args)))
+}
+impl crate::script::HasServerArgs for MachineArgs {
+    fn server_args(&self) -> &ServerArgs {
+        &self.server
+    }
 }
 
 /// One machine and its jobs, for `--json`.

@@ -6,7 +6,7 @@ use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
 use crate::output::{print_json, print_line, write_stdout};
-use crate::script::{connect, exit_status, load_config, parse_args, require_server};
+use crate::script::{connect, exit_status, start};
 use crate::server_args::ServerArgs;
 use crate::terminal::Terminal;
 use clap::Parser;
@@ -39,15 +39,19 @@ pub struct PsArgs {
     pub server: ServerArgs,
 }
 
+impl crate::script::HasServerArgs for PsArgs {
+    fn server_args(&self) -> &ServerArgs {
+        &self.server
+    }
+}
+
 /// Runs `spalloc-ps` with `argv` (program name first); returns the exit status.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
-    let config = match load_config() {
-        Ok(config) => config,
-        Err(failure) => return failure.report(),
+    let started = match start::<PsArgs>(argv, |c, _| c) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let (args, mut command) = parse_args::<PsArgs>(argv, &config, |c| c);
-    let settings = require_server(args.server.resolve(&config), &mut command);
-    exit_status(connect(&settings).and_then(|client| run(&client, &args)))
+    exit_status(connect(&started.settings).and_then(|client| run(&client, &started.args)))
 }
 
 fn run(client: &spalloc::ProtocolClient, args: &PsArgs) -> Result<(), Failure> {

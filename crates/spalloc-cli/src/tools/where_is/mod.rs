@@ -4,7 +4,7 @@ pub mod view;
 
 use crate::failure::Failure;
 use crate::output::{print_json, print_line};
-use crate::script::{connect, exit_status, load_config, parse_args, require_server, usage_error};
+use crate::script::{connect, exit_status, start, usage_error, Started};
 use crate::server_args::ServerArgs;
 use clap::{ArgGroup, Parser};
 use spalloc::{ProtocolClient, WhereIs};
@@ -102,12 +102,15 @@ impl WhereIsArgs {
 
 /// Runs `spalloc-where-is` with `argv` (program name first); returns the exit status.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
-    let config = match load_config() {
-        Ok(config) => config,
-        Err(failure) => return failure.report(),
+    let Started {
+        args,
+        mut command,
+        settings,
+        ..
+    } = match start::<WhereIsArgs>(argv, |c, _| c) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let (args, mut command) = parse_args::<WhereIsArgs>(argv, &config, |c| c);
-    let settings = require_server(args.server.resolve(&config), &mut command);
     let (query, show_board_chip) = match args.query() {
         Ok(q) => q,
         Err(message) => usage_error(&mut command, &message),
@@ -117,6 +120,12 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         client.set_timeout(None);
         run(&client, &query, show_board_chip, args.json)
     }))
+}
+
+impl crate::script::HasServerArgs for WhereIsArgs {
+    fn server_args(&self) -> &ServerArgs {
+        &self.server
+    }
 }
 
 fn run(
