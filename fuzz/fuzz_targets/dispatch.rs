@@ -15,7 +15,6 @@ use libfuzzer_sys::fuzz_target;
 use spalloc_protocol::LineBuffer;
 use spalloc_server::cmd::Caller;
 use spalloc_server::{ServerConfig, Service};
-use std::collections::HashMap;
 
 const CONFIG: &str = r#"
     seconds_before_free = 0.5
@@ -39,14 +38,8 @@ const CONFIG: &str = r#"
 "#;
 
 fn check_invariants(service: &Service) {
-    let mut owner = HashMap::new();
-    for job in service.controller.live_jobs() {
-        if let Some(a) = &job.allocation {
-            for b in &a.boards {
-                let other = owner.insert((a.machine.clone(), *b), job.id);
-                assert!(other.is_none(), "board {b:?} in two live jobs");
-            }
-        }
+    if let Err(e) = service.controller.check_board_ownership() {
+        panic!("{e}");
     }
 }
 

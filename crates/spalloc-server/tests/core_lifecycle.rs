@@ -7,7 +7,6 @@ use spalloc_server::cmd::create_job;
 use spalloc_server::core::controller::{Controller, ControllerSettings};
 use spalloc_server::core::job::JobSpec;
 use spalloc_server::ServerConfig;
-use std::collections::BTreeSet;
 
 fn machine_config(width: u32, height: u32, dead: &[(u32, u32, u32)]) -> ServerConfig {
     let dead: Vec<String> = dead
@@ -197,19 +196,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// No board in two jobs (the controller's own check).
 fn check_no_board_twice(c: &Controller) -> Result<(), TestCaseError> {
-    let mut seen = BTreeSet::new();
-    for job in c.live_jobs() {
-        if let Some(a) = &job.allocation {
-            for b in &a.boards {
-                prop_assert!(
-                    seen.insert((a.machine.clone(), *b)),
-                    "board {b:?} in two jobs"
-                );
-            }
-        }
-    }
-    Ok(())
+    c.check_board_ownership().map_err(TestCaseError::fail)
 }
 
 proptest! {

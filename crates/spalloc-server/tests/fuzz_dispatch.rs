@@ -18,7 +18,6 @@ use serde_json::{json, Map, Value};
 use spalloc_protocol::LineBuffer;
 use spalloc_server::cmd::{Caller, COMMANDS};
 use spalloc_server::{ServerConfig, Service};
-use std::collections::HashMap;
 
 const CONFIG: &str = r#"
     seconds_before_free = 0.5
@@ -218,22 +217,12 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// No board in two live jobs.
+/// No board in two jobs.
 fn check_invariants(service: &Service) -> Result<(), TestCaseError> {
-    let mut owner = HashMap::new();
-    for job in service.controller.live_jobs() {
-        if let Some(a) = &job.allocation {
-            for b in &a.boards {
-                if let Some(other) = owner.insert((a.machine.clone(), *b), job.id) {
-                    return Err(TestCaseError::fail(format!(
-                        "board {b:?} of {} is in jobs {other} and {}",
-                        a.machine, job.id
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
+    service
+        .controller
+        .check_board_ownership()
+        .map_err(TestCaseError::fail)
 }
 
 proptest! {

@@ -397,6 +397,28 @@ impl Controller {
         self.jobs.is_empty() && self.dying.is_empty() && self.queue.is_idle()
     }
 
+    /// Checks the core's central invariant: no board belongs to two jobs at
+    /// once, counting jobs still being torn down (their boards are not free
+    /// until their power-off is done). `Err` names the board and both jobs.
+    /// Tests, fuzzers and soak runs call it after every step.
+    pub fn check_board_ownership(&self) -> Result<(), String> {
+        let mut owner: BTreeMap<(&str, Board), u64> = BTreeMap::new();
+        for job in self.jobs.values().chain(self.dying.values()) {
+            let Some(a) = &job.allocation else {
+                continue;
+            };
+            for b in &a.boards {
+                if let Some(other) = owner.insert((a.machine.as_str(), *b), job.id) {
+                    return Err(format!(
+                        "board ({}, {}, {}) of {} is in jobs {other} and {}",
+                        b.x, b.y, b.z, a.machine, job.id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The jobs a BMP back end should know about (for tests and diagnostics).
     pub fn live_jobs(&self) -> impl Iterator<Item = &Job> {
         self.jobs.values()
