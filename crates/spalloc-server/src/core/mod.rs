@@ -6,6 +6,8 @@
 //!   [`allocator`]: geometry and board allocation, exactly as the reference;
 //! * [`machine`]: the validated description of a machine;
 //! * [`job`], [`job_queue`], [`retired`]: jobs and their queues;
+//! * [`scheduler`]: a machine's queue policy (FIFO or backfill);
+//! * [`queue_status`]: where a queued job stands and why it waits;
 //! * [`bmp_request`]: the power and link work the core hands to BMP back ends;
 //! * [`watch`]: who is notified of which changes;
 //! * [`where_is`]: locating boards and chips;
@@ -23,7 +25,9 @@ pub mod job_queue;
 pub mod machine;
 pub mod pack_tree;
 pub mod python_set;
+pub mod queue_status;
 pub mod reconfigure;
 pub mod retired;
+pub mod scheduler;
 pub mod watch;
 pub mod where_is;
