@@ -3,6 +3,7 @@
 //! serves every protocol (the legacy `get_job_state` extra keys and the v2
 //! job state), so they never disagree.
 
+use crate::core::allocator::Reservation;
 use crate::core::controller::Controller;
 use std::fmt;
 
@@ -100,5 +101,11 @@ impl Controller {
             reason,
             queued_at: job.start_time,
         })
+    }
+
+    /// On a backfilling machine whose head job waits: that job and the
+    /// region held for it (for tests and diagnostics).
+    pub fn reservation(&self, machine: &str) -> Option<(u64, Reservation)> {
+        self.queue.reservation(machine)
     }
 }
