@@ -5,9 +5,9 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use spalloc_protocol::JobState;
 use spalloc_server::cmd::create_job;
+use spalloc_server::core::allocator::{AllocRequest, Allocator};
 use spalloc_server::core::controller::{Controller, ControllerSettings};
 use spalloc_server::core::job::{JobSpec, Target};
-use spalloc_server::core::allocator::{AllocRequest, Allocator};
 use spalloc_server::core::job_queue::{JobQueue, Placed};
 use spalloc_server::core::machine::Machine;
 use spalloc_server::core::queue_status::WaitReason;
@@ -126,7 +126,10 @@ fn a_backfilling_machine_starts_a_small_job_outside_the_heads_reservation_at_onc
     let big = create(&mut c, json!([2, 2]), 10.0);
     let small = create(&mut c, json!([]), 11.0);
     assert!(is_queued(&mut c, big));
-    assert!(!is_queued(&mut c, small), "the single board went into the freed triad");
+    assert!(
+        !is_queued(&mut c, small),
+        "the single board went into the freed triad"
+    );
     c.check_board_ownership().unwrap();
     // The single board opened a shared triad: two more fit in it.
     for _ in 0..2 {
@@ -178,7 +181,10 @@ fn busy_queue() -> JobQueue {
     let m = Arc::new(machines(&[("m", 1, 1, "fifo", "\"default\"")]).remove(0));
     let mut q = JobQueue::new(vec![m], 0.0);
     let s = spec(json!([1, 1]));
-    assert_eq!(q.enqueue(1, s.target, s.request, 0.0).map(|p| p.len()), Some(1));
+    assert_eq!(
+        q.enqueue(1, s.target, s.request, 0.0).map(|p| p.len()),
+        Some(1)
+    );
     q
 }
 
@@ -187,7 +193,10 @@ fn a_job_in_no_queue_is_reported_as_one_no_machine_could_hold() {
     let mut q = busy_queue();
     let s = spec(json!([]));
     assert_eq!(q.enqueue(2, s.target, s.request, 0.0), Some(vec![]));
-    assert!(matches!(q.wait_reason(2), Some((1, WaitReason::Boards { .. }))));
+    assert!(matches!(
+        q.wait_reason(2),
+        Some((1, WaitReason::Boards { .. }))
+    ));
     // Closing the machine (the first step of removing it) empties its queue.
     q.close_machine("m");
     let (position, reason) = q.wait_reason(2).unwrap();
@@ -356,7 +365,6 @@ proptest! {
     }
 }
 
-
 /// The reference's strict FIFO, written out plainly as the oracle of the
 /// FIFO policy: per machine in priority order, only the head is tried.
 struct FifoOracle {
@@ -380,7 +388,13 @@ impl FifoOracle {
         }
     }
 
-    fn enqueue(&mut self, id: u64, target: Target, req: AllocRequest, now: f64) -> Option<Vec<Placed>> {
+    fn enqueue(
+        &mut self,
+        id: u64,
+        target: Target,
+        req: AllocRequest,
+        now: f64,
+    ) -> Option<Vec<Placed>> {
         let mut any = false;
         for (m, a, q) in &mut self.machines {
             let matches = match &target {

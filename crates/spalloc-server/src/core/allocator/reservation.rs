@@ -17,6 +17,7 @@
 use super::{AllocRequest, AllocShape, Allocator, CandidateFilter, PackTree};
 use crate::core::coordinates::Board;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A rectangle of triads held for the head of a backfilling queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,25 +115,33 @@ impl Allocator {
         u64::from(w) * u64::from(h) * 3 - dead
     }
 
-    /// Boards in use in an allocated leaf: a shared triad counts the boards
-    /// handed out of it, a rectangle all its live boards.
-    fn leaf_in_use(&self, leaf: &PackTree) -> u64 {
-        let (x, y, _, _) = leaf.bounds();
+    /// Boards handed out of each shared single-board triad, by triad.
+    fn shared_in_use(&self) -> BTreeMap<(u32, u32), u64> {
         self.single_board_triads
             .iter()
             .chain(&self.full_single_board_triads)
-            .find(|t| (t.x, t.y) == (x, y))
-            .map_or_else(
-                || self.live_boards_in(leaf.bounds()),
-                |t| t.in_use.len() as u64,
-            )
+            .map(|t| ((t.x, t.y), t.in_use.len() as u64))
+            .collect()
     }
 
-    /// Boards in use under `node`, recording every node on the way.
-    fn collect(&self, node: &PackTree, out: &mut Vec<Candidate>) -> u64 {
+    /// Boards in use under `node`, recording every node on the way. An
+    /// allocated leaf that is a shared triad counts the boards handed out
+    /// of it, any other allocated leaf all its live boards.
+    fn collect(
+        &self,
+        node: &PackTree,
+        shared: &BTreeMap<(u32, u32), u64>,
+        out: &mut Vec<Candidate>,
+    ) -> u64 {
         let in_use = match node.children() {
-            Some([a, b]) => self.collect(a, out) + self.collect(b, out),
-            None if node.is_allocated() => self.leaf_in_use(node),
+            Some([a, b]) => self.collect(a, shared, out) + self.collect(b, shared, out),
+            None if node.is_allocated() => {
+                let (x, y, _, _) = node.bounds();
+                shared
+                    .get(&(x, y))
+                    .copied()
+                    .unwrap_or_else(|| self.live_boards_in(node.bounds()))
+            }
             None => 0,
         };
         out.push(Candidate {
@@ -145,7 +154,7 @@ impl Allocator {
     /// How many live boards are in use.
     pub fn usage(&self) -> BoardUsage {
         let mut nodes = Vec::new();
-        let in_use = self.collect(&self.pack_tree, &mut nodes);
+        let in_use = self.collect(&self.pack_tree, &self.shared_in_use(), &mut nodes);
         BoardUsage {
             in_use,
             live: self.live_boards_in(self.pack_tree.bounds()),
@@ -200,7 +209,7 @@ impl Allocator {
             return None;
         }
         let mut nodes = Vec::new();
-        self.collect(&self.pack_tree, &mut nodes);
+        self.collect(&self.pack_tree, &self.shared_in_use(), &mut nodes);
         let least = match req.shape {
             AllocShape::Board(_) => 1,
             AllocShape::Boards(n) => u64::try_from(super::boards_to_triads(n)).ok()?,
