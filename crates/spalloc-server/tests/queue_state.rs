@@ -36,7 +36,14 @@ fn a_queued_job_state_says_its_place_and_why_and_other_replies_have_no_extra_key
             .cloned()
             .collect::<Vec<String>>()
     };
-    let reference = ["state", "power", "keepalive", "reason", "start_time", "keepalivehost"];
+    let reference = [
+        "state",
+        "power",
+        "keepalive",
+        "reason",
+        "start_time",
+        "keepalivehost",
+    ];
     assert_eq!(keys(&c.state(full)), reference);
     c.ok("destroy_job", json!([full]), json!({}));
     assert_eq!(keys(&c.state(full)), reference);
