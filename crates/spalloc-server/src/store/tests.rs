@@ -1,0 +1,1 @@
+//! Tests of the state file: records round trip, faults, migrations.
