@@ -639,16 +639,26 @@ impl Controller {
                 c.jobs.insert(job);
             }
         }
-        for (id, power) in reissue {
-            c.set_job_power(id, power, power);
-            c.release_if_powered_off(id, now);
-        }
+        // Machines first (jobs on a removed or reshaped machine are
+        // destroyed), then the queues, then the power work that was in
+        // flight for the jobs still there.
+        c.reconfigure(settings, configured, now);
         let (placed, impossible) = c.queue.regenerate(now);
         c.on_placed(placed);
         for id in impossible {
             c.destroy_job(id, Some(REASON_NO_MACHINE.to_owned()), now);
         }
-        c.reconfigure(settings, configured, now);
+        for (id, power) in reissue {
+            let pending = c.jobs.any(id).map(|j| (j.state, j.bmp_requests_until_ready));
+            match pending {
+                Some((JobState::Power, 0)) => c.set_job_power(id, power, power),
+                Some((JobState::Destroyed, 0)) => {
+                    c.set_job_power(id, false, false);
+                    c.release_if_powered_off(id, now);
+                }
+                _ => {}
+            }
+        }
         let placed = c.queue.process(now);
         c.on_placed(placed);
         c

@@ -203,13 +203,11 @@ impl State {
             return;
         };
         if self.service.controller.has_unsaved_changes() {
-            let changes = self
-                .service
-                .controller
-                .take_record_changes(journal.rewrite_all);
+            let all = journal.rewrite_all;
+            let changes = self.service.controller.take_record_changes(all);
             journal.rewrite_all = false;
             journal.submitted += 1;
-            if let Err(e) = journal.writer.submit(journal.submitted, changes, false) {
+            if let Err(e) = journal.writer.submit(journal.submitted, changes, all) {
                 let seq = journal.submitted;
                 self.held = Vec::new();
                 for output in outputs {
