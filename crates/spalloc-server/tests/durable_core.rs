@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 use spalloc_protocol::JobState;
 use spalloc_server::cmd::create_job;
 use spalloc_server::core::controller::{Controller, ControllerSettings};
-use spalloc_server::core::records::Records;
 use spalloc_server::core::job::JobSpec;
 use spalloc_server::core::machine::Machine;
 use spalloc_server::core::reconfigure::MACHINE_REMOVED;
+use spalloc_server::core::records::Records;
 use spalloc_server::ServerConfig;
 
 fn machines(name: &str, width: u32, height: u32) -> Vec<Machine> {
@@ -165,7 +165,10 @@ fn jobs_on_a_changed_machine_are_destroyed() {
     // destroyed jobs' boards are powered off, as a reload does.
     assert_eq!(r.get_job_state(queued, None, 200.0).state, JobState::Power);
     let requests = r.take_bmp_requests();
-    assert!(requests.iter().filter(|q| q.power).all(|q| q.job_id == queued));
+    assert!(requests
+        .iter()
+        .filter(|q| q.power)
+        .all(|q| q.job_id == queued));
     assert_eq!(
         r.get_job_machine_info(queued, None, 200.0)
             .boards
@@ -216,8 +219,19 @@ fn a_damaged_record_destroys_only_its_job() {
     let (c, [ready, _, _, powering, queued]) = busy();
     let mut records = c.records();
     // Make the powering job claim the ready job's boards.
-    let boards = records.jobs.iter().find(|j| j.id == ready).unwrap().allocation.clone();
-    records.jobs.iter_mut().find(|j| j.id == powering).unwrap().allocation = boards;
+    let boards = records
+        .jobs
+        .iter()
+        .find(|j| j.id == ready)
+        .unwrap()
+        .allocation
+        .clone();
+    records
+        .jobs
+        .iter_mut()
+        .find(|j| j.id == powering)
+        .unwrap()
+        .allocation = boards;
     let mut r = Controller::from_records(SETTINGS, records, machines("m", 2, 2), 200.0);
     assert_eq!(r.get_job_state(ready, None, 200.0).state, JobState::Ready);
     let s = r.get_job_state(powering, None, 200.0);

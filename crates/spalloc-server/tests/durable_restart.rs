@@ -351,7 +351,11 @@ fn a_corrupt_state_file_is_set_aside_under_its_own_name_and_a_cold_start_follows
     let aside: Vec<_> = std::fs::read_dir(&dir)
         .expect("dir")
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("state.sqlite.damaged-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.sqlite.damaged-")
+        })
         .collect();
     assert_eq!(aside.len(), 1, "kept for inspection");
     let server = Server::start(&config, &["--state", &state_arg]);

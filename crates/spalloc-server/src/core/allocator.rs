@@ -762,9 +762,9 @@ impl Allocator {
                     Claim::Board(b) => vec![*b],
                     Claim::Triads(_, boards) => boards.iter().copied().collect(),
                 };
-                let ok = boards.iter().all(|b| {
-                    b.x < width && b.y < height && b.z < 3 && !taken.contains(b)
-                });
+                let ok = boards
+                    .iter()
+                    .all(|b| b.x < width && b.y < height && b.z < 3 && !taken.contains(b));
                 if ok {
                     taken.extend(boards);
                 }
@@ -814,7 +814,9 @@ impl Allocator {
                 continue;
             }
             let id = match claim {
-                Claim::Triads(rect, _) => a.new_id(AllocKind::Triads, Board::new(rect[0], rect[1], 0)),
+                Claim::Triads(rect, _) => {
+                    a.new_id(AllocKind::Triads, Board::new(rect[0], rect[1], 0))
+                }
                 Claim::Board(b) => {
                     let index = match a.shared_triad(b.x, b.y) {
                         Some(i) => i,

@@ -13,10 +13,10 @@
 //! state leaves as [`Records`] through [`Controller::take_record_changes`]
 //! and comes back through [`Controller::from_records`].
 
+use crate::core::allocator::{AllocShape, Claim};
 use crate::core::bmp_request::BmpRequest;
 use crate::core::coordinates::Board;
 use crate::core::job::{job_allocation, Job, JobSpec};
-use crate::core::allocator::{AllocShape, Claim};
 use crate::core::job_queue::{JobQueue, Placed};
 use crate::core::job_table::JobTable;
 use crate::core::machine::{Machine, Physical};
@@ -504,7 +504,10 @@ impl Controller {
     pub fn records(&self) -> Records {
         Records {
             next_job_id: self.next_job_id,
-            machines: self.machines().map(|m| MachineRecord::from(m.as_ref())).collect(),
+            machines: self
+                .machines()
+                .map(|m| MachineRecord::from(m.as_ref()))
+                .collect(),
             jobs: self
                 .jobs
                 .live_jobs()
@@ -531,8 +534,11 @@ impl Controller {
         } else {
             unsaved.into_iter().collect()
         };
-        let machines = (all || self.machines_unsaved)
-            .then(|| self.machines().map(|m| MachineRecord::from(m.as_ref())).collect());
+        let machines = (all || self.machines_unsaved).then(|| {
+            self.machines()
+                .map(|m| MachineRecord::from(m.as_ref()))
+                .collect()
+        });
         self.machines_unsaved = false;
         RecordChanges {
             next_job_id: self.next_job_id,
@@ -610,20 +616,37 @@ impl Controller {
                     (AllocShape::Board(_), Some(b)) if a.boards.len() == 1 => Claim::Board(*b),
                     _ => Claim::Triads(a.triads, a.boards.clone()),
                 };
-                claims.entry(a.machine.clone()).or_default().push((job.id, claim));
+                claims
+                    .entry(a.machine.clone())
+                    .or_default()
+                    .push((job.id, claim));
             } else if job.state != JobState::Destroyed {
                 c.queue.add_pending(job.id, job.target.clone(), job.request);
             }
             jobs.insert(job.id, job);
         }
+        // Live jobs' boards first: a dying job may still hold boards of an
+        // older machine of the same name (reshaped by a reload), which live
+        // jobs on the new one may have been given since.
         let mut refused = BTreeSet::new();
-        for (machine, claims) in &claims {
+        for (machine, claims) in &mut claims {
+            claims.sort_by_key(|(id, _)| {
+                jobs.get(id)
+                    .is_some_and(|j: &Job| j.state == JobState::Destroyed)
+            });
             refused.extend(c.queue.rebuild_machine(machine, claims));
         }
         let mut reissue = Vec::new();
         for (id, job) in jobs {
-            let unallocated_dying = job.state == JobState::Destroyed && job.allocation.is_none();
-            if refused.contains(&id) || unallocated_dying {
+            let dying = job.state == JobState::Destroyed;
+            if dying && (refused.contains(&id) || job.allocation.is_none()) {
+                // Its boards are not (or no longer) on a machine we have:
+                // nothing is left to power off or free.
+                info!(job = id, "job being torn down is gone with its machine");
+                c.jobs.notify_gone(id);
+                continue;
+            }
+            if refused.contains(&id) {
                 warn!(job = id, "job record cannot be restored; destroying it");
                 c.retired.insert(id, Some(REASON_BAD_RECORD.to_owned()));
                 c.jobs.notify_gone(id);
@@ -649,7 +672,10 @@ impl Controller {
             c.destroy_job(id, Some(REASON_NO_MACHINE.to_owned()), now);
         }
         for (id, power) in reissue {
-            let pending = c.jobs.any(id).map(|j| (j.state, j.bmp_requests_until_ready));
+            let pending = c
+                .jobs
+                .any(id)
+                .map(|j| (j.state, j.bmp_requests_until_ready));
             match pending {
                 Some((JobState::Power, 0)) => c.set_job_power(id, power, power),
                 Some((JobState::Destroyed, 0)) => {

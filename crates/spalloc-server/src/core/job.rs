@@ -200,7 +200,12 @@ pub fn job_allocation(
         boards_in_order,
         periphery,
         torus: allocation.torus,
-        triads: [allocation.x, allocation.y, allocation.width, allocation.height],
+        triads: [
+            allocation.x,
+            allocation.y,
+            allocation.width,
+            allocation.height,
+        ],
         width,
         height,
         connections,

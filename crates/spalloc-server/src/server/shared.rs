@@ -191,7 +191,12 @@ impl State {
             .into_iter()
             .map(|(c, l)| Output::Reply(c, l))
             .collect();
-        outputs.extend(self.service.take_bmp_requests().into_iter().map(Output::Bmp));
+        outputs.extend(
+            self.service
+                .take_bmp_requests()
+                .into_iter()
+                .map(Output::Bmp),
+        );
         for (client, note) in self.service.take_notifications() {
             let line = spalloc_protocol::frame::encode_line(&note.to_value());
             outputs.push(Output::Notification(client, line));
@@ -306,7 +311,6 @@ impl State {
             }
         }
     }
-
 }
 
 /// Replaces a controller whose changes could not be committed by one

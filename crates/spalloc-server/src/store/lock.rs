@@ -114,7 +114,10 @@ mod tests {
             other => panic!("expected Held, got {other:?}"),
         }
         drop(first);
-        assert!(StateLock::acquire(&state).is_ok(), "free again once dropped");
+        assert!(
+            StateLock::acquire(&state).is_ok(),
+            "free again once dropped"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -239,7 +239,11 @@ impl Store {
             .conn
             .prepare("SELECT seq, job_id, reason FROM retired ORDER BY seq")?;
         let rows = query.query_map([], |r| {
-            Ok((r.get::<_, u64>(0)?, r.get::<_, u64>(1)?, r.get::<_, Option<String>>(2)?))
+            Ok((
+                r.get::<_, u64>(0)?,
+                r.get::<_, u64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })?;
         for row in rows {
             match row {
@@ -249,7 +253,9 @@ impl Store {
         }
         let mut jobs = Vec::new();
         let mut damaged_ids = Vec::new();
-        let mut query = self.conn.prepare("SELECT id, record FROM jobs ORDER BY id")?;
+        let mut query = self
+            .conn
+            .prepare("SELECT id, record FROM jobs ORDER BY id")?;
         let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
         for row in rows {
             let (id, text) = row?;
