@@ -272,15 +272,14 @@ impl Store {
             return Ok((None, bad));
         }
         // A damaged job is remembered as destroyed, with a reason saying so.
-        let mut seq = retired.last().map_or(0, |e| e.0 + 1);
-        for id in damaged_ids {
+        let first = retired.last().map_or(0, |e| e.0 + 1);
+        for (seq, id) in (first..).zip(damaged_ids) {
             retired.retain(|e| e.1 != id);
             retired.push((
                 seq,
                 id,
                 Some(crate::core::controller::REASON_BAD_RECORD.to_owned()),
             ));
-            seq += 1;
         }
         // Job IDs never go back, whatever was lost.
         let highest = jobs
