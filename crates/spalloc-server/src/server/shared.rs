@@ -296,10 +296,13 @@ impl State {
                 let waiting = std::mem::take(&mut journal.waiting);
                 journal.waiting_replies.clear();
                 journal.committed = journal.submitted;
-                journal.rewrite_all = true;
                 let records = journal.writer.committed_records();
                 journal.writer.reset();
                 roll_back(&mut self.service.controller, records);
+                // The rebuilt controller is what the file holds: nothing to
+                // write (rewriting it all could fail again on a full disk
+                // and hold up every read).
+                let _ = self.service.controller.take_record_changes(false);
                 // Undone: forget what the rolled-back turns would notify.
                 self.service.take_notifications();
                 for (_, output) in waiting {
