@@ -250,17 +250,6 @@ fn a_queued_job_on_a_machine_with_dead_boards_counts_only_live_ones() {
 }
 
 #[test]
-fn switching_a_machines_scheduler_keeps_its_fingerprint() {
-    let fifo = machines(&[("m", 2, 2, "fifo", "\"default\"")]).remove(0);
-    let backfill = machines(&[("m", 2, 2, "backfill", "\"default\"")]).remove(0);
-    assert_ne!(fifo, backfill);
-    assert_eq!(
-        spalloc_server::core::job_queue::machine_fingerprint(&fifo),
-        spalloc_server::core::job_queue::machine_fingerprint(&backfill)
-    );
-}
-
-#[test]
 fn an_unknown_scheduler_is_refused_with_the_valid_names() {
     let err = ServerConfig::from_toml_str(
         "[[machine]]\nname = \"m\"\nwidth = 1\nheight = 1\nbase_ip = \"10.0.0.0\"\nscheduler = \"lottery\"\n",

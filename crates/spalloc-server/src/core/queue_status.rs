@@ -94,7 +94,7 @@ impl Controller {
     /// Where a queued job stands and why it waits; `None` for a job that is
     /// not queued (allocated, destroyed or unknown). Not a keepalive.
     pub fn queue_status(&self, job_id: u64) -> Option<QueueStatus> {
-        let job = self.jobs.get(&job_id)?;
+        let job = self.jobs.live(job_id)?;
         let (position, reason) = self.queue.wait_reason(job_id)?;
         Some(QueueStatus {
             position,
