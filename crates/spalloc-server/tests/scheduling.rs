@@ -222,7 +222,7 @@ fn a_head_job_its_machine_can_no_longer_hold_is_reported_out_of_service() {
     assert_eq!(position, 1);
     assert_eq!(
         reason.to_string(),
-        "machine m is out of service: too few of its boards are live to hold it"
+        "machine m is out of service: too few of its boards are in service to hold it"
     );
 }
 
@@ -267,6 +267,8 @@ fn an_unknown_scheduler_is_refused_with_the_valid_names() {
 enum Op {
     Create(Value),
     Destroy(usize),
+    /// A board `(x, y, z)` out of service (`false`) or back.
+    Service(u32, u32, u32, bool),
 }
 
 fn shape() -> impl Strategy<Value = Value> {
@@ -282,6 +284,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => shape().prop_map(Op::Create),
         2 => any::<usize>().prop_map(Op::Destroy),
+        1 => (0u32..4, 0u32..3, 0u32..3, any::<bool>())
+            .prop_map(|(x, y, z, back)| Op::Service(x, y, z, back)),
     ]
 }
 
@@ -321,6 +325,15 @@ proptest! {
                     let ids: Vec<u64> = c.live_jobs().map(|j| j.id).collect();
                     if !ids.is_empty() {
                         destroy(&mut c, ids[i % ids.len()], now);
+                    }
+                }
+                Op::Service(x, y, z, back) => {
+                    let board = spalloc_server::core::coordinates::Board::new(x, y, z);
+                    // Boards off the machine are refused; that is all.
+                    if c.set_board_in_service("m", board, back, now).is_ok() {
+                        complete_bmp(&mut c, now);
+                        // The head chooses again when the boards change.
+                        held = None;
                     }
                 }
             }
@@ -539,4 +552,59 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_job_that_needs_a_board_out_of_service_stays_queued_and_starts_when_it_returns() {
+    use spalloc_server::core::coordinates::Board;
+    for scheduler in ["fifo", "backfill"] {
+        let mut c = controller(&[("m", 2, 1, scheduler, "\"default\"")]);
+        c.set_board_in_service("m", Board::new(1, 0, 1), false, 1.0)
+            .unwrap();
+        // The whole machine with no dead board tolerated: impossible while
+        // the board is out, but not cancelled.
+        let mut whole = spec(json!([2, 1]));
+        whole.request.max_dead_boards = Some(0);
+        let waiting = c.create_job(whole, None, 2.0);
+        complete_bmp(&mut c, 2.0);
+        let status = c.queue_status(waiting).unwrap();
+        assert_eq!(status.position, 1, "{scheduler}");
+        assert_eq!(
+            status.reason.to_string(),
+            "machine m is out of service: too few of its boards are in service to hold it"
+        );
+        // Behind it, a single board still runs on a backfilling machine
+        // (the head cannot run, so nothing is held for it), not on FIFO.
+        let single = create(&mut c, json!([]), 3.0);
+        assert_eq!(
+            is_queued(&mut c, single),
+            scheduler == "fifo",
+            "{scheduler}"
+        );
+        if scheduler == "backfill" {
+            destroy(&mut c, single, 4.0);
+        }
+        c.set_board_in_service("m", Board::new(1, 0, 1), true, 5.0)
+            .unwrap();
+        complete_bmp(&mut c, 5.0);
+        assert!(!is_queued(&mut c, waiting), "{scheduler}");
+        assert!(c.boards_out_of_service("m").unwrap().is_empty());
+        c.check_board_ownership().unwrap();
+        assert!(c
+            .set_board_in_service("nope", Board::new(0, 0, 0), false, 6.0)
+            .is_err());
+    }
+}
+
+#[test]
+fn a_head_that_wants_a_board_out_of_service_holds_no_reservation_on_a_backfilling_machine() {
+    use spalloc_server::core::coordinates::Board;
+    let mut c = controller(&[("m", 4, 1, "backfill", "\"default\"")]);
+    c.set_board_in_service("m", Board::new(2, 0, 0), false, 0.0)
+        .unwrap();
+    let head = create(&mut c, json!([2, 0, 0]), 1.0);
+    assert!(is_queued(&mut c, head));
+    assert_eq!(c.reservation("m"), None);
+    let other = create(&mut c, json!([]), 2.0);
+    assert!(!is_queued(&mut c, other));
 }

@@ -399,6 +399,39 @@ impl Allocator {
         self.single_board_triads = still_free;
     }
 
+    /// [`Allocator::set_dead`], and boards of shared single-board triads that
+    /// are alive again and not in use are handed out again at once (a board
+    /// back in service), their triad going to the end of the shared list
+    /// if it had no free board.
+    pub fn set_unusable(
+        &mut self,
+        dead_boards: &BTreeSet<Board>,
+        dead_links: &BTreeSet<(Board, Link)>,
+    ) {
+        self.set_dead(dead_boards, dead_links);
+        let revive = |triad: &mut SharedTriad| {
+            for z in 0..3 {
+                let b = Board::new(triad.x, triad.y, z);
+                if !dead_boards.contains(&b)
+                    && !triad.in_use.contains(&z)
+                    && !triad.free.contains(z)
+                {
+                    triad.free.add(z);
+                }
+            }
+        };
+        self.single_board_triads.iter_mut().for_each(revive);
+        let full = std::mem::take(&mut self.full_single_board_triads);
+        for mut triad in full {
+            revive(&mut triad);
+            if triad.free.is_empty() {
+                self.full_single_board_triads.push(triad);
+            } else {
+                self.single_board_triads.push(triad);
+            }
+        }
+    }
+
     /// True if nothing is allocated and nothing is waiting to be freed.
     pub fn is_idle(&self) -> bool {
         self.live.is_empty() && self.to_free.is_empty() && self.pack_tree.is_free_leaf()
@@ -1240,7 +1273,8 @@ mod tests {
             Alloc(AllocRequest),
             Free(usize),
             Advance(f64),
-            SetDead(Vec<(u32, u32, u32)>),
+            /// New dead boards; `true`: with [`Allocator::set_unusable`].
+            SetDead(Vec<(u32, u32, u32)>, bool),
         }
 
         fn shape() -> impl Strategy<Value = AllocShape> {
@@ -1275,8 +1309,8 @@ mod tests {
                 4 => request().prop_map(Op::Alloc),
                 2 => any::<usize>().prop_map(Op::Free),
                 1 => (0.0f64..20.0).prop_map(Op::Advance),
-                1 => proptest::collection::vec((0u32..4, 0u32..4, 0u32..3), 0..4)
-                    .prop_map(Op::SetDead),
+                1 => (proptest::collection::vec((0u32..4, 0u32..4, 0u32..3), 0..4), any::<bool>())
+                    .prop_map(|(list, revive)| Op::SetDead(list, revive)),
             ]
         }
 
@@ -1330,9 +1364,13 @@ mod tests {
                             now += dt;
                             a.check_free(now);
                         }
-                        Op::SetDead(list) => {
+                        Op::SetDead(list, revive) => {
                             dead_now = dead_set(&list, w, h);
-                            a.set_dead(&dead_now, &BTreeSet::new());
+                            if revive {
+                                a.set_unusable(&dead_now, &BTreeSet::new());
+                            } else {
+                                a.set_dead(&dead_now, &BTreeSet::new());
+                            }
                         }
                     }
                 }

@@ -19,12 +19,16 @@
 //!   chooses again.
 
 use crate::core::allocator::{AllocRequest, AllocShape, Allocation, Allocator, Claim, Reservation};
+use crate::core::coordinates::Board;
 use crate::core::job::Target;
 use crate::core::machine::Machine;
 use crate::core::queue_status::WaitReason;
 use crate::core::scheduler::Scheduler;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+
+mod board_service;
+pub use board_service::ServiceError;
 
 /// A job that was just given boards.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,10 +44,49 @@ pub struct Placed {
 #[derive(Debug, Clone)]
 struct QueuedMachine {
     machine: Arc<Machine>,
+    /// Allocates boards: its dead boards are the machine's and those out of
+    /// service.
     allocator: Allocator,
+    /// An idle allocator with only the machine's dead boards: what the
+    /// machine could ever run once every board is back in service (so a
+    /// board out of service keeps jobs queued instead of cancelling them).
+    capability: Allocator,
+    /// Boards taken out of service at run time (see `board_service`).
+    out_of_service: BTreeSet<Board>,
     queue: VecDeque<u64>,
     /// A backfilling machine's head job and the region held for it.
     reservation: Option<(u64, Reservation)>,
+}
+
+impl QueuedMachine {
+    /// An idle machine with an empty queue, every board in service.
+    fn new(machine: Arc<Machine>, seconds_before_free: f64) -> QueuedMachine {
+        let allocator = Allocator::new(
+            machine.width,
+            machine.height,
+            &machine.dead_boards,
+            &machine.dead_links,
+            seconds_before_free,
+        );
+        QueuedMachine {
+            capability: allocator.clone(),
+            allocator,
+            machine,
+            out_of_service: BTreeSet::new(),
+            queue: VecDeque::new(),
+            reservation: None,
+        }
+    }
+
+    /// The dead boards allocations avoid: the machine's and those out of
+    /// service.
+    fn unusable(&self) -> BTreeSet<Board> {
+        self.machine
+            .dead_boards
+            .union(&self.out_of_service)
+            .copied()
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -67,18 +110,7 @@ impl JobQueue {
     pub fn new(machines: Vec<Arc<Machine>>, seconds_before_free: f64) -> JobQueue {
         let machines = machines
             .into_iter()
-            .map(|m| QueuedMachine {
-                allocator: Allocator::new(
-                    m.width,
-                    m.height,
-                    &m.dead_boards,
-                    &m.dead_links,
-                    seconds_before_free,
-                ),
-                machine: m,
-                queue: VecDeque::new(),
-                reservation: None,
-            })
+            .map(|m| QueuedMachine::new(m, seconds_before_free))
             .collect();
         JobQueue {
             machines,
@@ -124,7 +156,7 @@ impl JobQueue {
     ) -> Option<Vec<Placed>> {
         let possible: Vec<usize> = self
             .candidates(&target)
-            .filter(|&i| self.machines[i].allocator.alloc_possible(&request))
+            .filter(|&i| self.machines[i].capability.alloc_possible(&request))
             .collect();
         if possible.is_empty() {
             return None;
@@ -234,18 +266,8 @@ impl JobQueue {
     /// Appends a machine (lowest priority) with an idle allocator. Call
     /// [`JobQueue::regenerate`] afterwards so that pending jobs see it.
     pub fn add_machine(&mut self, machine: Arc<Machine>, seconds_before_free: f64) {
-        self.machines.push(QueuedMachine {
-            allocator: Allocator::new(
-                machine.width,
-                machine.height,
-                &machine.dead_boards,
-                &machine.dead_links,
-                seconds_before_free,
-            ),
-            machine,
-            queue: VecDeque::new(),
-            reservation: None,
-        });
+        self.machines
+            .push(QueuedMachine::new(machine, seconds_before_free));
     }
 
     /// Empties a machine's queue so that nothing more is allocated on it
@@ -288,9 +310,17 @@ impl JobQueue {
         else {
             return false;
         };
-        m.allocator
-            .set_dead(&machine.dead_boards, &machine.dead_links);
+        m.out_of_service
+            .retain(|b| b.x < machine.width && b.y < machine.height);
+        m.capability = Allocator::new(
+            machine.width,
+            machine.height,
+            &machine.dead_boards,
+            &machine.dead_links,
+            m.allocator.seconds_before_free(),
+        );
         m.machine = machine;
+        m.allocator.set_dead(&m.unusable(), &m.machine.dead_links);
         // The reserved region may hold boards that are dead now.
         m.reservation = None;
         true
@@ -327,7 +357,7 @@ impl JobQueue {
             };
             let possible: Vec<usize> = self
                 .candidates(&job.target)
-                .filter(|&i| self.machines[i].allocator.alloc_possible(&job.request))
+                .filter(|&i| self.machines[i].capability.alloc_possible(&job.request))
                 .collect();
             if possible.is_empty() {
                 self.pending.remove(&id);
@@ -399,17 +429,14 @@ impl QueuedMachine {
             return false;
         };
         let reserved = match self.reservation {
-            Some((job, r)) if job == head && self.allocator.reservation_holds(r) => r,
-            _ => match self.allocator.reservation_for(&head_request) {
-                Some(r) => r,
-                None => {
-                    // Nothing could ever hold it here: serve it as FIFO.
-                    self.reservation = None;
-                    return false;
-                }
-            },
+            Some((job, r)) if job == head && self.allocator.reservation_holds(r) => Some(r),
+            // None: it cannot run here until boards come back into service,
+            // so there is nothing to hold for it yet and the jobs behind it
+            // may use any board.
+            _ => self.allocator.reservation_for(&head_request),
         };
-        self.reservation = Some((head, reserved));
+        self.reservation = reserved.map(|r| (head, r));
+        let reserved = reserved.unwrap_or(Reservation::NOTHING);
         let mut room = self.allocator.free_outside(reserved);
         let mut failed: Vec<AllocRequest> = Vec::new();
         let mut changed = false;
@@ -519,6 +546,9 @@ impl JobQueue {
             &just_claims,
         );
         m.allocator = allocator;
+        if !m.out_of_service.is_empty() {
+            m.allocator.set_dead(&m.unusable(), &m.machine.dead_links);
+        }
         let mut refused = Vec::new();
         for ((job_id, _), id) in claims.iter().zip(ids) {
             match id {

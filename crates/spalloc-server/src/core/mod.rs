@@ -7,6 +7,7 @@
 //! * [`machine`]: the validated description of a machine;
 //! * [`job`], [`job_queue`], [`retired`]: jobs and their queues;
 //! * [`scheduler`]: a machine's queue policy (FIFO or backfill);
+//! * [`board_service`]: boards taken out of service and returned;
 //! * [`queue_status`]: where a queued job stands and why it waits;
 //! * [`bmp_request`]: the power and link work the core hands to BMP back ends;
 //! * [`watch`]: who is notified of which changes;
@@ -17,6 +18,7 @@
 pub mod allocator;
 pub mod area_to_rect;
 pub mod bmp_request;
+pub mod board_service;
 pub mod candidate_filter;
 pub mod controller;
 pub mod coordinates;

@@ -52,7 +52,7 @@ impl fmt::Display for WaitReason {
             }
             WaitReason::OutOfService { machine } => write!(
                 f,
-                "machine {machine} is out of service: too few of its boards are live to hold it"
+                "machine {machine} is out of service: too few of its boards are in service to hold it"
             ),
             WaitReason::Boards {
                 machine,

@@ -33,6 +33,14 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    /// An empty region: allocating outside it is allocating anywhere.
+    pub const NOTHING: Reservation = Reservation {
+        x: 0,
+        y: 0,
+        width: 0,
+        height: 0,
+    };
+
     fn from_bounds((x, y, width, height): (u32, u32, u32, u32)) -> Reservation {
         Reservation {
             x,
@@ -168,7 +176,10 @@ impl Allocator {
         let (x, y, w, h) = bounds;
         let mut tree = PackTree::new(x, y, w, h);
         match req.shape {
-            AllocShape::Board(Some(b)) => Reservation::from_bounds(bounds).contains(b),
+            AllocShape::Board(Some(b)) => {
+                Reservation::from_bounds(bounds).contains(b)
+                    && !self.topology.dead_boards.contains(&b)
+            }
             AllocShape::Board(None) => (x..x + w).any(|tx| {
                 (y..y + h).any(|ty| {
                     (0..3).any(|z| !self.topology.dead_boards.contains(&Board::new(tx, ty, z)))
