@@ -103,6 +103,9 @@ pub struct JobQueue {
     pending: BTreeMap<u64, PendingJob>,
     /// Jobs holding boards: machine name and allocation ID.
     allocated: BTreeMap<u64, (String, u64)>,
+    /// Allocations taken from their jobs but not yet freed, by token (see
+    /// [`JobQueue::detach`]).
+    detached: BTreeMap<u64, (String, u64)>,
 }
 
 impl JobQueue {
@@ -116,6 +119,7 @@ impl JobQueue {
             machines,
             pending: BTreeMap::new(),
             allocated: BTreeMap::new(),
+            detached: BTreeMap::new(),
         }
     }
 
@@ -293,6 +297,7 @@ impl JobQueue {
     /// Returns whether it existed. Call [`JobQueue::regenerate`] afterwards.
     pub fn remove_machine(&mut self, name: &str) -> bool {
         self.allocated.retain(|_, (machine, _)| machine != name);
+        self.detached.retain(|_, (machine, _)| machine != name);
         let before = self.machines.len();
         self.machines.retain(|m| m.machine.name != name);
         self.machines.len() != before

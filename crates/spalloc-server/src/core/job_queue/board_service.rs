@@ -112,6 +112,33 @@ impl JobQueue {
     }
 }
 
+impl JobQueue {
+    /// Takes a job's allocation away from it without freeing the boards,
+    /// under `token`: the job can be queued again while its old boards are
+    /// powered off. False if the job holds no boards.
+    pub fn detach(&mut self, job_id: u64, token: u64) -> bool {
+        match self.allocated.remove(&job_id) {
+            Some(held) => {
+                self.detached.insert(token, held);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frees the allocation detached under `token` (its boards powered off)
+    /// and allocates what now fits. Nothing is freed if its machine was
+    /// removed meanwhile.
+    pub fn free_detached(&mut self, token: u64, now: f64) -> Vec<Placed> {
+        if let Some((machine, allocation_id)) = self.detached.remove(&token) {
+            if let Some(m) = self.machines.iter_mut().find(|m| m.machine.name == machine) {
+                m.allocator.free(allocation_id, now);
+            }
+        }
+        self.process(now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
