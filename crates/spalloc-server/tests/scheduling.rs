@@ -608,3 +608,23 @@ fn a_head_that_wants_a_board_out_of_service_holds_no_reservation_on_a_backfillin
     let other = create(&mut c, json!([]), 2.0);
     assert!(!is_queued(&mut c, other));
 }
+
+#[test]
+fn a_restored_controller_takes_each_machines_scheduler_from_the_configuration() {
+    use spalloc_server::core::scheduler::Scheduler;
+    let mut c = full_4x2("backfill");
+    destroy(&mut c, 1, 2.0);
+    let big = create(&mut c, json!([2, 2]), 3.0);
+    let settings = c.settings();
+    let restored = Controller::from_records(
+        settings,
+        c.records(),
+        machines(&[("m", 4, 2, "backfill", "\"default\"")]),
+        4.0,
+    );
+    let scheduler: Vec<Scheduler> = restored.machines().map(|m| m.scheduler).collect();
+    assert_eq!(scheduler, [Scheduler::Backfill]);
+    restored.check_board_ownership().unwrap();
+    assert_eq!(restored.queue_status(big).unwrap().position, 1);
+    assert!(restored.reservation("m").is_some(), "the head chose again");
+}
