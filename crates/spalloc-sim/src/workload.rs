@@ -84,7 +84,8 @@ pub fn seeded(seed: u64, n: usize, live_boards: u32, load: f64) -> Vec<SimJob> {
                 .unwrap_or(&MIX[0]);
             let lo = (f64::from(class.boards.0) * scale).max(1.0);
             let hi = (f64::from(class.boards.1) * scale).max(lo);
-            let boards = (log_uniform(&mut rng, lo, hi).round() as u32).clamp(1, live_boards);
+            let boards =
+                (log_uniform(&mut rng, lo, hi).round() as u32).clamp(1, live_boards.max(1));
             let duration = log_uniform(&mut rng, DURATION.0, DURATION.1);
             SimJob {
                 submit: 0.0,

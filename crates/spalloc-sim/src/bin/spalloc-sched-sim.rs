@@ -59,6 +59,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let live = machine.width * machine.height * 3 - machine.dead_boards.len() as u32;
+    if live == 0 {
+        eprintln!(
+            "spalloc-sched-sim: machine {} has no live board",
+            machine.name
+        );
+        return ExitCode::from(2);
+    }
     let jobs = match &args.trace {
         Some(path) => match workload::read_trace(path) {
             Ok(jobs) => jobs,
