@@ -24,6 +24,7 @@
 //! ```
 
 pub mod bmp;
+pub mod board_sim;
 pub mod clock;
 pub mod cmd;
 pub mod config;

@@ -90,6 +90,7 @@ impl BmpDispatcher {
                 BmpBackend::Simulated {
                     power_delay,
                     fail_power,
+                    ..
                 } => simulated::worker(rx, shared, power_delay, fail_power).await,
                 BmpBackend::Scp(settings) => {
                     scp::worker::worker(rx, shared, bmp_ip, settings).await

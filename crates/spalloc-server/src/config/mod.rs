@@ -36,7 +36,10 @@
 //!
 //! `bmp = "simulated"` (the default) needs no hardware: `power_delay`
 //! (seconds, default 0.2) is how long each power command takes, and
-//! `fail_power = true` makes every one fail.
+//! `fail_power = true` makes every one fail. `answer_scp = true` makes every
+//! live board answer SCP on its IP, UDP port 17893, like a board running
+//! SC&MP (the version command and memory reads and writes: see
+//! `board_sim`); the embedded demo machine does.
 //!
 //! `bmp = "scp"` drives the machine's real BMPs over SCP/UDP, exactly as the
 //! reference does. Its keys (all optional; the defaults are the reference's,
@@ -107,6 +110,11 @@ pub enum BmpBackend {
         power_delay: f64,
         /// Make every power command fail (for tests of the failure path).
         fail_power: bool,
+        /// Each live board answers SCP on its IP, UDP port 17893 (see
+        /// `board_sim`): off unless `answer_scp = true`, as binding the
+        /// boards' addresses would clash between servers simulating the same
+        /// machine (tests run many); the embedded demo turns it on.
+        answer_scp: bool,
     },
     /// Real BMPs driven over SCP/UDP with these timings.
     Scp(ScpSettings),
@@ -238,6 +246,7 @@ impl ServerConfig {
             base_ip = "127.0.1.0"
             bmp = "simulated"
             power_delay = 0.5
+            answer_scp = true
         "#;
         // The embedded text is covered by a unit test; fall back to an empty
         // configuration rather than panicking if it were ever broken.
@@ -354,12 +363,14 @@ fn bmp_backend(m: &RawMachine) -> Result<BmpBackend, String> {
             Ok(BmpBackend::Simulated {
                 power_delay,
                 fail_power: m.fail_power.unwrap_or(false),
+                answer_scp: m.answer_scp.unwrap_or(false),
             })
         }
         "scp" => {
-            if m.power_delay.is_some() || m.fail_power.is_some() {
+            if m.power_delay.is_some() || m.fail_power.is_some() || m.answer_scp.is_some() {
                 return Err(
-                    "power_delay and fail_power are for bmp = \"simulated\" machines".into(),
+                    "power_delay, fail_power and answer_scp are for bmp = \"simulated\" machines"
+                        .into(),
                 );
             }
             scp_settings(m).map(BmpBackend::Scp)
@@ -636,7 +647,8 @@ spinnaker_ip = "127.0.2.1"
             c.machines[0].bmp,
             BmpBackend::Simulated {
                 power_delay: 0.2,
-                fail_power: false
+                fail_power: false,
+                answer_scp: false
             }
         );
     }
@@ -703,7 +715,11 @@ spinnaker_ip = "127.0.2.1"
             ("bmp = \"scp\"\nbmp_port = 0", "bmp_port"),
             (
                 "bmp = \"scp\"\npower_delay = 1.0",
-                "power_delay and fail_power",
+                "power_delay, fail_power and answer_scp",
+            ),
+            (
+                "bmp = \"scp\"\nanswer_scp = true",
+                "answer_scp are for bmp = \"simulated\"",
             ),
             ("scp_timeout = 1.0", "scp_timeout is for bmp = \"scp\""),
             ("bmp = \"snmp\"", "unknown bmp back end"),

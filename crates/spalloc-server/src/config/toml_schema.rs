@@ -55,6 +55,8 @@ pub(super) struct RawMachine {
     /// `"fifo"` (the default) or `"backfill"`: see `core::scheduler`.
     pub scheduler: Option<String>,
     pub fail_power: Option<bool>,
+    /// Simulated boards answer SCP on their IPs (see `board_sim`).
+    pub answer_scp: Option<bool>,
     // The keys of the `bmp = "scp"` back end (see the `config` module docs).
     pub bmp_port: Option<u16>,
     pub scp_timeout: Option<f64>,

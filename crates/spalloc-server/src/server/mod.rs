@@ -95,6 +95,8 @@ pub async fn serve_with_reload(
     });
     bmp.attach(&shared);
     shared.with(|s| s.bmp = bmp);
+    // Stopped when dropped, as the server stops.
+    let _simulated_boards = crate::board_sim::start(&config);
 
     // Keepalive expiry and delayed frees are checked at least every
     // timeout_check_interval, and at least 10 times a second so that a
