@@ -29,6 +29,7 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod core;
+pub mod proxy;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -1,0 +1,8 @@
+//! The job proxy: allocserv's websocket protocol (reference §4.7), through
+//! which a client outside the boards' network reaches its job's boards over
+//! UDP. [`frame`] is the wire format and [`session`] the rules, both with
+//! no I/O; [`socket`] is the shell that moves datagrams between the
+//! websocket and UDP sockets.
+
+pub mod frame;
+pub mod session;
