@@ -4,6 +4,8 @@
 //! no I/O; [`socket`] is the shell that moves datagrams between the
 //! websocket and UDP sockets.
 
+pub mod access;
 pub mod frame;
+pub mod route;
 pub mod session;
 pub mod socket;

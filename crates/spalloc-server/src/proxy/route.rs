@@ -1,0 +1,139 @@
+//! The `/spalloc/proxy/{job}` route: authorises the caller, checks the job
+//! (see [`super::access`]) and upgrades to a proxy websocket served by
+//! [`super::socket`].
+//!
+//! As allocserv does: an unknown job, or one the caller may not see, is
+//! refused before the upgrade (404); a live job without boards is upgraded
+//! and closed at once with 1011 "job not in state where proxying
+//! permitted"; every proxy of a job closes (1001) when the job is destroyed
+//! or given other boards.
+//!
+//! Authentication is passed in ([`Authorise`]) so that the route uses
+//! exactly the REST API's (session cookie with CSRF header, or bearer
+//! token) without this module knowing how it works.
+
+use super::access::{self, Lookup};
+use super::frame::MAX_PAYLOAD;
+use super::socket::{self, ProxySettings, CLOSE_SERVER_ERROR};
+use crate::server::shared::Shared;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The route, in axum's syntax.
+pub const PATH: &str = "/spalloc/proxy/{job}";
+
+/// How often an open proxy checks that its job still has the same boards.
+pub const JOB_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user name (compared with the job's owner).
+    pub user: String,
+    /// Whether the user is an admin (who may proxy to any job).
+    pub admin: bool,
+}
+
+/// The REST API's authentication: the caller, or the response refusing
+/// the request (401, 403...).
+pub type Authorise = Arc<
+    dyn Fn(Parts) -> Pin<Box<dyn Future<Output = Result<Caller, Response>> + Send>> + Send + Sync,
+>;
+
+/// Where the route finds jobs.
+pub trait ProxyJobs: Send + Sync + 'static {
+    /// What the job table says about `job` now.
+    fn lookup(&self, job: u64) -> Lookup;
+}
+
+impl ProxyJobs for Shared {
+    fn lookup(&self, job: u64) -> Lookup {
+        self.with(|s| access::lookup(&s.service.controller, job))
+    }
+}
+
+/// What the route needs.
+#[derive(Clone)]
+pub struct ProxyState {
+    /// The job table.
+    pub jobs: Arc<dyn ProxyJobs>,
+    /// The REST API's authentication.
+    pub authorise: Authorise,
+    /// Where unconnected channels bind.
+    pub settings: ProxySettings,
+}
+
+/// The proxy route, to merge into the HTTP router.
+pub fn routes(state: ProxyState) -> Router {
+    Router::new().route(PATH, get(handle)).with_state(state)
+}
+
+async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let job = match Path::<u64>::from_request_parts(&mut parts, &state).await {
+        Ok(Path(job)) => job,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let caller = match (state.authorise)(parts.clone()).await {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let found = state.jobs.lookup(job);
+    let visible = found
+        .owner()
+        .is_some_and(|owner| access::may_proxy(owner, &caller.user, caller.admin));
+    if !visible {
+        return (StatusCode::NOT_FOUND, "no such job").into_response();
+    }
+    // A frame holds at most one datagram and five words.
+    let upgrade = upgrade
+        .max_message_size(MAX_PAYLOAD + 20)
+        .max_frame_size(MAX_PAYLOAD + 20);
+    match found {
+        Lookup::Allocated(target) => {
+            let jobs = Arc::clone(&state.jobs);
+            let allocation = target.allocation.clone();
+            let settings = state.settings;
+            upgrade.on_upgrade(move |ws| async move {
+                socket::serve(
+                    ws,
+                    target.boards,
+                    settings,
+                    boards_change(jobs, job, allocation),
+                )
+                .await;
+            })
+        }
+        _ => upgrade.on_upgrade(|ws| {
+            socket::refuse(
+                ws,
+                CLOSE_SERVER_ERROR,
+                "job not in state where proxying permitted",
+            )
+        }),
+    }
+}
+
+/// Completes when `job` is no longer live with `allocation`.
+async fn boards_change(jobs: Arc<dyn ProxyJobs>, job: u64, allocation: (String, u64)) {
+    loop {
+        tokio::time::sleep(JOB_CHECK_INTERVAL).await;
+        match jobs.lookup(job) {
+            Lookup::Allocated(target) if target.allocation == allocation => {}
+            _ => return,
+        }
+    }
+}
