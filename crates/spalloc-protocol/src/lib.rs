@@ -22,6 +22,7 @@ pub mod frame;
 pub mod job_state;
 pub mod link;
 pub mod message;
+pub mod proxy_frame;
 pub mod python_json;
 pub mod records;
 pub mod where_is;

@@ -4,6 +4,7 @@
 //! first; MESSAGE and MESSAGE_TO carry a UDP payload after their words.
 //!
 //! Written by hand: it is six fixed layouts, and no crate implements it.
+//! Shared by the server's proxy and the `spalloc-proxy` local forwarder.
 
 use std::net::Ipv4Addr;
 use thiserror::Error;
