@@ -341,10 +341,7 @@ mod tests {
     #[test]
     fn no_more_than_max_channels_can_be_open() {
         let mut s = session();
-        let mut next = 0;
-        for _ in 0..MAX_CHANNELS {
-            next += 1;
-            let id = next;
+        for id in 1..=MAX_CHANNELS as u32 {
             assert!(matches!(
                 s.handle(ClientFrame::OpenUnconnected { corr: 0 }, || id),
                 Action::OpenUnconnected { .. }
