@@ -29,6 +29,7 @@ pub mod bmp;
 pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod http;
 pub mod core;
 pub mod rest;
 pub mod server;
