@@ -204,6 +204,8 @@ pub fn validate(service: &Service, user: &super::ApiUser, body: &[u8]) -> Result
         }
     };
     let (shape, args) = match (&req.num_boards, &req.dimensions, &req.board) {
+        // One board is a board, not a triad (as the legacy `create_job(1)`).
+        (Some(1), _, _) => (AllocShape::Board(None), vec![json!(1)]),
         (Some(n), _, _) => (AllocShape::Boards(i64::from(*n)), vec![json!(n)]),
         (None, Some(_), Some(_)) => {
             return Err(Failure::bad(
