@@ -10,7 +10,8 @@ use http_support::{config, start, Api, API};
 use serde_json::{json, Value};
 
 fn one_board(extra: Value) -> Value {
-    let mut body = json!({"num-boards": 1, "machine-name": "test-machine", "keepalive-interval": "PT120S"});
+    let mut body =
+        json!({"num-boards": 1, "machine-name": "test-machine", "keepalive-interval": "PT120S"});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
     }
@@ -44,7 +45,10 @@ fn the_service_description_links_to_jobs_and_machines() {
         .into_string()
         .expect("body");
     let proxied: Value = serde_json::from_str(&proxied).expect("JSON");
-    assert_eq!(proxied["jobs-ref"], "https://spalloc.example/spalloc/srv/spalloc/jobs");
+    assert_eq!(
+        proxied["jobs-ref"],
+        "https://spalloc.example/spalloc/srv/spalloc/jobs"
+    );
 }
 
 #[test]
@@ -91,7 +95,10 @@ fn machines_are_listed_described_and_searched_four_ways() {
         assert!(w.get("job-id").is_none(), "{key}: no job holds it");
     }
     assert_eq!(rita.get(&format!("{uri}/chip?x=1000&y=0")).status, 400);
-    assert_eq!(rita.get(&format!("{uri}/board-ip?address=10.9.9.9")).status, 404);
+    assert_eq!(
+        rita.get(&format!("{uri}/board-ip?address=10.9.9.9")).status,
+        404
+    );
     assert_eq!(rita.get(&format!("{API}/machines/nope")).status, 404);
 }
 
@@ -108,7 +115,12 @@ fn a_job_lives_its_whole_life_through_the_api() {
     assert!(job.ends_with(&format!("/jobs/{id}")));
 
     // SpiNNMan's keepalive thread: at once, text/plain with a charset.
-    let ka = alice.send("PUT", &format!("{job}/keepalive"), "text/plain; charset=UTF-8", b"alive");
+    let ka = alice.send(
+        "PUT",
+        &format!("{job}/keepalive"),
+        "text/plain; charset=UTF-8",
+        b"alive",
+    );
     assert_eq!((ka.status, ka.body.as_str()), (200, "ok"));
     assert!(ka.content_type.starts_with("text/plain"));
 
@@ -130,13 +142,22 @@ fn a_job_lives_its_whole_life_through_the_api() {
     let chip = alice.get(&format!("{job}/chip?x=0&y=0")).json();
     assert_eq!(chip["job-id"], id);
     assert_eq!(chip["job-chip"], json!([0, 0]));
-    assert_eq!(chip["physical-board-coordinates"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        chip["physical-board-coordinates"].as_array().map(Vec::len),
+        Some(3)
+    );
     assert_eq!(alice.get(&format!("{job}/chip?x=200&y=0")).status, 204);
 
-    assert_eq!(alice.get(&format!("{job}/machine/power")).json(), json!({"power": "ON"}));
+    assert_eq!(
+        alice.get(&format!("{job}/machine/power")).json(),
+        json!({"power": "ON"})
+    );
     let off = alice.post_json(&format!("{job}/machine/power"), &json!({"power": "OFF"}));
     assert_eq!(off.status, 202, "{}", off.body);
-    let bad_power = alice.post_json(&format!("{job}/machine/power"), &json!({"power": "SIDEWAYS"}));
+    let bad_power = alice.post_json(
+        &format!("{job}/machine/power"),
+        &json!({"power": "SIDEWAYS"}),
+    );
     assert_eq!(bad_power.status, 400);
 
     let report = alice.post_json(
@@ -148,7 +169,10 @@ fn a_job_lives_its_whole_life_through_the_api() {
         &format!("{job}/report-issue"),
         &json!({"issue": "x", "boards": [{"machine": "test-machine", "x": 1, "y": 0, "z": 2}]}),
     );
-    assert!(elsewhere.json()["action"].as_str().unwrap_or("").contains("not allocated to job"));
+    assert!(elsewhere.json()["action"]
+        .as_str()
+        .unwrap_or("")
+        .contains("not allocated to job"));
 
     let listed = alice.get(&format!("{API}/jobs?deleted=false")).json();
     assert_eq!(listed["jobs"], json!([job]));
@@ -160,10 +184,17 @@ fn a_job_lives_its_whole_life_through_the_api() {
     assert_eq!(dead["reason"], "finished");
     assert!(dead["finish-time"].is_string());
     assert!(dead.get("keepalive-host").is_none());
-    assert_eq!(alice.delete(&format!("{job}/")).status, 204, "deleting twice is fine");
+    assert_eq!(
+        alice.delete(&format!("{job}/")).status,
+        204,
+        "deleting twice is fine"
+    );
     assert_eq!(alice.get(&format!("{job}/machine")).status, 410);
     assert_eq!(alice.get(&format!("{API}/jobs")).json()["jobs"], json!([]));
-    assert_eq!(alice.get(&format!("{API}/jobs?deleted=true")).json()["jobs"], json!([job]));
+    assert_eq!(
+        alice.get(&format!("{API}/jobs?deleted=true")).json()["jobs"],
+        json!([job])
+    );
 }
 
 #[test]
@@ -215,12 +246,23 @@ fn jobs_are_visible_to_their_owner_and_admins_only() {
     let job = alice.create(one_board(json!({})));
     assert_eq!(bob.get(&job).status, 404);
     assert_eq!(bob.delete(&job).status, 404);
-    assert_eq!(bob.send("PUT", &format!("{job}/keepalive"), "text/plain", b"x").status, 404);
+    assert_eq!(
+        bob.send("PUT", &format!("{job}/keepalive"), "text/plain", b"x")
+            .status,
+        404
+    );
     assert_eq!(bob.get(&format!("{API}/jobs")).json()["jobs"], json!([]));
     assert_eq!(root.get(&job).json()["owner"], "alice");
-    assert_eq!(root.get(&format!("{API}/jobs")).json()["jobs"], json!([job]));
+    assert_eq!(
+        root.get(&format!("{API}/jobs")).json()["jobs"],
+        json!([job])
+    );
     let rita = Api::new(&server, Some("rita"));
-    assert_eq!(rita.post_json(&format!("{API}/jobs"), &one_board(json!({}))).status, 403);
+    assert_eq!(
+        rita.post_json(&format!("{API}/jobs"), &one_board(json!({})))
+            .status,
+        403
+    );
     // Only admins may create a job for somebody else.
     let forged = alice.post_json(&format!("{API}/jobs"), &one_board(json!({"owner": "bob"})));
     assert_eq!(forged.status, 400);
@@ -240,7 +282,11 @@ fn legacy_and_v2_jobs_are_one_set() {
     assert_eq!(listed[0]["args"], json!([1]));
     let legacy_id = legacy.create(json!([1]), json!({"owner": "someone"}));
     let legacy_url = format!("{}{API}/jobs/{legacy_id}", alice.base);
-    assert_eq!(alice.get(&legacy_url).status, 404, "a legacy job is not alice's");
+    assert_eq!(
+        alice.get(&legacy_url).status,
+        404,
+        "a legacy job is not alice's"
+    );
     assert_eq!(root.get(&legacy_url).json()["owner"], "someone");
     let all = root.get(&format!("{API}/jobs")).json();
     assert_eq!(all["jobs"], json!([legacy_url, v2_job]), "newest first");
@@ -256,7 +302,9 @@ fn job_lists_are_paged_with_link_headers() {
     let server = start(config(""));
     let alice = Api::new(&server, Some("alice"));
     let jobs: Vec<String> = (0..3)
-        .map(|_| alice.create(json!({"machine-name": "test-machine", "keepalive-interval": "PT60S"})))
+        .map(|_| {
+            alice.create(json!({"machine-name": "test-machine", "keepalive-interval": "PT60S"}))
+        })
         .collect();
     let first = alice.get(&format!("{API}/jobs?limit=2"));
     let page = first.json();
@@ -293,9 +341,13 @@ fn every_create_form_is_accepted_or_refused_with_a_message() {
     };
     ok(with(json!({})));
     ok(with(json!({"num-boards": 3})));
-    ok(with(json!({"dimensions": {"width": 1, "height": 1}, "max-dead-boards": 0})));
+    ok(with(
+        json!({"dimensions": {"width": 1, "height": 1}, "max-dead-boards": 0}),
+    ));
     ok(with(json!({"board": {"x": 1, "y": 0, "z": 1}})));
-    ok(with(json!({"board": {"cabinet": 0, "frame": 0, "board": 2}})));
+    ok(with(
+        json!({"board": {"cabinet": 0, "frame": 0, "board": 2}}),
+    ));
     ok(with(json!({"board": {"address": "127.0.1.41"}})));
     ok(json!({"tags": ["default"], "keepalive-interval": "PT300S", "num-boards": 1}));
     ok(with(json!({"group": "g"})));
@@ -303,27 +355,68 @@ fn every_create_form_is_accepted_or_refused_with_a_message() {
         let a = alice.post_json(&format!("{API}/jobs"), &body);
         assert_eq!(a.status, 400, "{body}: {}", a.body);
         assert!(a.content_type.starts_with("text/plain"));
-        assert!(a.body.contains(message), "{body}: {:?} lacks {message:?}", a.body);
+        assert!(
+            a.body.contains(message),
+            "{body}: {:?} lacks {message:?}",
+            a.body
+        );
     };
-    refused(json!({"machine-name": "test-machine"}), "keepalive-interval is required");
-    refused(with(json!({"keepalive-interval": "PT29S"})), "30 to 300 seconds");
+    refused(
+        json!({"machine-name": "test-machine"}),
+        "keepalive-interval is required",
+    );
+    refused(
+        with(json!({"keepalive-interval": "PT29S"})),
+        "30 to 300 seconds",
+    );
     refused(with(json!({"keepalive-interval": "2 minutes"})), "ISO-8601");
-    refused(with(json!({"tags": ["default"]})), "either machine-name or tags");
-    refused(json!({"keepalive-interval": "PT60S"}), "either machine-name or tags");
+    refused(
+        with(json!({"tags": ["default"]})),
+        "either machine-name or tags",
+    );
+    refused(
+        json!({"keepalive-interval": "PT60S"}),
+        "either machine-name or tags",
+    );
     refused(with(json!({"num-boards": 0})), "at least 1");
-    refused(with(json!({"num-boards": 1, "dimensions": {"width": 1, "height": 1}})), "either specify num-boards");
+    refused(
+        with(json!({"num-boards": 1, "dimensions": {"width": 1, "height": 1}})),
+        "either specify num-boards",
+    );
     refused(with(json!({"max-dead-boards": -1})), "must not be negative");
-    refused(with(json!({"num-boards": 99999999999u64})), "bad request body");
+    refused(
+        with(json!({"num-boards": 99999999999u64})),
+        "bad request body",
+    );
     refused(with(json!({"num-boards": "two"})), "bad request body");
     refused(with(json!({"surprise": 1})), "unknown field");
-    refused(with(json!({"board": {}})), "at least one way of identifying a board");
-    refused(with(json!({"board": {"address": "not-an-ip"}})), "IP address");
+    refused(
+        with(json!({"board": {}})),
+        "at least one way of identifying a board",
+    );
+    refused(
+        with(json!({"board": {"address": "not-an-ip"}})),
+        "IP address",
+    );
     refused(with(json!({"machine-name": "no-such"})), "no such machine");
-    refused(with(json!({"dimensions": {"width": 1, "height": 1}, "board": {"x": 0, "y": 0, "z": 0}})), "not supported");
-    let malformed = alice.send("POST", &format!("{API}/jobs"), "application/json", b"{\"num-boards\": ");
+    refused(
+        with(json!({"dimensions": {"width": 1, "height": 1}, "board": {"x": 0, "y": 0, "z": 0}})),
+        "not supported",
+    );
+    let malformed = alice.send(
+        "POST",
+        &format!("{API}/jobs"),
+        "application/json",
+        b"{\"num-boards\": ",
+    );
     assert_eq!(malformed.status, 400);
     let huge = vec![b' '; spalloc_server::http::MAX_BODY_BYTES + 1];
-    assert_eq!(alice.send("POST", &format!("{API}/jobs"), "application/json", &huge).status, 413);
+    assert_eq!(
+        alice
+            .send("POST", &format!("{API}/jobs"), "application/json", &huge)
+            .status,
+        413
+    );
 }
 
 #[test]

@@ -126,7 +126,8 @@ fn create_body() -> impl Strategy<Value = Vec<u8>> {
         Just(("nmpi-job-id", json!(3))),
         (1i64..8).prop_map(|n| ("num-boards", json!(n))),
         (0i64..3, 0i64..3).prop_map(|(w, h)| ("dimensions", json!({"width": w, "height": h}))),
-        (0i64..3, 0i64..2, 0i64..4).prop_map(|(x, y, z)| ("board", json!({"x": x, "y": y, "z": z}))),
+        (0i64..3, 0i64..2, 0i64..4)
+            .prop_map(|(x, y, z)| ("board", json!({"x": x, "y": y, "z": z}))),
         (0i64..6).prop_map(|b| ("board", json!({"cabinet": 0, "frame": 0, "board": b}))),
         Just(("board", json!({"address": "10.0.0.1"}))),
         (-2i64..3).prop_map(|n| ("max-dead-boards", json!(n))),

@@ -44,7 +44,15 @@ fn user(name: &str, role: Role) -> ApiUser {
     }
 }
 
-fn call(s: &mut Service, who: &ApiUser, method: Method, path: &str, query: &[(&str, &str)], body: &str, now: f64) -> Reply {
+fn call(
+    s: &mut Service,
+    who: &ApiUser,
+    method: Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: &str,
+    now: f64,
+) -> Reply {
     let query: Vec<(String, String)> = query
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -90,7 +98,15 @@ fn ready_job(s: &mut Service, alice: &ApiUser) -> u64 {
 #[test]
 fn service_description_golden() {
     let mut s = service();
-    let r = call(&mut s, &user("alice", Role::User), Method::Get, "/", &[], "", T0);
+    let r = call(
+        &mut s,
+        &user("alice", Role::User),
+        Method::Get,
+        "/",
+        &[],
+        "",
+        T0,
+    );
     let v = json_of(&r);
     assert_eq!(
         v,
@@ -123,7 +139,15 @@ fn machine_list_and_machine_golden() {
     );
     let m = "https://h/spalloc/srv/spalloc/machines/gorp";
     assert_eq!(
-        json_of(&call(&mut s, &rita, Method::Get, "/machines/gorp", &[], "", T0)),
+        json_of(&call(
+            &mut s,
+            &rita,
+            Method::Get,
+            "/machines/gorp",
+            &[],
+            "",
+            T0
+        )),
         json!({
             "name": "gorp", "tags": ["default"], "width": 1, "height": 1,
             "down-boards": [dead], "down-links": [],
@@ -155,7 +179,15 @@ fn create_state_sub_machine_power_and_where_is_golden() {
     for request in s.take_bmp_requests() {
         s.bmp_request_done(request.id, Ok(()), T0);
     }
-    let state = json_of(&call(&mut s, &alice, Method::Get, "/jobs/1", &[], "", T0 + 1.0));
+    let state = json_of(&call(
+        &mut s,
+        &alice,
+        Method::Get,
+        "/jobs/1",
+        &[],
+        "",
+        T0 + 1.0,
+    ));
     assert_eq!(
         state,
         json!({
@@ -175,7 +207,15 @@ fn create_state_sub_machine_power_and_where_is_golden() {
             },
         })
     );
-    let sub = json_of(&call(&mut s, &alice, Method::Get, "/jobs/1/machine", &[], "", T0));
+    let sub = json_of(&call(
+        &mut s,
+        &alice,
+        Method::Get,
+        "/jobs/1/machine",
+        &[],
+        "",
+        T0,
+    ));
     assert_eq!(
         sub,
         json!({
@@ -187,10 +227,26 @@ fn create_state_sub_machine_power_and_where_is_golden() {
         })
     );
     assert_eq!(
-        json_of(&call(&mut s, &alice, Method::Get, "/jobs/1/machine/power", &[], "", T0)),
+        json_of(&call(
+            &mut s,
+            &alice,
+            Method::Get,
+            "/jobs/1/machine/power",
+            &[],
+            "",
+            T0
+        )),
         json!({"power": "ON"})
     );
-    let chip = json_of(&call(&mut s, &alice, Method::Get, "/jobs/1/chip", &[("x", "1"), ("y", "2")], "", T0));
+    let chip = json_of(&call(
+        &mut s,
+        &alice,
+        Method::Get,
+        "/jobs/1/chip",
+        &[("x", "1"), ("y", "2")],
+        "",
+        T0,
+    ));
     assert_eq!(
         chip,
         json!({
@@ -226,13 +282,32 @@ fn list_report_keepalive_and_destroyed_state_golden() {
     let id = ready_job(&mut s, &alice);
     let job = format!("https://h/spalloc/srv/spalloc/jobs/{id}");
     assert_eq!(
-        json_of(&call(&mut s, &alice, Method::Get, "/jobs", &[("deleted", "false")], "", T0)),
+        json_of(&call(
+            &mut s,
+            &alice,
+            Method::Get,
+            "/jobs",
+            &[("deleted", "false")],
+            "",
+            T0
+        )),
         json!({"jobs": [job]})
     );
-    let page = call(&mut s, &alice, Method::Get, "/jobs", &[("limit", "1")], "", T0);
+    let page = call(
+        &mut s,
+        &alice,
+        Method::Get,
+        "/jobs",
+        &[("limit", "1")],
+        "",
+        T0,
+    );
     let next = "https://h/spalloc/srv/spalloc/jobs?limit=1&wait=false&start=1";
     assert_eq!(json_of(&page), json!({"jobs": [job], "next": next}));
-    assert_eq!(page.link.as_deref(), Some(&*format!("<{next}>; rel=\"next\"")));
+    assert_eq!(
+        page.link.as_deref(),
+        Some(&*format!("<{next}>; rel=\"next\""))
+    );
     let report = call(
         &mut s,
         &alice,
@@ -245,11 +320,35 @@ fn list_report_keepalive_and_destroyed_state_golden() {
     assert_eq!(json_of(&report), json!({"action": "report noted"}));
     let reports: Vec<_> = s.controller.issue_reports().collect();
     assert_eq!((reports.len(), reports[0].reporter.as_str()), (1, "alice"));
-    let ka = call(&mut s, &alice, Method::Put, &format!("/jobs/{id}/keepalive"), &[], "alive", T0);
+    let ka = call(
+        &mut s,
+        &alice,
+        Method::Put,
+        &format!("/jobs/{id}/keepalive"),
+        &[],
+        "alive",
+        T0,
+    );
     assert_eq!((ka.status, ka.body), (200, Body::Text("ok".into())));
-    let gone = call(&mut s, &alice, Method::Delete, &format!("/jobs/{id}"), &[("reason", "done")], "", T0 + 5.0);
+    let gone = call(
+        &mut s,
+        &alice,
+        Method::Delete,
+        &format!("/jobs/{id}"),
+        &[("reason", "done")],
+        "",
+        T0 + 5.0,
+    );
     assert_eq!((gone.status, gone.body), (204, Body::Empty));
-    let dead = json_of(&call(&mut s, &alice, Method::Get, &format!("/jobs/{id}"), &[], "", T0 + 6.0));
+    let dead = json_of(&call(
+        &mut s,
+        &alice,
+        Method::Get,
+        &format!("/jobs/{id}"),
+        &[],
+        "",
+        T0 + 6.0,
+    ));
     assert_eq!(
         dead,
         json!({
@@ -283,7 +382,11 @@ fn errors_are_text_with_allocserv_statuses() {
     );
     assert_eq!(queued.status, 201, "{queued:?}");
     let before = call(&mut s, &alice, Method::Get, "/jobs/2/machine", &[], "", T0);
-    assert_eq!((before.status, &before.body), (204, &Body::Empty), "no boards yet");
+    assert_eq!(
+        (before.status, &before.body),
+        (204, &Body::Empty),
+        "no boards yet"
+    );
     let cases: [(Method, &str, &str, u16); 4] = [
         (Method::Get, "/jobs/99", "", 404),
         (Method::Post, "/jobs", "{", 400),
@@ -293,6 +396,9 @@ fn errors_are_text_with_allocserv_statuses() {
     for (method, path, body, status) in cases {
         let r = call(&mut s, &alice, method, path, &[], body, T0);
         assert_eq!(r.status, status, "{path}");
-        assert!(matches!(r.body, Body::Text(ref m) if !m.is_empty()), "{path}");
+        assert!(
+            matches!(r.body, Body::Text(ref m) if !m.is_empty()),
+            "{path}"
+        );
     }
 }

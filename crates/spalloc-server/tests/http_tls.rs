@@ -16,8 +16,8 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_api_is_served_over_tls_from_pem_files() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-        .expect("certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
     let dir = temp_dir("ok");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).expect("write cert");

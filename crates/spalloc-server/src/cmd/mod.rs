@@ -24,9 +24,9 @@ pub mod listing;
 pub mod location;
 pub mod notify;
 
-pub use command::Command;
 use crate::core::watch::ClientId;
 use crate::service::Service;
+pub use command::Command;
 use serde_json::{Map, Value};
 use spalloc_protocol::Request;
 

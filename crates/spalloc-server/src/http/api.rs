@@ -198,7 +198,10 @@ mod tests {
 
     #[test]
     fn paths_are_normalised_without_redirects() {
-        assert_eq!(normalise("/spalloc/srv/spalloc/jobs//1/"), "/spalloc/srv/spalloc/jobs/1");
+        assert_eq!(
+            normalise("/spalloc/srv/spalloc/jobs//1/"),
+            "/spalloc/srv/spalloc/jobs/1"
+        );
         assert_eq!(normalise("//spalloc//srv/spalloc/"), "/spalloc/srv/spalloc");
         assert_eq!(normalise("/"), "/");
     }
@@ -207,10 +210,22 @@ mod tests {
     fn forwarded_headers_decide_the_links_base() {
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("inner:9091"));
-        assert_eq!(base_url(&h, false, None), "http://inner:9091/spalloc/srv/spalloc");
-        assert_eq!(base_url(&h, true, None), "https://inner:9091/spalloc/srv/spalloc");
+        assert_eq!(
+            base_url(&h, false, None),
+            "http://inner:9091/spalloc/srv/spalloc"
+        );
+        assert_eq!(
+            base_url(&h, true, None),
+            "https://inner:9091/spalloc/srv/spalloc"
+        );
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        h.insert("x-forwarded-host", HeaderValue::from_static("spalloc.example, other"));
-        assert_eq!(base_url(&h, false, None), "https://spalloc.example/spalloc/srv/spalloc");
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("spalloc.example, other"),
+        );
+        assert_eq!(
+            base_url(&h, false, None),
+            "https://spalloc.example/spalloc/srv/spalloc"
+        );
     }
 }

@@ -80,7 +80,12 @@ pub async fn serve(
                 .serve(service)
                 .await
         }
-        None => axum_server::from_tcp(listener).handle(handle).serve(service).await,
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
     };
     if let Err(e) = result {
         warn!(error = %e, "v2 REST API listener stopped with an error");

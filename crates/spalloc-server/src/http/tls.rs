@@ -21,7 +21,11 @@ pub fn load(files: &TlsFiles) -> std::io::Result<RustlsConfig> {
         .collect::<Result<_, _>>()
         .map_err(|e| bad("certificate", &files.cert, &e))?;
     if certs.is_empty() {
-        return Err(bad("certificate", &files.cert, &"no certificate in the file"));
+        return Err(bad(
+            "certificate",
+            &files.cert,
+            &"no certificate in the file",
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad("key", &files.key, &e))?;
     // ring rather than aws-lc-rs: no C toolchain beyond cc is needed and it

@@ -121,7 +121,11 @@ pub struct ValidRequest {
 }
 
 /// Validates a create request from `user` against the configured machines.
-pub fn validate(service: &Service, user: &super::ApiUser, body: &[u8]) -> Result<ValidRequest, Failure> {
+pub fn validate(
+    service: &Service,
+    user: &super::ApiUser,
+    body: &[u8],
+) -> Result<ValidRequest, Failure> {
     let req: CreateJobRequest = json_body(body)?;
     let keepalive = match &req.keepalive_interval {
         None | Some(Value::Null) => return Err(Failure::bad("keepalive-interval is required")),
@@ -145,7 +149,11 @@ pub fn validate(service: &Service, user: &super::ApiUser, body: &[u8]) -> Result
     if req.machine_name.is_some() == req.tags.is_some() {
         return Err(Failure::bad("either machine-name or tags must be supplied"));
     }
-    if req.machine_name.as_deref().is_some_and(|m| m.trim().is_empty()) {
+    if req
+        .machine_name
+        .as_deref()
+        .is_some_and(|m| m.trim().is_empty())
+    {
         return Err(Failure::bad("machine-name, if given, must be non-blank"));
     }
     if req.tags.iter().flatten().any(|t| t.trim().is_empty()) {
@@ -159,13 +167,19 @@ pub fn validate(service: &Service, user: &super::ApiUser, body: &[u8]) -> Result
     let owner = match req.owner.as_deref().map(str::trim) {
         Some(o) if !o.is_empty() => {
             if user.role != Role::Admin {
-                return Err(Failure::bad("Only admin and NMPI users can specify an owner"));
+                return Err(Failure::bad(
+                    "Only admin and NMPI users can specify an owner",
+                ));
             }
             o.to_owned()
         }
         _ => user.name.clone(),
     };
-    let charged = [req.group.is_some(), req.nmpi_collab.is_some(), req.nmpi_job_id.is_some()];
+    let charged = [
+        req.group.is_some(),
+        req.nmpi_collab.is_some(),
+        req.nmpi_job_id.is_some(),
+    ];
     if charged.iter().filter(|c| **c).count() > 1 {
         return Err(Failure::bad(
             "At most one of group, nmpiCollabId or nmpiJobId can be specified",
@@ -178,9 +192,8 @@ pub fn validate(service: &Service, user: &super::ApiUser, body: &[u8]) -> Result
     }
     let max_dead_boards = match req.max_dead_boards {
         None => 0,
-        Some(n) => u32::try_from(n).map_err(|_| {
-            Failure::bad("the maximum number of dead boards must not be negative")
-        })?,
+        Some(n) => u32::try_from(n)
+            .map_err(|_| Failure::bad("the maximum number of dead boards must not be negative"))?,
     };
     let tags: Vec<String> = match (&req.tags, &req.machine_name) {
         (Some(t), _) => t.iter().map(|t| t.trim().to_owned()).collect(),
@@ -215,7 +228,9 @@ pub fn validate(service: &Service, user: &super::ApiUser, body: &[u8]) -> Result
         }
         (None, Some(d), None) => {
             if d.width < 1 || d.height < 1 {
-                return Err(Failure::bad("dimensions must be at least 1 triad wide and high"));
+                return Err(Failure::bad(
+                    "dimensions must be at least 1 triad wide and high",
+                ));
             }
             (
                 AllocShape::Triads(d.width.into(), d.height.into()),
@@ -241,7 +256,9 @@ pub fn validate(service: &Service, user: &super::ApiUser, body: &[u8]) -> Result
         max_dead_links: None,
         require_torus: false,
     };
-    request.validate().map_err(|e| Failure::bad(e.to_string()))?;
+    request
+        .validate()
+        .map_err(|e| Failure::bad(e.to_string()))?;
     let mut kwargs = Map::new();
     kwargs.insert("machine".into(), json!(req.machine_name));
     kwargs.insert("tags".into(), json!(req.tags));

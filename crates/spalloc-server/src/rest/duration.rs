@@ -7,7 +7,8 @@
 
 /// Seconds in the duration, or a message saying why the text is not one.
 pub fn parse_seconds(text: &str) -> Result<f64, String> {
-    let bad = || format!("keepalive-interval: {text:?} is not an ISO-8601 duration such as \"PT120S\"");
+    let bad =
+        || format!("keepalive-interval: {text:?} is not an ISO-8601 duration such as \"PT120S\"");
     let upper = text.to_ascii_uppercase();
     let (negative, rest) = match upper.strip_prefix('-') {
         Some(r) => (true, r),

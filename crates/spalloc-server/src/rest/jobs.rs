@@ -79,7 +79,10 @@ fn visible_ids(service: &Service, user: &ApiUser, deleted: bool) -> Vec<u64> {
         .map(|j| j.id)
         .collect();
     if deleted {
-        ids.extend(c.destroyed_job_ids().filter(|id| visible(service, user, *id).is_ok()));
+        ids.extend(
+            c.destroyed_job_ids()
+                .filter(|id| visible(service, user, *id).is_ok()),
+        );
     }
     ids.sort_unstable_by(|a, b| b.cmp(a));
     ids
@@ -228,7 +231,13 @@ pub fn state(service: &mut Service, request: &ApiRequest, id: u64, q: &Query, no
 }
 
 /// `DELETE /jobs/{id}?reason=`: 204, also for a job already destroyed.
-pub fn destroy(service: &mut Service, request: &ApiRequest, id: u64, q: &Query, now: f64) -> Outcome {
+pub fn destroy(
+    service: &mut Service,
+    request: &ApiRequest,
+    id: u64,
+    q: &Query,
+    now: f64,
+) -> Outcome {
     if let Visible::Live(_) = visible(service, request.user, id)? {
         let reason = q.get("reason").unwrap_or("").to_owned();
         service.controller.destroy_job(id, Some(reason), now);
@@ -245,7 +254,12 @@ pub fn keepalive(service: &mut Service, request: &ApiRequest, id: u64, now: f64)
 
 /// Touches the job (these calls count as keepalives, as in allocserv) and
 /// returns it.
-fn access<'a>(service: &'a mut Service, request: &ApiRequest, id: u64, now: f64) -> Result<&'a Job, Failure> {
+fn access<'a>(
+    service: &'a mut Service,
+    request: &ApiRequest,
+    id: u64,
+    now: f64,
+) -> Result<&'a Job, Failure> {
     live(service, request.user, id)?;
     service.controller.job_keepalive(id, request.host, now);
     service.controller.job(id).ok_or_else(no_such_job)
@@ -413,7 +427,11 @@ fn locate_reported(service: &Service, job: &Job, b: &ReportedBoard) -> Result<Bo
         board
     } else if let (Some(cabinet), Some(frame), Some(n)) = (b.cabinet, b.frame, b.board) {
         let board = machine
-            .board_at(Physical { cabinet, frame, board: n })
+            .board_at(Physical {
+                cabinet,
+                frame,
+                board: n,
+            })
             .ok_or_else(|| format!("physical board [{cabinet},{frame},{n}] not in machine"))?;
         if !a.boards.contains(&board) {
             return Err(format!(

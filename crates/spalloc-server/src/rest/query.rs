@@ -70,7 +70,12 @@ mod tests {
 
     #[test]
     fn spinnman_spellings_of_booleans_are_accepted() {
-        for (text, value) in [("False", false), ("True", true), ("true", true), ("FALSE", false)] {
+        for (text, value) in [
+            ("False", false),
+            ("True", true),
+            ("true", true),
+            ("FALSE", false),
+        ] {
             let p = pairs(&[("wait", text)]);
             assert_eq!(Query::new(&p).flag("wait"), Ok(value));
         }

@@ -178,10 +178,15 @@ mod tests {
         assert_eq!(route(Method::Get, "/jobs/0").unwrap_err().status, 404);
         assert_eq!(route(Method::Get, "/jobs/-1").unwrap_err().status, 404);
         assert_eq!(
-            route(Method::Get, "/jobs/99999999999999999999999").unwrap_err().status,
+            route(Method::Get, "/jobs/99999999999999999999999")
+                .unwrap_err()
+                .status,
             404
         );
         assert_eq!(route(Method::Put, "/jobs").unwrap_err().status, 405);
-        assert_eq!(route(Method::Get, "/jobs/1/keepalive").unwrap_err().status, 405);
+        assert_eq!(
+            route(Method::Get, "/jobs/1/keepalive").unwrap_err().status,
+            405
+        );
     }
 }

@@ -179,9 +179,15 @@ pub fn job_state(job_url: &str, f: &JobFacts) -> Value {
     if let Some(t) = f.keepalive_time.and_then(instant) {
         o.insert("keep-alive-time".into(), json!(t));
     }
-    o.insert("keepalive-ref".into(), json!(format!("{job_url}/keepalive")));
+    o.insert(
+        "keepalive-ref".into(),
+        json!(format!("{job_url}/keepalive")),
+    );
     o.insert("machine-ref".into(), json!(format!("{job_url}/machine")));
-    o.insert("power-ref".into(), json!(format!("{job_url}/machine/power")));
+    o.insert(
+        "power-ref".into(),
+        json!(format!("{job_url}/machine/power")),
+    );
     o.insert("chip-ref".into(), json!(format!("{job_url}/chip")));
     if let Some(r) = f.original_request {
         o.insert("original-request".into(), r.clone());

@@ -11,7 +11,7 @@ pub fn instant(unix_seconds: f64) -> Option<String> {
     }
     // Whole milliseconds: enough for a keepalive, and stable in tests.
     let millis = (unix_seconds * 1000.0).round() as i128;
-    let t = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()?;
+    let t = OffsetDateTime::from_unix_timestamp_nanos(millis.checked_mul(1_000_000)?).ok()?;
     t.format(&Rfc3339).ok()
 }
 
@@ -21,7 +21,10 @@ mod tests {
 
     #[test]
     fn instants_look_like_allocserv_ones() {
-        assert_eq!(instant(1633954394.0).as_deref(), Some("2021-10-11T12:13:14Z"));
+        assert_eq!(
+            instant(1633954394.0).as_deref(),
+            Some("2021-10-11T12:13:14Z")
+        );
         assert_eq!(
             instant(1633954394.25).as_deref(),
             Some("2021-10-11T12:13:14.25Z")

@@ -57,7 +57,11 @@ impl Listeners {
     /// Binds what `config` asks for, and loads the TLS files.
     pub fn bind(config: &ServerConfig) -> std::io::Result<Listeners> {
         let legacy_wanted = config.http.as_ref().map_or(true, |h| h.legacy_port);
-        let legacy = if legacy_wanted { Some(bind(config)?) } else { None };
+        let legacy = if legacy_wanted {
+            Some(bind(config)?)
+        } else {
+            None
+        };
         let http = bind_http(config)?;
         Ok(Listeners { legacy, http })
     }
@@ -254,7 +258,11 @@ impl RunningServer {
     /// the reference refuses to start), and starts serving.
     pub fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
         let listeners = Listeners::bind(&config)?;
-        let legacy_address = listeners.legacy.as_ref().map(|l| l.local_addr()).transpose()?;
+        let legacy_address = listeners
+            .legacy
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?;
         let http_address = listeners
             .http
             .as_ref()

@@ -163,7 +163,8 @@ impl State {
     pub fn flush(&mut self) {
         self.save();
         let revision = self.service.controller.revision();
-        self.changed.send_if_modified(|r| std::mem::replace(r, revision) != revision);
+        self.changed
+            .send_if_modified(|r| std::mem::replace(r, revision) != revision);
         for (client, line) in std::mem::take(&mut self.held) {
             self.deliver(client, line);
         }

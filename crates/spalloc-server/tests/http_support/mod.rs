@@ -128,7 +128,12 @@ impl Api {
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Answer {
-        self.send("POST", path, "application/json", body.to_string().as_bytes())
+        self.send(
+            "POST",
+            path,
+            "application/json",
+            body.to_string().as_bytes(),
+        )
     }
 
     pub fn delete(&self, path: &str) -> Answer {
