@@ -29,6 +29,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How many long-polls may be held at once; more get 429.
 pub const MAX_LONG_POLLS: usize = 4096;
 
+/// How long a client may take to send a request's headers: a client that
+/// connects and dribbles (or sends nothing) is cut off after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every request handler needs.
 #[derive(Clone)]
 pub struct HttpState {
@@ -75,19 +79,28 @@ pub async fn serve(
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let result = match tls {
         Some(config) => {
-            axum_server::from_tcp_rustls(listener, config)
-                .handle(handle)
-                .serve(service)
-                .await
+            let mut server = axum_server::from_tcp_rustls(listener, config);
+            slow_clients_time_out(server.http_builder());
+            server.handle(handle).serve(service).await
         }
         None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await
+            let mut server = axum_server::from_tcp(listener);
+            slow_clients_time_out(server.http_builder());
+            server.handle(handle).serve(service).await
         }
     };
     if let Err(e) = result {
         warn!(error = %e, "v2 REST API listener stopped with an error");
     }
+}
+
+/// Cuts off clients that take longer than [`HEADER_READ_TIMEOUT`] to send
+/// their request headers.
+fn slow_clients_time_out(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
 }
