@@ -475,3 +475,31 @@ fn the_legacy_port_can_be_turned_off() {
     assert_eq!(alice.get(API).status, 200);
     assert_eq!(server.local_addr(), server.http_addr().expect("http"));
 }
+
+#[test]
+fn long_polls_beyond_the_cap_get_429_at_once() {
+    let server = start(config("max_long_polls = 1"));
+    let alice = Api::new(&server, Some("alice"));
+    let job = alice.create(one_board(json!({})));
+    alice.wait_for(&job, "READY");
+    let holder = {
+        let url = format!("{job}?wait=true");
+        let holder = Api::new(&server, Some("alice"));
+        std::thread::spawn(move || holder.get(&url).json())
+    };
+    // Bounded: the first poll holds the one place until the job changes.
+    let mut refused = None;
+    for _ in 0..100 {
+        let a = alice.get(&format!("{job}?wait=true"));
+        if a.status == 429 {
+            refused = Some(a);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let refused = refused.expect("a second long-poll is refused while the first is held");
+    assert!(refused.content_type.starts_with("text/plain"));
+    assert_eq!(alice.get(&job).status, 200, "plain reads still work");
+    assert_eq!(alice.delete(&job).status, 204);
+    assert_eq!(holder.join().expect("holder")["state"], "DESTROYED");
+}

@@ -8,6 +8,7 @@
 //! tls_cert = "cert.pem"     # PEM certificate chain; with tls_key, serve HTTPS
 //! tls_key = "key.pem"       # PEM private key
 //! legacy_port = true        # false: no legacy protocol listener at all
+//! max_long_polls = 4096     # wait=true requests held at once; more get 429
 //! ```
 //!
 //! No `[http]` section means no HTTP listener. SpiNNMan's client rewrites
@@ -28,6 +29,8 @@ pub struct HttpConfig {
     pub tls: Option<TlsFiles>,
     /// Whether the legacy protocol's port is served too.
     pub legacy_port: bool,
+    /// How many long-polls may be held at once; more get 429.
+    pub max_long_polls: usize,
 }
 
 /// PEM files for HTTPS.
@@ -42,6 +45,9 @@ pub struct TlsFiles {
 /// The default HTTP port (allocserv's example deployment).
 pub const DEFAULT_HTTP_PORT: u16 = 9091;
 
+/// The default cap on long-polls held at once.
+pub const DEFAULT_MAX_LONG_POLLS: usize = 4096;
+
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
@@ -49,6 +55,7 @@ impl Default for HttpConfig {
             port: DEFAULT_HTTP_PORT,
             tls: None,
             legacy_port: true,
+            max_long_polls: DEFAULT_MAX_LONG_POLLS,
         }
     }
 }
@@ -62,6 +69,7 @@ pub(super) struct RawHttp {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     legacy_port: Option<bool>,
+    max_long_polls: Option<usize>,
 }
 
 impl RawHttp {
@@ -80,6 +88,7 @@ impl RawHttp {
             port: self.port.unwrap_or(DEFAULT_HTTP_PORT),
             tls,
             legacy_port: self.legacy_port.unwrap_or(true),
+            max_long_polls: self.max_long_polls.unwrap_or(DEFAULT_MAX_LONG_POLLS),
         })
     }
 }

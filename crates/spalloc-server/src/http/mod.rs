@@ -26,9 +26,6 @@ use tracing::{info, warn};
 /// The largest request body accepted (a create request is a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// How many long-polls may be held at once; more get 429.
-pub const MAX_LONG_POLLS: usize = 4096;
-
 /// How long a client may take to send a request's headers: a client that
 /// connects and dribbles (or sends nothing) is cut off after this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);

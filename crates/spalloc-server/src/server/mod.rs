@@ -171,11 +171,12 @@ pub async fn serve_listeners(
     ));
 
     let (http_stop, http_stopped) = oneshot::channel::<()>();
+    let max_long_polls = config.http.as_ref().map_or(0, |h| h.max_long_polls);
     let http_task = listeners.http.map(|(listener, tls)| {
         let state = crate::http::HttpState {
             shared: Arc::clone(&shared),
             accounts,
-            long_polls: Arc::new(tokio::sync::Semaphore::new(crate::http::MAX_LONG_POLLS)),
+            long_polls: Arc::new(tokio::sync::Semaphore::new(max_long_polls)),
             tls: tls.is_some(),
         };
         tokio::spawn(crate::http::serve(
