@@ -70,7 +70,7 @@ pub async fn serve(
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     match listener.local_addr() {
-        Ok(address) => info!(%address, scheme, "v2 REST API listening"),
+        Ok(address) => info!(%address, scheme, "v2 REST API accepting connections"),
         Err(e) => warn!(error = %e, "v2 REST API listener has no address"),
     }
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
