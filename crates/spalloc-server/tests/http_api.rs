@@ -503,3 +503,28 @@ fn long_polls_beyond_the_cap_get_429_at_once() {
     assert_eq!(alice.delete(&job).status, 204);
     assert_eq!(holder.join().expect("holder")["state"], "DESTROYED");
 }
+
+#[test]
+fn a_v2_job_survives_a_restart_with_its_owner_and_request() {
+    let dir = std::env::temp_dir().join(format!("spalloc-http-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut c = config("");
+    c.state_file = Some(dir.join("state.sqlite"));
+    let job_path = {
+        let server = start(c.clone());
+        let alice = Api::new(&server, Some("alice"));
+        let job = alice.create(one_board(json!({})));
+        alice.wait_for(&job, "READY");
+        let path = job[job.find(API).expect("API path")..].to_owned();
+        server.shutdown();
+        path
+    };
+    let server = start(c);
+    let alice = Api::new(&server, Some("alice"));
+    let state = alice.get(&job_path).json();
+    assert_eq!(state["owner"], "alice");
+    assert_eq!(state["original-request"]["machine-name"], "test-machine");
+    assert_eq!(Api::new(&server, Some("bob")).get(&job_path).status, 404);
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -4,7 +4,8 @@
 //!
 //! The retired-reason cache ([`super::retired`]) answers the legacy
 //! protocol and is durable; tombstones are in memory only, so after a
-//! restart a destroyed job's details are shown to administrators alone.
+//! restart the v2 API no longer shows jobs destroyed before it (404), while
+//! the legacy `get_job_state` still gives their reasons.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
