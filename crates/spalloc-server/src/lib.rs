@@ -11,6 +11,8 @@
 //! * [`cmd`]: the protocol's commands, one module per group;
 //! * [`core`]: machines, geometry, allocation, queues and the controller;
 //! * [`store`]: the durable state file (SQLite);
+//! * [`accounts`]: users, sessions and API tokens (in the state file);
+//! * [`http`]: the HTTP front end (log-in in [`http::auth`]);
 //! * [`clock`]: the only place the wall clock is read.
 //!
 //! ```no_run
@@ -23,11 +25,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod accounts;
 pub mod bmp;
 pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod core;
+pub mod http;
 pub mod server;
 pub mod service;
 pub mod store;
