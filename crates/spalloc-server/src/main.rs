@@ -146,7 +146,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let accounts = spalloc_server::http::auth::Accounts::in_memory();
+    let accounts = match server::open_accounts(&config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("spalloc-server: cannot open the accounts: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let result = runtime.block_on(server::serve_listeners(
         config,
         listeners,

@@ -81,6 +81,25 @@ pub fn bind_http(config: &ServerConfig) -> std::io::Result<Option<HttpListener>>
     Ok(Some((listener, tls)))
 }
 
+/// Opens the accounts the v2 REST API authenticates against: in the state
+/// file if the server keeps one, else in memory with a `demo` user whose
+/// fresh password and token are logged.
+pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
+    use crate::accounts::{demo, Accounts};
+    let accounts =
+        Accounts::for_state_file(config.state_file.as_deref()).map_err(std::io::Error::other)?;
+    if config.http.is_some() {
+        // Seconds are enough for account bookkeeping.
+        let now = clock::now() as i64;
+        if let Some(login) =
+            demo::create_demo_user(&accounts, now).map_err(std::io::Error::other)?
+        {
+            demo::log_demo_login(&login);
+        }
+    }
+    Ok(accounts)
+}
+
 /// The address to bind the HTTP listener to: `[http] ip` or the top-level `ip`.
 pub fn http_bind_address(config: &ServerConfig) -> String {
     let http = config.http.clone().unwrap_or_default();
@@ -115,7 +134,7 @@ pub async fn serve_with_reload(
         legacy: Some(listener),
         http: bind_http(&config)?,
     };
-    let accounts = crate::http::auth::Accounts::in_memory();
+    let accounts = open_accounts(&config)?;
     serve_listeners(config, listeners, shutdown, reloads, accounts).await
 }
 
@@ -127,7 +146,7 @@ pub async fn serve_listeners(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
     reloads: reload::ReloadSources,
-    accounts: crate::http::auth::Accounts,
+    accounts: crate::accounts::Accounts,
 ) -> std::io::Result<()> {
     let legacy = listeners.legacy.map(TcpListener::from_std).transpose()?;
     let mut bmp = BmpDispatcher::new(&config, tokio::runtime::Handle::current());
@@ -247,7 +266,7 @@ pub struct RunningServer {
     address: SocketAddr,
     legacy_address: Option<SocketAddr>,
     http_address: Option<SocketAddr>,
-    accounts: crate::http::auth::Accounts,
+    accounts: crate::accounts::Accounts,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     reloads: mpsc::UnboundedSender<reload::ReloadRequest>,
@@ -272,7 +291,7 @@ impl RunningServer {
         let address = legacy_address
             .or(http_address)
             .ok_or_else(|| std::io::Error::other("no port to listen on"))?;
-        let accounts = crate::http::auth::Accounts::in_memory();
+        let accounts = open_accounts(&config)?;
         let server_accounts = accounts.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -333,7 +352,7 @@ impl RunningServer {
     }
 
     /// The accounts the v2 REST API authenticates against.
-    pub fn accounts(&self) -> &crate::http::auth::Accounts {
+    pub fn accounts(&self) -> &crate::accounts::Accounts {
         &self.accounts
     }
 
