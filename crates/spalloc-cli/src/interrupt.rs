@@ -1,4 +1,9 @@
-//! Ctrl-C handling.
+//! Ctrl-C handling, and SIGTERM and SIGHUP handled the same way.
+//!
+//! SIGTERM (a batch system's `scancel`, `kill`) and SIGHUP (a closed
+//! terminal or SSH session) are treated as Ctrl-C, so that a waiting or
+//! running `spalloc` still destroys its job and removes its temporary CSV
+//! (the reference dies there and leaves both behind).
 //!
 //! Outside the places where the reference handles Ctrl-C, the tools exit at
 //! once with status 130 (the reference prints a Python traceback there).
@@ -16,7 +21,7 @@ static INSTALL: Once = Once::new();
 /// The exit status for an unhandled Ctrl-C, as a shell reports SIGINT.
 pub const EXIT_ON_INTERRUPT: i32 = 130;
 
-/// Installs the Ctrl-C handler (once per process).
+/// Installs the handler of Ctrl-C, SIGTERM and SIGHUP (once per process).
 pub fn install_handler() {
     INSTALL.call_once(|| {
         let result = ctrlc::set_handler(|| {

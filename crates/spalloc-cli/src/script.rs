@@ -9,16 +9,21 @@ use spalloc::{Config, ProtocolClient};
 use std::ffi::OsString;
 
 /// Loads the config files of the search path; a broken file ends the tool
-/// with a message naming the file and line.
+/// with a message naming the file and line. Ignored keys and sections (most
+/// often misspellings) are warned of on stderr, naming their file.
 pub fn load_config() -> Result<Config, Failure> {
-    Config::load().map_err(|e| {
+    let report = Config::load_report().map_err(|e| {
         Failure::new(
             1,
             format!(
                 "Error in a spalloc config file: {e}\n(run spalloc-config to list the files read)"
             ),
         )
-    })
+    })?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(report.config)
 }
 
 /// Parses `argv` into `T`, with the server group's defaults taken from

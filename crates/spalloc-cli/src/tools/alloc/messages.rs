@@ -33,15 +33,52 @@ pub fn state_message(
     })
 }
 
-/// The live suffix shown on a terminal while waiting: elapsed time, and the
-/// number of queued jobs ahead of this one on the same machines.
-pub fn progress_suffix(elapsed: Duration, jobs_ahead: Option<usize>) -> String {
+/// Where a queued job stands, for the live line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueNote {
+    /// The server's `queue_position` (1: at the head of its machine's queue).
+    pub position: Option<u64>,
+    /// The server's `queue_reason`, such as "waiting for 3 free boards; 20
+    /// of 24 in use".
+    pub reason: Option<String>,
+    /// Queued jobs created before this one, counted from `list_jobs` when
+    /// the server gives no position.
+    pub jobs_ahead: Option<usize>,
+}
+
+/// Elapsed time as `m:ss`, or `h:mm:ss` from an hour on.
+pub fn clock(elapsed: Duration) -> String {
     let seconds = elapsed.as_secs();
-    let clock = format!("{}:{:02}", seconds / 60, seconds % 60);
-    match jobs_ahead {
-        Some(1) => format!(" ({clock} elapsed, 1 queued job ahead)"),
-        Some(n) => format!(" ({clock} elapsed, {n} queued jobs ahead)"),
-        None => format!(" ({clock} elapsed)"),
+    if seconds >= 3600 {
+        format!(
+            "{}:{:02}:{:02}",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )
+    } else {
+        format!("{}:{:02}", seconds / 60, seconds % 60)
+    }
+}
+
+/// The live suffix shown on a terminal while waiting: elapsed time, and
+/// where the job is in the queue and what it waits for.
+pub fn progress_suffix(elapsed: Duration, queue: &QueueNote) -> String {
+    let clock = clock(elapsed);
+    let ahead = queue
+        .position
+        .map(|p| usize::try_from(p.saturating_sub(1)).unwrap_or(usize::MAX))
+        .or(queue.jobs_ahead);
+    let place = ahead.map(|ahead| match ahead {
+        0 => "at the head of the queue".to_owned(),
+        1 => "1 queued job ahead".to_owned(),
+        n => format!("{n} queued jobs ahead"),
+    });
+    match (place, &queue.reason) {
+        (Some(place), Some(reason)) => format!(" ({clock} elapsed, {place}: {reason})"),
+        (Some(place), None) => format!(" ({clock} elapsed, {place})"),
+        (None, Some(reason)) => format!(" ({clock} elapsed, {reason})"),
+        (None, None) => format!(" ({clock} elapsed)"),
     }
 }
 
@@ -157,17 +194,50 @@ All hostnames: /tmp/spinnaker_ips_19k_s4pg.csv
             text(JobState::Unknown, None).as_deref(),
             Some("Job 123: Job not recognised by server.")
         );
+        let ahead = |n| QueueNote {
+            jobs_ahead: Some(n),
+            ..QueueNote::default()
+        };
         assert_eq!(
-            progress_suffix(Duration::from_secs(75), Some(2)),
+            progress_suffix(Duration::from_secs(75), &ahead(2)),
             " (1:15 elapsed, 2 queued jobs ahead)"
         );
         assert_eq!(
-            progress_suffix(Duration::from_secs(5), Some(1)),
+            progress_suffix(Duration::from_secs(5), &ahead(1)),
             " (0:05 elapsed, 1 queued job ahead)"
         );
         assert_eq!(
-            progress_suffix(Duration::from_secs(5), None),
+            progress_suffix(Duration::from_secs(5), &ahead(0)),
+            " (0:05 elapsed, at the head of the queue)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(5), &QueueNote::default()),
             " (0:05 elapsed)"
+        );
+        assert_eq!(clock(Duration::from_secs(3725)), "1:02:05");
+    }
+
+    #[test]
+    fn the_servers_queue_position_and_reason_say_what_the_job_waits_for() {
+        let note = |position, reason: Option<&str>| QueueNote {
+            position: Some(position),
+            reason: reason.map(str::to_owned),
+            jobs_ahead: None,
+        };
+        assert_eq!(
+            progress_suffix(
+                Duration::from_secs(42),
+                &note(1, Some("waiting for 3 free boards; 20 of 24 in use"))
+            ),
+            " (0:42 elapsed, at the head of the queue: waiting for 3 free boards; 20 of 24 in use)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(42), &note(3, None)),
+            " (0:42 elapsed, 2 queued jobs ahead)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(42), &note(2, Some("x"))),
+            " (0:42 elapsed, 1 queued job ahead: x)"
         );
     }
 }
