@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod notification_wait;
 pub mod output;
 pub mod python_text;
+pub mod queue_state;
 pub mod render;
 pub mod script;
 pub mod server_args;

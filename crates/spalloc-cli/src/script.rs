@@ -114,6 +114,23 @@ pub fn connect(settings: &ServerSettings) -> Result<ProtocolClient, Failure> {
     Ok(client)
 }
 
+/// [`exit_status`] for a tool run with `--json`: a failure with a message is
+/// also printed on stdout as `{"error": MESSAGE, "exit_code": N}`, so that a
+/// script reading stdout always gets JSON.
+pub fn exit_status_json(outcome: Result<(), Failure>, json: bool) -> i32 {
+    match outcome {
+        Err(failure) if json && failure.message.is_some() => {
+            let error = serde_json::json!({
+                "error": failure.message,
+                "exit_code": failure.code,
+            });
+            let _ = crate::output::print_json(&error);
+            failure.report()
+        }
+        outcome => exit_status(outcome),
+    }
+}
+
 /// Runs a tool body and turns its outcome into an exit status.
 pub fn exit_status(outcome: Result<(), Failure>) -> i32 {
     match outcome {

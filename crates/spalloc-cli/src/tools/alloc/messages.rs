@@ -46,6 +46,24 @@ pub struct QueueNote {
     pub jobs_ahead: Option<usize>,
 }
 
+impl QueueNote {
+    /// Where the job is and what it waits for, as the server says; `None`
+    /// when it says nothing (the reference server).
+    pub fn describe(&self) -> Option<String> {
+        let place = self.position.map(|p| match p.saturating_sub(1) {
+            0 => "at the head of the queue".to_owned(),
+            1 => "1 queued job ahead".to_owned(),
+            n => format!("{n} queued jobs ahead"),
+        });
+        match (place, &self.reason) {
+            (Some(place), Some(reason)) => Some(format!("{place}: {reason}")),
+            (Some(place), None) => Some(place),
+            (None, Some(reason)) => Some(reason.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
 /// Elapsed time as `m:ss`, or `h:mm:ss` from an hour on.
 pub fn clock(elapsed: Duration) -> String {
     let seconds = elapsed.as_secs();

@@ -10,8 +10,8 @@ use super::reporter::Reporter;
 use super::{EXIT_DESTROYED, EXIT_INTERRUPTED, EXIT_SERVER_GONE, EXIT_UNKNOWN};
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
+use crate::queue_state::job_state_with_queue;
 use crate::terminal::Style;
-use serde_json::{Map, Value};
 use spalloc::{JobState, JobStateRecord, ProtocolClient};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -45,25 +45,6 @@ pub struct WaitSettings {
     pub reconnect_delay: Duration,
     /// Give up after this long without the server; `None`: never.
     pub server_timeout: Option<Duration>,
-}
-
-/// A `get_job_state` reply with the queue extension some servers add for a
-/// queued job (`queue_position`, 1 at the head of its machine's queue, and
-/// `queue_reason`, a sentence); the reference sends neither.
-pub fn job_state_with_queue(
-    client: &ProtocolClient,
-    job_id: u64,
-) -> Result<(JobStateRecord, Option<u64>, Option<String>), spalloc::Error> {
-    let reply = client.call("get_job_state", vec![job_id.into()], Map::new())?;
-    let position = reply.get("queue_position").and_then(Value::as_u64);
-    let reason = reply
-        .get("queue_reason")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let record = serde_json::from_value(reply).map_err(|e| {
-        spalloc::Error::ProtocolError(format!("unexpected reply to \"get_job_state\": {e}"))
-    })?;
-    Ok((record, position, reason))
 }
 
 /// Queued jobs created before `job_id` (the server queues in ID order), for
