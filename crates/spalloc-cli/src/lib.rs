@@ -11,6 +11,7 @@ pub mod command_template;
 pub mod ethernet_csv;
 pub mod failure;
 pub mod interrupt;
+pub mod manual;
 pub mod notification_wait;
 pub mod output;
 pub mod python_text;

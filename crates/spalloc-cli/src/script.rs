@@ -33,7 +33,10 @@ fn parse_args<T: CommandFactory + FromArgMatches>(
     config: &Config,
     adjust: impl FnOnce(Command) -> Command,
 ) -> (T, Command) {
-    let mut command = adjust(with_config_defaults(T::command(), config));
+    let mut command = adjust(crate::manual::with_manual(with_config_defaults(
+        T::command(),
+        config,
+    )));
     let matches = command
         .try_get_matches_from_mut(argv)
         .unwrap_or_else(|e| e.exit());

@@ -7,7 +7,7 @@
 use crate::failure::Failure;
 use crate::output::write_stdout;
 use crate::script::exit_status;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use spalloc::Config;
 use std::ffi::OsString;
 
@@ -30,7 +30,11 @@ pub struct ConfigArgs {
 
 /// Runs `spalloc-config` with `argv` (program name first); returns the exit status.
 pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
-    let args = ConfigArgs::try_parse_from(argv).unwrap_or_else(|e| e.exit());
+    let mut command = crate::manual::with_manual(ConfigArgs::command());
+    let args = command
+        .try_get_matches_from_mut(argv)
+        .and_then(|matches| ConfigArgs::from_arg_matches(&matches))
+        .unwrap_or_else(|e| e.exit());
     exit_status(run(&args))
 }
 

@@ -45,7 +45,8 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         Err(failure) => return failure.report(),
     };
     let (argv, command_words) = split_command(argv.into_iter().collect());
-    let mut command = with_config_defaults(AllocArgs::command(), &config);
+    let mut command =
+        crate::manual::with_manual(with_config_defaults(AllocArgs::command(), &config));
     let matches = command
         .try_get_matches_from_mut(argv)
         .unwrap_or_else(|e| e.exit());
