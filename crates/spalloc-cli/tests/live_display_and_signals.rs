@@ -369,3 +369,68 @@ fn resuming_a_destroyed_job_shows_its_reason() {
         (1, &*format!("Job {id}: Destroyed: no longer wanted\n"))
     );
 }
+
+#[test]
+fn a_restarted_server_is_reconnected_to_and_the_wait_goes_on() {
+    use spalloc_server::{RunningServer, ServerConfig};
+    let state = tempfile::tempdir().expect("tmp");
+    let start = |port: u16| {
+        let mut config = ServerConfig::from_toml_str(support::SMALL_MACHINE).expect("config");
+        config.port = port;
+        config.state_file = Some(state.path().join("state.sqlite"));
+        RunningServer::start(config).expect("server starts")
+    };
+    let server = start(0);
+    let port = server.local_addr().port();
+    let client = spalloc::ProtocolClient::new("127.0.0.1", port)
+        .with_timeout(Some(std::time::Duration::from_secs(10)));
+    client.connect().expect("connect");
+    let mut options = spalloc::JobOptions::new("filler");
+    options.keepalive = None;
+    let filler = client
+        .create_job(&spalloc::Allocation::Boards(3), &options)
+        .expect("create the filler");
+    wait_for_state(&client, filler, JobState::Ready);
+
+    let home = tempfile::tempdir().expect("tmp");
+    let mut command = support::bare_tool("spalloc", &home.path().to_path_buf());
+    command.args([
+        "-H",
+        "127.0.0.1",
+        "-P",
+        &port.to_string(),
+        "--owner",
+        "me",
+        "--reconnect-delay",
+        "0.2",
+        "1",
+    ]);
+    let mut spalloc = Running::on_terminal(&mut command, OnTerminal::ALL);
+    let id = job_id_in(&spalloc.screen().wait_for("Waiting in queue..."));
+    server.shutdown();
+    spalloc
+        .screen()
+        .wait_for(&format!("Job {id}: Reconnecting to 127.0.0.1:{port}..."));
+    // The same server comes back on the same port with its saved jobs.
+    let server = start(port);
+    let text = spalloc
+        .screen()
+        .wait_until("the waiting line again", |text| {
+            text.rsplit("Reconnecting to").next().is_some_and(|after| {
+                after.contains(&format!("{REDRAW}\x1b[33mJob {id}: Waiting in queue..."))
+            })
+        });
+    assert!(!text.contains('\n'), "still one line: {text:?}");
+    client.connect().expect("reconnect");
+    client
+        .destroy_job(filler, Some("make room"))
+        .expect("destroy the filler");
+    spalloc.screen().wait_for("<Press enter when done>");
+    spalloc.type_keys(b"\n");
+    assert_eq!(spalloc.wait_exit(), 0, "{:?}", spalloc.screen().text());
+    assert_eq!(
+        client.get_job_state(id).expect("state").state,
+        JobState::Destroyed
+    );
+    server.shutdown();
+}
