@@ -152,7 +152,7 @@ fn ps_sections() -> Vec<Section> {
     vec![
         Section {
             title: "OUTPUT",
-            items: vec![Para("A table of the live jobs. When the server says where a queued job is in its queue and what it waits for, a line per queued job follows the table.")],
+            items: vec![Para("A table of the live jobs. When the server's job listing says where a queued job is in its queue and what it waits for, a line per such job follows the table. (spalloc-ps never asks for each job's state: on the reference server that would count as a keepalive and keep abandoned jobs alive.)")],
         },
         Section {
             title: "JSON OUTPUT",

@@ -271,8 +271,9 @@ fn watching_a_job_with_json_stops_with_its_reason_once_destroyed() {
     );
 }
 
-/// A server that answers like ours would with the queue extension: job 42
-/// queued, second in its queue, waiting for boards.
+/// A server that answers with the queue extension (in `get_job_state`, and
+/// in `list_jobs`, where `spalloc-ps` looks for it): job 42 queued, second in
+/// its queue, waiting for boards.
 fn fake_queueing_server() -> u16 {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -295,7 +296,9 @@ fn fake_queueing_server() -> u16 {
                         "list_jobs" => json!([{
                             "job_id": 42, "owner": "me", "start_time": 1.7e9, "keepalive": 60.0,
                             "state": 1, "power": null, "args": [3], "kwargs": {},
-                            "allocated_machine_name": null, "boards": null, "keepalivehost": null
+                            "allocated_machine_name": null, "boards": null, "keepalivehost": null,
+                            "queue_position": 2,
+                            "queue_reason": "waiting for 3 free boards; 20 of 24 in use"
                         }]),
                         "get_job_machine_info" => json!({
                             "width": null, "height": null, "connections": null,

@@ -1,5 +1,6 @@
 //! What `spalloc` prints while waiting and once the boards are ready.
 
+pub use crate::queue_state::QueueNote;
 use crate::render::render_definitions;
 use crate::terminal::{Style, Terminal};
 use spalloc_protocol::JobState;
@@ -31,37 +32,6 @@ pub fn state_message(
             format!("Job {job_id}: Job not recognised by server."),
         ),
     })
-}
-
-/// Where a queued job stands, for the live line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueNote {
-    /// The server's `queue_position` (1: at the head of its machine's queue).
-    pub position: Option<u64>,
-    /// The server's `queue_reason`, such as "waiting for 3 free boards; 20
-    /// of 24 in use".
-    pub reason: Option<String>,
-    /// Queued jobs created before this one, counted from `list_jobs` when
-    /// the server gives no position.
-    pub jobs_ahead: Option<usize>,
-}
-
-impl QueueNote {
-    /// Where the job is and what it waits for, as the server says; `None`
-    /// when it says nothing (the reference server).
-    pub fn describe(&self) -> Option<String> {
-        let place = self.position.map(|p| match p.saturating_sub(1) {
-            0 => "at the head of the queue".to_owned(),
-            1 => "1 queued job ahead".to_owned(),
-            n => format!("{n} queued jobs ahead"),
-        });
-        match (place, &self.reason) {
-            (Some(place), Some(reason)) => Some(format!("{place}: {reason}")),
-            (Some(place), None) => Some(place),
-            (None, Some(reason)) => Some(reason.clone()),
-            (None, None) => None,
-        }
-    }
 }
 
 /// Elapsed time as `m:ss`, or `h:mm:ss` from an hour on.

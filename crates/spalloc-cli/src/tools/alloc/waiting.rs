@@ -192,12 +192,7 @@ impl Wait<'_> {
     }
 
     /// Takes in a fresh state; `Some` when the wait is over.
-    fn new_state(
-        &mut self,
-        record: &JobStateRecord,
-        position: Option<u64>,
-        reason: Option<String>,
-    ) -> Option<WaitEnd> {
+    fn new_state(&mut self, record: &JobStateRecord, queue: QueueNote) -> Option<WaitEnd> {
         let job_id = self.settings.job_id;
         match record.state {
             JobState::Ready => Some(WaitEnd::Ready),
@@ -215,13 +210,12 @@ impl Wait<'_> {
             state => {
                 self.queue = if state == JobState::Queued {
                     QueueNote {
-                        position,
-                        reason,
-                        jobs_ahead: if self.live && position.is_none() {
+                        jobs_ahead: if self.live && queue.position.is_none() {
                             queued_jobs_ahead(self.client, job_id)
                         } else {
                             None
                         },
+                        ..queue
                     }
                 } else {
                     QueueNote::default()
@@ -274,12 +268,12 @@ pub fn wait_until_ready(
                 job_state_with_queue(client, job_id)
             })();
             match result {
-                Ok((record, position, reason)) => {
+                Ok((record, queue)) => {
                     wait.connection_back();
                     need_subscribe = false;
                     need_state = false;
                     last_poll = Instant::now();
-                    if let Some(end) = wait.new_state(&record, position, reason) {
+                    if let Some(end) = wait.new_state(&record, queue) {
                         return end;
                     }
                 }

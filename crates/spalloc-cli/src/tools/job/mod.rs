@@ -233,15 +233,8 @@ pub fn look_up(client: &ProtocolClient, job_id: u64) -> Result<Looked, Failure> 
         .as_ref()
         .map_or(true, |l| l.state == JobState::Queued);
     let (state, queue) = if needs_state {
-        let (state, position, reason) = job_state_with_queue(client, job_id)?;
-        (
-            Some(state),
-            QueueNote {
-                position,
-                reason,
-                jobs_ahead: None,
-            },
-        )
+        let (state, queue) = job_state_with_queue(client, job_id)?;
+        (Some(state), queue)
     } else {
         (None, QueueNote::default())
     };

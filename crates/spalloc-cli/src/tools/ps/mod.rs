@@ -6,13 +6,13 @@ use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
 use crate::output::{print_json, print_line, write_stdout};
-use crate::queue_state::job_state_with_queue;
+use crate::queue_state::{list_jobs_with_queue, QueueNote};
 use crate::script::{connect, exit_status_json, start};
 use crate::server_args::ServerArgs;
 use crate::terminal::Terminal;
-use crate::tools::alloc::messages::QueueNote;
 use crate::tools::job::report::JobJson;
 use clap::Parser;
+use spalloc::JobListing;
 use std::ffi::OsString;
 use table::{render_job_list, JobFilter};
 
@@ -68,21 +68,23 @@ fn run(client: &spalloc::ProtocolClient, args: &PsArgs) -> Result<(), Failure> {
     };
     // As in the reference, colours follow whether *stderr* is a terminal.
     let terminal = Terminal::stderr();
-    let show = |jobs: &[spalloc::JobListing]| -> Result<(), Failure> {
-        let listed: Vec<&spalloc::JobListing> = jobs.iter().filter(|j| filter.accepts(j)).collect();
-        let queues = queue_notes(client, &listed);
+    let show = |listed: &[(JobListing, QueueNote)]| -> Result<(), Failure> {
+        let shown: Vec<&(JobListing, QueueNote)> = listed
+            .iter()
+            .filter(|(job, _)| filter.accepts(job))
+            .collect();
         if args.json {
-            let shaped: Vec<JobJson> = listed
+            let shaped: Vec<JobJson> = shown
                 .iter()
-                .zip(&queues)
                 .map(|(job, queue)| {
                     JobJson::from_listing(job).with_queue(queue.position, queue.reason.clone())
                 })
                 .collect();
             return print_json(&shaped);
         }
-        let mut text = render_job_list(jobs, &filter, &terminal);
-        for (job, queue) in listed.iter().zip(&queues) {
+        let jobs: Vec<JobListing> = listed.iter().map(|(job, _)| job.clone()).collect();
+        let mut text = render_job_list(&jobs, &filter, &terminal);
+        for (job, queue) in shown {
             if let Some(description) = queue.describe() {
                 text.push_str(&format!("\nJob {}: {description}", job.job_id));
             }
@@ -90,12 +92,12 @@ fn run(client: &spalloc::ProtocolClient, args: &PsArgs) -> Result<(), Failure> {
         print_line(&text)
     };
     if !args.watch {
-        return show(&client.list_jobs()?);
+        return show(&list_jobs_with_queue(client)?);
     }
     let section = InterruptibleSection::enter();
     client.notify_job(None)?;
     loop {
-        let jobs = client.list_jobs()?;
+        let jobs = list_jobs_with_queue(client)?;
         if !args.json {
             write_stdout(&terminal.clear_screen())?;
         }
@@ -108,25 +110,4 @@ fn run(client: &spalloc::ProtocolClient, args: &PsArgs) -> Result<(), Failure> {
             return Ok(());
         }
     }
-}
-
-/// Where each queued job is and what it waits for, when the server says
-/// (one `get_job_state` per queued job); empty notes for the others, and for
-/// servers that do not say.
-fn queue_notes(client: &spalloc::ProtocolClient, jobs: &[&spalloc::JobListing]) -> Vec<QueueNote> {
-    jobs.iter()
-        .map(|job| {
-            if job.state != spalloc::JobState::Queued {
-                return QueueNote::default();
-            }
-            match job_state_with_queue(client, job.job_id) {
-                Ok((_, position, reason)) => QueueNote {
-                    position,
-                    reason,
-                    jobs_ahead: None,
-                },
-                Err(_) => QueueNote::default(),
-            }
-        })
-        .collect()
 }
