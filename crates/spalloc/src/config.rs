@@ -910,7 +910,7 @@ mod tests {
             "[spalloc]\nhostname = h\nowner = o\nport = 1234\nkeepalive = None\n\
              reconnect_delay = 0.5\ntimeout = None\nmachine = m\ntags = foo, bar\n\
              min_ratio = 1_0.5\nmax_dead_boards = None\nmax_dead_links = 3\n\
-             require_torus = Yes\nignore_version = on\n",
+             require_torus = Yes\nignore_version = on\nserver_timeout = None\n",
         );
         assert_eq!(c.hostname.as_deref(), Some("h"));
         assert_eq!(c.owner.as_deref(), Some("o"));
@@ -925,7 +925,13 @@ mod tests {
         assert_eq!(c.max_dead_links, Some(3));
         assert!(c.require_torus);
         assert!(c.ignore_version);
+        assert_eq!(c.server_timeout, None);
         assert_eq!(Config::from_ini_str(&c.to_string()).unwrap(), c);
+        assert_eq!(
+            cfg("[spalloc]\nserver_timeout = 90\n").server_timeout,
+            Some(90.0)
+        );
+        assert_eq!(cfg("").server_timeout, Some(DEFAULT_SERVER_TIMEOUT));
     }
 
     #[test]
