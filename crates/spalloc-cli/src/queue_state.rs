@@ -28,17 +28,31 @@ impl QueueNote {
     /// Where the job is and what it waits for, as the server says; `None`
     /// when it says nothing (the reference server).
     pub fn describe(&self) -> Option<String> {
-        let place = self.position.map(|p| match p.saturating_sub(1) {
-            0 => "at the head of the queue".to_owned(),
-            1 => "1 queued job ahead".to_owned(),
-            n => format!("{n} queued jobs ahead"),
-        });
-        match (place, &self.reason) {
-            (Some(place), Some(reason)) => Some(format!("{place}: {reason}")),
-            (Some(place), None) => Some(place),
-            (None, Some(reason)) => Some(reason.clone()),
-            (None, None) => None,
-        }
+        join(self.position.and_then(place), self.reason.clone())
+    }
+}
+
+/// Where `position` (1 at the head) is, in words; `None` for 0, which a
+/// server sends for a job that is in no queue.
+pub fn place(position: u64) -> Option<String> {
+    let ahead = usize::try_from(position).ok()?.checked_sub(1)?;
+    Some(ahead_text(ahead))
+}
+
+/// `ahead` queued jobs before this one, in words.
+pub fn ahead_text(ahead: usize) -> String {
+    match ahead {
+        0 => "at the head of the queue".to_owned(),
+        1 => "1 queued job ahead".to_owned(),
+        n => format!("{n} queued jobs ahead"),
+    }
+}
+
+/// A place and a reason as one phrase (`place: reason`), either alone, or `None`.
+pub fn join(place: Option<String>, reason: Option<String>) -> Option<String> {
+    match (place, reason) {
+        (Some(place), Some(reason)) => Some(format!("{place}: {reason}")),
+        (place, reason) => place.or(reason),
     }
 }
 

@@ -173,9 +173,13 @@ fn spalloc_shows_a_live_status_line_while_queued() {
     let redraw = format!("\x1b8\x1b[K\x1b[33mJob {id}: Waiting in queue...\x1b[0m\x1b[2m (");
     let text = screen.wait_until("a redraw a second or more later", |text| {
         text.split(&redraw).skip(1).any(|rest| {
-            let Some((clock, _)) = rest.split_once(" elapsed, 1 queued job ahead)\x1b[0m") else {
+            // A server with the queue extension adds `: what it waits for`.
+            let Some((clock, after)) = rest.split_once(" elapsed, 1 queued job ahead") else {
                 return false;
             };
+            if !(after.starts_with(")\x1b[0m") || after.starts_with(": ")) {
+                return false;
+            }
             clock.len() == 4 && clock.starts_with("0:") && clock != "0:00"
         })
     });

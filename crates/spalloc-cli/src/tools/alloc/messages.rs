@@ -1,6 +1,7 @@
 //! What `spalloc` prints while waiting and once the boards are ready.
 
 pub use crate::queue_state::QueueNote;
+use crate::queue_state::{ahead_text, join, place};
 use crate::render::render_definitions;
 use crate::terminal::{Style, Terminal};
 use spalloc_protocol::JobState;
@@ -53,20 +54,13 @@ pub fn clock(elapsed: Duration) -> String {
 /// where the job is in the queue and what it waits for.
 pub fn progress_suffix(elapsed: Duration, queue: &QueueNote) -> String {
     let clock = clock(elapsed);
-    let ahead = queue
-        .position
-        .map(|p| usize::try_from(p.saturating_sub(1)).unwrap_or(usize::MAX))
-        .or(queue.jobs_ahead);
-    let place = ahead.map(|ahead| match ahead {
-        0 => "at the head of the queue".to_owned(),
-        1 => "1 queued job ahead".to_owned(),
-        n => format!("{n} queued jobs ahead"),
-    });
-    match (place, &queue.reason) {
-        (Some(place), Some(reason)) => format!(" ({clock} elapsed, {place}: {reason})"),
-        (Some(place), None) => format!(" ({clock} elapsed, {place})"),
-        (None, Some(reason)) => format!(" ({clock} elapsed, {reason})"),
-        (None, None) => format!(" ({clock} elapsed)"),
+    let place = match queue.position {
+        Some(position) => place(position),
+        None => queue.jobs_ahead.map(ahead_text),
+    };
+    match join(place, queue.reason.clone()) {
+        Some(note) => format!(" ({clock} elapsed, {note})"),
+        None => format!(" ({clock} elapsed)"),
     }
 }
 
@@ -226,6 +220,11 @@ All hostnames: /tmp/spinnaker_ips_19k_s4pg.csv
         assert_eq!(
             progress_suffix(Duration::from_secs(42), &note(2, Some("x"))),
             " (0:42 elapsed, 1 queued job ahead: x)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(42), &note(0, Some("x"))),
+            " (0:42 elapsed, x)",
+            "0: in no queue"
         );
     }
 }
