@@ -8,7 +8,7 @@
 //! Outside the places where the reference handles Ctrl-C, the tools exit at
 //! once with status 130 (the reference prints a Python traceback there).
 //! Inside an [`InterruptibleSection`] the interrupt is only recorded, and the
-//! waiting loop, which polls [`interrupted`] between short waits, decides
+//! waiting loop, which polls [`InterruptibleSection::take_interrupt`] between short waits, decides
 //! what to do (destroy the job, exit 0, exit 7, ...).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
