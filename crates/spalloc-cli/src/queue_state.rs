@@ -9,7 +9,7 @@
 //! server counts it), keeping abandoned jobs alive while anyone watches.
 
 use serde_json::{Map, Value};
-use spalloc::{JobListing, JobStateRecord, ProtocolClient};
+use spalloc::{JobListing, JobState, JobStateRecord, MachineListing, ProtocolClient};
 
 /// Where a queued job stands and what it waits for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,4 +104,120 @@ pub fn job_state_with_queue(
     let note = queue_note(&reply);
     let record = serde_json::from_value(reply).map_err(|e| unexpected("get_job_state", e))?;
     Ok((record, note))
+}
+
+/// For servers without the extension: the queued jobs ahead of `job_id`
+/// (the server queues in ID order) and how busy the machines it may run on
+/// are, worked out from `list_jobs` and `list_machines` (neither of which is
+/// a keepalive).
+pub fn estimate_queue_note(
+    job_id: u64,
+    jobs: &[JobListing],
+    machines: &[MachineListing],
+) -> QueueNote {
+    let ahead = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Queued && j.job_id < job_id)
+        .count();
+    let reason = jobs
+        .iter()
+        .find(|j| j.job_id == job_id)
+        .map(|job| {
+            candidate_machines(job, machines)
+                .map(|machine| {
+                    let in_use: usize = jobs
+                        .iter()
+                        .filter(|j| j.allocated_machine_name.as_deref() == Some(&machine.name))
+                        .filter_map(|j| j.boards.as_ref().map(Vec::len))
+                        .sum();
+                    format!(
+                        "{in_use} of {} in use on {}",
+                        machine.num_boards(),
+                        machine.name
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|text| !text.is_empty())
+        .map(|busy| format!("waiting for boards; {busy}"));
+    QueueNote {
+        position: None,
+        reason,
+        jobs_ahead: Some(ahead),
+    }
+}
+
+/// The machines a job asked for: the one named by its `machine` keyword, or
+/// those with all of its `tags` (by default, `default`).
+fn candidate_machines<'a>(
+    job: &'a JobListing,
+    machines: &'a [MachineListing],
+) -> impl Iterator<Item = &'a MachineListing> + 'a {
+    let named = job.kwargs.get("machine").and_then(Value::as_str);
+    let tags: Vec<&str> = match job.kwargs.get("tags") {
+        Some(Value::Array(tags)) => tags.iter().filter_map(Value::as_str).collect(),
+        _ => vec!["default"],
+    };
+    machines.iter().filter(move |m| match named {
+        Some(name) => m.name == name,
+        None => tags.iter().all(|t| m.tags.iter().any(|mt| mt == t)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn machine(name: &str, tags: &[&str]) -> MachineListing {
+        MachineListing {
+            name: name.to_owned(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            width: 1,
+            height: 1,
+            dead_boards: vec![],
+            dead_links: vec![],
+        }
+    }
+
+    fn job(id: u64, state: JobState, on: Option<(&str, usize)>, kwargs: Value) -> JobListing {
+        JobListing {
+            job_id: id,
+            owner: "me".to_owned(),
+            start_time: 0.0,
+            keepalive: None,
+            state,
+            power: None,
+            args: vec![],
+            kwargs: kwargs.as_object().cloned().unwrap_or_default(),
+            allocated_machine_name: on.map(|(m, _)| m.to_owned()),
+            boards: on.map(|(_, n)| vec![[0, 0, 0]; n]),
+            keepalivehost: None,
+        }
+    }
+
+    #[test]
+    fn without_the_extension_the_busy_machines_are_counted_from_the_listings() {
+        let machines = [machine("m1", &["default"]), machine("m2", &["big"])];
+        let jobs = [
+            job(1, JobState::Ready, Some(("m1", 2)), json!({})),
+            job(2, JobState::Ready, Some(("m2", 3)), json!({})),
+            job(3, JobState::Queued, None, json!({"tags": ["default"]})),
+            job(4, JobState::Queued, None, json!({})),
+            job(5, JobState::Queued, None, json!({"machine": "m2"})),
+        ];
+        let note = estimate_queue_note(4, &jobs, &machines);
+        assert_eq!(note.jobs_ahead, Some(1));
+        assert_eq!(
+            note.reason.as_deref(),
+            Some("waiting for boards; 2 of 3 in use on m1")
+        );
+        let note = estimate_queue_note(5, &jobs, &machines);
+        assert_eq!(
+            note.reason.as_deref(),
+            Some("waiting for boards; 3 of 3 in use on m2")
+        );
+        assert_eq!(estimate_queue_note(9, &jobs, &machines).reason, None);
+    }
 }

@@ -178,7 +178,8 @@ fn a_server_killed_while_waiting_is_reported_and_given_up_after_the_server_timeo
             let clocks: std::collections::BTreeSet<&str> = text
                 .split(&reconnecting)
                 .skip(1)
-                .filter_map(|rest| rest.split(" elapsed;").next())
+                .filter_map(|rest| rest.strip_prefix("\x1b[0m\x1b[2m ("))
+                .filter_map(|rest| rest.split([' ', ';']).next())
                 .collect();
             clocks.len() >= 2
         });

@@ -333,6 +333,15 @@ fn the_servers_queue_position_and_reason_are_shown_where_the_job_is_seen() {
     ));
     spalloc.interrupt();
     assert_eq!(spalloc.wait_exit(), 4);
+    // On 80 columns the place goes and the reason stays.
+    let mut command = bare_tool("spalloc", &home);
+    command.args(server).args(["--owner", "me", "3"]);
+    let mut spalloc = Running::on_terminal(&mut command, OnTerminal::ALL);
+    spalloc.screen().wait_for(
+        "Job 42: Waiting in queue...\x1b[0m\x1b[2m (0:00, waiting for 3 free boards; 20 of 24 in use)",
+    );
+    spalloc.interrupt();
+    assert_eq!(spalloc.wait_exit(), 4);
 
     let (code, out, _) = run(bare_tool("spalloc-job", &home).args(server).arg("42"));
     assert_eq!(code, 0);

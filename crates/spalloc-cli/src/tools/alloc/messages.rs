@@ -1,7 +1,7 @@
 //! What `spalloc` prints while waiting and once the boards are ready.
 
 pub use crate::queue_state::QueueNote;
-use crate::queue_state::{ahead_text, join, place};
+use crate::queue_state::{ahead_text, join};
 use crate::render::render_definitions;
 use crate::terminal::{Style, Terminal};
 use spalloc_protocol::JobState;
@@ -53,15 +53,46 @@ pub fn clock(elapsed: Duration) -> String {
 /// The live suffix shown on a terminal while waiting: elapsed time, and
 /// where the job is in the queue and what it waits for.
 pub fn progress_suffix(elapsed: Duration, queue: &QueueNote) -> String {
+    progress_suffixes(elapsed, queue).swap_remove(0)
+}
+
+/// [`progress_suffix`] and shorter forms of it, wordiest first, for narrow
+/// windows: the place gets terse, then goes (the reason says more), then the
+/// reason goes, then the word "elapsed".
+pub fn progress_suffixes(elapsed: Duration, queue: &QueueNote) -> Vec<String> {
     let clock = clock(elapsed);
-    let place = match queue.position {
-        Some(position) => place(position),
-        None => queue.jobs_ahead.map(ahead_text),
+    let ahead = match queue.position {
+        Some(position) => usize::try_from(position)
+            .ok()
+            .and_then(|p| p.checked_sub(1)),
+        None => queue.jobs_ahead,
     };
-    match join(place, queue.reason.clone()) {
-        Some(note) => format!(" ({clock} elapsed, {note})"),
-        None => format!(" ({clock} elapsed)"),
+    let place = ahead.map(ahead_text);
+    let terse_place = ahead.map(|n| match n {
+        0 => "next".to_owned(),
+        n => format!("{n} ahead"),
+    });
+    let reason = queue.reason.clone();
+    let mut forms = Vec::new();
+    if let Some(note) = join(place.clone(), reason.clone()) {
+        forms.push(format!(" ({clock} elapsed, {note})"));
     }
+    if let (Some(terse), Some(reason)) = (&terse_place, &reason) {
+        forms.push(format!(" ({clock}, {terse}: {reason})"));
+    }
+    if let Some(reason) = &reason {
+        forms.push(format!(" ({clock}, {reason})"));
+    }
+    if let Some(place) = &place {
+        forms.push(format!(" ({clock} elapsed, {place})"));
+    }
+    if let Some(terse) = &terse_place {
+        forms.push(format!(" ({clock}, {terse})"));
+    }
+    forms.push(format!(" ({clock} elapsed)"));
+    forms.push(format!(" ({clock})"));
+    forms.dedup();
+    forms
 }
 
 /// What the allocated machine looks like, for the info block.
@@ -197,6 +228,23 @@ All hostnames: /tmp/spinnaker_ips_19k_s4pg.csv
             " (0:05 elapsed)"
         );
         assert_eq!(clock(Duration::from_secs(3725)), "1:02:05");
+        let note = QueueNote {
+            position: Some(2),
+            reason: Some("waiting for 3 free boards".to_owned()),
+            jobs_ahead: None,
+        };
+        assert_eq!(
+            progress_suffixes(Duration::from_secs(5), &note),
+            vec![
+                " (0:05 elapsed, 1 queued job ahead: waiting for 3 free boards)",
+                " (0:05, 1 ahead: waiting for 3 free boards)",
+                " (0:05, waiting for 3 free boards)",
+                " (0:05 elapsed, 1 queued job ahead)",
+                " (0:05, 1 ahead)",
+                " (0:05 elapsed)",
+                " (0:05)",
+            ]
+        );
     }
 
     #[test]

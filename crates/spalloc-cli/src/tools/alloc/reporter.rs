@@ -34,15 +34,20 @@ impl Reporter {
         self.terminal.start_again();
     }
 
-    /// Rewrites the status line with `text` in `style` plus a dim `suffix`,
-    /// leaving the cursor on it (only on a terminal). The line is cut to the
-    /// window's width less one column: a line that wraps would leave a new
-    /// row behind at every redraw, since the saved cursor is on the first.
-    pub fn live(&self, style: &Style, text: &str, suffix: &str) {
+    /// Rewrites the status line with `text` in `style` plus a dim suffix,
+    /// leaving the cursor on it (only on a terminal). `suffixes` are the
+    /// same news from the most to the least wordy: the first that fits the
+    /// window (less one column) is shown, else the last, cut to fit. A line
+    /// that wraps would leave a new row behind at every redraw, since the
+    /// saved cursor is on its first row.
+    pub fn live(&self, style: &Style, text: &str, suffixes: &[String]) {
         if self.terminal.is_enabled() {
             let (text, suffix) = match self.terminal.columns() {
-                Some(columns) => fit_line(text, suffix, columns.saturating_sub(1)),
-                None => (text.to_owned(), suffix.to_owned()),
+                Some(columns) => choose_and_fit(text, suffixes, columns.saturating_sub(1)),
+                None => (
+                    text.to_owned(),
+                    suffixes.first().cloned().unwrap_or_default(),
+                ),
             };
             let mut line = self.terminal.paint(style, &text);
             if !suffix.is_empty() {
@@ -57,6 +62,16 @@ impl Reporter {
         if self.debug {
             eprintln!("INFO:spalloc: {text}");
         }
+    }
+}
+
+/// The first of `suffixes` that fits `width` beside `text`, or the last,
+/// cut to fit (see [`fit_line`]).
+pub fn choose_and_fit(text: &str, suffixes: &[String], width: usize) -> (String, String) {
+    let room = width.saturating_sub(text.chars().count());
+    match suffixes.iter().find(|s| s.chars().count() <= room) {
+        Some(suffix) => (text.to_owned(), suffix.clone()),
+        None => fit_line(text, suffixes.last().map_or("", String::as_str), width),
     }
 }
 
@@ -96,5 +111,14 @@ mod tests {
             ("Job 7: Waiting in queue...".into(), String::new())
         );
         assert_eq!(fit(10), ("Job 7: Wa…".into(), String::new()));
+    }
+
+    #[test]
+    fn the_wordiest_suffix_that_fits_is_chosen() {
+        let suffixes = vec![" (long long long)".to_owned(), " (short)".to_owned()];
+        let choose = |w| choose_and_fit("Job 7", &suffixes, w);
+        assert_eq!(choose(80), ("Job 7".into(), " (long long long)".into()));
+        assert_eq!(choose(15), ("Job 7".into(), " (short)".into()));
+        assert_eq!(choose(10), ("Job 7".into(), " (sh…".into()));
     }
 }

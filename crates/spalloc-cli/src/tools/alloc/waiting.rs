@@ -5,12 +5,12 @@
 //! and after `server_timeout` without the server the wait gives up, since
 //! the job may have been lost with it.
 
-use super::messages::{clock, progress_suffix, state_message, QueueNote};
+use super::messages::{clock, progress_suffixes, state_message, QueueNote};
 use super::reporter::Reporter;
 use super::{EXIT_DESTROYED, EXIT_INTERRUPTED, EXIT_SERVER_GONE, EXIT_UNKNOWN};
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
-use crate::queue_state::job_state_with_queue;
+use crate::queue_state::{estimate_queue_note, job_state_with_queue};
 use crate::terminal::Style;
 use spalloc::{JobState, JobStateRecord, ProtocolClient};
 use std::sync::mpsc;
@@ -47,15 +47,12 @@ pub struct WaitSettings {
     pub server_timeout: Option<Duration>,
 }
 
-/// Queued jobs created before `job_id` (the server queues in ID order), for
-/// servers that do not say where the job is in its queue.
-fn queued_jobs_ahead(client: &ProtocolClient, job_id: u64) -> Option<usize> {
+/// Where the job stands, estimated from the listings, for servers that do
+/// not say; `None` if the listings cannot be read.
+fn estimated_queue_note(client: &ProtocolClient, job_id: u64) -> Option<QueueNote> {
     let jobs = client.list_jobs().ok()?;
-    Some(
-        jobs.iter()
-            .filter(|j| j.state == JobState::Queued && j.job_id < job_id)
-            .count(),
-    )
+    let machines = client.list_machines().ok()?;
+    Some(estimate_queue_note(job_id, &jobs, &machines))
 }
 
 /// A short account of a lost connection, for the status line.
@@ -98,15 +95,16 @@ impl Wait<'_> {
                 self.client.hostname(),
                 self.client.port()
             );
-            let suffix = format!(
-                " ({} elapsed; no server for {}: {reason})",
-                clock(elapsed),
-                clock(since.elapsed())
-            );
-            self.reporter.live(&Style::YELLOW, &text, &suffix);
+            let (elapsed, gone) = (clock(elapsed), clock(since.elapsed()));
+            let suffixes = [
+                format!(" ({elapsed} elapsed; no server for {gone}: {reason})"),
+                format!(" ({elapsed}; no server for {gone})"),
+                format!(" ({elapsed})"),
+            ];
+            self.reporter.live(&Style::YELLOW, &text, &suffixes);
         } else if let Some((style, text)) = &self.current {
             self.reporter
-                .live(style, text, &progress_suffix(elapsed, &self.queue));
+                .live(style, text, &progress_suffixes(elapsed, &self.queue));
         }
     }
 
@@ -208,17 +206,12 @@ impl Wait<'_> {
                 Some(WaitEnd::Exit { code, message })
             }
             state => {
-                self.queue = if state == JobState::Queued {
-                    QueueNote {
-                        jobs_ahead: if self.live && queue.position.is_none() {
-                            queued_jobs_ahead(self.client, job_id)
-                        } else {
-                            None
-                        },
-                        ..queue
+                self.queue = match state {
+                    JobState::Queued if self.live && queue.position.is_none() => {
+                        estimated_queue_note(self.client, job_id).unwrap_or(queue)
                     }
-                } else {
-                    QueueNote::default()
+                    JobState::Queued => queue,
+                    _ => QueueNote::default(),
                 };
                 if self.shown != Some(state) {
                     self.shown = Some(state);
