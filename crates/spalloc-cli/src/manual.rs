@@ -81,7 +81,7 @@ fn spalloc_sections() -> Vec<Section> {
         Section {
             title: "WAITING",
             items: vec![
-                Para("On a terminal, one status line is redrawn in place every second with the time waited, the job's place in the queue and what it waits for (when the server says), cut to the window's width. If the connection to the server is lost, the line says that it is reconnecting (every --reconnect-delay seconds) and the clock keeps running; after --server-timeout seconds without the server (default an hour) spalloc gives up with exit status 5, since the job may have been lost with the server. --debug logs each attempt. A job the server cancels because no machine can ever fit it is explained in numbers (\"demo has 24 boards; 100 asked\")."),
+                Para("On a terminal, one status line is redrawn in place every second with the time waited, the job's place in the queue and what it waits for (as the server says, or as worked out from its job and machine listings), in shorter forms on narrow windows and never wider than the window. If the connection to the server is lost, the line says that it is reconnecting (every --reconnect-delay seconds) and the clock keeps running; after --server-timeout seconds without the server (default an hour) spalloc gives up with exit status 5, since the job may have been lost with the server. --debug logs each attempt. A job the server cancels because no machine can ever fit it is explained in numbers (\"demo has 24 boards; 100 asked\")."),
                 Para("With --no-destroy, spalloc leaves the job on the server at exit and says how to come back to it (spalloc --resume ID) or free it (spalloc-job ID --destroy)."),
             ],
         },
