@@ -119,28 +119,32 @@ pub fn estimate_queue_note(
         .iter()
         .filter(|j| j.state == JobState::Queued && j.job_id < job_id)
         .count();
-    let reason = jobs
-        .iter()
-        .find(|j| j.job_id == job_id)
-        .map(|job| {
-            candidate_machines(job, machines)
-                .map(|machine| {
-                    let in_use: usize = jobs
-                        .iter()
-                        .filter(|j| j.allocated_machine_name.as_deref() == Some(&machine.name))
-                        .filter_map(|j| j.boards.as_ref().map(Vec::len))
-                        .sum();
-                    format!(
-                        "{in_use} of {} in use on {}",
-                        machine.num_boards(),
-                        machine.name
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .filter(|text| !text.is_empty())
-        .map(|busy| format!("waiting for boards; {busy}"));
+    let reason = jobs.iter().find(|j| j.job_id == job_id).and_then(|job| {
+        let busy: Vec<(String, usize, u32)> = candidate_machines(job, machines)
+            .map(|machine| {
+                let in_use: usize = jobs
+                    .iter()
+                    .filter(|j| j.allocated_machine_name.as_deref() == Some(&machine.name))
+                    .filter_map(|j| j.boards.as_ref().map(Vec::len))
+                    .sum();
+                (machine.name.clone(), in_use, machine.num_boards())
+            })
+            .collect();
+        match busy.as_slice() {
+            [] => None,
+            [(name, in_use, live)] => Some(format!(
+                "waiting for boards on {name}; {in_use} of {live} in use"
+            )),
+            several => Some(format!(
+                "waiting for boards: {}",
+                several
+                    .iter()
+                    .map(|(name, in_use, live)| format!("{in_use} of {live} in use on {name}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    });
     QueueNote {
         position: None,
         reason,
@@ -211,13 +215,18 @@ mod tests {
         assert_eq!(note.jobs_ahead, Some(1));
         assert_eq!(
             note.reason.as_deref(),
-            Some("waiting for boards; 2 of 3 in use on m1")
+            Some("waiting for boards on m1; 2 of 3 in use")
         );
         let note = estimate_queue_note(5, &jobs, &machines);
         assert_eq!(
             note.reason.as_deref(),
-            Some("waiting for boards; 3 of 3 in use on m2")
+            Some("waiting for boards on m2; 3 of 3 in use")
         );
         assert_eq!(estimate_queue_note(9, &jobs, &machines).reason, None);
+        let both = [machine("m1", &["default"]), machine("m3", &["default"])];
+        assert_eq!(
+            estimate_queue_note(4, &jobs, &both).reason.as_deref(),
+            Some("waiting for boards: 2 of 3 in use on m1, 0 of 3 in use on m3")
+        );
     }
 }

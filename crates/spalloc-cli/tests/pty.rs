@@ -177,9 +177,7 @@ fn spalloc_shows_a_live_status_line_while_queued() {
         text.split(&redraw).skip(1).any(|rest| {
             // Then what it waits for: the server's reason, or (from servers
             // that give none) the boards in use, counted from the listings.
-            let Some((clock, after)) =
-                rest.split_once(" elapsed, 1 queued job ahead: waiting for ")
-            else {
+            let Some((clock, after)) = rest.split_once(" elapsed, 1 queued job ahead: ") else {
                 return false;
             };
             if !after.contains(")\x1b[0m") {
