@@ -14,8 +14,18 @@ pub(super) struct RawConfig {
     pub max_retired_jobs: Option<usize>,
     pub seconds_before_free: Option<f64>,
     pub max_connections: Option<usize>,
+    /// `[store]`: how the state file is written.
+    pub store: Option<RawStore>,
     #[serde(default, rename = "machine")]
     pub machines: Vec<RawMachine>,
+}
+
+/// The `[store]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    /// `"normal"` or `"full"`.
+    pub synchronous: Option<crate::store::Synchronous>,
 }
 
 #[derive(Debug, Deserialize)]
