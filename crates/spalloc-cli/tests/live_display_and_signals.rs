@@ -378,13 +378,29 @@ fn resuming_a_destroyed_job_shows_its_reason() {
 fn a_restarted_server_is_reconnected_to_and_the_wait_goes_on() {
     use spalloc_server::{RunningServer, ServerConfig};
     let state = tempfile::tempdir().expect("tmp");
-    let start = |port: u16| {
+    // A server on `port` (0: any) that answers; None if it did not start
+    // serving. (`RunningServer::shutdown` can return a moment before the old
+    // server's state-file lock is released, and a server refused the lock
+    // stops at once; so the restart is tried until it answers.)
+    let start = |port: u16| -> Option<RunningServer> {
         let mut config = ServerConfig::from_toml_str(support::SMALL_MACHINE).expect("config");
         config.port = port;
         config.state_file = Some(state.path().join("state.sqlite"));
-        RunningServer::start(config).expect("server starts")
+        let server = RunningServer::start(config).ok()?;
+        std::net::TcpStream::connect(server.local_addr()).ok()?;
+        Some(server)
     };
-    let server = start(0);
+    let start_serving = |port: u16| {
+        (0..100)
+            .find_map(|_| {
+                start(port).or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    None
+                })
+            })
+            .expect("the server starts serving")
+    };
+    let server = start_serving(0);
     let port = server.local_addr().port();
     let client = spalloc::ProtocolClient::new("127.0.0.1", port)
         .with_timeout(Some(std::time::Duration::from_secs(10)));
@@ -416,7 +432,7 @@ fn a_restarted_server_is_reconnected_to_and_the_wait_goes_on() {
         .screen()
         .wait_for(&format!("Job {id}: Reconnecting to 127.0.0.1:{port}..."));
     // The same server comes back on the same port with its saved jobs.
-    let server = start(port);
+    let server = start_serving(port);
     let text = spalloc
         .screen()
         .wait_until("the waiting line again", |text| {
