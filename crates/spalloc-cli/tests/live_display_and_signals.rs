@@ -387,7 +387,12 @@ fn a_restarted_server_is_reconnected_to_and_the_wait_goes_on() {
         config.port = port;
         config.state_file = Some(state.path().join("state.sqlite"));
         let server = RunningServer::start(config).ok()?;
-        std::net::TcpStream::connect(server.local_addr()).ok()?;
+        // A real answer: the socket accepts connections before the server
+        // has opened its state file.
+        let probe = spalloc::ProtocolClient::new("127.0.0.1", server.local_addr().port())
+            .with_timeout(Some(std::time::Duration::from_secs(2)));
+        probe.connect().ok()?;
+        probe.version().ok()?;
         Some(server)
     };
     let start_serving = |port: u16| {
