@@ -5,21 +5,91 @@
 mod common;
 
 use common::{small_config, start, Client};
-use serde_json::json;
-use std::io::{Read, Write};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+/// Reads `n` reply lines from `reader`, failing if the connection ends first.
+fn read_replies(reader: &mut impl BufRead, n: usize) -> Vec<Value> {
+    let mut replies = Vec::with_capacity(n);
+    let mut line = String::new();
+    while replies.len() < n {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => panic!(
+                "the connection ended after {} of {n} replies",
+                replies.len()
+            ),
+            Ok(_) => replies.push(serde_json::from_str(&line).expect("JSON")),
+        }
+    }
+    replies
+}
+
+#[test]
+fn a_client_that_pipelines_4097_lines_in_one_write_gets_every_reply() {
+    // The reproduction: more lines in one write than a client's queue holds.
+    let server = start(small_config("", ""));
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(&b"x\n".repeat(4097)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let replies = read_replies(&mut reader, 4097);
+    assert!(replies
+        .iter()
+        .all(|r| r["exception"].as_str().is_some_and(|e| e.contains("JSON"))));
+    // The connection is still in service.
+    stream.write_all(b"{\"command\": \"version\"}\n").unwrap();
+    assert_eq!(read_replies(&mut reader, 1)[0], json!({"return": "6.0.0"}));
+}
+
+#[test]
+fn a_client_that_sends_far_faster_than_it_reads_is_slowed_down_not_cut_off() {
+    let server = start(small_config("", ""));
+    let mut bystander = Client::connect(&server);
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // Several times the queue's message cap, with replies of a few hundred
+    // bytes, written from another thread (the server stops reading them
+    // while the replies back up, so the writes block until we read).
+    const N: usize = 12_000;
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let line = b"{\"command\": \"list_machines\"}\n".repeat(N / 4);
+        for _ in 0..4 {
+            writer.write_all(&line).unwrap();
+        }
+    });
+    // Fall well behind before reading anything.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        bystander.ok("version", json!([]), json!({})),
+        json!("6.0.0")
+    );
+    let mut reader = BufReader::new(stream);
+    let replies = read_replies(&mut reader, N);
+    sender.join().unwrap();
+    assert!(replies
+        .iter()
+        .all(|r| r["return"][0]["name"] == json!("test-machine")));
+}
+
 #[test]
 fn a_client_that_never_reads_is_disconnected_and_harms_nobody() {
-    let server = start(small_config("", ""));
+    let server = start(small_config("", "stalled_client_timeout = 1.0"));
     let mut bystander = Client::connect(&server);
     let mut hog = TcpStream::connect(server.local_addr()).unwrap();
     hog.set_write_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     // Pipeline requests with biggish replies and never read any of them. The
-    // server's queue for the hog is bounded, so once it and the socket
-    // buffers are full the server hangs up and our writes start failing.
+    // server stops reading once the hog's replies back up, and hangs up
+    // once nothing could be written to it for the stall timeout: our writes
+    // then start failing.
     let request = b"{\"command\": \"list_machines\", \"args\": [], \"kwargs\": {}}\n".repeat(64);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut sent = 0usize;
@@ -158,13 +228,13 @@ fn a_flood_of_connections_that_come_and_go_leaks_nothing() {
 
 #[test]
 fn a_client_queue_is_bounded_in_bytes_as_well_as_messages() {
+    use spalloc_server::server::backlog::Backlog;
     use spalloc_server::server::shared::{Outbox, CLIENT_QUEUE_BYTES};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let (queue, mut inbox) = tokio::sync::mpsc::channel(4096);
     let (hangup, _hungup) = tokio::sync::oneshot::channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let outbox = Outbox::new(queue, Arc::clone(&queued), hangup);
+    let backlog = Arc::new(Backlog::default());
+    let outbox = Outbox::new(queue, Arc::clone(&backlog), hangup);
     let big = vec![b'x'; 1 << 20];
     let mut accepted = 0;
     while outbox.try_send(big.clone()).is_ok() {
@@ -172,10 +242,15 @@ fn a_client_queue_is_bounded_in_bytes_as_well_as_messages() {
         assert!(accepted <= 64, "the byte limit is not enforced");
     }
     assert_eq!(accepted, CLIENT_QUEUE_BYTES >> 20);
-    assert_eq!(queued.load(Ordering::Acquire), CLIENT_QUEUE_BYTES);
+    assert_eq!(backlog.bytes(), CLIENT_QUEUE_BYTES);
     // Small messages still fit only once the writer has drained some.
     assert!(outbox.try_send(vec![b'y'; 10]).is_err());
     let line = inbox.try_recv().unwrap();
-    queued.fetch_sub(line.len(), Ordering::AcqRel);
+    backlog.written(1, line.len());
     assert!(outbox.try_send(vec![b'y'; 10]).is_ok());
+    // Below the cap, one message of any size is taken: a listing bigger
+    // than what is left of the cap is still delivered.
+    let huge = vec![b'z'; 2 << 20];
+    assert!(outbox.try_send(huge).is_ok());
+    assert!(backlog.bytes() > CLIENT_QUEUE_BYTES);
 }

@@ -14,8 +14,12 @@ pub(super) struct RawConfig {
     pub max_retired_jobs: Option<usize>,
     pub seconds_before_free: Option<f64>,
     pub max_connections: Option<usize>,
-    #[serde(default, rename = "machine")]
-    pub machines: Vec<RawMachine>,
+    pub stalled_client_timeout: Option<f64>,
+    pub allow_removing_every_machine: Option<bool>,
+    /// `None` when the file has no `machine` key at all (neither
+    /// `[[machine]]` tables nor an explicit `machine = []`).
+    #[serde(rename = "machine")]
+    pub machines: Option<Vec<RawMachine>>,
 }
 
 #[derive(Debug, Deserialize)]
