@@ -254,3 +254,257 @@ fn a_client_queue_is_bounded_in_bytes_as_well_as_messages() {
     assert!(outbox.try_send(huge).is_ok());
     assert!(backlog.bytes() > CLIENT_QUEUE_BYTES);
 }
+
+#[test]
+fn jobs_with_huge_owners_are_refused_so_listings_stay_small_for_everyone() {
+    // The reproduction: twenty jobs whose owner is a 1,000,000-character
+    // string made every list_jobs reply outgrow the per-client cap.
+    let server = start(small_config("", ""));
+    let mut attacker = Client::connect(&server);
+    let owner = "o".repeat(1_000_000);
+    for _ in 0..20 {
+        let refused = attacker
+            .call("create_job", json!([1]), json!({"owner": owner}))
+            .unwrap_err();
+        assert!(refused.starts_with("owner is too long"), "{refused}");
+    }
+    let tag = "t".repeat(500_000);
+    let refused = attacker
+        .call(
+            "create_job",
+            json!([1]),
+            json!({"owner": "x", "tags": [tag]}),
+        )
+        .unwrap_err();
+    assert!(refused.starts_with("tag is too long"), "{refused}");
+    let machine = "m".repeat(500_000);
+    let refused = attacker
+        .call(
+            "create_job",
+            json!([1]),
+            json!({"owner": "x", "machine": machine}),
+        )
+        .unwrap_err();
+    assert!(refused.starts_with("machine name is too long"), "{refused}");
+    let padding = " ".repeat(500_000) + "0.5";
+    let refused = attacker
+        .call(
+            "create_job",
+            json!([1]),
+            json!({"owner": "x", "min_ratio": padding}),
+        )
+        .unwrap_err();
+    assert!(
+        refused.starts_with("create_job's arguments are too long"),
+        "{refused}"
+    );
+    let job = attacker.create(json!([1]), json!({}));
+    let refused = attacker
+        .call("destroy_job", json!([job, "r".repeat(100_000)]), json!({}))
+        .unwrap_err();
+    assert!(refused.starts_with("reason is too long"), "{refused}");
+    // Everyone else's listing is one small line with the one real job.
+    let mut user = Client::connect(&server);
+    let jobs = user.ok("list_jobs", json!([]), json!({}));
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+    assert!(jobs.to_string().len() < 1024);
+}
+
+#[test]
+fn watches_are_bounded_per_connection_and_unknown_names_cost_nothing() {
+    let server = start(small_config("", ""));
+    let mut watcher = Client::connect(&server);
+    // Names no machine has, each half a megabyte: accepted as by the
+    // reference, but not kept.
+    let name = "n".repeat(512 * 1024);
+    for i in 0..20 {
+        let reply = watcher.call("notify_machine", json!([format!("{name}{i}")]), json!({}));
+        assert_eq!(reply, Ok(Value::Null));
+    }
+    // Job IDs that are not live jobs: likewise.
+    let ids: String = (1_000_000..1_020_000)
+        .map(|id| format!("{{\"command\": \"notify_job\", \"args\": [{id}]}}\n"))
+        .collect();
+    watcher.send_raw(ids.as_bytes());
+    for _ in 0..20_000 {
+        assert_eq!(watcher.reply(), Ok(Value::Null));
+    }
+    // Live jobs: up to the limit, then a clear refusal.
+    let limit = spalloc_server::core::watch::MAX_WATCHES_PER_CLIENT;
+    let mut owner = Client::connect(&server);
+    let jobs: Vec<u64> = (0..=limit)
+        .map(|_| owner.create(json!([1]), json!({"keepalive": null})))
+        .collect();
+    for job in &jobs[..limit] {
+        assert_eq!(
+            watcher.call("notify_job", json!([job]), json!({})),
+            Ok(Value::Null)
+        );
+    }
+    let refused = watcher
+        .call("notify_job", json!([jobs[limit]]), json!({}))
+        .unwrap_err();
+    assert!(refused.contains("too many jobs watched"), "{refused}");
+    // A job that ended makes room; watching everything is always possible.
+    owner.ok("destroy_job", json!([jobs[0]]), json!({}));
+    assert_eq!(
+        watcher.call("notify_job", json!([jobs[limit]]), json!({})),
+        Ok(Value::Null)
+    );
+    assert_eq!(
+        watcher.call("notify_job", json!([]), json!({})),
+        Ok(Value::Null)
+    );
+    // The connection still gets the notifications it asked for.
+    owner.ok("destroy_job", json!([jobs[1]]), json!({}));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !watcher.notifications.iter().any(|n| {
+        n["jobs_changed"]
+            .as_array()
+            .is_some_and(|j| j.contains(&json!(jobs[1])))
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "no notification for job {}",
+            jobs[1]
+        );
+        watcher.ok("version", json!([]), json!({}));
+    }
+}
+
+/// The real binary, started by `sh` after `ulimit_args` (such as `-n 160`)
+/// on a small simulated machine; killed on drop.
+#[cfg(target_os = "linux")]
+struct LimitedServer {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+#[cfg(target_os = "linux")]
+impl LimitedServer {
+    fn start(test: &str, ulimit_args: &str) -> LimitedServer {
+        use std::process::{Command, Stdio};
+        let dir = std::env::temp_dir().join(format!("spalloc-fds-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("server.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "ip = \"127.0.0.1\"\nport = {port}\n[[machine]]\nname = \"m\"\nwidth = 1\n\
+                 height = 1\nbase_ip = \"127.0.1.0\"\npower_delay = 0.01\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit {ulimit_args} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_spalloc-server"))
+            .arg(&config)
+            .arg("--no-state")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let server = LimitedServer { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the server never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// The soft and hard limits on open files from /proc.
+    fn open_file_limits(&self) -> (String, String) {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id())).unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap()
+            .to_owned();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields[3].to_owned(), fields[4].to_owned())
+    }
+
+    /// Stops the server and returns its log.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut log);
+        }
+        log
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for LimitedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let server = LimitedServer::start("raise", "-Sn 100");
+    let (soft, hard) = server.open_file_limits();
+    assert_ne!(soft, "100");
+    assert_eq!(soft, hard);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn with_few_file_descriptors_every_client_is_answered_or_turned_away() {
+    // The reproduction: more clients than the open-file limit allows used
+    // to connect and never be answered.
+    let server = LimitedServer::start("few", "-n 160");
+    assert_eq!(server.open_file_limits().0, "160");
+    let clients: Vec<TcpStream> = (0..220)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let _ = s.write_all(b"{\"command\": \"version\"}\n");
+            s
+        })
+        .collect();
+    let (mut served, mut refused) = (0, 0);
+    for (i, s) in clients.iter().enumerate() {
+        let mut line = String::new();
+        match BufReader::new(s).read_line(&mut line) {
+            Ok(n) if n > 0 => {}
+            other => panic!("client {i} was never answered: {other:?}"),
+        }
+        let reply: Value = serde_json::from_str(&line).unwrap();
+        if reply["return"] == json!("6.0.0") {
+            served += 1;
+        } else {
+            let why = reply["exception"].as_str().unwrap_or_default();
+            assert!(why.contains("too many connections"), "{reply}");
+            refused += 1;
+        }
+    }
+    assert!(
+        served > 0 && refused > 0,
+        "{served} served, {refused} refused"
+    );
+    assert!(served < 160, "{served} served");
+    drop(clients);
+    let log = server.stop();
+    assert!(
+        log.contains("open-file limit leaves room for fewer connections"),
+        "{log}"
+    );
+}
