@@ -256,6 +256,41 @@ fn a_client_queue_is_bounded_in_bytes_as_well_as_messages() {
 }
 
 #[test]
+fn a_client_pipelining_changes_gets_every_reply_while_they_wait_for_the_state_file() {
+    // Replies to changes wait for their commit before they are queued: they
+    // count towards the client's backlog too, so that a burst of commits
+    // cannot overflow its queue (on a fast disk they rarely pile up; this
+    // checks that every reply arrives, in order, whatever the timing).
+    let dir = std::env::temp_dir().join(format!("spalloc-pipelined-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // An fsync per commit, the slowest setting.
+    let mut config = small_config("", "[store]\nsynchronous = \"full\"");
+    config.state_file = Some(dir.join("state.sqlite"));
+    let server = start(config);
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // Jobs no machine can run: each is a change (created, then cancelled).
+    const N: usize = 20_000;
+    let line = b"{\"command\": \"create_job\", \"args\": [], \"kwargs\": \
+                 {\"owner\": \"p\", \"machine\": \"nowhere\", \"keepalive\": null}}\n";
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&line.repeat(N)).unwrap());
+    let mut reader = BufReader::new(stream);
+    let replies = read_replies(&mut reader, N);
+    sender.join().unwrap();
+    let ids: Vec<u64> = replies
+        .iter()
+        .filter_map(|r| r["return"].as_u64())
+        .collect();
+    assert_eq!(ids, (1..=N as u64).collect::<Vec<_>>());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn jobs_with_huge_owners_are_refused_so_listings_stay_small_for_everyone() {
     // The reproduction: twenty jobs whose owner is a 1,000,000-character
     // string made every list_jobs reply outgrow the per-client cap.

@@ -30,11 +30,11 @@ pub fn job(mut call: Call, on: bool) -> Result<Value, String> {
     }
     let jobs = &service.controller.jobs;
     // A job that is not live never changes again: watching it costs nothing.
-    if target.is_some_and(|id| !jobs.contains_key(&id)) {
+    if target.is_some_and(|id| !jobs.is_live(id)) {
         return Ok(Value::Null);
     }
     watches
-        .notify_job(client, target, |id| jobs.contains_key(id))
+        .notify_job(client, target, |id| jobs.is_live(*id))
         .map_err(|e| e.to_string())?;
     Ok(Value::Null)
 }

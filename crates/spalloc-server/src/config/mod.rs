@@ -207,6 +207,10 @@ pub struct ServerConfig {
     /// Ignore the saved state and start with no jobs (`--cold-start`), as
     /// the reference does; the state file is overwritten.
     pub cold_start: bool,
+    /// `[store] synchronous`: whether a commit waits for the disk (`full`,
+    /// surviving a power cut) or only for the operating system (`normal`,
+    /// the default, surviving the server being killed).
+    pub state_synchronous: crate::store::Synchronous,
 }
 
 /// The default cap on simultaneous client connections.
@@ -232,6 +236,7 @@ impl Default for ServerConfig {
             machines: Vec::new(),
             state_file: None,
             cold_start: false,
+            state_synchronous: crate::store::Synchronous::Normal,
         }
     }
 }
@@ -353,6 +358,7 @@ impl ServerConfig {
             machines,
             state_file: None,
             cold_start: false,
+            state_synchronous: raw.store.and_then(|s| s.synchronous).unwrap_or_default(),
         })
     }
 }

@@ -16,10 +16,20 @@ pub(super) struct RawConfig {
     pub max_connections: Option<usize>,
     pub stalled_client_timeout: Option<f64>,
     pub allow_removing_every_machine: Option<bool>,
+    /// `[store]`: how the state file is written.
+    pub store: Option<RawStore>,
     /// `None` when the file has no `machine` key at all (neither
     /// `[[machine]]` tables nor an explicit `machine = []`).
     #[serde(rename = "machine")]
     pub machines: Option<Vec<RawMachine>>,
+}
+
+/// The `[store]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    /// `"normal"` or `"full"`.
+    pub synchronous: Option<crate::store::Synchronous>,
 }
 
 #[derive(Debug, Deserialize)]

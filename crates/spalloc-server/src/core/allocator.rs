@@ -344,6 +344,11 @@ impl Allocator {
         }
     }
 
+    /// Seconds between a free and the boards' reuse.
+    pub fn seconds_before_free(&self) -> f64 {
+        self.seconds_before_free
+    }
+
     /// The machine's width in triads.
     pub fn width(&self) -> u32 {
         self.topology.width
@@ -717,6 +722,141 @@ impl Allocator {
             let full = self.single_board_triads.remove(i);
             self.full_single_board_triads.push(full);
         }
+    }
+}
+
+/// An allocation found in the job records, for [`Allocator::rebuild`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// One board of a shared single-board triad.
+    Board(Board),
+    /// A rectangle of triads `[x, y, width, height]` with these boards.
+    Triads([u32; 4], BTreeSet<Board>),
+}
+
+impl Allocator {
+    /// An allocator for a `width × height`-triad machine in which exactly
+    /// `claims` are allocated (restoring from job records: the boards of
+    /// each job are known, so nothing is placed again), and the allocation
+    /// ID of each claim: `None` for one that overlaps an earlier claim or
+    /// leaves the machine (a damaged record; the caller drops that job).
+    /// Frees that were waiting for `seconds_before_free` are not in the
+    /// records: those boards are free at once.
+    pub fn rebuild(
+        width: u32,
+        height: u32,
+        dead_boards: &BTreeSet<Board>,
+        dead_links: &BTreeSet<(Board, Link)>,
+        seconds_before_free: f64,
+        claims: &[Claim],
+    ) -> (Allocator, Vec<Option<u64>>) {
+        let mut a = Allocator::new(width, height, dead_boards, dead_links, seconds_before_free);
+        // Boards must be disjoint and inside; then the rectangles must come
+        // out of one tree. All at once first; one at a time (dropping those
+        // that do not fit) only for a damaged file.
+        let mut taken: BTreeSet<Board> = BTreeSet::new();
+        let mut accepted: Vec<bool> = claims
+            .iter()
+            .map(|claim| {
+                let boards: Vec<Board> = match claim {
+                    Claim::Board(b) => vec![*b],
+                    Claim::Triads(_, boards) => boards.iter().copied().collect(),
+                };
+                let ok = boards
+                    .iter()
+                    .all(|b| b.x < width && b.y < height && b.z < 3 && !taken.contains(b));
+                if ok {
+                    taken.extend(boards);
+                }
+                ok
+            })
+            .collect();
+        let rects_of = |accepted: &[bool]| -> Vec<[u32; 4]> {
+            let mut rects = Vec::new();
+            let mut triads = BTreeSet::new();
+            for (claim, ok) in claims.iter().zip(accepted) {
+                match claim {
+                    _ if !ok => {}
+                    Claim::Board(b) => {
+                        if triads.insert((b.x, b.y)) {
+                            rects.push([b.x, b.y, 1, 1]);
+                        }
+                    }
+                    Claim::Triads(rect, _) => rects.push(*rect),
+                }
+            }
+            rects
+        };
+        match PackTree::rebuild(0, 0, width, height, &rects_of(&accepted)) {
+            Some(tree) => a.pack_tree = tree,
+            None => {
+                for i in 0..claims.len() {
+                    if !accepted[i] {
+                        continue;
+                    }
+                    let mut trial = accepted.clone();
+                    for later in trial.iter_mut().skip(i + 1) {
+                        *later = false;
+                    }
+                    if PackTree::rebuild(0, 0, width, height, &rects_of(&trial)).is_none() {
+                        accepted[i] = false;
+                    }
+                }
+                if let Some(tree) = PackTree::rebuild(0, 0, width, height, &rects_of(&accepted)) {
+                    a.pack_tree = tree;
+                }
+            }
+        }
+        let mut ids = Vec::with_capacity(claims.len());
+        for (claim, ok) in claims.iter().zip(accepted) {
+            if !ok {
+                ids.push(None);
+                continue;
+            }
+            let id = match claim {
+                Claim::Triads(rect, _) => {
+                    a.new_id(AllocKind::Triads, Board::new(rect[0], rect[1], 0))
+                }
+                Claim::Board(b) => {
+                    let index = match a.shared_triad(b.x, b.y) {
+                        Some(i) => i,
+                        None => {
+                            let mut free = PySmallSet::new();
+                            for z in 0..3 {
+                                if !a.topology.dead_boards.contains(&Board::new(b.x, b.y, z)) {
+                                    free.add(z);
+                                }
+                            }
+                            a.single_board_triads.push(SharedTriad {
+                                x: b.x,
+                                y: b.y,
+                                free,
+                                in_use: BTreeSet::new(),
+                            });
+                            a.single_board_triads.len() - 1
+                        }
+                    };
+                    let triad = &mut a.single_board_triads[index];
+                    triad.free.discard(b.z);
+                    triad.in_use.insert(b.z);
+                    a.new_id(AllocKind::Board, *b)
+                }
+            };
+            ids.push(Some(id));
+        }
+        let (full, free): (Vec<SharedTriad>, Vec<SharedTriad>) =
+            std::mem::take(&mut a.single_board_triads)
+                .into_iter()
+                .partition(|t| t.free.is_empty());
+        a.single_board_triads = free;
+        a.full_single_board_triads = full;
+        (a, ids)
+    }
+
+    fn shared_triad(&self, x: u32, y: u32) -> Option<usize> {
+        self.single_board_triads
+            .iter()
+            .position(|t| (t.x, t.y) == (x, y))
     }
 }
 

@@ -6,11 +6,10 @@
 //! ones behind it on that machine (as in the reference: fairness over
 //! utilisation), while jobs that fit elsewhere can still overtake it there.
 
-use crate::core::allocator::{AllocRequest, Allocation, Allocator};
+use crate::core::allocator::{AllocRequest, Allocation, Allocator, Claim};
 use crate::core::job::Target;
 use crate::core::machine::Machine;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// A job that was just given boards.
@@ -321,111 +320,41 @@ impl JobQueue {
     }
 }
 
-/// One machine's queue and allocator as saved in a [`QueueSnapshot`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MachineQueueSnapshot {
-    /// The machine's name.
-    pub name: String,
-    /// [`machine_fingerprint`] of the machine description it was saved with.
-    pub fingerprint: u64,
-    /// Its allocator, with every live allocation and pending free.
-    pub allocator: Allocator,
-    /// Its FIFO of job IDs.
-    pub queue: Vec<u64>,
-}
-
-/// Everything a [`JobQueue`] holds except the machine descriptions, which
-/// come from the configuration on restore.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QueueSnapshot {
-    /// Per machine, in priority order.
-    pub machines: Vec<MachineQueueSnapshot>,
-    /// Jobs waiting for boards, where they may run and what they asked for.
-    pub pending: Vec<(u64, Target, AllocRequest)>,
-    /// Jobs holding boards: (job, machine, allocation ID).
-    pub allocated: Vec<(u64, String, u64)>,
-}
-
-/// A stable digest of a machine's description (FNV-1a over its `Debug`
-/// form, whose maps and sets are ordered), to tell whether a machine in the
-/// configuration is the one a snapshot was taken with.
-pub fn machine_fingerprint(machine: &Machine) -> u64 {
-    format!("{machine:?}")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
-}
-
 impl JobQueue {
-    /// The queue's state, for [`JobQueue::restore`].
-    pub fn snapshot(&self) -> QueueSnapshot {
-        QueueSnapshot {
-            machines: self
-                .machines
-                .iter()
-                .map(|m| MachineQueueSnapshot {
-                    name: m.machine.name.clone(),
-                    fingerprint: machine_fingerprint(&m.machine),
-                    allocator: m.allocator.clone(),
-                    queue: m.queue.iter().copied().collect(),
-                })
-                .collect(),
-            pending: self
-                .pending
-                .iter()
-                .map(|(&id, p)| (id, p.target.clone(), p.request))
-                .collect(),
-            allocated: self
-                .allocated
-                .iter()
-                .map(|(&id, (m, a))| (id, m.clone(), *a))
-                .collect(),
+    /// Puts back the allocations of one machine found in the job records
+    /// (restoring): its allocator is rebuilt holding exactly those boards
+    /// (see [`Allocator::rebuild`]). Returns the jobs whose claim was
+    /// refused (a damaged record, or a machine that is not there).
+    pub fn rebuild_machine(&mut self, name: &str, claims: &[(u64, Claim)]) -> Vec<u64> {
+        let Some(m) = self.machines.iter_mut().find(|m| m.machine.name == name) else {
+            return claims.iter().map(|(id, _)| *id).collect();
+        };
+        let just_claims: Vec<Claim> = claims.iter().map(|(_, c)| c.clone()).collect();
+        let (allocator, ids) = Allocator::rebuild(
+            m.machine.width,
+            m.machine.height,
+            &m.machine.dead_boards,
+            &m.machine.dead_links,
+            m.allocator.seconds_before_free(),
+            &just_claims,
+        );
+        m.allocator = allocator;
+        let mut refused = Vec::new();
+        for ((job_id, _), id) in claims.iter().zip(ids) {
+            match id {
+                Some(id) => {
+                    self.allocated.insert(*job_id, (name.to_owned(), id));
+                }
+                None => refused.push(*job_id),
+            }
         }
+        refused
     }
 
-    /// Rebuilds a queue for `machines` (the configured ones, in priority
-    /// order) from a snapshot. A machine whose description is unchanged gets
-    /// its saved allocator and queue back; a new or changed one starts idle
-    /// with an empty queue. Returns the queue, the names of the saved
-    /// machines that are gone or changed (allocations on them are dropped:
-    /// the caller destroys those jobs), and whether any machine differs, in
-    /// which case the caller must [`JobQueue::regenerate`] the queues.
-    pub fn restore(
-        machines: Vec<Arc<Machine>>,
-        seconds_before_free: f64,
-        snapshot: QueueSnapshot,
-    ) -> (JobQueue, BTreeSet<String>, bool) {
-        let mut queue = JobQueue::new(machines, seconds_before_free);
-        let mut saved: BTreeMap<String, MachineQueueSnapshot> = snapshot
-            .machines
-            .into_iter()
-            .map(|m| (m.name.clone(), m))
-            .collect();
-        let mut kept = BTreeSet::new();
-        for m in &mut queue.machines {
-            let Some(s) = saved.remove(&m.machine.name) else {
-                continue;
-            };
-            if s.fingerprint == machine_fingerprint(&m.machine) {
-                m.allocator = s.allocator;
-                m.queue = s.queue.into_iter().collect();
-                kept.insert(s.name);
-            } else {
-                saved.insert(s.name.clone(), s);
-            }
-        }
-        let lost: BTreeSet<String> = saved.into_keys().collect();
-        let differs = !lost.is_empty() || kept.len() != queue.machines.len();
-        for (id, target, request) in snapshot.pending {
-            queue.pending.insert(id, PendingJob { target, request });
-        }
-        for (id, machine, allocation) in snapshot.allocated {
-            if kept.contains(&machine) {
-                queue.allocated.insert(id, (machine, allocation));
-            }
-        }
-        (queue, lost, differs)
+    /// Records a job as waiting for boards without queueing it anywhere
+    /// yet (restoring): [`JobQueue::regenerate`] queues it.
+    pub fn add_pending(&mut self, job_id: u64, target: Target, request: AllocRequest) {
+        self.pending.insert(job_id, PendingJob { target, request });
     }
 
     /// Whether a job holds boards.

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use thiserror::Error;
 
 /// Where a board physically sits: cabinet, frame (one BMP each) and slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Physical {
     /// The cabinet.
     pub cabinet: u32,

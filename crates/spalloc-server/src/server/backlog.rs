@@ -2,7 +2,9 @@
 //! written to its socket, shared by its [`Outbox`](super::shared::Outbox)
 //! (which adds), its writer (which subtracts) and its reader (which waits).
 //!
-//! Two levels matter. Below [`REPLY_LEVEL`] the reader takes new requests;
+//! Two levels matter. Below [`REPLY_LEVEL`] (counting the replies still
+//! waiting for the state file's commit, which are queued after it) the
+//! reader takes new requests;
 //! above it the reader stops reading the socket until the writer has caught
 //! up, so a client that pipelines requests faster than it reads the replies
 //! is slowed down to its own pace (TCP flow control does the rest) instead
@@ -46,6 +48,12 @@ impl ReplyBudget {
     /// the level by its own size; the hard caps leave room for that.
     pub fn has_room(&self) -> bool {
         self.messages > 0 && self.bytes > 0
+    }
+
+    /// Accounts for `n` replies produced but not yet queued (waiting for
+    /// the state file's commit).
+    pub fn hold_back(&mut self, n: usize) {
+        self.messages = self.messages.saturating_sub(n);
     }
 
     /// Accounts for one reply of `len` bytes.

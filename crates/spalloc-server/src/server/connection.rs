@@ -172,7 +172,15 @@ pub async fn serve(
             Batch::Paused => {
                 // Stop reading the socket until the client has read enough
                 // of its replies; TCP flow control then slows the sender.
-                match wait_for_room(&backlog, settings.stall_timeout, &mut hangup).await {
+                match wait_for_room(
+                    &backlog,
+                    &shared,
+                    client,
+                    settings.stall_timeout,
+                    &mut hangup,
+                )
+                .await
+                {
                     Room::Made => {}
                     Room::WriterGone => break,
                     Room::HungUp => {
@@ -212,11 +220,12 @@ pub async fn serve(
                 through_buffer += n;
             }
         }
-        let mut budget = backlog.reply_budget();
         batch = shared.with(|state| {
             if !state.clients.contains_key(&client) {
                 return Batch::Close; // dropped for not reading its messages
             }
+            let mut budget = backlog.reply_budget();
+            budget.hold_back(state.replies_waiting(client));
             loop {
                 if !budget.has_room() {
                     return Batch::Paused;
@@ -275,9 +284,16 @@ enum Room {
     Stalled,
 }
 
-/// Waits until the client's backlog is below the reply level again.
+/// How often a reader whose replies wait for the state file's commit (and
+/// not for the client) looks again.
+const COMMIT_POLL: Duration = Duration::from_millis(5);
+
+/// Waits until the client's backlog, with its replies waiting for a commit,
+/// is below the reply level again.
 async fn wait_for_room(
     backlog: &Backlog,
+    shared: &Shared,
+    client: ClientId,
     stall_timeout: Duration,
     hangup: &mut oneshot::Receiver<()>,
 ) -> Room {
@@ -285,8 +301,19 @@ async fn wait_for_room(
         if backlog.is_writer_gone() {
             return Room::WriterGone;
         }
-        if backlog.reply_budget().has_room() {
+        let queued = backlog.reply_budget();
+        let mut budget = queued;
+        budget.hold_back(shared.with(|s| s.replies_waiting(client)));
+        if budget.has_room() {
             return Room::Made;
+        }
+        if queued.has_room() {
+            // Held up by the disk, not by the client: no stall to time.
+            tokio::select! {
+                () = tokio::time::sleep(COMMIT_POLL) => {}
+                _ = &mut *hangup => return Room::HungUp,
+            }
+            continue;
         }
         tokio::select! {
             progress = tokio::time::timeout(stall_timeout, backlog.progress()) => {

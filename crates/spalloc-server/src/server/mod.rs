@@ -72,14 +72,27 @@ pub async fn serve_with_reload(
         info!(machine = %m.summary(), "machine configured");
     }
     // A restored state's re-issued power work and its first save happen at
-    // the first flush below, once the BMP dispatcher is attached.
-    let store = crate::store::open_and_restore(&config, &mut service, clock::now());
-    let shared = Arc::new_cyclic(|weak| {
-        let _ = weak; // attached below, once the Arc exists
+    // the first flush below, once the BMP dispatcher is attached. A state
+    // file that cannot be used refuses start-up.
+    let store = crate::store::open_and_restore(&config, &mut service, clock::now())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
+        let writer = store.map(|(store, committed)| {
+            let weak = weak.clone();
+            crate::store::writer::Writer::spawn(
+                store,
+                committed,
+                Box::new(move |seq, result| {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.committed(seq, result);
+                    }
+                }),
+            )
+        });
         Shared::new(State::new(
             service,
             BmpDispatcher::new(&config, tokio::runtime::Handle::current()),
-            store,
+            writer,
         ))
     });
     bmp.attach(&shared);

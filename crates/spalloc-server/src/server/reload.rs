@@ -218,9 +218,11 @@ impl Reloader {
                 .service
                 .controller
                 .reconfigure(settings, machines, clock::now());
-            // Commit the new state before any BMP sees its consequences, as
-            // every flush does.
-            s.save();
+            // The power-offs below leave before the reload's records are
+            // committed (they must reach the old machine's workers before
+            // those are replaced); a crash in between restores the jobs,
+            // and the restore destroys them again against the same
+            // configuration. Everything else waits for the commit as usual.
             // Power-offs of jobs destroyed with their machine go to the old
             // machine's workers; everything else to the new configuration's.
             let (old, current): (Vec<_>, Vec<_>) = s

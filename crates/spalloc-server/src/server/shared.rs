@@ -7,20 +7,34 @@
 //! a client's reply ahead of the notifications its own request caused, as
 //! in the reference.
 //!
-//! With a state file, [`State::flush`] first commits the controller's
-//! snapshot whenever it changed, and only then releases the replies queued
-//! during `f` (held until then), the notifications and the BMP work: nothing
-//! a client or a BMP sees can be lost by a crash.
+//! With a state file, [`State::flush`] hands the records a turn changed to
+//! the store's writer thread (`store::writer`) and holds the turn's
+//! replies, notifications and BMP work until the writer reports the commit
+//! ([`Shared::committed`]): nothing a client or a BMP sees can be lost by a
+//! crash, and the lock is never held while the disk works. A turn that
+//! changed nothing is answered at once, unless an earlier change is still
+//! being committed (its answer could show that change) or the client has
+//! held replies (which it must receive first).
+//!
+//! A commit that fails refuses the changes it carried: the controller is
+//! rolled back to what the file holds (rebuilt from the writer's copy of
+//! the committed records, as on a restart), every held reply becomes an
+//! exception saying so, and held notifications and BMP work are dropped
+//! (the rebuilt controller issues its own). Calls that change nothing keep
+//! working meanwhile, and the next change tries the disk again.
 
 use crate::bmp::BmpDispatcher;
+use crate::clock;
+use crate::core::bmp_request::BmpRequest;
+use crate::core::controller::Controller;
 use crate::core::watch::ClientId;
 use crate::server::backlog::Backlog;
 use crate::service::Service;
-use crate::store::Store;
-use std::collections::HashMap;
+use crate::store::writer::Writer;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tracing::{error, info, warn};
 
 /// How many unsent messages a client may have queued before we give up on
 /// it: a client that never reads must not make the server's memory grow.
@@ -80,6 +94,30 @@ impl Outbox {
     }
 }
 
+/// Something a turn produced, held until the turn's changes are committed.
+enum Output {
+    Reply(ClientId, Vec<u8>),
+    Notification(ClientId, Vec<u8>),
+    Bmp(BmpRequest),
+}
+
+/// The state file's side of [`State`]: the writer and what waits for it.
+struct Journal {
+    writer: Writer,
+    /// The last change set handed to the writer.
+    submitted: u64,
+    /// The last change set committed.
+    committed: u64,
+    /// Whether the next change set must rewrite every record (at first,
+    /// and after a failed commit).
+    rewrite_all: bool,
+    /// Outputs waiting for the commit of their change set, in order.
+    waiting: VecDeque<(u64, Output)>,
+    /// How many replies each client has waiting (its later replies wait
+    /// too, to stay in order).
+    waiting_replies: HashMap<ClientId, usize>,
+}
+
 /// Mutable server state behind the lock.
 pub struct State {
     /// The sans-I/O service.
@@ -88,25 +126,35 @@ pub struct State {
     pub clients: HashMap<ClientId, Outbox>,
     /// Where BMP requests go.
     pub bmp: BmpDispatcher,
-    /// The state file, if the server keeps one.
-    pub store: Option<Store>,
-    /// The controller revision last saved.
-    saved_revision: u64,
-    /// Replies waiting for the state to be committed.
+    journal: Option<Journal>,
+    /// Replies of the current turn.
     held: Vec<(ClientId, Vec<u8>)>,
 }
 
 impl State {
-    /// A state with no clients, saving to `store` if given.
-    pub fn new(service: Service, bmp: BmpDispatcher, store: Option<Store>) -> State {
+    /// A state with no clients, committing its changes through `writer` if
+    /// given (see [`Shared::new`] for how its reports come back).
+    pub fn new(service: Service, bmp: BmpDispatcher, writer: Option<Writer>) -> State {
         State {
             service,
             clients: HashMap::new(),
             bmp,
-            store,
-            saved_revision: u64::MAX,
+            journal: writer.map(|writer| Journal {
+                writer,
+                submitted: 0,
+                committed: 0,
+                rewrite_all: true,
+                waiting: VecDeque::new(),
+                waiting_replies: HashMap::new(),
+            }),
             held: Vec::new(),
         }
+    }
+
+    /// The state file, if the server keeps one (other modules open their
+    /// own connection to it).
+    pub fn state_file(&self) -> Option<&std::path::Path> {
+        self.journal.as_ref().map(|j| j.writer.path())
     }
 
     /// Queues a message for a client; it leaves at the next [`State::flush`],
@@ -115,30 +163,21 @@ impl State {
         self.held.push((client, line));
     }
 
-    /// Commits the controller's snapshot if it changed since the last save.
-    /// A failed save is logged and retried at the next change; the server
-    /// keeps serving.
-    pub fn save(&mut self) {
-        let Some(store) = &mut self.store else {
-            return;
-        };
-        let revision = self.service.controller.revision();
-        if revision == self.saved_revision {
-            return;
-        }
-        // After a failure (or at first) everything is saved again.
-        let all = self.saved_revision == u64::MAX;
-        let controller = &mut self.service.controller;
-        let jobs = controller.take_job_changes(all);
-        let (retired, floor) = controller.take_retired_changes(all);
-        let snapshot = controller.snapshot_without_jobs();
-        match store.save(&snapshot, &jobs, &retired, floor, all) {
-            Ok(()) => self.saved_revision = revision,
-            Err(e) => {
-                tracing::error!(error = %e, "could not save the state");
-                self.saved_revision = u64::MAX;
-            }
-        }
+    /// How many of a client's replies wait for a commit: they count
+    /// towards its backlog (see [`crate::server::backlog`]).
+    pub fn replies_waiting(&self, client: ClientId) -> usize {
+        self.journal
+            .as_ref()
+            .and_then(|j| j.waiting_replies.get(&client))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether every change made so far is committed.
+    pub fn is_committed(&self) -> bool {
+        self.journal
+            .as_ref()
+            .map_or(true, |j| j.committed == j.submitted)
     }
 
     /// Hands a message to a client's queue. A client whose queue is full or
@@ -160,21 +199,153 @@ impl State {
         }
     }
 
-    /// Saves the state if it changed, then hands out held replies, new BMP
-    /// work and pending notifications.
+    /// Hands the turn's changed records to the writer, then hands out (or,
+    /// until they are committed, holds) the turn's replies, BMP work and
+    /// notifications.
     pub fn flush(&mut self) {
-        self.save();
-        for (client, line) in std::mem::take(&mut self.held) {
-            self.deliver(client, line);
-        }
-        for request in self.service.take_bmp_requests() {
-            self.bmp.dispatch(request);
-        }
+        let mut outputs: Vec<Output> = std::mem::take(&mut self.held)
+            .into_iter()
+            .map(|(c, l)| Output::Reply(c, l))
+            .collect();
+        outputs.extend(
+            self.service
+                .take_bmp_requests()
+                .into_iter()
+                .map(Output::Bmp),
+        );
         for (client, note) in self.service.take_notifications() {
             let line = spalloc_protocol::frame::encode_line(&note.to_value());
-            self.deliver(client, line);
+            outputs.push(Output::Notification(client, line));
+        }
+        let Some(journal) = &mut self.journal else {
+            for output in outputs {
+                self.release(output);
+            }
+            return;
+        };
+        if self.service.controller.has_unsaved_changes() {
+            let all = journal.rewrite_all;
+            let changes = self.service.controller.take_record_changes(all);
+            journal.rewrite_all = false;
+            journal.submitted += 1;
+            if let Err(e) = journal.writer.submit(journal.submitted, changes, all) {
+                let seq = journal.submitted;
+                self.held = Vec::new();
+                for output in outputs {
+                    self.hold(seq, output);
+                }
+                self.committed(seq, Err(e));
+                return;
+            }
+        }
+        if journal.committed == journal.submitted {
+            for output in outputs {
+                self.release(output);
+            }
+            return;
+        }
+        let seq = journal.submitted;
+        for output in outputs {
+            self.hold(seq, output);
         }
     }
+
+    /// Holds an output until change set `seq` is committed.
+    fn hold(&mut self, seq: u64, output: Output) {
+        let Some(journal) = &mut self.journal else {
+            return;
+        };
+        if let Output::Reply(client, _) = &output {
+            *journal.waiting_replies.entry(*client).or_default() += 1;
+        }
+        journal.waiting.push_back((seq, output));
+    }
+
+    fn release(&mut self, output: Output) {
+        match output {
+            Output::Reply(client, line) | Output::Notification(client, line) => {
+                self.deliver(client, line);
+            }
+            Output::Bmp(request) => self.bmp.dispatch(request),
+        }
+    }
+
+    /// The writer's report on the change sets up to `seq`: on success their
+    /// outputs leave; on failure every uncommitted change is refused (see
+    /// the module documentation).
+    pub fn committed(&mut self, seq: u64, result: Result<(), String>) {
+        let Some(journal) = &mut self.journal else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                journal.committed = journal.committed.max(seq);
+                let mut released = Vec::new();
+                while journal.waiting.front().is_some_and(|(s, _)| *s <= seq) {
+                    if let Some((_, output)) = journal.waiting.pop_front() {
+                        if let Output::Reply(client, _) = &output {
+                            if let Some(n) = journal.waiting_replies.get_mut(client) {
+                                *n -= 1;
+                                if *n == 0 {
+                                    journal.waiting_replies.remove(client);
+                                }
+                            }
+                        }
+                        released.push(output);
+                    }
+                }
+                for output in released {
+                    self.release(output);
+                }
+            }
+            Err(e) => {
+                error!(
+                    error = %e,
+                    file = %journal.writer.path().display(),
+                    "cannot commit to the state file; the changes are refused and undone"
+                );
+                let refusal = spalloc_protocol::ServerMessage::Exception(format!(
+                    "the server could not save this change to its state file ({e}); \
+                     it was not made, try again later"
+                ))
+                .to_line();
+                let waiting = std::mem::take(&mut journal.waiting);
+                journal.waiting_replies.clear();
+                journal.committed = journal.submitted;
+                let records = journal.writer.committed_records();
+                journal.writer.reset();
+                roll_back(&mut self.service.controller, records);
+                // The rebuilt controller is what the file holds: nothing to
+                // write (rewriting it all could fail again on a full disk
+                // and hold up every read).
+                let _ = self.service.controller.take_record_changes(false);
+                // Undone: forget what the rolled-back turns would notify.
+                self.service.take_notifications();
+                for (_, output) in waiting {
+                    if let Output::Reply(client, _) = output {
+                        self.deliver(client, refusal.clone());
+                    }
+                }
+                info!("state rolled back to the last commit");
+            }
+        }
+    }
+}
+
+/// Replaces a controller whose changes could not be committed by one
+/// rebuilt from the committed `records`, keeping its settings, machines
+/// and BMP request numbering (so that late completions of its requests
+/// are ignored, not mistaken for the new ones').
+fn roll_back(controller: &mut Controller, records: crate::core::records::Records) {
+    let machines = controller.machines().map(|m| m.as_ref().clone()).collect();
+    let mut rebuilt = Controller::from_records_numbering_bmp_requests_from(
+        controller.settings(),
+        records,
+        machines,
+        clock::now(),
+        controller.next_bmp_request_id(),
+    );
+    std::mem::swap(controller, &mut rebuilt);
 }
 
 /// The lock around [`State`].
@@ -188,6 +359,14 @@ impl Shared {
         Shared {
             state: Mutex::new(state),
         }
+    }
+
+    /// The writer's report (see [`State::committed`]), then a flush of what
+    /// a rollback issued.
+    pub fn committed(&self, seq: u64, result: Result<(), String>) {
+        let mut state = self.lock();
+        state.committed(seq, result);
+        state.flush();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
