@@ -18,28 +18,32 @@ installed() {  # installed VENV DISTRIBUTION VERSION: the venv has exactly that 
 sys.exit(version(sys.argv[1]) != sys.argv[2])' "$2" "$3" 2>/dev/null
 }
 
-venv_module() {  # makes sure `$python -m venv` works, installing python3-venv if need be
-  "$python" -m venv --help >/dev/null 2>&1 && "$python" -c 'import ensurepip' 2>/dev/null && return 0
+apt_install_venv() {  # installs python3-venv with apt-get, if this machine allows it
   local minor apt=()
-  minor=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  command -v apt-get >/dev/null || return 0
   if [ "$(id -u)" = 0 ]; then apt=(apt-get); elif sudo -n true 2>/dev/null; then apt=(sudo -n apt-get); fi
-  if [ ${#apt[@]} -gt 0 ] && command -v apt-get >/dev/null; then
-    echo "compat/reference/setup.sh: installing python3-venv (apt-get)" >&2
-    "${apt[@]}" update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq "python$minor-venv" >/dev/null 2>&1 ||
-      DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq python3-venv >/dev/null 2>&1 || true
-  fi
-  "$python" -c 'import ensurepip' 2>/dev/null ||
-    { echo "compat/reference/setup.sh: '$python -m venv' is not available (install python3-venv)" >&2; exit 1; }
+  [ ${#apt[@]} -gt 0 ] || return 0
+  minor=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  echo "compat/reference/setup.sh: installing python$minor-venv (apt-get)" >&2
+  "${apt[@]}" update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq "python$minor-venv" >/dev/null 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq python3-venv >/dev/null 2>&1 || true
+}
+
+make_venv() {  # make_venv DIR
+  rm -rf "$1"
+  "$python" -m venv "$1" >/dev/null 2>&1 && return 0
+  apt_install_venv
+  rm -rf "$1"
+  "$python" -m venv "$1" ||
+    { echo "compat/reference/setup.sh: '$python -m venv' failed (install python3-venv)" >&2; exit 1; }
 }
 
 install() {  # install NAME DISTRIBUTION VERSION
   local venv=$home/$1
   installed "$venv" "$2" "$3" && return 0
-  venv_module
   echo "compat/reference/setup.sh: installing $2==$3 into $venv" >&2
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
+  make_venv "$venv"
   if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$2==$3" \
       > "$home/pip-$1.log" 2>&1; then
     echo "compat/reference/setup.sh: pip install $2==$3 failed; see $home/pip-$1.log" >&2
