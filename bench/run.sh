@@ -6,10 +6,9 @@
 #   bench/run.sh --quick    # fewer repeats, a smoke test (~2 minutes); does not touch BENCHMARKS.md
 #
 # Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
-# $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg. Three load tools still
-# come from the reference kit's bench/ folder (default ../shared/ref, or $SPALLOC_REF_KIT):
-# cli_wall.py, queue_alloc.py and null_server.c. Needs python3 and cc. Loopback addresses only.
-# Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+5. The reference gets its own BMP IPs
+# $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
+# spalloc-load (crate spalloc-bench) and bench/tools/. Needs python3 and cc. Loopback addresses
+# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+5. The reference gets its own BMP IPs
 # (127.0.91.0 and 127.93.x.x) so that it does not collide with other reference servers.
 set -euo pipefail
 
@@ -18,8 +17,7 @@ cd "$root"
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 ref=$root/compat/reference
-kit=${SPALLOC_REF_KIT:-$root/../shared/ref}
-kit=$(cd "$kit" && pwd)
+tools=$root/bench/tools
 export SPALLOC_REF_HOME=${SPALLOC_REF_HOME:-/tmp/spalloc-ref}
 C=$SPALLOC_REF_HOME/client/bin
 P=${BENCH_PORT:-23710}
@@ -89,20 +87,20 @@ sleep 0.5
 
 say "1. tool latency (both tool sets against the reference server, then ours against ours)"
 for round in 1 2; do
-  python3 "$kit/bench/cli_wall.py" 127.0.0.1 "$REF_SMALL" --job 1 --runs $RUNS --json \
+  python3 "$tools/cli_wall.py" 127.0.0.1 "$REF_SMALL" --job 1 --runs $RUNS --json \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='reference tools'; d['test']='tools'; d['round']=$round; print(json.dumps(d))" >> "$R"
-  python3 "$kit/bench/cli_wall.py" 127.0.0.1 "$REF_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
+  python3 "$tools/cli_wall.py" 127.0.0.1 "$REF_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='our tools'; d['test']='tools'; d['round']=$round; print(json.dumps(d))" >> "$R"
 done
-python3 "$kit/bench/cli_wall.py" 127.0.0.1 "$OURS_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
+python3 "$tools/cli_wall.py" 127.0.0.1 "$OURS_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
   | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='our tools, our server'; d['test']='tools'; d['round']=1; print(json.dumps(d))" >> "$R"
 
 say "2. protocol round trips (spalloc-load, same generator for both servers)"
 "$L" echo-server "$ECHO" --seconds 60 & echo_pid=$!; ours_pids+=("$echo_pid")
 sleep 0.2
 "$L" echo 127.0.0.1 "$ECHO" --label floor --calls 5000 --repeat $REP >> "$R"
-# The ceiling: the kit's null server answers every line with a canned reply and does nothing else.
-cc -O2 -pthread -o "$out/null_server" "$kit/bench/null_server.c"
+# The ceiling: bench/tools/null_server.c answers every line with a canned reply and does nothing else.
+cc -O2 -pthread -o "$out/null_server" "$tools/null_server.c"
 "$out/null_server" "$NULLP" 60 >/dev/null 2>&1 & null_pid=$!; ours_pids+=("$null_pid")
 sleep 0.2
 "$L" seq 127.0.0.1 "$NULLP" --server-pid $null_pid --label null --calls 5000 --repeat $REP >> "$R"
@@ -139,7 +137,7 @@ for who in reference ours; do
   if [ $who = reference ]; then port=$REF_HUGE pid=$RPID; else port=$OURS_HUGE pid=$OPID; fi
   "$L" mem 127.0.0.1 $port --server-pid $pid --label "$who huge" --connections 1000 --jobs 1000 >> "$R"
   sleep 1
-  python3 "$kit/bench/queue_alloc.py" 127.0.0.1 $port --jobs 1000 --repeat $QREP --json 2>/dev/null \
+  python3 "$tools/queue_alloc.py" 127.0.0.1 $port --server-pid $pid --jobs 1000 --repeat $QREP --json 2>/dev/null \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='$who'; d['test']='queue'; print(json.dumps(d))" >> "$R"
 done
 STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_HUGE" >/dev/null 2>&1 || true
