@@ -91,6 +91,33 @@ pub fn refuse(stream: TcpStream, why: &str) {
     let _ = stream.try_write(&reply.to_line());
 }
 
+/// Logs refused connections without flooding the log: the first of a
+/// burst at once, then a count at most every [`RefusalLog::EVERY`].
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    last: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    /// The least time between two log lines.
+    pub const EVERY: Duration = Duration::from_secs(10);
+
+    /// Records one refusal; returns how many to report now, if it is time.
+    pub fn refused(&mut self) -> Option<u64> {
+        self.unlogged += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
 /// What a connection beyond `max_connections` is told.
 pub fn too_many_connections(max: usize) -> String {
     format!("too many connections (the server allows {max}); try again later")
@@ -369,4 +396,18 @@ async fn write_loop(
     }
     let _ = writer.shutdown().await;
     backlog.writer_stopped();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_refusals_is_logged_once_with_its_count() {
+        let mut log = RefusalLog::default();
+        assert_eq!(log.refused(), Some(1));
+        assert!((0..1000).all(|_| log.refused().is_none()));
+        log.last = log.last.map(|t| t - RefusalLog::EVERY);
+        assert_eq!(log.refused(), Some(1001));
+    }
 }

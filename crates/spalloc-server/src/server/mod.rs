@@ -131,6 +131,7 @@ pub async fn serve_with_reload(
     let connections = connection::ConnectionLimit::new(max_connections);
     let mut reserve = open_files::Reserve::new();
     let mut starved = open_files::Starved::default();
+    let mut refusals = connection::RefusalLog::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -138,8 +139,10 @@ pub async fn serve_with_reload(
                 Ok((stream, _)) => {
                     starved.ended();
                     let Some(slot) = connections.try_acquire() else {
-                        warn!(peer = ?stream.peer_addr().ok(), max = max_connections,
-                              "too many connections; refusing one");
+                        if let Some(refused) = refusals.refused() {
+                            warn!(refused, max = max_connections,
+                                  "too many connections; refusing new ones");
+                        }
                         connection::refuse(stream, &connection::too_many_connections(max_connections));
                         continue;
                     };
