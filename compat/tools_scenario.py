@@ -5,7 +5,7 @@
 
 Runs DIR/spalloc, DIR/spalloc-job, DIR/spalloc-ps, DIR/spalloc-machine and
 DIR/spalloc-where-is against the server on 127.0.0.1:PORT, which must serve
-a fresh copy of the kit's `small.cfg` machine ("test-machine": 2x1 triads,
+a fresh copy of the `machines/small.cfg` machine ("test-machine": 2x1 triads,
 6 boards, board (x, 0, z) at 127.44.1.(8(3x+z)+1), seconds_before_free=2).
 `--impl python` is the reference tools against our server (part 1), `--impl
 rust` ours against the reference server (part 2). The assertions are the

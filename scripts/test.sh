@@ -59,8 +59,8 @@ else
 fi
 # ---- end of the Python wheel block -----------------------------------------------------------
 # Two-way compatibility with the Python reference (compat/README.md): installs the reference
-# from PyPI with ../shared/ref/setup.sh, then runs its tools against our server, ours against it,
-# and a differential run. SPALLOC_SKIP_COMPAT=1 skips it (e.g. offline).
+# from PyPI with compat/reference/setup.sh, then runs its tools against our server, ours against
+# it, and a differential run. SPALLOC_SKIP_COMPAT=1 skips it (e.g. offline).
 if [ "${SPALLOC_SKIP_COMPAT:-}" = 1 ]; then
   echo "== compat/run.sh skipped (SPALLOC_SKIP_COMPAT=1)"
 else

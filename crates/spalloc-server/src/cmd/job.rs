@@ -1,6 +1,6 @@
 //! Commands about one job.
 
-use super::args::{as_job_id, optional, python_str, required};
+use super::args::{as_job_id, bounded, optional, python_str, required};
 use super::{create_job, to_value, Call};
 use serde_json::Value;
 use spalloc_protocol::{JobMachineInfo, JobStateRecord};
@@ -84,6 +84,9 @@ pub fn power(mut call: Call, on: bool) -> Result<Value, String> {
     Ok(Value::Null)
 }
 
+/// The longest destroy reason kept, in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
+
 /// `destroy_job(job_id, reason=None)`; not a keepalive.
 pub fn destroy(mut call: Call) -> Result<Value, String> {
     let bound = call.bind("destroy_job", &[required("job_id"), optional("reason")])?;
@@ -91,6 +94,10 @@ pub fn destroy(mut call: Call) -> Result<Value, String> {
         Value::Null => None,
         v => Some(python_str(v)),
     };
+    if let Some(reason) = &reason {
+        // Kept with the retired job and returned by get_job_state.
+        bounded("reason", reason, MAX_REASON_BYTES)?;
+    }
     if let Some(id) = as_job_id(&bound[0]) {
         call.service.controller.destroy_job(id, reason, call.now);
     }
