@@ -35,6 +35,7 @@ pub mod http;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod user_cli;
 
 pub use config::{ConfigError, ServerConfig};
 pub use server::RunningServer;
