@@ -28,6 +28,10 @@ struct Args {
     /// The address to listen on [default: the config's `ip`; "" means all interfaces].
     #[arg(long)]
     ip: Option<String>,
+    /// Serve the v2 REST API on this port (0: any free port, logged)
+    /// [default: the config's `[http] port`; no `[http]`, no REST API].
+    #[arg(long, value_name = "N")]
+    http_port: Option<u16>,
     /// Only log warnings and errors (RUST_LOG overrides).
     #[arg(short, long)]
     quiet: bool,
@@ -97,6 +101,9 @@ fn main() -> ExitCode {
     if let Some(ip) = &args.ip {
         config.ip = ip.clone();
     }
+    if let Some(port) = args.http_port {
+        config.http.get_or_insert_with(Default::default).port = port;
+    }
     let reloads = ReloadSources {
         sighup: true,
         file: args.config.clone().map(|path| ConfigSource {
@@ -137,19 +144,35 @@ fn main() -> ExitCode {
         eprintln!("spalloc-server: {e}");
         return ExitCode::from(1);
     }
-    let listener = match server::bind(&config) {
+    let listeners = match server::Listeners::bind(&config) {
         Ok(l) => l,
         Err(e) => {
             let address = server::bind_address(&config);
-            eprintln!("spalloc-server: cannot listen on {address}: {e}");
+            eprintln!("spalloc-server: cannot listen on {address} (or the [http] port): {e}");
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(server::serve_with_reload(
+    let accounts = match server::open_accounts(&config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("spalloc-server: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if config.http.is_some() {
+        let now = spalloc_server::clock::now() as i64;
+        match spalloc_server::accounts::demo::create_demo_user(&accounts, now) {
+            Ok(Some(login)) => spalloc_server::accounts::demo::log_demo_login(&login),
+            Ok(None) => {}
+            Err(e) => eprintln!("spalloc-server: cannot make the demo user: {e}"),
+        }
+    }
+    let result = runtime.block_on(server::serve_listeners(
         config,
-        listener,
+        listeners,
         shutdown_signal(),
         reloads,
+        accounts,
     ));
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,6 +64,7 @@
 //! ```
 
 pub mod board_layout;
+pub mod http;
 pub mod ip_scheme;
 mod toml_schema;
 
@@ -189,6 +190,8 @@ pub struct ServerConfig {
     /// Ignore the saved state and start with no jobs (`--cold-start`), as
     /// the reference does; the state file is overwritten.
     pub cold_start: bool,
+    /// The v2 REST API's listener (`[http]`); `None` serves none.
+    pub http: Option<http::HttpConfig>,
 }
 
 /// The default cap on simultaneous client connections.
@@ -209,6 +212,7 @@ impl Default for ServerConfig {
             machines: Vec::new(),
             state_file: None,
             cold_start: false,
+            http: None,
         }
     }
 }
@@ -234,7 +238,13 @@ impl ServerConfig {
         "#;
         // The embedded text is covered by a unit test; fall back to an empty
         // configuration rather than panicking if it were ever broken.
-        ServerConfig::from_toml_str(DEMO).unwrap_or_default()
+        let mut demo = ServerConfig::from_toml_str(DEMO).unwrap_or_default();
+        // The v2 REST API too, on any free port (logged at start-up).
+        demo.http = Some(http::HttpConfig {
+            port: 0,
+            ..Default::default()
+        });
+        demo
     }
 
     /// Loads a TOML file; relative paths inside it are relative to its folder.
@@ -306,6 +316,11 @@ impl ServerConfig {
             machines,
             state_file: None,
             cold_start: false,
+            http: raw
+                .http
+                .map(|h| h.build(base_dir))
+                .transpose()
+                .map_err(ConfigError::Invalid)?,
         })
     }
 }

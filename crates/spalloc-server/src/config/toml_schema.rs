@@ -16,6 +16,7 @@ pub(super) struct RawConfig {
     pub max_connections: Option<usize>,
     #[serde(default, rename = "machine")]
     pub machines: Vec<RawMachine>,
+    pub http: Option<super::http::RawHttp>,
 }
 
 #[derive(Debug, Deserialize)]

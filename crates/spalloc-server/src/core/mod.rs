@@ -5,7 +5,8 @@
 //! * [`coordinates`], [`area_to_rect`], [`pack_tree`], [`candidate_filter`],
 //!   [`allocator`]: geometry and board allocation, exactly as the reference;
 //! * [`machine`]: the validated description of a machine;
-//! * [`job`], [`job_queue`], [`retired`]: jobs and their queues;
+//! * [`job`], [`job_queue`], [`retired`], [`tombstone`]: jobs and their queues;
+//! * [`issue_report`]: users' reports of broken boards;
 //! * [`bmp_request`]: the power and link work the core hands to BMP back ends;
 //! * [`watch`]: who is notified of which changes;
 //! * [`where_is`]: locating boards and chips;
@@ -18,6 +19,7 @@ pub mod bmp_request;
 pub mod candidate_filter;
 pub mod controller;
 pub mod coordinates;
+pub mod issue_report;
 pub mod job;
 pub mod job_queue;
 pub mod machine;
@@ -25,5 +27,6 @@ pub mod pack_tree;
 pub mod python_set;
 pub mod reconfigure;
 pub mod retired;
+pub mod tombstone;
 pub mod watch;
 pub mod where_is;

@@ -88,6 +88,9 @@ pub struct State {
     saved_revision: u64,
     /// Replies waiting for the state to be committed.
     held: Vec<(ClientId, Vec<u8>)>,
+    /// "State changed" signal for long-polls: bumped by each flush after a
+    /// change (the controller revision last signalled).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl State {
@@ -100,6 +103,7 @@ impl State {
             store,
             saved_revision: u64::MAX,
             held: Vec::new(),
+            changed: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -158,6 +162,9 @@ impl State {
     /// work and pending notifications.
     pub fn flush(&mut self) {
         self.save();
+        let revision = self.service.controller.revision();
+        self.changed
+            .send_if_modified(|r| std::mem::replace(r, revision) != revision);
         for (client, line) in std::mem::take(&mut self.held) {
             self.deliver(client, line);
         }
@@ -188,6 +195,11 @@ impl Shared {
         // A panic while holding the lock would be a bug; keep serving rather
         // than poisoning every other client.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A receiver told of every committed change (for long-polls).
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.lock().changed.subscribe()
     }
 
     /// Runs `f` on the state, then flushes BMP work and notifications.
