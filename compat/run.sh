@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Two-way compatibility suite against the Python reference (compat/README.md):
+#   0. SpiNNMan's v2 client against our REST API (compat/spinnman/run.sh; needs only PyPI);
 #   1. the reference tools and `Job` class against our server;
 #   2. our tools and library against the unmodified reference server (version 1!7.0.0);
 #   3. a seeded random request sequence sent to both servers, answers compared.
@@ -113,6 +114,9 @@ stop_ref() {
   for port in "${ref_ports[@]}"; do [ "$port" = "$1" ] || keep+=("$port"); done
   ref_ports=("${keep[@]}")
 }
+
+echo "== part 0: SpiNNMan's v2 client (spinnman 1!7.4.1) against our REST API over HTTPS"
+step "spinnman client" bash "$here/spinnman/run.sh"
 
 [ -x "$ref/setup.sh" ] || fatal "the reference kit is missing: expected $ref/setup.sh
   (the kit lives in ../shared/ref beside the repository clone; set SPALLOC_REF_KIT to use another)"
