@@ -51,6 +51,9 @@ struct Args {
     /// reference killed by anything but SIGINT.
     #[arg(long, conflicts_with_all = ["state", "cold_start"])]
     no_state: bool,
+    /// Instead of serving, manage accounts (`user add|list|passwd|...`).
+    #[command(subcommand)]
+    command: Option<spalloc_server::user_cli::Command>,
 }
 
 /// Parses the command line; `--version` also names the protocol version
@@ -69,7 +72,10 @@ fn parse_args() -> Args {
 }
 
 fn main() -> ExitCode {
-    let args = parse_args();
+    let mut args = parse_args();
+    if let Some(command) = args.command.take() {
+        return spalloc_server::user_cli::run(command);
+    }
     // Signals first, before any start-up work: until they are caught, a
     // SIGHUP (a reload asked for too early) or SIGTERM kills the process
     // with the default action instead of being handled.
@@ -174,6 +180,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if config.http.is_some() {
+        let now = spalloc_server::clock::now() as i64;
+        match spalloc_server::accounts::demo::create_demo_user(&accounts, now) {
+            Ok(Some(login)) => spalloc_server::accounts::demo::log_demo_login(&login),
+            Ok(None) => {}
+            Err(e) => eprintln!("spalloc-server: cannot make the demo user: {e}"),
+        }
+    }
     let result = runtime.block_on(server::serve_listeners(
         config,
         listeners,

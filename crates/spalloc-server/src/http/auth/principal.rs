@@ -12,17 +12,17 @@ pub const CSRF_HEADER: &str = "X-CSRF-TOKEN";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrfToken {
     /// The header name ([`CSRF_HEADER`]).
-    pub header: &'static str,
+    pub header: String,
     /// The token.
-    pub value: String,
+    pub token: String,
 }
 
 impl CsrfToken {
     /// The token of a session.
-    pub fn new(value: String) -> CsrfToken {
+    pub fn new(token: String) -> CsrfToken {
         CsrfToken {
-            header: CSRF_HEADER,
-            value,
+            header: CSRF_HEADER.to_owned(),
+            token,
         }
     }
 }
