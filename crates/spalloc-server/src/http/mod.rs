@@ -4,7 +4,8 @@
 //! It holds no policy: [`api`] turns each request into a
 //! [`crate::rest::ApiRequest`], runs [`crate::rest::handle`] under the
 //! service lock, and writes the [`crate::rest::Reply`] back. What it does
-//! itself is transport: authentication ([`auth`]), body limits, URL
+//! itself is transport: authentication ([`auth`]: log-in, sessions, CSRF
+//! and API tokens over HTTP, in front of [`crate::accounts`]), body limits, URL
 //! normalisation, the links' base URL (honouring `X-Forwarded-Proto` and
 //! `X-Forwarded-Host`), and holding long-polls without the lock.
 
@@ -13,8 +14,8 @@ pub mod auth;
 pub mod openapi;
 pub mod tls;
 
+use crate::accounts::Accounts;
 use crate::server::shared::Shared;
-use auth::Accounts;
 use axum::Router;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdListener};

@@ -81,6 +81,25 @@ pub fn bind_http(config: &ServerConfig) -> std::io::Result<Option<HttpListener>>
     Ok(Some((listener, tls)))
 }
 
+/// Opens the accounts the v2 REST API authenticates against: in the state
+/// file if the server keeps one, else in memory with a `demo` user whose
+/// fresh password and token are logged.
+pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
+    use crate::accounts::{demo, Accounts};
+    let accounts =
+        Accounts::for_state_file(config.state_file.as_deref()).map_err(std::io::Error::other)?;
+    if config.http.is_some() {
+        // Seconds are enough for account bookkeeping.
+        let now = clock::now() as i64;
+        if let Some(login) =
+            demo::create_demo_user(&accounts, now).map_err(std::io::Error::other)?
+        {
+            demo::log_demo_login(&login);
+        }
+    }
+    Ok(accounts)
+}
+
 /// The address to bind the HTTP listener to: `[http] ip` or the top-level `ip`.
 pub fn http_bind_address(config: &ServerConfig) -> String {
     let http = config.http.clone().unwrap_or_default();
@@ -119,13 +138,6 @@ pub async fn serve_with_reload(
     serve_listeners(config, listeners, shutdown, reloads, accounts).await
 }
 
-/// The accounts of a server with `config`: in its state file, or in memory
-/// when it keeps none (`--no-state`, the demo).
-pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
-    crate::accounts::Accounts::for_state_file(config.state_file.as_deref())
-        .map_err(std::io::Error::other)
-}
-
 /// Serves the legacy protocol and the v2 REST API on `listeners` until
 /// `shutdown` completes, reloading the configuration when `reloads` say so
 /// (see [`reload`]). Must run inside a tokio runtime.
@@ -134,7 +146,7 @@ pub async fn serve_listeners(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
     reloads: reload::ReloadSources,
-    accounts: crate::http::auth::Accounts,
+    accounts: crate::accounts::Accounts,
 ) -> std::io::Result<()> {
     let legacy = listeners.legacy.map(TcpListener::from_std).transpose()?;
     let mut bmp = BmpDispatcher::new(&config, tokio::runtime::Handle::current());
@@ -254,7 +266,7 @@ pub struct RunningServer {
     address: SocketAddr,
     legacy_address: Option<SocketAddr>,
     http_address: Option<SocketAddr>,
-    accounts: crate::http::auth::Accounts,
+    accounts: crate::accounts::Accounts,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     reloads: mpsc::UnboundedSender<reload::ReloadRequest>,
@@ -340,7 +352,7 @@ impl RunningServer {
     }
 
     /// The accounts the v2 REST API authenticates against.
-    pub fn accounts(&self) -> &crate::http::auth::Accounts {
+    pub fn accounts(&self) -> &crate::accounts::Accounts {
         &self.accounts
     }
 
