@@ -180,14 +180,6 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if config.http.is_some() {
-        let now = spalloc_server::clock::now() as i64;
-        match spalloc_server::accounts::demo::create_demo_user(&accounts, now) {
-            Ok(Some(login)) => spalloc_server::accounts::demo::log_demo_login(&login),
-            Ok(None) => {}
-            Err(e) => eprintln!("spalloc-server: cannot make the demo user: {e}"),
-        }
-    }
     let result = runtime.block_on(server::serve_listeners(
         config,
         listeners,

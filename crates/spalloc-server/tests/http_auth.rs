@@ -22,8 +22,8 @@ async fn whoami(State(accounts): State<Accounts>, parts: Parts) -> Response {
             "user": p.user,
             "role": p.role.as_str(),
             "groups": p.groups,
-            "csrf-header": p.csrf.as_ref().map(|c| c.header.clone()),
-            "csrf-token": p.csrf.as_ref().map(|c| c.token.clone()),
+            "csrf-header": p.csrf.as_ref().map(|c| c.header),
+            "csrf-token": p.csrf.as_ref().map(|c| c.value.clone()),
         }))
         .into_response(),
         Err(rejection) => rejection.into_response(),

@@ -83,6 +83,25 @@ pub fn bind_http(config: &ServerConfig) -> std::io::Result<Option<HttpListener>>
     Ok(Some((listener, tls)))
 }
 
+/// Opens the accounts the v2 REST API authenticates against: in the state
+/// file if the server keeps one, else in memory (`--no-state`, the demo)
+/// with a `demo` user whose fresh password and token are logged.
+pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
+    use crate::accounts::{demo, Accounts};
+    let accounts =
+        Accounts::for_state_file(config.state_file.as_deref()).map_err(std::io::Error::other)?;
+    if config.http.is_some() {
+        // Seconds are enough for account bookkeeping.
+        let now = clock::now() as i64;
+        if let Some(login) =
+            demo::create_demo_user(&accounts, now).map_err(std::io::Error::other)?
+        {
+            demo::log_demo_login(&login);
+        }
+    }
+    Ok(accounts)
+}
+
 /// The address to bind the HTTP listener to: `[http] ip` or the top-level `ip`.
 pub fn http_bind_address(config: &ServerConfig) -> String {
     let http = config.http.clone().unwrap_or_default();
@@ -119,13 +138,6 @@ pub async fn serve_with_reload(
     };
     let accounts = open_accounts(&config)?;
     serve_listeners(config, listeners, shutdown, reloads, accounts).await
-}
-
-/// The accounts of a server with `config`: in its state file, or in memory
-/// when it keeps none (`--no-state`, the demo).
-pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
-    crate::accounts::Accounts::for_state_file(config.state_file.as_deref())
-        .map_err(std::io::Error::other)
 }
 
 /// Serves the legacy protocol and the v2 REST API on `listeners` until

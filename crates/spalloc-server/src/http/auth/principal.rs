@@ -12,17 +12,17 @@ pub const CSRF_HEADER: &str = "X-CSRF-TOKEN";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrfToken {
     /// The header name ([`CSRF_HEADER`]).
-    pub header: String,
+    pub header: &'static str,
     /// The token.
-    pub token: String,
+    pub value: String,
 }
 
 impl CsrfToken {
     /// The token of a session.
-    pub fn new(token: String) -> CsrfToken {
+    pub fn new(value: String) -> CsrfToken {
         CsrfToken {
-            header: CSRF_HEADER.to_owned(),
-            token,
+            header: CSRF_HEADER,
+            value,
         }
     }
 }
