@@ -127,6 +127,41 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
     }
 }
 
+/// The `proxy-ref` of a job's state, from the job's URL
+/// (`SCHEME://HOST/.../jobs/ID`): `ws://HOST/spalloc/proxy/ID`, or `wss://`
+/// when the job URL is `https`. allocserv always writes `wss`; keeping the
+/// request's scheme spares a plain-http client from rewriting it.
+pub fn proxy_ref(job_url: &str) -> Option<String> {
+    let (scheme, rest) = job_url.split_once("://")?;
+    let scheme = if scheme == "https" { "wss" } else { "ws" };
+    let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+    let id: u64 = rest.rsplit('/').next()?.parse().ok()?;
+    Some(format!("{scheme}://{host}/spalloc/proxy/{id}"))
+}
+
+/// The proxy's state for the HTTP listener: its job table, and the REST
+/// API's authentication (only a user may proxy; an admin to any job).
+pub fn for_http(state: &crate::http::HttpState) -> ProxyState {
+    let accounts = state.accounts.clone();
+    let authorise: Authorise = Arc::new(move |parts: Parts| {
+        let accounts = accounts.clone();
+        Box::pin(async move {
+            let principal = crate::http::auth::authenticate(&accounts, &parts)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            Ok(Caller {
+                admin: principal.role == crate::accounts::Role::Admin,
+                user: principal.user,
+            })
+        })
+    });
+    ProxyState {
+        jobs: Arc::clone(&state.shared) as Arc<dyn ProxyJobs>,
+        authorise,
+        settings: ProxySettings::default(),
+    }
+}
+
 /// Completes when `job` is no longer live with `allocation`.
 async fn boards_change(jobs: Arc<dyn ProxyJobs>, job: u64, allocation: (String, u64)) {
     loop {
@@ -135,5 +170,23 @@ async fn boards_change(jobs: Arc<dyn ProxyJobs>, job: u64, allocation: (String, 
             Lookup::Allocated(target) if target.allocation == allocation => {}
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_ref_keeps_the_host_and_the_security_of_the_job_url() {
+        assert_eq!(
+            proxy_ref("http://h:9091/spalloc/srv/spalloc/jobs/12").as_deref(),
+            Some("ws://h:9091/spalloc/proxy/12")
+        );
+        assert_eq!(
+            proxy_ref("https://h/spalloc/srv/spalloc/jobs/3").as_deref(),
+            Some("wss://h/spalloc/proxy/3")
+        );
+        assert_eq!(proxy_ref("h/jobs/3"), None);
     }
 }

@@ -28,21 +28,27 @@ use crate::clock;
 use crate::core::bmp_request::BmpRequest;
 use crate::core::controller::Controller;
 use crate::core::watch::ClientId;
+use crate::server::backlog::Backlog;
 use crate::service::Service;
 use crate::store::writer::Writer;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 /// How many unsent messages a client may have queued before we give up on
 /// it: a client that never reads must not make the server's memory grow.
+/// Its requests stop being read at half this
+/// ([`REPLY_LEVEL`](crate::server::backlog::REPLY_LEVEL)), so only
+/// unread notifications reach it.
 pub const CLIENT_QUEUE_LIMIT: usize = 4096;
 
 /// How many bytes of unsent messages a client may have queued before we give
-/// up on it: the message count alone does not bound memory, since one
-/// `list_jobs` reply can be large.
+/// up on it (the message count alone does not bound memory). A message is
+/// refused only once the queue already holds this much, so one reply of any
+/// size is always taken while the queue is below the reply level: a listing
+/// never costs its reader the connection (see `cmd::create_job` for how big
+/// one job's record can be).
 pub const CLIENT_QUEUE_BYTES: usize = 16 << 20;
 
 /// The sending side of a client's outgoing queue. Dropping it (removing the
@@ -50,39 +56,39 @@ pub const CLIENT_QUEUE_BYTES: usize = 16 << 20;
 /// its writer is stuck on a client that never reads.
 pub struct Outbox {
     queue: mpsc::Sender<Vec<u8>>,
-    queued_bytes: Arc<AtomicUsize>,
+    backlog: Arc<Backlog>,
     _hangup: oneshot::Sender<()>,
 }
 
 impl Outbox {
-    /// An outbox feeding `queue`; `queued_bytes` counts the bytes queued and
-    /// not yet written (the writer subtracts what it has written), and
-    /// `hangup`'s receiver completes when the outbox is dropped.
+    /// An outbox feeding `queue`; `backlog` counts what is queued and not yet
+    /// written (the writer subtracts what it has written), and `hangup`'s
+    /// receiver completes when the outbox is dropped.
     pub fn new(
         queue: mpsc::Sender<Vec<u8>>,
-        queued_bytes: Arc<AtomicUsize>,
+        backlog: Arc<Backlog>,
         hangup: oneshot::Sender<()>,
     ) -> Outbox {
         Outbox {
             queue,
-            queued_bytes,
+            backlog,
             _hangup: hangup,
         }
     }
 
     /// Queues a line without waiting; fails if the queue is full (in
-    /// messages, [`CLIENT_QUEUE_LIMIT`], or bytes, [`CLIENT_QUEUE_BYTES`]) or
-    /// closed.
+    /// messages, [`CLIENT_QUEUE_LIMIT`], or already holding
+    /// [`CLIENT_QUEUE_BYTES`]) or closed.
     pub fn try_send(&self, line: Vec<u8>) -> Result<(), mpsc::error::TrySendError<Vec<u8>>> {
         let len = line.len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        let result = if before + len > CLIENT_QUEUE_BYTES {
+        let (_, bytes_before) = self.backlog.add(len);
+        let result = if bytes_before >= CLIENT_QUEUE_BYTES {
             Err(mpsc::error::TrySendError::Full(line))
         } else {
             self.queue.try_send(line)
         };
         if result.is_err() {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.backlog.remove(len);
         }
         result
     }
@@ -107,6 +113,10 @@ struct Journal {
     rewrite_all: bool,
     /// Outputs waiting for the commit of their change set, in order.
     waiting: VecDeque<(u64, Output)>,
+    /// The last change set committed successfully.
+    ok_through: u64,
+    /// The change sets refused by the last failed commit (inclusive).
+    refused: (u64, u64),
     /// How many replies each client has waiting (its later replies wait
     /// too, to stay in order).
     waiting_replies: HashMap<ClientId, usize>,
@@ -123,6 +133,9 @@ pub struct State {
     journal: Option<Journal>,
     /// Replies of the current turn.
     held: Vec<(ClientId, Vec<u8>)>,
+    /// Bumped by every turn that changed something and by every commit
+    /// report: HTTP long-polls and replies waiting for a commit watch it.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl State {
@@ -139,9 +152,32 @@ impl State {
                 committed: 0,
                 rewrite_all: true,
                 waiting: VecDeque::new(),
+                ok_through: 0,
+                refused: (1, 0),
                 waiting_replies: HashMap::new(),
             }),
             held: Vec::new(),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// The last change set handed to the state file's writer (0 without one).
+    pub fn change_set(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| j.submitted)
+    }
+
+    /// Whether change set `seq` is committed (`Some(true)`), refused
+    /// (`Some(false)`), or still being written (`None`).
+    pub fn commit_outcome(&self, seq: u64) -> Option<bool> {
+        let Some(j) = &self.journal else {
+            return Some(true);
+        };
+        if (j.refused.0..=j.refused.1).contains(&seq) {
+            Some(false)
+        } else if j.ok_through >= seq {
+            Some(true)
+        } else {
+            None
         }
     }
 
@@ -155,6 +191,16 @@ impl State {
     /// after the change that caused it is committed.
     pub fn send(&mut self, client: ClientId, line: Vec<u8>) {
         self.held.push((client, line));
+    }
+
+    /// How many of a client's replies wait for a commit: they count
+    /// towards its backlog (see [`crate::server::backlog`]).
+    pub fn replies_waiting(&self, client: ClientId) -> usize {
+        self.journal
+            .as_ref()
+            .and_then(|j| j.waiting_replies.get(&client))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Whether every change made so far is committed.
@@ -175,7 +221,7 @@ impl State {
             if matches!(e, mpsc::error::TrySendError::Full(_)) {
                 warn!(
                     client,
-                    "client is not reading its replies; disconnecting it"
+                    "client is not reading what it is sent (its queue is full); disconnecting it"
                 );
             }
             self.clients.remove(&client);
@@ -200,6 +246,11 @@ impl State {
         for (client, note) in self.service.take_notifications() {
             let line = spalloc_protocol::frame::encode_line(&note.to_value());
             outputs.push(Output::Notification(client, line));
+        }
+        if self.service.controller.has_unsaved_changes()
+            || outputs.iter().any(|o| !matches!(o, Output::Reply(..)))
+        {
+            self.changed.send_modify(|n| *n = n.wrapping_add(1));
         }
         let Some(journal) = &mut self.journal else {
             for output in outputs {
@@ -264,6 +315,8 @@ impl State {
         match result {
             Ok(()) => {
                 journal.committed = journal.committed.max(seq);
+                journal.ok_through = journal.ok_through.max(seq);
+                self.changed.send_modify(|n| *n = n.wrapping_add(1));
                 let mut released = Vec::new();
                 while journal.waiting.front().is_some_and(|(s, _)| *s <= seq) {
                     if let Some((_, output)) = journal.waiting.pop_front() {
@@ -295,7 +348,9 @@ impl State {
                 .to_line();
                 let waiting = std::mem::take(&mut journal.waiting);
                 journal.waiting_replies.clear();
+                journal.refused = (journal.ok_through + 1, journal.submitted);
                 journal.committed = journal.submitted;
+                self.changed.send_modify(|n| *n = n.wrapping_add(1));
                 let records = journal.writer.committed_records();
                 journal.writer.reset();
                 roll_back(&mut self.service.controller, records);
@@ -357,6 +412,12 @@ impl Shared {
         // A panic while holding the lock would be a bug; keep serving rather
         // than poisoning every other client.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A receiver told of every change and commit (for HTTP long-polls and
+    /// HTTP replies waiting for their commit).
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.lock().changed.subscribe()
     }
 
     /// Runs `f` on the state, then flushes BMP work and notifications.
