@@ -341,11 +341,15 @@ fn users_sessions_and_tokens_survive_reopening_the_state_file() {
 #[test]
 fn the_accounts_share_the_state_file_with_the_job_store() {
     let path = state_file("shared");
-    let store = crate::store::Store::open(&path).expect("store opens");
+    let (store, _) =
+        crate::store::Store::open(&path, crate::store::Synchronous::Normal).expect("store opens");
     let a = Accounts::open(&path).expect("accounts open");
     a.add_user(&user("alice", Role::User, "pw"), T0)
         .expect("adds");
-    assert!(store.load().expect("loads").is_none(), "no jobs saved yet");
+    assert!(
+        store.read().expect("loads").0.is_none(),
+        "no jobs saved yet"
+    );
     drop(store);
     let a2 = Accounts::open(&path).expect("reopens");
     assert_eq!(a2.users(T0).expect("lists").len(), 1);
