@@ -212,15 +212,7 @@ impl State {
             let changes = self.service.controller.take_record_changes(all);
             journal.rewrite_all = false;
             journal.submitted += 1;
-            if let Err(e) = journal.writer.submit(journal.submitted, changes, all) {
-                let seq = journal.submitted;
-                self.held = Vec::new();
-                for output in outputs {
-                    self.hold(seq, output);
-                }
-                self.committed(seq, Err(e));
-                return;
-            }
+            journal.writer.submit(journal.submitted, changes, all);
         }
         if journal.committed == journal.submitted {
             for output in outputs {
@@ -332,16 +324,20 @@ fn roll_back(controller: &mut Controller, records: crate::core::records::Records
     std::mem::swap(controller, &mut rebuilt);
 }
 
-/// The lock around [`State`].
+/// The lock around [`State`], and the state file's writer, which commits
+/// what a turn submitted once the lock is released.
 pub struct Shared {
     state: Mutex<State>,
+    writer: Option<Writer>,
 }
 
 impl Shared {
     /// Wraps the initial state.
     pub fn new(state: State) -> Shared {
+        let writer = state.journal.as_ref().map(|j| j.writer.clone());
         Shared {
             state: Mutex::new(state),
+            writer,
         }
     }
 
@@ -351,6 +347,14 @@ impl Shared {
         let mut state = self.lock();
         state.committed(seq, result);
         state.flush();
+    }
+
+    /// Commits what the turns so far submitted (on this thread, unless
+    /// another is committing already: see `store::writer`).
+    fn commit_pending(&self) {
+        if let Some(writer) = &self.writer {
+            writer.commit_pending();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -364,6 +368,8 @@ impl Shared {
         let mut state = self.lock();
         let result = f(&mut state);
         state.flush();
+        drop(state);
+        self.commit_pending();
         result
     }
 }
