@@ -324,6 +324,16 @@ fn roll_back(controller: &mut Controller, records: crate::core::records::Records
     std::mem::swap(controller, &mut rebuilt);
 }
 
+impl crate::bmp::Completions for Shared {
+    fn bmp_request_done(&self, request_id: u64, result: Result<(), String>) {
+        self.with(|state| {
+            state
+                .service
+                .bmp_request_done(request_id, result, clock::now())
+        });
+    }
+}
+
 /// The lock around [`State`], and the state file's writer, which commits
 /// what a turn submitted once the lock is released.
 pub struct Shared {
