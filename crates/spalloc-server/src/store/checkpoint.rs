@@ -16,7 +16,8 @@
 //! catches up (commits land while it syncs), so the WAL would grow without
 //! end; once it holds more than [`WAL_PAGES_LIMIT`] pages, a truncating
 //! checkpoint runs, which makes commits wait for its syncs (rarely: once
-//! per tens of thousands of commits). If the thread or its connection
+//! per tens of thousands of commits; the commits wait in short steps, see
+//! `super::wait_briefly`). If the thread or its connection
 //! cannot be started, automatic checkpoints stay on.
 
 use super::Store;
@@ -30,7 +31,7 @@ use tracing::warn;
 pub const COMMITS_PER_CHECKPOINT: u64 = 256;
 
 /// WAL pages beyond which a checkpoint may hold commits up to catch up.
-pub const WAL_PAGES_LIMIT: i64 = 16_384;
+pub const WAL_PAGES_LIMIT: i64 = 65_536;
 
 /// The handle of the checkpoint thread; dropping it lets the thread run a
 /// last checkpoint and end.

@@ -43,6 +43,7 @@ use crate::service::Service;
 use lock::{LockError, StateLock};
 use rusqlite::{params, Connection, ErrorCode};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 use tracing::{error, info, warn};
@@ -194,7 +195,7 @@ impl Store {
 
     fn connect(path: &Path, sync: Synchronous) -> rusqlite::Result<Connection> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_handler(Some(wait_briefly))?;
         // A commit writes whole pages to the WAL, and the rows it changes
         // are a few hundred bytes: small pages write (and checksum) a
         // quarter of the bytes that SQLite's default 4 KiB ones do. This
@@ -319,11 +320,10 @@ impl Store {
 
     /// Writes a group of changes (oldest first) in one transaction. With a
     /// change whose `all` is set, every record is replaced from it on.
+    /// Only the group's net effect is encoded and written: a job changed by
+    /// several turns of the group is written once, as it ended.
     pub fn commit(&mut self, group: &[(RecordChanges, bool)]) -> Result<(), String> {
-        let mut encoded = Vec::with_capacity(group.len());
-        for (changes, all) in group {
-            encoded.push(Encoded::new(changes, *all).map_err(|e| e.to_string())?);
-        }
+        let net = Encoded::new(&Net::of(group)).map_err(|e| e.to_string())?;
         // BEGIN and COMMIT as cached statements: `Connection::transaction`
         // parses them anew each time, a measurable part of a small commit.
         let conn = &self.conn;
@@ -331,13 +331,9 @@ impl Store {
             .and_then(|mut s| s.execute([]))
             .map_err(|e| e.to_string())?;
         // The next job ID changes only on creates: written when it did.
-        let next_job_id = encoded
-            .last()
-            .map(|e| e.next_job_id)
-            .filter(|id| self.next_job_id_written != Some(*id));
-        let written = encoded
-            .iter()
-            .try_for_each(|e| e.write(conn))
+        let next_job_id = Some(net.next_job_id).filter(|id| self.next_job_id_written != Some(*id));
+        let written = net
+            .write(conn)
             .and_then(|()| match next_job_id {
                 Some(id) => Encoded::write_next_job_id(conn, id),
                 None => Ok(()),
@@ -357,19 +353,70 @@ impl Store {
     }
 }
 
-/// One change set, encoded as rows (JSON text) before the transaction.
+/// The net effect of a group of change sets: what applying them one by
+/// one would leave, by reference.
+struct Net<'a> {
+    all: bool,
+    next_job_id: u64,
+    machines: Option<&'a [MachineRecord]>,
+    jobs: BTreeMap<u64, Option<&'a Job>>,
+    retired: BTreeMap<u64, &'a RetiredEntry>,
+    floor: Option<u64>,
+}
+
+impl<'a> Net<'a> {
+    fn of(group: &'a [(RecordChanges, bool)]) -> Net<'a> {
+        let mut net = Net {
+            all: false,
+            next_job_id: 0,
+            machines: None,
+            jobs: BTreeMap::new(),
+            retired: BTreeMap::new(),
+            floor: None,
+        };
+        for (changes, all) in group {
+            if *all {
+                net.all = true;
+                net.jobs.clear();
+                net.retired.clear();
+                net.floor = None;
+            }
+            net.next_job_id = changes.next_job_id;
+            if let Some(machines) = &changes.machines {
+                net.machines = Some(machines);
+            }
+            for (id, job) in &changes.jobs {
+                net.jobs.insert(*id, job.as_ref());
+            }
+            if !changes.retired.is_empty() {
+                for entry in &changes.retired {
+                    net.retired.insert(entry.0, entry);
+                }
+                let floor = net
+                    .floor
+                    .map_or(changes.retired_floor, |f| f.max(changes.retired_floor));
+                net.retired = net.retired.split_off(&floor);
+                net.floor = Some(floor);
+            }
+        }
+        net
+    }
+}
+
+/// A group's net change, encoded as rows (JSON text) before the
+/// transaction.
 struct Encoded {
     all: bool,
     next_job_id: u64,
     machines: Option<Vec<(String, String)>>,
-    jobs: Vec<(u64, Option<(String, String)>)>,
+    jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
-    floor: u64,
+    floor: Option<u64>,
 }
 
 impl Encoded {
-    fn new(c: &RecordChanges, all: bool) -> serde_json::Result<Encoded> {
-        let machines = match &c.machines {
+    fn new(net: &Net<'_>) -> serde_json::Result<Encoded> {
+        let machines = match net.machines {
             None => None,
             Some(ms) => Some(
                 ms.iter()
@@ -377,11 +424,11 @@ impl Encoded {
                     .collect::<serde_json::Result<Vec<_>>>()?,
             ),
         };
-        let mut jobs = Vec::with_capacity(c.jobs.len());
-        for (id, job) in &c.jobs {
+        let mut jobs = Vec::with_capacity(net.jobs.len());
+        for (id, job) in &net.jobs {
             let row = match job {
                 Some(job) => Some((
-                    spalloc_protocol::JobState::name(job.state).to_owned(),
+                    spalloc_protocol::JobState::name(job.state),
                     serde_json::to_string(job)?,
                 )),
                 None => None,
@@ -389,12 +436,12 @@ impl Encoded {
             jobs.push((*id, row));
         }
         Ok(Encoded {
-            all,
-            next_job_id: c.next_job_id,
+            all: net.all,
+            next_job_id: net.next_job_id,
             machines,
             jobs,
-            retired: c.retired.clone(),
-            floor: c.retired_floor,
+            retired: net.retired.values().map(|e| (*e).clone()).collect(),
+            floor: net.floor,
         })
     }
 
@@ -414,7 +461,8 @@ impl Encoded {
         }
         {
             let mut upsert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO jobs (id, state, record) VALUES (?1, ?2, ?3)",
+                "INSERT INTO jobs (id, state, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record",
             )?;
             let mut delete = tx.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
             for (id, row) in &self.jobs {
@@ -424,7 +472,7 @@ impl Encoded {
                 };
             }
         }
-        if !self.retired.is_empty() {
+        if let Some(floor) = self.floor {
             let mut upsert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO retired (seq, job_id, reason) VALUES (?1, ?2, ?3)",
             )?;
@@ -432,7 +480,7 @@ impl Encoded {
                 upsert.execute(params![seq, id, reason])?;
             }
             tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
-                .execute(params![self.floor])?;
+                .execute(params![floor])?;
         }
         Ok(())
     }
@@ -446,6 +494,15 @@ impl Encoded {
         .execute(params![next_job_id])?;
         Ok(())
     }
+}
+
+/// How a commit waits for another connection to the file (the checkpoint
+/// thread's truncating checkpoint, or another module's): in steps of
+/// 100 µs, for up to about 5 s. SQLite's own busy timeout sleeps up to
+/// 100 ms at a time, much longer than such a wait lasts.
+fn wait_briefly(attempt: i32) -> bool {
+    std::thread::sleep(std::time::Duration::from_micros(100));
+    attempt < 50_000
 }
 
 /// A name beside `path` for a copy set aside now: `FILE.damaged-SECONDS`
