@@ -8,10 +8,13 @@
 //! in the reference.
 //!
 //! With a state file, [`State::flush`] hands the records a turn changed to
-//! the store's writer thread (`store::writer`) and holds the turn's
-//! replies, notifications and BMP work until the writer reports the commit
+//! the store's writer (`store::writer`) and holds the turn's replies,
+//! notifications and BMP work until the writer reports the commit
 //! ([`Shared::committed`]): nothing a client or a BMP sees can be lost by a
-//! crash, and the lock is never held while the disk works. A turn that
+//! crash. [`Shared::with`] then releases the lock and has the writer
+//! commit on the same thread (or leave it to a commit already running,
+//! which takes it next), so the lock is never held while the disk works
+//! and a lone change costs no hand-over to another thread. A turn that
 //! changed nothing is answered at once, unless an earlier change is still
 //! being committed (its answer could show that change) or the client has
 //! held replies (which it must receive first).

@@ -7,12 +7,16 @@
 //! written only when it changes. The allocators and queues are not stored:
 //! [`Controller::from_records`] rebuilds them.
 //!
-//! Writing happens on a writer thread ([`writer`]) that commits everything
-//! changed during any number of server turns in one transaction; the
-//! server (`server::shared`) holds each turn's replies, notifications and
-//! BMP commands until the writer says the turn is committed, so a reply
-//! never acknowledges a change that a crash could lose, and calls that
-//! change nothing never wait behind the disk for the lock.
+//! Writing happens off the server's lock ([`writer`]): the first thread
+//! with a change to commit commits it together with everything changed
+//! meanwhile, in one transaction written as the group's net effect (a job
+//! changed by ten turns is written once); the server (`server::shared`)
+//! holds each turn's replies, notifications and BMP commands until the
+//! writer says the turn is committed, so a reply never acknowledges a
+//! change that a crash could lose, and calls that change nothing never
+//! wait behind the disk for the lock. Checkpoints run on a thread of their
+//! own ([`checkpoint`]), so no commit waits for a sync under the default
+//! setting.
 //!
 //! The file uses WAL journaling. With `synchronous = NORMAL` (the default)
 //! a commit has reached the operating system before anything it caused
@@ -20,7 +24,8 @@
 //! OOM killer) at any moment; with `synchronous = FULL` (`[store]
 //! synchronous = "full"` in the configuration) it is also on the disk, so
 //! it survives the machine losing power, at the cost of one flush per
-//! commit group.
+//! commit group. New files use 1 KiB pages (a commit writes whole pages,
+//! and a job's row is a few hundred bytes).
 //!
 //! Faults: a state file that cannot be opened, locked or written refuses
 //! start-up with the reason ([`StoreError`]); a file that is not a database
