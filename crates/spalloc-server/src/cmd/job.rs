@@ -31,17 +31,27 @@ pub fn keepalive(mut call: Call) -> Result<Value, String> {
 }
 
 /// `get_job_state(job_id)`; also a keepalive.
+///
+/// A queued job's reply has two keys the reference does not send:
+/// `queue_position` (1 = head of its machine's queue; 0 if it is in no
+/// queue) and `queue_reason` (why it waits, in words). The Python clients
+/// read the keys they know and ignore the rest.
 pub fn state(mut call: Call) -> Result<Value, String> {
-    let record = match job_id(&mut call, "get_job_state")? {
-        Some(id) => {
-            let host = call.host().map(str::to_owned);
-            call.service
-                .controller
-                .get_job_state(id, host.as_deref(), call.now)
-        }
-        None => JobStateRecord::unknown(),
+    let Some(id) = job_id(&mut call, "get_job_state")? else {
+        return to_value(JobStateRecord::unknown());
     };
-    to_value(record)
+    let host = call.host().map(str::to_owned);
+    let controller = &mut call.service.controller;
+    let record = controller.get_job_state(id, host.as_deref(), call.now);
+    let mut value = to_value(record)?;
+    if let (Some(status), Value::Object(map)) = (controller.queue_status(id), &mut value) {
+        map.insert("queue_position".into(), Value::from(status.position));
+        map.insert(
+            "queue_reason".into(),
+            Value::from(status.reason.to_string()),
+        );
+    }
+    Ok(value)
 }
 
 /// `get_job_machine_info(job_id)`; also a keepalive.

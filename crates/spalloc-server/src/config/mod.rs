@@ -18,6 +18,7 @@
 //! height = 1
 //! dead_boards = [[1, 0, 2]]
 //! dead_links = [[0, 0, 1, "north"]]  # x, y, z, link name
+//! scheduler = "fifo"                 # or "backfill" (see core::scheduler)
 //! base_ip = "127.0.1.0"
 //! bmp = "simulated"
 //! power_delay = 0.2
@@ -69,6 +70,7 @@ mod toml_schema;
 
 use crate::core::coordinates::Board;
 use crate::core::machine::{validate_machine_set, Machine, MachineSpec, Physical};
+use crate::core::scheduler::{Scheduler, UnknownScheduler};
 use ip_scheme::{parse_ip, IpScheme};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -324,11 +326,16 @@ fn build_machine(m: RawMachine, base_dir: &Path) -> Result<MachineConfig, String
         .unwrap_or_else(|| vec!["default".to_owned()])
         .into_iter()
         .collect();
-    let machine = if m.single_board.unwrap_or(false) {
+    let scheduler = match &m.scheduler {
+        Some(name) => name.parse().map_err(|e: UnknownScheduler| e.to_string())?,
+        None => Scheduler::default(),
+    };
+    let mut machine = if m.single_board.unwrap_or(false) {
         single_board(&m, tags)?
     } else {
         multi_board(&m, tags, base_dir)?
     };
+    machine.scheduler = scheduler;
     Ok(MachineConfig { machine, bmp })
 }
 
@@ -573,6 +580,7 @@ fn multi_board(m: &RawMachine, tags: BTreeSet<String>, base_dir: &Path) -> Resul
         board_locations: locations,
         bmp_ips,
         spinnaker_ips,
+        ..Default::default()
     };
     Machine::new(spec).map_err(|e| e.0)
 }

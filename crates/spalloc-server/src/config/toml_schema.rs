@@ -52,6 +52,8 @@ pub(super) struct RawMachine {
     pub spinnaker_ip: Option<String>,
     pub bmp: Option<String>,
     pub power_delay: Option<f64>,
+    /// `"fifo"` (the default) or `"backfill"`: see `core::scheduler`.
+    pub scheduler: Option<String>,
     pub fail_power: Option<bool>,
     // The keys of the `bmp = "scp"` back end (see the `config` module docs).
     pub bmp_port: Option<u16>,
