@@ -6,6 +6,7 @@
 #   bench/state.sh              # prints the table (BENCHMARKS.md's "Durable state on" section)
 #   bench/state.sh RESULTS.jsonl   # called by bench/run.sh: appends results there, prints nothing
 #
+# BENCH_SERVER=PATH measures another build of our server (an older one, for before and after).
 # Ports: $BENCH_STATE_PORT (default 23720) to +5. State files live in a temporary directory.
 # The reference (for the queue) and the null server come from bench/tools and compat/reference
 # when present, else from the kit in ${SPALLOC_REF_KIT:-../shared/ref}; without either, those rows
@@ -54,7 +55,7 @@ if [ $standalone = 1 ]; then
   cargo build --release -q -p spalloc-server -p spalloc-bench
 fi
 L=$root/target/release/spalloc-load
-SERVER=$root/target/release/spalloc-server
+SERVER=${BENCH_SERVER:-$root/target/release/spalloc-server}
 mkdir -p "$out/state"
 (cat bench/machines/small-free0.toml; printf '\n[store]\nsynchronous = "full"\n') > "$out/small-full.toml"
 
