@@ -86,11 +86,11 @@ if [ -n "$null_c" ]; then
   cc -O2 -pthread -o "$out/null_server" "$null_c"
   "$out/null_server" "$NULLP" 60 >/dev/null 2>&1 & null_pid=$!; pids+=("$null_pid")
   sleep 0.2
-  "$L" conc 127.0.0.1 "$NULLP" --server-pid $null_pid --command get-job-state --clients 16 --per-client 1000 --repeat 3 --label null >> "$R"
+  "$L" conc 127.0.0.1 "$NULLP" --server-pid $null_pid --command get-job-state --clients 16 --per-client 5000 --repeat 3 --label null >> "$R"
 fi
 for who in no-state state; do
   if [ $who = state ]; then port=$STATE p=$p_state; else port=$NOSTATE p=$p_nostate; fi
-  "$L" conc 127.0.0.1 $port --server-pid $p --command get-job-state --clients 16 --per-client 1000 --repeat 3 --label "$who" >> "$R"
+  "$L" conc 127.0.0.1 $port --server-pid $p --command get-job-state --clients 16 --per-client 5000 --repeat 3 --label "$who" >> "$R"
 done
 
 say "durable state: 1,000 jobs queued on the 1,200-board machine"
