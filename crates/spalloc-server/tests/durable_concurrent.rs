@@ -25,22 +25,27 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A small machine (most jobs queue), no BMP delay, and every destroyed
-/// job's reason remembered, so that each acknowledged destroy can be checked.
-fn write_config(dir: &Path) -> PathBuf {
+/// job's reason remembered, so that each acknowledged destroy can be checked;
+/// commits with `synchronous` ("normal" or "full").
+fn write_config(dir: &Path, synchronous: &str) -> PathBuf {
     let path = dir.join("server.toml");
     std::fs::write(
         &path,
-        r#"
-        ip = "127.0.0.1"
-        port = 0
-        max_retired_jobs = 1000000
-        [[machine]]
-        name = "m"
-        width = 2
-        height = 1
-        base_ip = "127.0.1.0"
-        power_delay = 0.0
-        "#,
+        format!(
+            r#"
+            ip = "127.0.0.1"
+            port = 0
+            max_retired_jobs = 1000000
+            [store]
+            synchronous = "{synchronous}"
+            [[machine]]
+            name = "m"
+            width = 2
+            height = 1
+            base_ip = "127.0.1.0"
+            power_delay = 0.0
+            "#
+        ),
     )
     .expect("write config");
     path
@@ -172,12 +177,24 @@ fn client(n: usize, address: &str, start: &Barrier, deadline: Instant) -> Acknow
 
 #[test]
 fn kill_9_under_200_concurrent_clients_loses_no_acknowledged_job() {
-    let dir = temp_dir("durable-concurrent");
-    let config = write_config(&dir);
+    kill_9_under_load("durable-concurrent", "normal", CLIENTS, LOAD);
+}
+
+/// With `synchronous = "full"` each commit group waits for the disk on a
+/// tokio worker lent to it (`block_in_place`): fewer clients and less time,
+/// since every group costs an `fsync`.
+#[test]
+fn kill_9_with_synchronous_full_loses_no_acknowledged_job() {
+    kill_9_under_load("durable-full", "full", 20, Duration::from_millis(800));
+}
+
+fn kill_9_under_load(name: &str, synchronous: &str, clients: usize, load: Duration) {
+    let dir = temp_dir(name);
+    let config = write_config(&dir, synchronous);
     let mut server = Server::start(&config);
-    let start = Arc::new(Barrier::new(CLIENTS + 1));
+    let start = Arc::new(Barrier::new(clients + 1));
     let deadline = Instant::now() + Duration::from_secs(30);
-    let clients: Vec<_> = (0..CLIENTS)
+    let clients_threads: Vec<_> = (0..clients)
         .map(|n| {
             let address = server.address.clone();
             let start = Arc::clone(&start);
@@ -185,10 +202,10 @@ fn kill_9_under_200_concurrent_clients_loses_no_acknowledged_job() {
         })
         .collect();
     start.wait();
-    std::thread::sleep(LOAD);
+    std::thread::sleep(load);
     server.child.kill().expect("kill -9");
     let _ = server.child.wait();
-    let acked: Vec<Acknowledged> = clients
+    let acked: Vec<Acknowledged> = clients_threads
         .into_iter()
         .map(|t| t.join().expect("client thread"))
         .collect();
@@ -212,7 +229,7 @@ fn kill_9_under_200_concurrent_clients_loses_no_acknowledged_job() {
     }
     let highest = alive.keys().chain(destroyed.keys()).max().copied();
     assert!(
-        alive.len() + destroyed.len() >= CLIENTS,
+        alive.len() + destroyed.len() >= clients,
         "the clients got too little done to prove anything: {} jobs",
         alive.len() + destroyed.len()
     );
@@ -258,7 +275,7 @@ fn kill_9_under_200_concurrent_clients_loses_no_acknowledged_job() {
         .as_u64()
         .expect("a job ID");
     println!(
-        "{CLIENTS} clients: {} jobs acknowledged alive, {} destroyed, {} lost; next ID {next}",
+        "{clients} clients, synchronous = {synchronous}: {} jobs acknowledged alive, {} destroyed, {} lost; next ID {next}",
         alive.len(),
         destroyed.len(),
         lost.len()

@@ -135,6 +135,15 @@ impl std::fmt::Debug for Writer {
     }
 }
 
+/// One round of a committer; dropping it gives up the role.
+struct Round<'a>(&'a Mutex<Queue>);
+
+impl Drop for Round<'_> {
+    fn drop(&mut self) {
+        lock(self.0).committing = false;
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while committing would be a bug; the data behind these locks
     // stays consistent (each is replaced whole), so keep going.
@@ -183,6 +192,9 @@ impl Writer {
                 queue.committing = true;
                 std::mem::take(&mut queue.pending)
             };
+            // Gives up the committer's role when this round ends, even by a
+            // panic (which would otherwise stop every later commit).
+            let _round = Round(&self.inner.queue);
             let last = group.last().map_or(0, |g| g.0);
             let batch: Vec<(RecordChanges, bool)> =
                 group.into_iter().map(|(_, c, all)| (c, all)).collect();
@@ -206,8 +218,8 @@ impl Writer {
             }
             // Reported while still the committer, so reports arrive in order.
             (self.inner.report)(last, result);
-            // Then take what was queued meanwhile (unless a newcomer has).
-            lock(&self.inner.queue).committing = false;
+            // The round ends here; the next one takes what was queued
+            // meanwhile (unless a newcomer has).
         }
     }
 
