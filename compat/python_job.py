@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The reference library (`spalloc_client.Job` and `ProtocolClient`, PyPI
-spalloc 1!7.4.1) against a server on 127.0.0.1:PORT serving a fresh kit
-`small.cfg` machine ("test-machine", 2x1 triads, seconds_before_free=2).
+spalloc 1!7.4.1) against a server on 127.0.0.1:PORT serving a fresh
+`machines/small.cfg` machine ("test-machine", 2x1 triads, seconds_before_free=2).
 
     $SPALLOC_REF_HOME/client/bin/python python_job.py PORT
 

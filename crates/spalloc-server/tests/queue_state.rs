@@ -1,5 +1,6 @@
 //! A queued job's `get_job_state` over real TCP: where it stands and why it
-//! waits, as two extra keys; every other job's reply is the reference's.
+//! waits, as two extra keys (also on its `list_jobs` entry); every other
+//! job's reply is the reference's.
 
 mod common;
 
@@ -28,6 +29,22 @@ fn a_queued_job_state_says_its_place_and_why_and_other_replies_have_no_extra_key
             "behind job {big} at the head of the queue on test-machine"
         ))
     );
+    // list_jobs says the same of each queued job, and nothing more of others.
+    let listed = c.ok("list_jobs", json!([]), json!({}));
+    let entry = |id: u64| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["job_id"] == json!(id))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(entry(big)["queue_position"], json!(1));
+    assert_eq!(entry(big)["queue_reason"], head["queue_reason"]);
+    assert_eq!(entry(small)["queue_reason"], behind["queue_reason"]);
+    assert!(entry(full).get("queue_position").is_none());
+    assert!(entry(full).get("queue_reason").is_none());
     // Allocated, destroyed and unknown jobs: exactly the reference's keys.
     let keys = |v: &serde_json::Value| {
         v.as_object()

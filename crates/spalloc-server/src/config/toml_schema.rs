@@ -14,10 +14,14 @@ pub(super) struct RawConfig {
     pub max_retired_jobs: Option<usize>,
     pub seconds_before_free: Option<f64>,
     pub max_connections: Option<usize>,
+    pub stalled_client_timeout: Option<f64>,
+    pub allow_removing_every_machine: Option<bool>,
     /// `[store]`: how the state file is written.
     pub store: Option<RawStore>,
-    #[serde(default, rename = "machine")]
-    pub machines: Vec<RawMachine>,
+    /// `None` when the file has no `machine` key at all (neither
+    /// `[[machine]]` tables nor an explicit `machine = []`).
+    #[serde(rename = "machine")]
+    pub machines: Option<Vec<RawMachine>>,
 }
 
 /// The `[store]` table.
