@@ -4,6 +4,7 @@
 #
 #   bench/run.sh            # about 4-5 minutes
 #   bench/run.sh --quick    # fewer repeats, a smoke test (~2 minutes); does not touch BENCHMARKS.md
+#   bench/state.sh          # only the durable-state comparison (section 7), ~1 minute
 #
 # Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
 # $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
@@ -142,7 +143,10 @@ for who in reference ours; do
 done
 STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_HUGE" >/dev/null 2>&1 || true
 
-say "7. v2 REST API beside the legacy port of the same server (ports $((P + 6)) and $((P + 7)))"
+say "7. durable state on against --no-state"
+bench/state.sh "$R"
+
+say "8. v2 REST API beside the legacy port of the same server (ports $((P + 6)) and $((P + 7)))"
 # 16 clients reading a READY job's state, and job cycles (create, READY, delete),
 # over each protocol, against one server process so that its CPU per call compares.
 V2_HTTP=$((P + 6)) V2_LEGACY=$((P + 7)) V2=$out/v2.jsonl

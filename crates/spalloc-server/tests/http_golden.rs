@@ -200,6 +200,8 @@ fn create_state_sub_machine_power_and_where_is_golden() {
             "machine-ref": format!("{job}/machine"),
             "power-ref": format!("{job}/machine/power"),
             "chip-ref": format!("{job}/chip"),
+            // allocserv with its proxy enabled; READY has boards to proxy to.
+            "proxy-ref": "wss://h/spalloc/proxy/1",
             "original-request": {
                 "owner": "alice", "group": null, "nmpi-collab": null, "nmpi-job-id": null,
                 "keepalive-interval": 120.0, "num-boards": 1, "dimensions": null,
