@@ -158,7 +158,7 @@ job1 "$V2_LEGACY"
   --clients 16 --per-client 1000 --repeat $REP >> "$V2"
 "$L" http-conc "$api" --token "$token" --server-pid $v2_pid --label "v2" \
   --clients 16 --per-client 1000 --repeat $REP >> "$V2"
-"$L" cycles 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --wait ready --notify \
+"$L" cycles 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --wait ready \
   --seconds $SECS --repeat 3 >> "$V2"
 "$L" http-cycles "$api" --token "$token" --server-pid $v2_pid --label "v2" --seconds $SECS --repeat 3 >> "$V2"
 python3 - "$V2" > "$out/v2.md" <<'PY'
