@@ -9,7 +9,7 @@
 # Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
 # $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
 # spalloc-load (crate spalloc-bench) and bench/tools/. Needs python3 and cc. Loopback addresses
-# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+7. The reference gets its own BMP IPs
+# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+9. The reference gets its own BMP IPs
 # (127.0.91.0 and 127.93.x.x) so that it does not collide with other reference servers.
 set -euo pipefail
 
@@ -146,10 +146,10 @@ STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_HUGE" >/dev/null 2>&1 || true
 say "7. durable state on against --no-state"
 bench/state.sh "$R"
 
-say "8. v2 REST API beside the legacy port of the same server (ports $((P + 6)) and $((P + 7)))"
+say "8. v2 REST API beside the legacy port of the same server (ports $((P + 8)) and $((P + 9)))"
 # 16 clients reading a READY job's state, and job cycles (create, READY, delete),
 # over each protocol, against one server process so that its CPU per call compares.
-V2_HTTP=$((P + 6)) V2_LEGACY=$((P + 7)) V2=$out/v2.jsonl
+V2_HTTP=$((P + 8)) V2_LEGACY=$((P + 9)) V2=$out/v2.jsonl
 { cat bench/machines/small-free0.toml; printf '\n[http]\nport = %s\n' "$V2_HTTP"; } > "$out/v2.toml"
 "$SERVER" "$out/v2.toml" --port "$V2_LEGACY" --no-state 2>"$out/ours-v2.log" & v2_pid=$!
 ours_pids+=("$v2_pid")
@@ -162,7 +162,7 @@ job1 "$V2_LEGACY"
   --clients 16 --per-client 1000 --repeat $REP >> "$V2"
 "$L" http-conc "$api" --token "$token" --server-pid $v2_pid --label "v2" \
   --clients 16 --per-client 1000 --repeat $REP >> "$V2"
-"$L" cycles 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --wait ready --notify \
+"$L" cycles 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --wait ready \
   --seconds $SECS --repeat 3 >> "$V2"
 "$L" http-cycles "$api" --token "$token" --server-pid $v2_pid --label "v2" --seconds $SECS --repeat 3 >> "$V2"
 python3 - "$V2" > "$out/v2.md" <<'PY'

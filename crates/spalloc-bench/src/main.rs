@@ -189,7 +189,7 @@ enum Mode {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
-    /// v2 REST API job cycles: create, long-poll until READY, delete.
+    /// v2 REST API job cycles: create, poll until READY, delete.
     HttpCycles {
         #[command(flatten)]
         target: http::HttpTarget,
