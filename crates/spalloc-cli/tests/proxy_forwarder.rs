@@ -2,10 +2,10 @@
 //! `spalloc-proxy`'s local port goes through the websocket to the server's
 //! proxy route, on to the job's simulated board, and its reply comes back.
 //!
-//! The job lives in a real server (spalloc protocol), whose simulated
-//! boards answer; the proxy route reads the job from that server over the
-//! same protocol, and authenticates with the route's `Authorise` hook (the
-//! bearer token names the user), as the REST API's authentication would.
+//! The first test serves the proxy route on its own, reading the job from a
+//! real server over the spalloc protocol and authenticating with the
+//! route's `Authorise` hook; the second goes through the real server's
+//! HTTP listener with a real API token.
 
 mod support;
 
@@ -197,4 +197,93 @@ fn an_scp_version_request_to_the_local_port_gets_the_boards_reply_through_the_pr
         forwarder.stderr_text()
     );
     drop(runtime);
+}
+
+#[test]
+fn the_forwarder_reaches_a_board_through_the_real_servers_http_listener() {
+    use spalloc_server::accounts::{NewUser, Role};
+    let fixture = Fixture::start(
+        &format!("{MACHINE}\n[http]\nport = 0\n")
+            .replace("base_ip = \"127.74.0.0\"", "base_ip = \"127.77.0.0\""),
+    );
+    let now = spalloc_server::clock::now() as i64;
+    let accounts = fixture.server.accounts();
+    accounts
+        .add_user(
+            &NewUser {
+                name: "carol".into(),
+                role: Role::User,
+                password: None,
+                groups: vec![],
+            },
+            now,
+        )
+        .expect("user");
+    let token = accounts
+        .create_token("carol", "forwarder", None, now)
+        .expect("token")
+        .secret;
+    let client = fixture.client();
+    let job = fixture.create_job(&client, Allocation::Boards(1), "carol");
+    let http = fixture.server.http_addr().expect("an HTTP listener");
+
+    let home = fixture.home.path();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spalloc-proxy"));
+    command
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CONFIG_DIRS", home.join("system"))
+        .args([
+            &job.to_string(),
+            "--url",
+            &format!("http://{http}/"),
+            "--token",
+            &token,
+            "--json",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            &fixture.port(),
+        ]);
+    let mut forwarder = Running::piped(&mut command);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let table: Value = loop {
+        if let Some(line) = forwarder.stdout().text().lines().next() {
+            break serde_json::from_str(line).expect("a JSON table");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no table: {}",
+            forwarder.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let local = table["boards"][0]["local"]
+        .as_str()
+        .expect("local")
+        .to_owned();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut buffer = [0u8; 2048];
+    let mut reply = None;
+    for _ in 0..150 {
+        socket.send_to(&scp_version(3), &local).expect("send");
+        if let Ok(n) = socket.recv(&mut buffer) {
+            reply = Some(Reply::decode(&buffer[..n]).expect("an SCP reply"));
+            break;
+        }
+    }
+    let reply = reply.unwrap_or_else(|| panic!("no reply; stderr: {}", forwarder.stderr_text()));
+    let info = VersionInfo::decode(&reply.payload).expect("a version");
+    assert!(info.hardware.contains("127.77.0."), "{}", info.hardware);
+    forwarder.interrupt();
+    assert_eq!(
+        forwarder.wait_exit(),
+        0,
+        "stderr: {}",
+        forwarder.stderr_text()
+    );
 }
