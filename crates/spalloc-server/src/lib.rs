@@ -13,6 +13,8 @@
 //! * [`rest`]: the v2 REST API's operations, sans-I/O (served by [`http`]);
 //! * [`core`]: machines, geometry, allocation, queues and the controller;
 //! * [`store`]: the durable state file (SQLite);
+//! * [`accounts`]: users, sessions and API tokens (in the state file);
+//! * [`http`]: the HTTP front end (log-in in [`http::auth`]);
 //! * [`clock`]: the only place the wall clock is read.
 //!
 //! ```no_run
@@ -25,6 +27,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod accounts;
 pub mod bmp;
 pub mod clock;
 pub mod cmd;
@@ -35,6 +38,7 @@ pub mod rest;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod user_cli;
 
 pub use config::{ConfigError, ServerConfig};
 pub use server::RunningServer;

@@ -50,6 +50,9 @@ struct Args {
     /// reference killed by anything but SIGINT.
     #[arg(long, conflicts_with_all = ["state", "cold_start"])]
     no_state: bool,
+    /// Instead of serving, manage accounts (`user add|list|passwd|...`).
+    #[command(subcommand)]
+    command: Option<spalloc_server::user_cli::Command>,
 }
 
 /// Parses the command line; `--version` also names the protocol version
@@ -68,7 +71,10 @@ fn parse_args() -> Args {
 }
 
 fn main() -> ExitCode {
-    let args = parse_args();
+    let mut args = parse_args();
+    if let Some(command) = args.command.take() {
+        return spalloc_server::user_cli::run(command);
+    }
     let default_level = if args.quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -146,7 +152,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let accounts = spalloc_server::http::auth::Accounts::in_memory();
+    let accounts = match server::accounts_for(&config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("spalloc-server: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let result = runtime.block_on(server::serve_listeners(
         config,
         listeners,

@@ -77,7 +77,7 @@ fn api_user(p: auth::Principal) -> ApiUser {
             auth::Role::User => Role::User,
             auth::Role::Admin => Role::Admin,
         },
-        csrf: p.csrf.map(|c| (c.header, c.token)),
+        csrf: p.csrf.map(|c| (c.header.to_owned(), c.value)),
     }
 }
 

@@ -14,7 +14,7 @@ pub mod openapi;
 pub mod tls;
 
 use crate::server::shared::Shared;
-use auth::Accounts;
+use crate::accounts::Accounts;
 use axum::Router;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdListener};

@@ -115,8 +115,21 @@ pub async fn serve_with_reload(
         legacy: Some(listener),
         http: bind_http(&config)?,
     };
-    let accounts = crate::http::auth::Accounts::in_memory();
+    let accounts = accounts_for(&config)?;
     serve_listeners(config, listeners, shutdown, reloads, accounts).await
+}
+
+/// The accounts kept in the configuration's state file, or in memory (with
+/// a `demo` user whose password is logged) when there is none.
+pub fn accounts_for(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
+    let accounts = crate::accounts::Accounts::for_state_file(config.state_file.as_deref())
+        .map_err(std::io::Error::other)?;
+    let demo = crate::accounts::demo::create_demo_user(&accounts, clock::now() as i64)
+        .map_err(std::io::Error::other)?;
+    if let Some(login) = demo {
+        crate::accounts::demo::log_demo_login(&login);
+    }
+    Ok(accounts)
 }
 
 /// Serves the legacy protocol and the v2 REST API on `listeners` until
@@ -127,7 +140,7 @@ pub async fn serve_listeners(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
     reloads: reload::ReloadSources,
-    accounts: crate::http::auth::Accounts,
+    accounts: crate::accounts::Accounts,
 ) -> std::io::Result<()> {
     let legacy = listeners.legacy.map(TcpListener::from_std).transpose()?;
     let mut bmp = BmpDispatcher::new(&config, tokio::runtime::Handle::current());
@@ -247,7 +260,7 @@ pub struct RunningServer {
     address: SocketAddr,
     legacy_address: Option<SocketAddr>,
     http_address: Option<SocketAddr>,
-    accounts: crate::http::auth::Accounts,
+    accounts: crate::accounts::Accounts,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     reloads: mpsc::UnboundedSender<reload::ReloadRequest>,
@@ -272,7 +285,7 @@ impl RunningServer {
         let address = legacy_address
             .or(http_address)
             .ok_or_else(|| std::io::Error::other("no port to listen on"))?;
-        let accounts = crate::http::auth::Accounts::in_memory();
+        let accounts = accounts_for(&config)?;
         let server_accounts = accounts.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -333,7 +346,7 @@ impl RunningServer {
     }
 
     /// The accounts the v2 REST API authenticates against.
-    pub fn accounts(&self) -> &crate::http::auth::Accounts {
+    pub fn accounts(&self) -> &crate::accounts::Accounts {
         &self.accounts
     }
 

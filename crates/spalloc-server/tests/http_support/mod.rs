@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use spalloc_server::http::auth::Role;
+use spalloc_server::accounts::{AccountsError, NewUser, Role};
 use spalloc_server::{RunningServer, ServerConfig};
 
 /// The API prefix.
@@ -46,7 +46,17 @@ pub fn start(config: ServerConfig) -> RunningServer {
         ("root", Role::Admin),
         ("rita", Role::Reader),
     ] {
-        server.accounts().add_user(name, &password(name), role);
+        let user = NewUser {
+            name: name.into(),
+            role,
+            password: Some(password(name)),
+            groups: vec![],
+        };
+        // A restarted server already has them in its state file.
+        match server.accounts().add_user(&user, 0) {
+            Ok(()) | Err(AccountsError::UserExists(_)) => {}
+            Err(e) => panic!("test account {name} cannot be made: {e}"),
+        }
     }
     server
 }

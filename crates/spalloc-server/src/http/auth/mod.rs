@@ -1,128 +1,87 @@
-//! TEMPORARY stand-in for the accounts and authentication that the `v2-auth`
-//! branch provides (`crate::accounts::Accounts` and this module), with the
-//! interface agreed for it, so that the API can be built and tested before
-//! that lands. It knows only HTTP Basic against users added in memory; no
-//! sessions, CSRF, tokens or log-in pages. Replace it wholesale with
-//! `v2-auth`'s module when merging.
+//! Authentication over HTTP, as allocserv (Spring Security) does it and as
+//! SpiNNMan's `SpallocClient` expects it (contract:
+//! `spinnman-v2-contract.md` §2.2, §3.1, §3.2):
+//!
+//! * **form log-in**: `GET /spalloc/system/login.html` gives a form with a
+//!   hidden `_csrf` input and a not-yet-logged-in `JSESSIONID`; `POST
+//!   /spalloc/system/perform_login` with `_csrf`, `username`, `password`
+//!   answers 302 with a *new* `JSESSIONID` on success, or 401 JSON
+//!   `{"message": ...}` and no cookie on failure;
+//! * **session cookie** `JSESSIONID` on later requests, with the session's
+//!   CSRF token in the `X-CSRF-TOKEN` header on POST, PUT and DELETE;
+//! * **HTTP Basic** on any request (no CSRF needed);
+//! * **personal API tokens** as `Authorization: Bearer` on any request (no
+//!   CSRF needed). `GET login.html` with a bearer token answers a session
+//!   cookie already logged in as the token's user, because SpiNNMan then
+//!   sends GETs with the cookie alone.
+//!
+//! API calls are never redirected to the log-in page: they get 401 or 403
+//! (`text/plain`), since the client treats any 3xx as success.
+//!
+//! Token endpoints (for a logged-in user's own tokens, under the API):
+//! `GET /spalloc/srv/spalloc/tokens` lists them, `POST` the same path with
+//! `{"name": "laptop", "expires-in-days": 90}` (both optional) makes one
+//! and answers the secret once, `DELETE /spalloc/srv/spalloc/tokens/{id}`
+//! revokes one. Making a token needs a password credential (a form log-in
+//! session or HTTP Basic), so a leaked token cannot mint more.
 
-use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+mod authenticate;
+mod cookie;
+mod login;
+mod pages;
+mod principal;
+mod rejection;
+mod tokens;
+
+pub use authenticate::authenticate;
+pub use cookie::SESSION_COOKIE;
+pub use principal::{CsrfToken, Principal, CSRF_HEADER};
+pub use rejection::AuthRejection;
+
+pub use crate::accounts::Role;
+
+use crate::accounts::{Accounts, UnixSeconds};
+use axum::routing::{delete, get, post};
 use axum::Router;
-use base64::Engine as _;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-/// What an account may do, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Read-only.
-    Reader,
-    /// May create jobs.
-    User,
-    /// May do anything.
-    Admin,
-}
+/// The path of the log-in form.
+pub const LOGIN_PAGE: &str = "/spalloc/system/login.html";
+/// Where the log-in form posts.
+pub const LOGIN_ACTION: &str = "/spalloc/system/perform_login";
+/// Where the log-out form posts.
+pub const LOGOUT_ACTION: &str = "/spalloc/system/perform_logout";
+/// The page a browser lands on after logging in.
+pub const HOME_PAGE: &str = "/spalloc/system/";
+/// The collection of the caller's own API tokens.
+pub const TOKENS_PATH: &str = "/spalloc/srv/spalloc/tokens";
 
-/// A session's CSRF token and the header it must come in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsrfToken {
-    /// The header name (`X-CSRF-TOKEN`).
-    pub header: String,
-    /// The token.
-    pub token: String,
-}
-
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// The account name.
-    pub user: String,
-    /// Its role.
-    pub role: Role,
-    /// Its groups.
-    pub groups: Vec<String>,
-    /// Its session's CSRF token (none for HTTP Basic).
-    pub csrf: Option<CsrfToken>,
-}
-
-/// The accounts (in memory only, in this stand-in).
-#[derive(Debug, Clone, Default)]
-pub struct Accounts {
-    users: Arc<Mutex<HashMap<String, (String, Role)>>>,
-}
-
-impl Accounts {
-    /// No accounts.
-    pub fn in_memory() -> Accounts {
-        Accounts::default()
-    }
-
-    /// Adds (or replaces) an account.
-    pub fn add_user(&self, name: &str, password: &str, role: Role) {
-        if let Ok(mut users) = self.users.lock() {
-            users.insert(name.to_owned(), (password.to_owned(), role));
-        }
-    }
-
-    fn check(&self, name: &str, password: &str) -> Option<Role> {
-        let users = self.users.lock().ok()?;
-        let (stored, role) = users.get(name)?;
-        (stored == password).then_some(*role)
-    }
-}
-
-/// Why a request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthRejection {
-    /// No credentials, or wrong ones: 401.
-    Unauthenticated,
-}
-
-impl IntoResponse for AuthRejection {
-    fn into_response(self) -> Response {
-        (
-            StatusCode::UNAUTHORIZED,
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=UTF-8"),
-                (header::WWW_AUTHENTICATE, "Basic realm=\"spalloc\""),
-            ],
-            "authentication required",
-        )
-            .into_response()
-    }
-}
-
-/// Checks a request's credentials (HTTP Basic only, in this stand-in).
-pub async fn authenticate(accounts: &Accounts, parts: &Parts) -> Result<Principal, AuthRejection> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(AuthRejection::Unauthenticated)?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .ok_or(AuthRejection::Unauthenticated)?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|d| String::from_utf8(d).ok())
-        .ok_or(AuthRejection::Unauthenticated)?;
-    let (user, password) = decoded
-        .split_once(':')
-        .ok_or(AuthRejection::Unauthenticated)?;
-    let role = accounts
-        .check(user, password)
-        .ok_or(AuthRejection::Unauthenticated)?;
-    Ok(Principal {
-        user: user.to_owned(),
-        role,
-        groups: Vec::new(),
-        csrf: None,
-    })
-}
-
-/// The log-in and token endpoints (none in this stand-in).
-pub fn routes(_accounts: Accounts) -> Router {
+/// The log-in, log-out and token routes, with their state applied; merge
+/// them into the API's router.
+pub fn routes(accounts: Accounts) -> Router {
     Router::new()
+        .route(LOGIN_PAGE, get(login::login_form))
+        .route(LOGIN_ACTION, post(login::perform_login))
+        .route(LOGOUT_ACTION, post(login::perform_logout))
+        .route(HOME_PAGE, get(login::home))
+        .route("/spalloc/system", get(login::home))
+        .route(TOKENS_PATH, get(tokens::list).post(tokens::create))
+        .route(
+            "/spalloc/srv/spalloc/tokens/",
+            get(tokens::list).post(tokens::create),
+        )
+        .route("/spalloc/srv/spalloc/tokens/{id}", delete(tokens::revoke))
+        .route("/spalloc/srv/spalloc/tokens/{id}/", delete(tokens::revoke))
+        .with_state(accounts)
+}
+
+/// Now, for the accounts' rules: the HTTP shell is where the clock is read.
+fn now() -> UnixSeconds {
+    crate::clock::now() as UnixSeconds
+}
+
+/// A Unix time as an RFC 3339 string (`2026-12-05T18:00:00Z`), as allocserv
+/// writes instants.
+fn rfc3339(t: UnixSeconds) -> String {
+    let since_epoch = std::time::Duration::from_secs(u64::try_from(t).unwrap_or(0));
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since_epoch).to_string()
 }
