@@ -147,10 +147,13 @@ pub async fn serve(stream: TcpStream, client: ClientId, shared: Arc<Shared>, max
             loop {
                 match lines.next_line() {
                     Ok(Some(line)) => {
+                        let started = std::time::Instant::now();
                         if let Some(reply) = state.service.handle_line(&caller, line, clock::now())
                         {
                             state.send(client, reply.to_line());
                         }
+                        crate::metrics::events::global()
+                            .legacy_command(state.service.last_command, started.elapsed());
                     }
                     Ok(None) => return true,
                     Err(FrameError::LineTooLong { limit }) => {
