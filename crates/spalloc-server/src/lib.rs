@@ -41,8 +41,8 @@ pub mod rest;
 pub mod server;
 pub mod service;
 pub mod store;
-pub mod web;
 pub mod user_cli;
+pub mod web;
 
 pub use config::{ConfigError, ServerConfig};
 pub use server::RunningServer;

@@ -58,7 +58,9 @@ pub fn endpoint_label(method: &Method, path: &str) -> &'static str {
         };
         return match route(api_method, api_path) {
             Ok(r) => api_template(&r),
-            Err(_) if api_path.trim_matches('/').starts_with("tokens") => "/spalloc/srv/spalloc/tokens",
+            Err(_) if api_path.trim_matches('/').starts_with("tokens") => {
+                "/spalloc/srv/spalloc/tokens"
+            }
             Err(_) => "other",
         };
     }

@@ -14,8 +14,8 @@ pub mod metrics;
 pub mod openapi;
 pub mod tls;
 
-use crate::server::shared::Shared;
 use crate::accounts::Accounts;
+use crate::server::shared::Shared;
 use axum::Router;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdListener};

@@ -18,8 +18,9 @@ pub mod snapshot;
 use crate::server::shared::Shared;
 use prometheus_client::registry::Registry;
 
-/// The content type of the Prometheus text format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The content type of what `prometheus-client` writes: the OpenMetrics
+/// text format, which Prometheus reads.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Everything `/metrics` reports, as text; `long_polls_waiting` is the
 /// number of REST requests currently held by `wait=true`.

@@ -71,8 +71,7 @@ impl Snapshot {
                 (m.name.clone(), counts)
             })
             .collect();
-        let mut jobs: BTreeMap<&'static str, i64> =
-            STATES.iter().map(|s| (s.name(), 0)).collect();
+        let mut jobs: BTreeMap<&'static str, i64> = STATES.iter().map(|s| (s.name(), 0)).collect();
         let mut queued_waits = Vec::new();
         for job in controller.live_jobs() {
             *jobs.entry(job.state.name()).or_default() += 1;

@@ -41,7 +41,11 @@ pub async fn changes(
         return revision(current);
     }
     let Ok(_place) = state.long_polls.clone().try_acquire_owned() else {
-        return (StatusCode::TOO_MANY_REQUESTS, "too many waiting; retry later").into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many waiting; retry later",
+        )
+            .into_response();
     };
     let wait = tokio::time::timeout(Duration::from_secs(WAIT_SECONDS), signal.changed()).await;
     let now = match wait {

@@ -36,10 +36,7 @@ fn centre(b: &Board) -> (f64, f64) {
     let cx = 12.0 * f64::from(b.x) + dx + 3.5;
     let cy = 12.0 * f64::from(b.y) + dy + 3.5;
     let scale = PITCH / (48.0_f64).sqrt();
-    (
-        (cx - cy * 0.5) * scale,
-        cy * (3.0_f64).sqrt() / 2.0 * scale,
-    )
+    ((cx - cy * 0.5) * scale, cy * (3.0_f64).sqrt() / 2.0 * scale)
 }
 
 /// A job's colour: hues spread by the golden angle, so consecutive jobs
@@ -68,8 +65,8 @@ pub fn render(
     jobs: &BTreeMap<Board, BoardJob>,
     highlight: Option<u64>,
 ) -> Markup {
-    let boards: Vec<Board> = crate::core::machine::all_boards(machine.width, machine.height)
-        .collect();
+    let boards: Vec<Board> =
+        crate::core::machine::all_boards(machine.width, machine.height).collect();
     let points: Vec<(f64, f64)> = boards.iter().map(centre).collect();
     let radius = PITCH / (3.0_f64).sqrt();
     let min_x = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min) - radius;

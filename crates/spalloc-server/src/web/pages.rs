@@ -4,8 +4,8 @@
 
 use super::map::{self, BoardJob};
 use super::{layout, viewer, JOB_PAGE, MACHINE_PAGE};
-use crate::core::coordinates::Board;
 use crate::core::controller::Controller;
+use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::Machine;
 use crate::http::auth::{Principal, Role};
