@@ -37,7 +37,7 @@ pub async fn changes(
     }
     let mut signal = state.shared.subscribe_changes();
     let current = *signal.borrow_and_update();
-    if since.since.is_none_or(|s| s != current) {
+    if since.since != Some(current) {
         return revision(current);
     }
     let Ok(_place) = state.long_polls.clone().try_acquire_owned() else {

@@ -76,7 +76,7 @@ pub fn render(
     let (width, height) = ((max_x - min_x).max(1.0), (max_y - min_y).max(1.0));
     let view = format!("0 0 {width:.1} {height:.1}");
     html! {
-        svg xmlns="http://www.w3.org/2000/svg" viewBox=(view) width=(format!("{:.0}", width.min(1400.0)))
+        svg xmlns="http://www.w3.org/2000/svg" viewBox=(view) width=(format!("{:.0}", (width * 2.0).min(1200.0)))
             role="img" aria-label=(format!("board map of {}", machine.name)) {
             @for (b, (px, py)) in boards.iter().zip(&points) {
                 @let (x, y) = (px - min_x, max_y - py);
