@@ -144,6 +144,9 @@ fn metrics_count_a_ready_jobs_boards_and_the_requests_that_made_it() {
             ("command", "list_machines")
         ) >= 1.0
     );
+    // Powering the job on was one simulated BMP request that succeeded.
+    let bmp = histogram_count(&m, "spalloc_bmp_request_seconds", ("outcome", "ok"));
+    assert!(bmp >= 1.0, "no BMP request counted");
     let _ = alice.delete(&job);
 }
 

@@ -18,6 +18,7 @@ pub async fn worker(
     fail_power: bool,
 ) {
     while let Some(request) = inbox.recv().await {
+        let started = std::time::Instant::now();
         debug!(
             bmp = %request.bmp_ip, job = request.job_id, power = request.power,
             boards = ?request.boards, links = request.links.len(), "simulated BMP request"
@@ -33,6 +34,11 @@ pub async fn worker(
         } else {
             Ok(())
         };
+        crate::metrics::events::global().bmp_request(
+            &request.machine,
+            result.is_ok(),
+            started.elapsed(),
+        );
         shared.with(|state| {
             state
                 .service

@@ -1,4 +1,5 @@
-//! Request latencies, recorded as requests pass through the shells: one
+//! Request latencies (legacy commands, HTTP requests, BMP requests),
+//! recorded as requests pass through the shells: one
 //! process-wide set, so that the legacy connection handler and the HTTP
 //! router need no handle threaded through to them.
 
@@ -15,6 +16,15 @@ pub struct CommandLabel {
     /// A known command's name, or `unknown` (never what the client sent, so
     /// a client cannot make label values without end).
     pub command: &'static str,
+}
+
+/// The labels of a BMP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BmpLabel {
+    /// The machine (from the configuration, so a bounded set).
+    pub machine: String,
+    /// `ok` or `failed`.
+    pub outcome: &'static str,
 }
 
 /// The label of an HTTP request's latency.
@@ -37,11 +47,13 @@ fn latency_histogram() -> Histogram {
 pub struct Events {
     legacy: Latencies<CommandLabel>,
     http: Latencies<EndpointLabel>,
+    bmp: Latencies<BmpLabel>,
 }
 
 static EVENTS: LazyLock<Events> = LazyLock::new(|| Events {
     legacy: Family::new_with_constructor(latency_histogram),
     http: Family::new_with_constructor(latency_histogram),
+    bmp: Family::new_with_constructor(latency_histogram),
 });
 
 /// The process's event metrics.
@@ -66,6 +78,18 @@ impl Events {
         self.http.get_or_create(&label).observe(took.as_secs_f64());
     }
 
+    /// Records a BMP request (one batch of power and link commands to one
+    /// BMP) carried out by a back end: its outcome and how long it took.
+    /// The histogram's count per outcome is the number of commands and of
+    /// failures.
+    pub fn bmp_request(&self, machine: &str, ok: bool, took: Duration) {
+        let label = BmpLabel {
+            machine: machine.to_owned(),
+            outcome: if ok { "ok" } else { "failed" },
+        };
+        self.bmp.get_or_create(&label).observe(took.as_secs_f64());
+    }
+
     /// Adds the event metrics (shared handles, not copies) to `registry`.
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
@@ -77,6 +101,11 @@ impl Events {
             "http_request_seconds",
             "Time to answer an HTTP request (long-polls include their wait)",
             self.http.clone(),
+        );
+        registry.register(
+            "bmp_request_seconds",
+            "Time a BMP back end took to carry out a request, by outcome",
+            self.bmp.clone(),
         );
     }
 }

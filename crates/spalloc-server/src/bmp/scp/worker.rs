@@ -27,7 +27,13 @@ pub async fn worker(
 ) {
     let mut bmp = Bmp::new(bmp_ip, settings);
     while let Some(request) = inbox.recv().await {
+        let started = std::time::Instant::now();
         let result = bmp.carry_out(&request).await;
+        crate::metrics::events::global().bmp_request(
+            &request.machine,
+            result.is_ok(),
+            started.elapsed(),
+        );
         let Some(shared) = shared.upgrade() else {
             return;
         };
