@@ -208,6 +208,8 @@ fn a_job_shows_on_the_map_and_only_its_owner_gets_its_buttons() {
     let (_, theirs) = page(&base, &bob, &format!("/spalloc/system/job_info/{id}"));
     assert!(theirs.contains("alice"));
     assert!(!theirs.contains(r#"id="destroy""#));
+    assert!(mine.contains(r#"id="request""#));
+    assert!(!theirs.contains(r#"id="request""#));
     let (_, bobs) = page(&base, &bob, "/spalloc/system/list_jobs?mine=1");
     assert!(!bobs.contains(&format!(r#"data-job="{id}""#)));
 }

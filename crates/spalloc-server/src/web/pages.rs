@@ -240,6 +240,9 @@ pub async fn job(
                 serde_json::Value::Object(j.kwargs.clone())
             ),
         };
+        // As in the API: only its owner and administrators see how to reach
+        // a job and what it asked for; everyone sees whose boards are whose.
+        let details = viewer.may_access_job_of(&j.owner);
         let allocation = j.allocation.as_ref();
         let machine = allocation.and_then(|a| c.machine(&a.machine));
         let root_ip = allocation
@@ -257,9 +260,9 @@ pub async fn job(
                     tr { th { "Machine" } td { a href=(format!("{MACHINE_PAGE}{}", a.machine)) { (a.machine) } } }
                     tr { th { "Boards" } td { (a.boards.len()) } }
                     tr { th { "Dimensions" } td { (a.width) " × " (a.height) " chips" } }
-                    tr { th { "Root IP" } td { (root_ip.unwrap_or_default()) } }
+                    @if details { tr { th { "Root IP" } td { (root_ip.unwrap_or_default()) } } }
                 }
-                tr { th { "Request" } td { pre { (request_text) } } }
+                @if details { tr { th { "Request" } td { pre id="request" { (request_text) } } } }
             }
             @if may_act(&viewer, j) {
                 p class="actions" {
