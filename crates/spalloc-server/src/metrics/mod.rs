@@ -25,9 +25,14 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Everything `/metrics` reports, as text; `long_polls_waiting` is the
 /// number of REST requests currently held by `wait=true`.
 pub fn render(shared: &Shared, long_polls_waiting: usize, now: f64) -> String {
+    let facts = shared.with(|state| snapshot::Snapshot::of(state, now));
+    encode(facts, long_polls_waiting)
+}
+
+/// The text of `facts` and the process's event metrics.
+pub fn encode(facts: snapshot::Snapshot, long_polls_waiting: usize) -> String {
     let mut registry = Registry::with_prefix("spalloc");
     events::global().register(&mut registry);
-    let facts = shared.with(|state| snapshot::Snapshot::of(state, now));
     facts.register(&mut registry, long_polls_waiting);
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {

@@ -3,6 +3,7 @@
 //! Nothing here is stored between scrapes, so it cannot disagree with the
 //! controller.
 
+use crate::core::controller::Controller;
 use crate::server::shared::State;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -59,7 +60,14 @@ const STATES: [JobState; 3] = [JobState::Queued, JobState::Power, JobState::Read
 impl Snapshot {
     /// Reads the facts from the server's state at `now`.
     pub fn of(state: &State, now: f64) -> Snapshot {
-        let controller = &state.service.controller;
+        Snapshot {
+            connections: state.clients.len() as i64,
+            ..Snapshot::of_controller(&state.service.controller, now)
+        }
+    }
+
+    /// The facts the controller holds (no connections), at `now`.
+    pub fn of_controller(controller: &Controller, now: f64) -> Snapshot {
         let mut machines: BTreeMap<String, BoardCounts> = controller
             .machines()
             .map(|m| {
@@ -93,7 +101,7 @@ impl Snapshot {
             machines,
             jobs,
             queued_waits,
-            connections: state.clients.len() as i64,
+            connections: 0,
         }
     }
 

@@ -125,42 +125,46 @@ pub async fn machine(
         Ok(v) => v,
         Err(redirect) => return redirect,
     };
-    let body = state.shared.with(|s| {
-        let c = &s.service.controller;
-        let m = c.machine(&name)?;
-        let jobs = board_jobs(c, &m.name);
-        let queued: Vec<&Job> = c
-            .live_jobs()
-            .filter(|j| j.state == JobState::Queued && waits_for(j, m))
-            .collect();
-        let running: std::collections::BTreeSet<(u64, String)> =
-            jobs.values().map(|j| (j.id, j.owner.clone())).collect();
-        Some(html! {
-            h1 { "Machine " (m.name) }
-            p { (m.width) " × " (m.height) " triads; " (m.live_boards().count()) " boards, "
-                span id="in-use" { (jobs.len()) } " in use, " (m.dead_boards.len()) " dead, "
-                (m.dead_links.len()) " dead links." }
-            div class="map" { (map::render(m, &jobs, None)) }
-            h2 { "Jobs on it" }
-            @if running.is_empty() { p { "None." } }
-            ul id="running" {
-                @for (id, owner) in &running {
-                    li { a href=(format!("{JOB_PAGE}{id}")) { "Job " (id) } " (" (owner) ")" }
-                }
-            }
-            h2 { "Queued for it" }
-            @if queued.is_empty() { p { "None." } }
-            ul id="queued" {
-                @for j in &queued {
-                    li { a href=(format!("{JOB_PAGE}{}", j.id)) { "Job " (j.id) } " (" (j.owner) "), since " (time(j.start_time)) }
-                }
-            }
-        })
-    });
+    let body = state
+        .shared
+        .with(|s| machine_body(&s.service.controller, &name));
     match body {
         Some(body) => layout::page(&name, &viewer, body),
         None => not_found(format!("no machine named {name:?}")),
     }
+}
+
+/// The body of a machine's page, or `None` if there is no such machine.
+pub fn machine_body(c: &Controller, name: &str) -> Option<Markup> {
+    let m = c.machine(name)?;
+    let jobs = board_jobs(c, &m.name);
+    let queued: Vec<&Job> = c
+        .live_jobs()
+        .filter(|j| j.state == JobState::Queued && waits_for(j, m))
+        .collect();
+    let running: std::collections::BTreeSet<(u64, String)> =
+        jobs.values().map(|j| (j.id, j.owner.clone())).collect();
+    Some(html! {
+        h1 { "Machine " (m.name) }
+        p { (m.width) " × " (m.height) " triads; " (m.live_boards().count()) " boards, "
+            span id="in-use" { (jobs.len()) } " in use, " (m.dead_boards.len()) " dead, "
+            (m.dead_links.len()) " dead links." }
+        div class="map" { (map::render(m, &jobs, None)) }
+        h2 { "Jobs on it" }
+        @if running.is_empty() { p { "None." } }
+        ul id="running" {
+            @for (id, owner) in &running {
+                li { a href=(format!("{JOB_PAGE}{id}")) { "Job " (id) } " (" (owner) ")" }
+            }
+        }
+        h2 { "Queued for it" }
+        @if queued.is_empty() { p { "None." } }
+        ul id="queued" {
+            @for j in &queued {
+                li { a href=(format!("{JOB_PAGE}{}", j.id)) { "Job " (j.id) } " (" (j.owner) "), since " (time(j.start_time)) }
+            }
+        }
+    })
 }
 
 /// The jobs page's filter.
