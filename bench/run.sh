@@ -5,18 +5,19 @@
 #   bench/run.sh            # about 4-5 minutes
 #   bench/run.sh --quick    # fewer repeats, a smoke test (~2 minutes); does not touch BENCHMARKS.md
 #
-# Needs the reference kit (default ../shared/ref, or $SPALLOC_REF_KIT; its setup.sh makes the venvs
-# in $SPALLOC_REF_HOME, default /tmp/spalloc-ref), python3 and cc. Loopback addresses only. Ports:
-# $BENCH_PORT (default 23710) to $BENCH_PORT+5. The reference gets its own BMP IPs (127.0.91.0 and
-# 127.93.x.x) so that it does not collide with other reference servers on this machine.
+# Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
+# $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
+# spalloc-load (crate spalloc-bench) and bench/tools/. Needs python3 and cc. Loopback addresses
+# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+7. The reference gets its own BMP IPs
+# (127.0.91.0 and 127.93.x.x) so that it does not collide with other reference servers.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
-ref=${SPALLOC_REF_KIT:-$root/../shared/ref}
-ref=$(cd "$ref" && pwd)
+ref=$root/compat/reference
+tools=$root/bench/tools
 export SPALLOC_REF_HOME=${SPALLOC_REF_HOME:-/tmp/spalloc-ref}
 C=$SPALLOC_REF_HOME/client/bin
 P=${BENCH_PORT:-23710}
@@ -43,16 +44,23 @@ cargo build --release -q -p spalloc-server -p spalloc-cli -p spalloc-bench
 L=$root/target/release/spalloc-load
 SERVER=$root/target/release/spalloc-server
 
-# Reference configs: the kit's small-free0 machine, and a 20x20-triad (1,200-board) one, each with
-# BMP addresses of their own.
-sed 's/127\.0\.1\.0/127.0.91.0/' "$ref/machines/small-free0.cfg" > "$out/ref-small.cfg"
-sed -e 's/W, H = 10, 10/W, H = 20, 20/' -e 's/big-machine/huge-machine/' \
-    -e 's/127\.2\.0\.0/127.93.0.0/' "$ref/machines/big.cfg" > "$out/ref-huge.cfg"
+# Reference configs: the twins of our small-free0 and huge machines, with BMP addresses of their own.
+cp bench/machines/small-free0.cfg "$out/ref-small.cfg"
+cp bench/machines/huge.cfg "$out/ref-huge.cfg"
 
 # start_ref CFG PORT: the reference, no power-on wait, quiet fake BMP; sets ref_pid.
 start_ref() {
-  SPALLOC_POWER_ON_SLEEP=0 FAKE_BMP_ARGS=--quiet "$ref/start-python-server.sh" "$1" "$2" >&2
+  SPALLOC_POWER_ON_SLEEP=0 FAKE_BMP_ARGS=--quiet "$ref/start.sh" "$1" "$2" >&2
   ref_pid=$(tail -n 1 "$SPALLOC_REF_HOME/run-$2.pids")
+}
+# call PORT JSON: sends one request line and waits for its reply.
+call() {
+  python3 - "$@" <<'PY'
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
+    s.sendall(sys.argv[2].encode() + b"\n")
+    sys.exit('"return"' not in s.makefile().readline())
+PY
 }
 # start_ours TOML PORT: sets our_pid.
 start_ours() {
@@ -60,13 +68,12 @@ start_ours() {
   our_pid=$!
   ours_pids+=("$our_pid")
   for _ in $(seq 100); do
-    python3 "$ref/rawcall.py" 127.0.0.1 "$2" '{"command": "version"}' >/dev/null 2>&1 && return 0
+    call "$2" '{"command": "version"}' >/dev/null 2>&1 && return 0
     sleep 0.05
   done
   echo "our server did not start on port $2" >&2; exit 1
 }
-job1() { python3 "$ref/rawcall.py" 127.0.0.1 "$1" \
-  '{"command": "create_job", "args": [1], "kwargs": {"owner": "bench", "keepalive": null}}' >/dev/null; }
+job1() { call "$1" '{"command": "create_job", "args": [1], "kwargs": {"owner": "bench", "keepalive": null}}'; }
 
 date_utc=$(date -u '+%Y-%m-%d %H:%M UTC')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
@@ -80,20 +87,20 @@ sleep 0.5
 
 say "1. tool latency (both tool sets against the reference server, then ours against ours)"
 for round in 1 2; do
-  python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$REF_SMALL" --job 1 --runs $RUNS --json \
+  python3 "$tools/cli_wall.py" 127.0.0.1 "$REF_SMALL" --job 1 --runs $RUNS --json \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='reference tools'; d['test']='tools'; d['round']=$round; print(json.dumps(d))" >> "$R"
-  python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$REF_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
+  python3 "$tools/cli_wall.py" 127.0.0.1 "$REF_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='our tools'; d['test']='tools'; d['round']=$round; print(json.dumps(d))" >> "$R"
 done
-python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$OURS_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
+python3 "$tools/cli_wall.py" 127.0.0.1 "$OURS_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
   | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='our tools, our server'; d['test']='tools'; d['round']=1; print(json.dumps(d))" >> "$R"
 
 say "2. protocol round trips (spalloc-load, same generator for both servers)"
 "$L" echo-server "$ECHO" --seconds 60 & echo_pid=$!; ours_pids+=("$echo_pid")
 sleep 0.2
 "$L" echo 127.0.0.1 "$ECHO" --label floor --calls 5000 --repeat $REP >> "$R"
-# The ceiling: the kit's null server answers every line with a canned reply and does nothing else.
-cc -O2 -pthread -o "$out/null_server" "$ref/bench/null_server.c"
+# The ceiling: bench/tools/null_server.c answers every line with a canned reply and does nothing else.
+cc -O2 -pthread -o "$out/null_server" "$tools/null_server.c"
 "$out/null_server" "$NULLP" 60 >/dev/null 2>&1 & null_pid=$!; ours_pids+=("$null_pid")
 sleep 0.2
 "$L" seq 127.0.0.1 "$NULLP" --server-pid $null_pid --label null --calls 5000 --repeat $REP >> "$R"
@@ -130,10 +137,41 @@ for who in reference ours; do
   if [ $who = reference ]; then port=$REF_HUGE pid=$RPID; else port=$OURS_HUGE pid=$OPID; fi
   "$L" mem 127.0.0.1 $port --server-pid $pid --label "$who huge" --connections 1000 --jobs 1000 >> "$R"
   sleep 1
-  python3 "$ref/bench/queue_alloc.py" 127.0.0.1 $port --jobs 1000 --repeat $QREP --json 2>/dev/null \
+  python3 "$tools/queue_alloc.py" 127.0.0.1 $port --server-pid $pid --jobs 1000 --repeat $QREP --json 2>/dev/null \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='$who'; d['test']='queue'; print(json.dumps(d))" >> "$R"
 done
 STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_HUGE" >/dev/null 2>&1 || true
+
+say "7. v2 REST API beside the legacy port of the same server (ports $((P + 6)) and $((P + 7)))"
+# 16 clients reading a READY job's state, and job cycles (create, READY, delete),
+# over each protocol, against one server process so that its CPU per call compares.
+V2_HTTP=$((P + 6)) V2_LEGACY=$((P + 7)) V2=$out/v2.jsonl
+{ cat bench/machines/small-free0.toml; printf '\n[http]\nport = %s\n' "$V2_HTTP"; } > "$out/v2.toml"
+"$SERVER" "$out/v2.toml" --port "$V2_LEGACY" --no-state 2>"$out/ours-v2.log" & v2_pid=$!
+ours_pids+=("$v2_pid")
+for _ in $(seq 100); do grep -q 'Authorization: Bearer' "$out/ours-v2.log" && break; sleep 0.05; done
+token=$(sed -n 's/.*Authorization: Bearer \([A-Za-z0-9_-]*\).*/\1/p' "$out/ours-v2.log" | head -n 1)
+[ -n "$token" ] || { echo "no demo token in $out/ours-v2.log" >&2; exit 1; }
+api="http://127.0.0.1:$V2_HTTP/spalloc/srv/spalloc"
+job1 "$V2_LEGACY"
+"$L" conc 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --command get-job-state \
+  --clients 16 --per-client 1000 --repeat $REP >> "$V2"
+"$L" http-conc "$api" --token "$token" --server-pid $v2_pid --label "v2" \
+  --clients 16 --per-client 1000 --repeat $REP >> "$V2"
+"$L" cycles 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --wait ready --notify \
+  --seconds $SECS --repeat 3 >> "$V2"
+"$L" http-cycles "$api" --token "$token" --server-pid $v2_pid --label "v2" --seconds $SECS --repeat 3 >> "$V2"
+python3 - "$V2" > "$out/v2.md" <<'PY'
+import json, sys
+print("| protocol | test | rate /s | p50 µs | p99 µs | server CPU µs/call |")
+print("| --- | --- | ---: | ---: | ---: | ---: |")
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    cpu = d.get("cpu_us_per_call")
+    print(f"| {d['label']} | {d['test']} | {d['rate']:.0f} | {d['p50_us']:.0f} | {d['p99_us']:.0f} | "
+          f"{'-' if cpu is None else f'{cpu:.1f}'} |")
+PY
+kill "$v2_pid" 2>/dev/null || true
 
 say "4b. allocator micro-benchmark (sans-I/O Controller)"
 if [ $quick = 1 ]; then scale_args=(-- --quick); else scale_args=(); fi
@@ -144,6 +182,8 @@ cmd="bench/run.sh${1:+ $1}"
 python3 bench/report.py "$R" "$out/alloc_scale.md" \
   --command "$cmd" --date "$date_utc" --cpu "$cpu" --load "$load0 → $load1" > "$out/table.md"
 cat "$out/table.md"
+printf '\nv2 REST API beside the legacy port (one server process):\n\n'
+cat "$out/v2.md"
 if [ $quick = 0 ]; then
   python3 bench/report.py --splice "$out/table.md" BENCHMARKS.md
   echo "(table written to BENCHMARKS.md; raw results in $R)" >&2

@@ -5,7 +5,7 @@
 //! Layout (outside in):
 //!
 //! * [`server`]: the tokio TCP front end ([`RunningServer`] for embedding);
-//! * [`http`]: the HTTP(S) listener of the v2 REST API;
+//! * [`http`]: the HTTP(S) listener of the v2 REST API (log-in in [`http::auth`]);
 //! * [`bmp`]: BMP back ends that carry out power and link requests;
 //! * [`config`]: the TOML configuration and its validation;
 //! * [`service`]: the sans-I/O service, fed protocol lines and time;

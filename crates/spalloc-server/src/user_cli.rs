@@ -321,10 +321,7 @@ fn read_password(what: &str) -> Result<String, String> {
 fn time(t: Option<UnixSeconds>) -> String {
     t.map_or_else(
         || "-".to_owned(),
-        |t| {
-            let since = std::time::Duration::from_secs(u64::try_from(t).unwrap_or(0));
-            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since).to_string()
-        },
+        |t| crate::rest::time_format::instant(t as f64).unwrap_or_default(),
     )
 }
 

@@ -311,12 +311,14 @@ fn every_acknowledged_job_survives_kill_9() {
         server.kill9();
     }
 
-    // --cold-start starts empty, as the reference does, and stays empty.
+    // --cold-start starts empty, as the reference does, and stays empty;
+    // job IDs never go back, so an old ID is never handed out again.
     let server = Server::start(&config, &["--cold-start"]);
     let mut c = server.client();
     assert_eq!(c.ok("list_jobs", json!([]), json!({})), json!([]));
     assert_eq!(c.state(d)["state"], json!(0), "unknown after a cold start");
-    assert_eq!(create(&mut c, json!([]), "frank"), 1);
+    let frank = create(&mut c, json!([]), "frank");
+    assert!(frank > d, "job {frank} after job {d}");
     server.kill9();
     let server = Server::start(&config, &[]);
     let mut c = server.client();
@@ -331,7 +333,7 @@ fn every_acknowledged_job_survives_kill_9() {
 }
 
 #[test]
-fn a_corrupt_state_file_means_a_cold_start() {
+fn a_corrupt_state_file_is_set_aside_under_its_own_name_and_a_cold_start_follows() {
     let dir = temp_dir("durable-corrupt");
     let config = write_config(&dir);
     let state = dir.join("state.sqlite");
@@ -346,10 +348,16 @@ fn a_corrupt_state_file_means_a_cold_start() {
     assert_eq!(c.ok("list_jobs", json!([]), json!({})), json!([]));
     let id = create(&mut c, json!([]), "gina");
     server.kill9();
-    assert!(
-        dir.join("state.sqlite.corrupt").exists(),
-        "kept for inspection"
-    );
+    let aside: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.sqlite.damaged-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "kept for inspection");
     let server = Server::start(&config, &["--state", &state_arg]);
     let mut c = server.client();
     assert_eq!(
@@ -524,5 +532,118 @@ fn kill_9_at_random_moments_loses_no_acknowledged_job() {
         model.len()
     );
     assert_eq!(lost, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_server_on_one_state_file_refuses_to_start_and_names_the_holder() {
+    let dir = temp_dir("durable-twice");
+    let config = write_config(&dir);
+    let first = Server::start(&config, &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_spalloc-server"))
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run a second server");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("in use by another server")
+            && stderr.contains(&first.child.id().to_string()),
+        "{stderr}"
+    );
+    // The first one still serves.
+    let mut c = first.client();
+    assert_eq!(create(&mut c, json!([]), "ivan"), 1);
+    drop(first);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_change_the_disk_refuses_is_refused_and_reads_keep_working() {
+    // A file-size limit makes every write past it fail (EFBIG); SIGXFSZ is
+    // ignored so that the server sees the error instead of dying.
+    let dir = temp_dir("durable-full");
+    let config = write_config(&dir);
+    let state = dir.join("state.sqlite");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 200; exec '{}' '{}' --state '{}'",
+        env!("CARGO_BIN_EXE_spalloc-server"),
+        config.display(),
+        state.display()
+    );
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("address=").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            }
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server logs its address");
+    let server = Server { child, address };
+    let stream = TcpStream::connect(&server.address).expect("connect");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    let mut call = |command: &str, kwargs: Value| -> Option<Value> {
+        use std::io::Write;
+        let line = json!({"command": command, "args": [], "kwargs": kwargs}).to_string() + "\n";
+        writer.write_all(line.as_bytes()).ok()?;
+        let mut text = String::new();
+        if reader.read_line(&mut text).ok()? == 0 {
+            return None;
+        }
+        serde_json::from_str(&text).ok()
+    };
+    // Create jobs as large as a request may make them (the longest owner,
+    // arguments padded to nearly their bound) until the disk refuses one.
+    let owner = "x".repeat(256);
+    let padded_ratio = format!("{}0.5", " ".repeat(1800));
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for _ in 0..400 {
+        let kwargs = json!({"owner": owner, "keepalive": null, "min_ratio": padded_ratio});
+        match call("create_job", kwargs) {
+            Some(v) if v.get("return").is_some() => acknowledged.push(v["return"].clone()),
+            Some(v) => {
+                refused = Some(v);
+                break;
+            }
+            None => panic!("the server died"),
+        }
+    }
+    let refused = refused.expect("the disk refused a change");
+    let message = refused["exception"].as_str().unwrap_or("");
+    assert!(message.contains("could not save"), "{refused}");
+    // Reads keep working, and show no refused job.
+    let listed = call("list_jobs", json!({})).expect("list_jobs answers");
+    let listed = listed["return"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(listed.len(), acknowledged.len(), "only acknowledged jobs");
+    // And every acknowledged job survives a crash.
+    server.kill9();
+    let server = Server::start(&config, &["--state", &state.to_string_lossy()]);
+    let mut c = server.client();
+    let jobs = c.ok("list_jobs", json!([]), json!({}));
+    let ids: Vec<Value> = jobs
+        .as_array()
+        .map(|a| a.iter().map(|j| j["job_id"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, acknowledged, "0 acknowledged jobs lost");
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -60,11 +60,12 @@ fn without_credentials_every_api_call_is_401_and_never_a_redirect() {
         assert_eq!(a.status, 401, "{path}");
         assert!(a.content_type.starts_with("text/plain"), "{path}");
     }
-    let wrong = Api {
-        user: Some("mallory".into()),
-        ..Api::new(&server, None)
-    };
+    let mut wrong = Api::new(&server, None);
+    wrong.user = Some("mallory".into());
     assert_eq!(wrong.get(API).status, 401);
+    let mut basic = Api::new(&server, Some("alice"));
+    basic.basic = true;
+    assert_eq!(basic.get(API).status, 200, "HTTP Basic works too");
 }
 
 #[test]
@@ -482,26 +483,26 @@ fn long_polls_beyond_the_cap_get_429_at_once() {
     let alice = Api::new(&server, Some("alice"));
     let job = alice.create(one_board(json!({})));
     alice.wait_for(&job, "READY");
-    let holder = {
-        let url = format!("{job}?wait=true");
-        let holder = Api::new(&server, Some("alice"));
-        std::thread::spawn(move || holder.get(&url).json())
-    };
-    // Bounded: the first poll holds the one place until the job changes.
-    let mut refused = None;
-    for _ in 0..100 {
-        let a = alice.get(&format!("{job}?wait=true"));
-        if a.status == 429 {
-            refused = Some(a);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    // Two long-polls at once: one holds the only place until the job
+    // changes, so the first to finish is the one refused.
+    let (done, results) = std::sync::mpsc::channel();
+    for _ in 0..2 {
+        let (url, done) = (format!("{job}?wait=true"), done.clone());
+        let poller = Api::new(&server, Some("alice"));
+        std::thread::spawn(move || {
+            let a = poller.get(&url);
+            let _ = done.send((a.status, a.content_type, a.body));
+        });
     }
-    let refused = refused.expect("a second long-poll is refused while the first is held");
-    assert!(refused.content_type.starts_with("text/plain"));
+    let bound = std::time::Duration::from_secs(60);
+    let (status, content_type, _) = results.recv_timeout(bound).expect("a poll ends");
+    assert_eq!(status, 429);
+    assert!(content_type.starts_with("text/plain"));
     assert_eq!(alice.get(&job).status, 200, "plain reads still work");
     assert_eq!(alice.delete(&job).status, 204);
-    assert_eq!(holder.join().expect("holder")["state"], "DESTROYED");
+    let (status, _, body) = results.recv_timeout(bound).expect("the held poll ends");
+    assert_eq!(status, 200);
+    assert!(body.contains("DESTROYED"), "{body}");
 }
 
 #[test]

@@ -234,13 +234,21 @@ fn a_browser_sees_a_job_appear_on_the_open_map_and_destroys_it_from_its_page() {
             .await
             .expect("job");
         screenshot(&browser, "5-job").await;
-        browser
-            .find(Locator::Id("destroy"))
-            .await
-            .expect("destroy button")
-            .click()
-            .await
-            .expect("click");
+        // The live page may swap its content (the job becoming ready) between
+        // finding the button and clicking it: find it again, up to 20 times.
+        let mut clicked = false;
+        for _ in 0..20 {
+            let button = browser
+                .find(Locator::Id("destroy"))
+                .await
+                .expect("destroy button");
+            if button.click().await.is_ok() {
+                clicked = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(clicked, "the destroy button could not be clicked");
         browser.accept_alert().await.expect("confirm the destroy");
         let gone = browser
             .wait()

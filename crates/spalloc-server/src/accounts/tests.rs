@@ -341,11 +341,15 @@ fn users_sessions_and_tokens_survive_reopening_the_state_file() {
 #[test]
 fn the_accounts_share_the_state_file_with_the_job_store() {
     let path = state_file("shared");
-    let store = crate::store::Store::open(&path).expect("store opens");
+    let (store, _) =
+        crate::store::Store::open(&path, crate::store::Synchronous::Normal).expect("store opens");
     let a = Accounts::open(&path).expect("accounts open");
     a.add_user(&user("alice", Role::User, "pw"), T0)
         .expect("adds");
-    assert!(store.load().expect("loads").is_none(), "no jobs saved yet");
+    assert!(
+        store.read().expect("loads").0.is_none(),
+        "no jobs saved yet"
+    );
     drop(store);
     let a2 = Accounts::open(&path).expect("reopens");
     assert_eq!(a2.users(T0).expect("lists").len(), 1);
@@ -371,4 +375,45 @@ fn names_with_separators_or_spaces_are_refused() {
     for good in ["alice", "bob.smith", "a-b_c", "openid.x@y+z", "Ünï"] {
         assert!(check_name(good).is_ok(), "{good:?}");
     }
+}
+
+#[test]
+fn a_remembered_password_stops_working_when_changed_locked_or_disabled() {
+    let a = accounts_with(&[("alice", Role::User)]);
+    assert!(a.check_password("alice", "pw", T0).is_ok());
+    assert!(a.check_password("alice", "pw", T0).is_ok(), "remembered");
+    a.set_disabled("alice", true).expect("disables");
+    assert!(a.check_password("alice", "pw", T0).is_err());
+    a.set_disabled("alice", false).expect("enables");
+    for i in 0..3 {
+        let _ = a.check_password("alice", "wrong", T0 + i);
+    }
+    assert!(a.check_password("alice", "pw", T0 + 5).is_err(), "locked");
+    a.unlock("alice").expect("unlocks");
+    a.set_password("alice", "new").expect("changes");
+    assert!(a.check_password("alice", "pw", T0 + 6).is_err());
+    assert!(a.check_password("alice", "new", T0 + 6).is_ok());
+}
+
+#[test]
+fn only_a_remembered_password_or_a_lock_is_decided_without_hashing() {
+    let a = accounts_with(&[("alice", Role::User)]);
+    assert!(
+        a.check_password_quickly("alice", "pw", T0).is_none(),
+        "never checked"
+    );
+    assert!(a.check_password("alice", "pw", T0).is_ok());
+    let quick = a
+        .check_password_quickly("alice", "pw", T0)
+        .expect("decided");
+    assert_eq!(quick.expect("accepted").user, "alice");
+    assert!(a.check_password_quickly("alice", "wrong", T0).is_none());
+    assert!(a.check_password_quickly("nobody", "pw", T0).is_none());
+    for i in 0..3 {
+        let _ = a.check_password("alice", "wrong", T0 + i);
+    }
+    assert!(matches!(
+        a.check_password_quickly("alice", "pw", T0 + 5),
+        Some(Err(LoginError::Refused(Refusal::Locked(_))))
+    ));
 }

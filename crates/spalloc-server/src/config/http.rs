@@ -100,16 +100,20 @@ mod tests {
     #[test]
     fn an_http_section_is_read_and_needs_both_tls_files() {
         let c = ServerConfig::from_toml_str(
-            "[http]\nport = 0\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nlegacy_port = false\n",
+            "machine = []\n[http]\nport = 0\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nlegacy_port = false\n",
         )
         .unwrap();
         let http = c.http.unwrap();
         assert_eq!(http.port, 0);
         assert!(!http.legacy_port);
         assert!(http.tls.unwrap().cert.ends_with("c.pem"));
-        let e = ServerConfig::from_toml_str("[http]\ntls_cert = \"c.pem\"\n").unwrap_err();
+        let e = ServerConfig::from_toml_str("machine = []\n[http]\ntls_cert = \"c.pem\"\n")
+            .unwrap_err();
         assert!(e.to_string().contains("both tls_cert and tls_key"), "{e}");
-        assert!(ServerConfig::from_toml_str("").unwrap().http.is_none());
-        assert!(ServerConfig::from_toml_str("[http]\nbogus = 1\n").is_err());
+        assert!(ServerConfig::from_toml_str("machine = []")
+            .unwrap()
+            .http
+            .is_none());
+        assert!(ServerConfig::from_toml_str("machine = []\n[http]\nbogus = 1\n").is_err());
     }
 }

@@ -14,9 +14,24 @@ pub(super) struct RawConfig {
     pub max_retired_jobs: Option<usize>,
     pub seconds_before_free: Option<f64>,
     pub max_connections: Option<usize>,
-    #[serde(default, rename = "machine")]
-    pub machines: Vec<RawMachine>,
+    pub stalled_client_timeout: Option<f64>,
+    pub allow_removing_every_machine: Option<bool>,
+    /// `[store]`: how the state file is written.
+    pub store: Option<RawStore>,
+    /// `None` when the file has no `machine` key at all (neither
+    /// `[[machine]]` tables nor an explicit `machine = []`).
+    #[serde(rename = "machine")]
+    pub machines: Option<Vec<RawMachine>>,
+    /// `[http]`: the v2 REST API's listener.
     pub http: Option<super::http::RawHttp>,
+}
+
+/// The `[store]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    /// `"normal"` or `"full"`.
+    pub synchronous: Option<crate::store::Synchronous>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +58,8 @@ pub(super) struct RawMachine {
     pub spinnaker_ip: Option<String>,
     pub bmp: Option<String>,
     pub power_delay: Option<f64>,
+    /// `"fifo"` (the default) or `"backfill"`: see `core::scheduler`.
+    pub scheduler: Option<String>,
     pub fail_power: Option<bool>,
     // The keys of the `bmp = "scp"` back end (see the `config` module docs).
     pub bmp_port: Option<u16>,

@@ -15,6 +15,9 @@ use super::candidate_filter::{CandidateFilter, Topology};
 use super::coordinates::{Board, WrapAround};
 use super::pack_tree::PackTree;
 
+mod reservation;
+pub use reservation::{BoardUsage, FreeOutside, Reservation};
+
 /// The shape of an allocation request, decided from the positional
 /// arguments of `create_job` like the reference's `_alloc_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,6 +347,11 @@ impl Allocator {
         }
     }
 
+    /// Seconds between a free and the boards' reuse.
+    pub fn seconds_before_free(&self) -> f64 {
+        self.seconds_before_free
+    }
+
     /// The machine's width in triads.
     pub fn width(&self) -> u32 {
         self.topology.width
@@ -389,6 +397,39 @@ impl Allocator {
             }
         }
         self.single_board_triads = still_free;
+    }
+
+    /// [`Allocator::set_dead`], and boards of shared single-board triads that
+    /// are alive again and not in use are handed out again at once (a board
+    /// back in service), their triad going to the end of the shared list
+    /// if it had no free board.
+    pub fn set_unusable(
+        &mut self,
+        dead_boards: &BTreeSet<Board>,
+        dead_links: &BTreeSet<(Board, Link)>,
+    ) {
+        self.set_dead(dead_boards, dead_links);
+        let revive = |triad: &mut SharedTriad| {
+            for z in 0..3 {
+                let b = Board::new(triad.x, triad.y, z);
+                if !dead_boards.contains(&b)
+                    && !triad.in_use.contains(&z)
+                    && !triad.free.contains(z)
+                {
+                    triad.free.add(z);
+                }
+            }
+        };
+        self.single_board_triads.iter_mut().for_each(revive);
+        let full = std::mem::take(&mut self.full_single_board_triads);
+        for mut triad in full {
+            revive(&mut triad);
+            if triad.free.is_empty() {
+                self.full_single_board_triads.push(triad);
+            } else {
+                self.single_board_triads.push(triad);
+            }
+        }
     }
 
     /// True if nothing is allocated and nothing is waiting to be freed.
@@ -484,18 +525,45 @@ impl Allocator {
     /// delay has passed (as the reference does). `None` if it does not fit
     /// at the moment (or the request is invalid).
     pub fn alloc(&mut self, req: &AllocRequest, now: f64) -> Option<Allocation> {
+        self.alloc_avoiding(req, now, None)
+    }
+
+    /// [`Allocator::alloc`], but only on boards outside `reserved`: how a
+    /// backfilled job starts without touching what the head of its queue
+    /// waits for. Shared single-board triads inside it are not used either.
+    pub fn alloc_outside(
+        &mut self,
+        req: &AllocRequest,
+        now: f64,
+        reserved: Reservation,
+    ) -> Option<Allocation> {
+        self.alloc_avoiding(req, now, Some(reserved))
+    }
+
+    fn alloc_avoiding(
+        &mut self,
+        req: &AllocRequest,
+        now: f64,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         self.check_free(now);
         if req.validate().is_err() {
             return None;
         }
         match req.shape {
-            AllocShape::Board(board) => self.alloc_board(board),
-            AllocShape::Boards(n) => self.alloc_boards(n, req),
-            AllocShape::Triads(w, h) => self.alloc_triads(w, h, req),
+            AllocShape::Board(board) => self.alloc_board(board, avoid),
+            AllocShape::Boards(n) => self.alloc_boards(n, req, avoid),
+            AllocShape::Triads(w, h) => self.alloc_triads(w, h, req, avoid),
         }
     }
 
-    fn alloc_triads(&mut self, w: i64, h: i64, req: &AllocRequest) -> Option<Allocation> {
+    fn alloc_triads(
+        &mut self,
+        w: i64,
+        h: i64,
+        req: &AllocRequest,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         let (w, h) = (u32::try_from(w).ok()?, u32::try_from(h).ok()?);
         if req.require_torus && (w, h) != (self.width(), self.height()) {
             return None;
@@ -510,14 +578,19 @@ impl Allocator {
             req.require_torus,
             None,
         );
-        let (x, y) = self
-            .pack_tree
-            .alloc(w, h, &mut |x, y, w, h| filter.check(x, y, w, h))?;
+        let (x, y) = self.pack_tree.alloc(w, h, &mut |x, y, w, h| {
+            !overlaps(avoid, x, y, w, h) && filter.check(x, y, w, h)
+        })?;
         let accepted = filter.into_accepted()?;
         Some(self.record_rectangle(x, y, w, h, accepted))
     }
 
-    fn alloc_boards(&mut self, n: i64, req: &AllocRequest) -> Option<Allocation> {
+    fn alloc_boards(
+        &mut self,
+        n: i64,
+        req: &AllocRequest,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         let triads = boards_to_triads(n);
         if triads <= 0 || (req.require_torus && triads != self.triad_count()) {
             return None;
@@ -532,7 +605,7 @@ impl Allocator {
         let (x, y, w, h) = self
             .pack_tree
             .alloc_area(triads, req.min_ratio, &mut |x, y, w, h| {
-                filter.check(x, y, w, h)
+                !overlaps(avoid, x, y, w, h) && filter.check(x, y, w, h)
             })
             .ok()??;
         let accepted = filter.into_accepted()?;
@@ -571,13 +644,20 @@ impl Allocator {
 
     /// One board, reusing a shared triad's free board when possible, else
     /// claiming a new 1×1 triad from the pack tree.
-    fn alloc_board(&mut self, board: Option<Board>) -> Option<Allocation> {
+    fn alloc_board(
+        &mut self,
+        board: Option<Board>,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         if let Some(b) = board {
-            if !self.in_machine(b) || self.topology.dead_boards.contains(&b) {
+            if !self.in_machine(b)
+                || self.topology.dead_boards.contains(&b)
+                || overlaps(avoid, b.x, b.y, 1, 1)
+            {
                 return None;
             }
         }
-        if let Some(allocation) = self.take_shared_board(board) {
+        if let Some(allocation) = self.take_shared_board(board, avoid) {
             return Some(allocation);
         }
         let (x, y) = match board {
@@ -585,7 +665,8 @@ impl Allocator {
             None => {
                 let dead = &self.topology.dead_boards;
                 self.pack_tree.alloc(1, 1, &mut |x, y, _, _| {
-                    (0..3).any(|z| !dead.contains(&Board::new(x, y, z)))
+                    !overlaps(avoid, x, y, 1, 1)
+                        && (0..3).any(|z| !dead.contains(&Board::new(x, y, z)))
                 })?
             }
         };
@@ -601,16 +682,24 @@ impl Allocator {
             free,
             in_use: BTreeSet::new(),
         });
-        self.take_shared_board(board)
+        self.take_shared_board(board, avoid)
     }
 
     /// Takes a free board from the shared triads: the first triad's
-    /// `set.pop()` for "any", or exactly the requested one if it is free.
-    fn take_shared_board(&mut self, board: Option<Board>) -> Option<Allocation> {
+    /// `set.pop()` for "any" (the first outside `avoid`), or exactly the
+    /// requested one if it is free.
+    fn take_shared_board(
+        &mut self,
+        board: Option<Board>,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         let (index, z) = match board {
             None => {
-                let triad = self.single_board_triads.first_mut()?;
-                (0, triad.free.pop()?)
+                let index = self
+                    .single_board_triads
+                    .iter()
+                    .position(|t| !overlaps(avoid, t.x, t.y, 1, 1))?;
+                (index, self.single_board_triads[index].free.pop()?)
             }
             Some(b) => {
                 let index = self
@@ -718,6 +807,146 @@ impl Allocator {
             self.full_single_board_triads.push(full);
         }
     }
+}
+
+/// An allocation found in the job records, for [`Allocator::rebuild`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// One board of a shared single-board triad.
+    Board(Board),
+    /// A rectangle of triads `[x, y, width, height]` with these boards.
+    Triads([u32; 4], BTreeSet<Board>),
+}
+
+impl Allocator {
+    /// An allocator for a `width × height`-triad machine in which exactly
+    /// `claims` are allocated (restoring from job records: the boards of
+    /// each job are known, so nothing is placed again), and the allocation
+    /// ID of each claim: `None` for one that overlaps an earlier claim or
+    /// leaves the machine (a damaged record; the caller drops that job).
+    /// Frees that were waiting for `seconds_before_free` are not in the
+    /// records: those boards are free at once.
+    pub fn rebuild(
+        width: u32,
+        height: u32,
+        dead_boards: &BTreeSet<Board>,
+        dead_links: &BTreeSet<(Board, Link)>,
+        seconds_before_free: f64,
+        claims: &[Claim],
+    ) -> (Allocator, Vec<Option<u64>>) {
+        let mut a = Allocator::new(width, height, dead_boards, dead_links, seconds_before_free);
+        // Boards must be disjoint and inside; then the rectangles must come
+        // out of one tree. All at once first; one at a time (dropping those
+        // that do not fit) only for a damaged file.
+        let mut taken: BTreeSet<Board> = BTreeSet::new();
+        let mut accepted: Vec<bool> = claims
+            .iter()
+            .map(|claim| {
+                let boards: Vec<Board> = match claim {
+                    Claim::Board(b) => vec![*b],
+                    Claim::Triads(_, boards) => boards.iter().copied().collect(),
+                };
+                let ok = boards
+                    .iter()
+                    .all(|b| b.x < width && b.y < height && b.z < 3 && !taken.contains(b));
+                if ok {
+                    taken.extend(boards);
+                }
+                ok
+            })
+            .collect();
+        let rects_of = |accepted: &[bool]| -> Vec<[u32; 4]> {
+            let mut rects = Vec::new();
+            let mut triads = BTreeSet::new();
+            for (claim, ok) in claims.iter().zip(accepted) {
+                match claim {
+                    _ if !ok => {}
+                    Claim::Board(b) => {
+                        if triads.insert((b.x, b.y)) {
+                            rects.push([b.x, b.y, 1, 1]);
+                        }
+                    }
+                    Claim::Triads(rect, _) => rects.push(*rect),
+                }
+            }
+            rects
+        };
+        match PackTree::rebuild(0, 0, width, height, &rects_of(&accepted)) {
+            Some(tree) => a.pack_tree = tree,
+            None => {
+                for i in 0..claims.len() {
+                    if !accepted[i] {
+                        continue;
+                    }
+                    let mut trial = accepted.clone();
+                    for later in trial.iter_mut().skip(i + 1) {
+                        *later = false;
+                    }
+                    if PackTree::rebuild(0, 0, width, height, &rects_of(&trial)).is_none() {
+                        accepted[i] = false;
+                    }
+                }
+                if let Some(tree) = PackTree::rebuild(0, 0, width, height, &rects_of(&accepted)) {
+                    a.pack_tree = tree;
+                }
+            }
+        }
+        let mut ids = Vec::with_capacity(claims.len());
+        for (claim, ok) in claims.iter().zip(accepted) {
+            if !ok {
+                ids.push(None);
+                continue;
+            }
+            let id = match claim {
+                Claim::Triads(rect, _) => {
+                    a.new_id(AllocKind::Triads, Board::new(rect[0], rect[1], 0))
+                }
+                Claim::Board(b) => {
+                    let index = match a.shared_triad(b.x, b.y) {
+                        Some(i) => i,
+                        None => {
+                            let mut free = PySmallSet::new();
+                            for z in 0..3 {
+                                if !a.topology.dead_boards.contains(&Board::new(b.x, b.y, z)) {
+                                    free.add(z);
+                                }
+                            }
+                            a.single_board_triads.push(SharedTriad {
+                                x: b.x,
+                                y: b.y,
+                                free,
+                                in_use: BTreeSet::new(),
+                            });
+                            a.single_board_triads.len() - 1
+                        }
+                    };
+                    let triad = &mut a.single_board_triads[index];
+                    triad.free.discard(b.z);
+                    triad.in_use.insert(b.z);
+                    a.new_id(AllocKind::Board, *b)
+                }
+            };
+            ids.push(Some(id));
+        }
+        let (full, free): (Vec<SharedTriad>, Vec<SharedTriad>) =
+            std::mem::take(&mut a.single_board_triads)
+                .into_iter()
+                .partition(|t| t.free.is_empty());
+        a.single_board_triads = free;
+        a.full_single_board_triads = full;
+        (a, ids)
+    }
+
+    fn shared_triad(&self, x: u32, y: u32) -> Option<usize> {
+        self.single_board_triads
+            .iter()
+            .position(|t| (t.x, t.y) == (x, y))
+    }
+}
+
+/// Whether the `w × h` triads at `(x, y)` overlap `avoid` (never, if none).
+fn overlaps(avoid: Option<Reservation>, x: u32, y: u32, w: u32, h: u32) -> bool {
+    avoid.is_some_and(|r| r.overlaps(x, y, w, h))
 }
 
 /// `ceil(n / 3)`: the triads needed for `n` boards (0 or less for `n <= 0`).
@@ -1044,7 +1273,8 @@ mod tests {
             Alloc(AllocRequest),
             Free(usize),
             Advance(f64),
-            SetDead(Vec<(u32, u32, u32)>),
+            /// New dead boards; `true`: with [`Allocator::set_unusable`].
+            SetDead(Vec<(u32, u32, u32)>, bool),
         }
 
         fn shape() -> impl Strategy<Value = AllocShape> {
@@ -1079,8 +1309,8 @@ mod tests {
                 4 => request().prop_map(Op::Alloc),
                 2 => any::<usize>().prop_map(Op::Free),
                 1 => (0.0f64..20.0).prop_map(Op::Advance),
-                1 => proptest::collection::vec((0u32..4, 0u32..4, 0u32..3), 0..4)
-                    .prop_map(Op::SetDead),
+                1 => (proptest::collection::vec((0u32..4, 0u32..4, 0u32..3), 0..4), any::<bool>())
+                    .prop_map(|(list, revive)| Op::SetDead(list, revive)),
             ]
         }
 
@@ -1134,9 +1364,13 @@ mod tests {
                             now += dt;
                             a.check_free(now);
                         }
-                        Op::SetDead(list) => {
+                        Op::SetDead(list, revive) => {
                             dead_now = dead_set(&list, w, h);
-                            a.set_dead(&dead_now, &BTreeSet::new());
+                            if revive {
+                                a.set_unusable(&dead_now, &BTreeSet::new());
+                            } else {
+                                a.set_dead(&dead_now, &BTreeSet::new());
+                            }
                         }
                     }
                 }

@@ -7,17 +7,25 @@
 //! through [`Controller::bmp_request_done`], and notifications leave through
 //! [`Controller::take_changes`]. That makes the whole life cycle testable
 //! without sockets or sleeps.
+//!
+//! Jobs live in a [`JobTable`], whose only ways to change a job also mark it
+//! to be saved and (when a client could see the change) notified; durable
+//! state leaves as [`Records`] through [`Controller::take_record_changes`]
+//! and comes back through [`Controller::from_records`].
 
+use crate::core::allocator::{AllocShape, Claim};
 use crate::core::bmp_request::BmpRequest;
+use crate::core::board_service::Teardowns;
 use crate::core::coordinates::Board;
 use crate::core::issue_report::{IssueReport, IssueReports};
 use crate::core::job::{job_allocation, Job, JobSpec};
-use crate::core::job_queue::{JobQueue, Placed, QueueSnapshot};
+use crate::core::job_queue::{JobQueue, Placed};
+use crate::core::job_table::JobTable;
 use crate::core::machine::{Machine, Physical};
-use crate::core::retired::{RetiredEntry, RetiredJobs};
+use crate::core::records::{MachineRecord, RecordChanges, Records};
+use crate::core::retired::RetiredJobs;
 use crate::core::tombstone::{Tombstone, Tombstones};
 use crate::core::where_is::{self, WhereIsQuery};
-use serde::{Deserialize, Serialize};
 use spalloc_protocol::{
     Connection, JobListing, JobMachineInfo, JobState, JobStateRecord, MachineListing, WhereIsRecord,
 };
@@ -65,22 +73,24 @@ type BmpWork = (Vec<u32>, Vec<(u32, spalloc_protocol::Link, bool)>);
 pub struct Controller {
     pub(crate) settings: ControllerSettings,
     pub(crate) queue: JobQueue,
-    /// Live jobs: queued, powering or ready.
-    pub(crate) jobs: BTreeMap<u64, Job>,
-    /// Destroyed jobs whose boards are still being powered off; their boards
-    /// are released when the last BMP request completes.
-    dying: BTreeMap<u64, Job>,
+    /// Live jobs (queued, powering or ready), and destroyed jobs whose
+    /// boards are still being powered off (released when the last BMP
+    /// request completes).
+    pub(crate) jobs: JobTable,
     pub(crate) retired: RetiredJobs,
     next_job_id: u64,
     next_bmp_request_id: u64,
     /// BMP request ID → job ID, for requests not yet completed.
-    in_flight: BTreeMap<u64, u64>,
+    pub(crate) in_flight: BTreeMap<u64, u64>,
+    /// Boards of jobs whose power-on failed, being powered off before they
+    /// are freed (see [`crate::core::board_service`]).
+    pub(crate) teardowns: Teardowns,
     outbox: Vec<BmpRequest>,
-    pub(crate) changes: Changes,
-    /// Bumped by every change worth saving (not by keepalive touches).
-    revision: u64,
-    /// Jobs changed (or gone) since the last [`Controller::take_job_changes`].
-    dirty: BTreeSet<u64>,
+    /// Machines whose allocations changed, for `notify_machine` watchers.
+    pub(crate) changed_machines: BTreeSet<String>,
+    /// Whether the machines or their order changed since the last
+    /// [`Controller::take_record_changes`].
+    machines_unsaved: bool,
     /// What the v2 API shows of destroyed jobs (in memory only).
     pub(crate) tombstones: Tombstones,
     /// Users' reports of broken boards (in memory only).
@@ -94,32 +104,35 @@ impl Controller {
         Controller {
             settings,
             queue: JobQueue::new(machines, settings.seconds_before_free),
-            jobs: BTreeMap::new(),
-            dying: BTreeMap::new(),
+            jobs: JobTable::default(),
             retired: RetiredJobs::new(settings.max_retired_jobs),
             next_job_id: 1,
             next_bmp_request_id: 1,
             in_flight: BTreeMap::new(),
+            teardowns: Teardowns::default(),
             outbox: Vec::new(),
-            changes: Changes::default(),
-            revision: 0,
-            dirty: BTreeSet::new(),
+            changed_machines: BTreeSet::new(),
+            machines_unsaved: true,
             tombstones: Tombstones::new(settings.max_retired_jobs),
             issue_reports: IssueReports::default(),
         }
     }
 
-    /// A counter bumped by every change that a [`Snapshot`] would show,
-    /// except keepalive touches: compare it to decide whether to save.
-    pub fn revision(&self) -> u64 {
-        self.revision
+    /// Whether any record changed since the last
+    /// [`Controller::take_record_changes`] (keepalive touches and reads
+    /// change none).
+    pub fn has_unsaved_changes(&self) -> bool {
+        self.jobs.has_unsaved() || self.retired.has_unsaved() || self.machines_unsaved
     }
 
-    /// Bumps [`Controller::revision`] so that the state is saved at the next
-    /// flush; for changes made outside the methods that bump it themselves
-    /// (such as a reload that only changes a machine's description).
-    pub fn mark_changed(&mut self) {
-        self.revision += 1;
+    /// Marks the machine definitions to be saved (a reload changed them).
+    pub(crate) fn machines_changed(&mut self) {
+        self.machines_unsaved = true;
+    }
+
+    /// The ID the next BMP request will get.
+    pub fn next_bmp_request_id(&self) -> u64 {
+        self.next_bmp_request_id
     }
 
     /// The configured settings.
@@ -150,16 +163,13 @@ impl Controller {
     ) -> u64 {
         let id = self.next_job_id;
         self.next_job_id += 1;
-        self.revision += 1;
-        self.dirty.insert(id);
         info!(
             job = id, owner = %spec.owner, host = host.as_deref().unwrap_or(""),
             args = ?spec.args, "create_job"
         );
         let mut job = Job::new(id, &spec, host, now);
         job.original_request = original_request;
-        self.jobs.insert(id, job);
-        self.changes.jobs.insert(id);
+        self.jobs.insert(job);
         let placed = if spec.impossible {
             None
         } else {
@@ -172,10 +182,8 @@ impl Controller {
         id
     }
 
-    fn touch(&mut self, job_id: u64, host: Option<&str>, now: f64) -> Option<&mut Job> {
-        let job = self.jobs.get_mut(&job_id)?;
-        job.touch(host, now);
-        Some(job)
+    fn touch(&mut self, job_id: u64, host: Option<&str>, now: f64) -> Option<&Job> {
+        self.jobs.touch(job_id, host, now)
     }
 
     /// `job_keepalive`: resets the job's timer. Unknown jobs are ignored.
@@ -247,7 +255,7 @@ impl Controller {
     /// `destroy_job`: cancels a queued job or tears down an allocated one.
     /// Unknown and already destroyed jobs are ignored.
     pub fn destroy_job(&mut self, job_id: u64, reason: Option<String>, now: f64) {
-        let Some(mut job) = self.jobs.remove(&job_id) else {
+        let Some(mut job) = self.jobs.kill(job_id) else {
             return;
         };
         self.tombstones.insert(
@@ -259,9 +267,6 @@ impl Controller {
                 original_request: job.original_request.clone(),
             },
         );
-        self.revision += 1;
-        self.dirty.insert(job_id);
-        self.changes.jobs.insert(job_id);
         info!(
             job = job_id,
             reason = reason.as_deref().unwrap_or(""),
@@ -276,21 +281,12 @@ impl Controller {
                 self.on_placed(placed);
             }
             Some(a) => {
-                self.changes.machines.insert(a.machine.clone());
+                self.changed_machines.insert(a.machine.clone());
                 self.retired.insert(job_id, reason);
                 job.state = JobState::Destroyed;
-                self.dying.insert(job_id, job);
+                self.jobs.insert_dying(job);
                 self.set_job_power(job_id, false, false);
-                // A job with no BMP work outstanding releases at once.
-                if self
-                    .dying
-                    .get(&job_id)
-                    .is_some_and(|j| j.bmp_requests_until_ready == 0)
-                {
-                    self.dying.remove(&job_id);
-                    let placed = self.queue.release(job_id, now);
-                    self.on_placed(placed);
-                }
+                self.release_if_powered_off(job_id, now);
             }
         }
     }
@@ -300,7 +296,7 @@ impl Controller {
     pub fn tick(&mut self, now: f64) {
         let expired: Vec<u64> = self
             .jobs
-            .values()
+            .live_jobs()
             .filter(|j| j.expired(now))
             .map(|j| j.id)
             .collect();
@@ -319,44 +315,56 @@ impl Controller {
     /// Reports that a BMP request finished: `Err(bmp_ip)` if it failed after
     /// its retries. A failure destroys the job with the reference's reason.
     pub fn bmp_request_done(&mut self, request_id: u64, result: Result<(), String>, now: f64) {
+        if self.teardown_request_done(request_id, now) {
+            return;
+        }
         let Some(job_id) = self.in_flight.remove(&request_id) else {
             return;
         };
-        self.revision += 1;
-        self.dirty.insert(job_id);
         if let Err(bmp_ip) = result {
             warn!(job = job_id, bmp = %bmp_ip, "BMP requests failed");
-            if self.jobs.contains_key(&job_id) {
+            if self.jobs.is_live(job_id) {
                 let reason =
                     format!("Machine configuration failed. Error: Requests failed on BMP {bmp_ip}");
                 self.destroy_job(job_id, Some(reason), now);
             }
         }
-        if let Some(job) = self.jobs.get_mut(&job_id) {
-            job.bmp_requests_until_ready = job.bmp_requests_until_ready.saturating_sub(1);
-            if job.bmp_requests_until_ready == 0 {
-                job.state = JobState::Ready;
-                self.changes.jobs.insert(job_id);
-            }
-        } else if let Some(job) = self.dying.get_mut(&job_id) {
-            job.bmp_requests_until_ready = job.bmp_requests_until_ready.saturating_sub(1);
-            if job.bmp_requests_until_ready == 0 {
-                self.dying.remove(&job_id);
-                let placed = self.queue.release(job_id, now);
-                self.on_placed(placed);
-            }
+        let Some(mut job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
+        job.bmp_requests_until_ready = job.bmp_requests_until_ready.saturating_sub(1);
+        if job.bmp_requests_until_ready == 0 && job.state != JobState::Destroyed {
+            job.state = JobState::Ready;
+        }
+        drop(job);
+        self.release_if_powered_off(job_id, now);
+    }
+
+    /// Releases a dying job's boards once no BMP work is outstanding for it.
+    fn release_if_powered_off(&mut self, job_id: u64, now: f64) {
+        if self
+            .jobs
+            .dying(job_id)
+            .is_some_and(|j| j.bmp_requests_until_ready == 0)
+        {
+            self.jobs.remove_dying(job_id);
+            let placed = self.queue.release(job_id, now);
+            self.on_placed(placed);
         }
     }
 
     /// The jobs and machines that changed since the last call.
     pub fn take_changes(&mut self) -> Changes {
-        std::mem::take(&mut self.changes)
+        Changes {
+            jobs: self.jobs.take_notify(),
+            machines: std::mem::take(&mut self.changed_machines),
+        }
     }
 
     /// `list_jobs`: every live job, oldest first.
     pub fn list_jobs(&self) -> Vec<JobListing> {
         self.jobs
-            .values()
+            .live_jobs()
             .map(|j| JobListing {
                 job_id: j.id,
                 owner: j.owner.clone(),
@@ -413,7 +421,7 @@ impl Controller {
         where_is::locate(
             query,
             |name| self.queue.machine(name).map(|m| m.as_ref()),
-            &self.jobs,
+            self.jobs.live_map(),
         )
     }
 
@@ -425,7 +433,7 @@ impl Controller {
     /// Whether nothing is allocated, queued, or waiting for power or a free
     /// (every machine is back to its start state).
     pub fn is_idle(&self) -> bool {
-        self.jobs.is_empty() && self.dying.is_empty() && self.queue.is_idle()
+        self.jobs.is_empty() && self.queue.is_idle()
     }
 
     /// Checks the core's central invariant: no board belongs to two jobs at
@@ -434,7 +442,7 @@ impl Controller {
     /// Tests, fuzzers and soak runs call it after every step.
     pub fn check_board_ownership(&self) -> Result<(), String> {
         let mut owner: BTreeMap<(&str, Board), u64> = BTreeMap::new();
-        for job in self.jobs.values().chain(self.dying.values()) {
+        for job in self.jobs.live_jobs().chain(self.jobs.dying_jobs()) {
             let Some(a) = &job.allocation else {
                 continue;
             };
@@ -447,12 +455,22 @@ impl Controller {
                 }
             }
         }
+        for (job, machine, boards) in self.teardowns.held() {
+            for b in boards {
+                if let Some(other) = owner.insert((machine, *b), job) {
+                    return Err(format!(
+                        "board ({}, {}, {}) of {machine} is in jobs {other} and {job} (being powered off)",
+                        b.x, b.y, b.z
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
     /// A live job (queued, powering or ready), without touching its keepalive.
     pub fn job(&self, job_id: u64) -> Option<&Job> {
-        self.jobs.get(&job_id)
+        self.jobs.live(job_id)
     }
 
     /// A machine by name.
@@ -463,7 +481,7 @@ impl Controller {
     /// What is remembered of a destroyed job: its reason (`Some(None)` when
     /// it has none) and, if still known, its tombstone.
     pub fn destroyed_job(&self, job_id: u64) -> Option<(Option<&str>, Option<&Tombstone>)> {
-        if self.jobs.contains_key(&job_id) {
+        if self.jobs.is_live(job_id) {
             return None;
         }
         let tombstone = self.tombstones.get(job_id);
@@ -494,12 +512,12 @@ impl Controller {
 
     /// The jobs a BMP back end should know about (for tests and diagnostics).
     pub fn live_jobs(&self) -> impl Iterator<Item = &Job> {
-        self.jobs.values()
+        self.jobs.live_jobs()
     }
 
     pub(crate) fn on_placed(&mut self, placed: Vec<Placed>) {
         for p in placed {
-            let Some(job) = self.jobs.get_mut(&p.job_id) else {
+            let Some(mut job) = self.jobs.get_mut(p.job_id) else {
                 continue;
             };
             let allocation = job_allocation(&p.machine, &p.allocation);
@@ -508,24 +526,16 @@ impl Controller {
                 boards = allocation.boards.len(), "allocated"
             );
             job.allocation = Some(allocation);
-            self.revision += 1;
-            self.dirty.insert(p.job_id);
-            self.changes.machines.insert(p.machine.name.clone());
+            drop(job);
+            self.changed_machines.insert(p.machine.name.clone());
             self.set_job_power(p.job_id, true, true);
         }
     }
 
     /// Queues power (and, when powering on, periphery link isolation) for all
     /// of a job's boards, one request per BMP, and marks the job as powering.
-    fn set_job_power(&mut self, job_id: u64, power: bool, isolate_links: bool) {
-        let Some(job) = self
-            .jobs
-            .get_mut(&job_id)
-            .or_else(|| self.dying.get_mut(&job_id))
-        else {
-            return;
-        };
-        let Some(alloc) = &job.allocation else {
+    pub(crate) fn set_job_power(&mut self, job_id: u64, power: bool, isolate_links: bool) {
+        let Some(alloc) = self.jobs.any(job_id).and_then(|j| j.allocation.as_ref()) else {
             return;
         };
         let Some(machine) = self.queue.machine(&alloc.machine) else {
@@ -548,8 +558,10 @@ impl Controller {
                 }
             }
         }
-        self.revision += 1;
-        self.dirty.insert(job_id);
+        let machine = Arc::clone(machine);
+        let Some(mut job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
         for (bmp, (boards, links)) in per_bmp {
             let id = self.next_bmp_request_id;
             self.next_bmp_request_id += 1;
@@ -570,178 +582,211 @@ impl Controller {
             job.state = JobState::Power;
             job.power = Some(power);
         }
-        self.changes.jobs.insert(job_id);
     }
 }
 
-/// Everything a [`Controller`] must remember across a restart: jobs with
-/// their allocations, jobs being torn down, retired reasons, the queues and
-/// allocators, and the ID counters. Machine descriptions are not saved; they
-/// come from the configuration on restore.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// The next job ID to hand out.
-    pub next_job_id: u64,
-    /// The next BMP request ID.
-    pub next_bmp_request_id: u64,
-    /// Live jobs (queued, powering or ready).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub jobs: Vec<Job>,
-    /// Destroyed jobs whose boards are still being powered off.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dying: Vec<Job>,
-    /// Remembered reasons of destroyed jobs, oldest first (the state file
-    /// keeps them apart, see [`Controller::take_retired_changes`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retired: Vec<(u64, Option<String>)>,
-    /// The queues and allocators.
-    pub queue: QueueSnapshot,
-}
+/// A reason given to a job whose record cannot be put back on restore (its
+/// boards overlap another job's, or lie outside its machine).
+pub const REASON_BAD_RECORD: &str = "Job record damaged in the state file.";
 
 impl Controller {
-    /// The durable state, for [`Controller::restore`]. Outstanding BMP work
-    /// is not included: restoring re-issues it.
-    pub fn snapshot(&self) -> Snapshot {
-        let mut snapshot = self.snapshot_without_jobs();
-        snapshot.jobs = self.jobs.values().cloned().collect();
-        snapshot.dying = self.dying.values().cloned().collect();
-        snapshot.retired = self.retired.iter().map(|(id, r)| (id, r.clone())).collect();
-        snapshot
-    }
-
-    /// [`Controller::snapshot`] minus the jobs, dying jobs and retired
-    /// reasons, which can be many and change a few at a time: a state file
-    /// saves those incrementally, with [`Controller::take_job_changes`] and
-    /// [`Controller::take_retired_changes`].
-    pub fn snapshot_without_jobs(&self) -> Snapshot {
-        Snapshot {
+    /// Every durable record (see [`Records`]). Outstanding BMP work is not
+    /// in it: restoring issues it again.
+    pub fn records(&self) -> Records {
+        Records {
             next_job_id: self.next_job_id,
-            next_bmp_request_id: self.next_bmp_request_id,
-            jobs: Vec::new(),
-            dying: Vec::new(),
-            retired: Vec::new(),
-            queue: self.queue.snapshot(),
+            machines: self
+                .machines()
+                .map(|m| MachineRecord::from(m.as_ref()))
+                .collect(),
+            jobs: self
+                .jobs
+                .live_jobs()
+                .chain(self.jobs.dying_jobs())
+                .map(recorded)
+                .collect::<BTreeMap<u64, Job>>()
+                .into_values()
+                .collect(),
+            retired: self.retired.entries(),
         }
     }
 
-    /// The jobs changed since the last call (every live and dying job if
-    /// `all`): `(id, Some((dying, job)))` for a live or dying job, `(id,
-    /// None)` for one that is gone.
-    pub fn take_job_changes(&mut self, all: bool) -> Vec<(u64, Option<(bool, Job)>)> {
-        let ids = std::mem::take(&mut self.dirty);
+    /// The records changed since the last call; with `all`, every record
+    /// (for a store that must be rewritten whole, e.g. after a failed
+    /// commit).
+    pub fn take_record_changes(&mut self, all: bool) -> RecordChanges {
+        let unsaved = self.jobs.take_unsaved();
         let ids: Vec<u64> = if all {
-            self.jobs.keys().chain(self.dying.keys()).copied().collect()
+            self.jobs
+                .live_jobs()
+                .chain(self.jobs.dying_jobs())
+                .map(|j| j.id)
+                .collect()
         } else {
-            ids.into_iter().collect()
+            unsaved.into_iter().collect()
         };
-        ids.into_iter()
-            .map(|id| {
-                let job = match (self.jobs.get(&id), self.dying.get(&id)) {
-                    (Some(j), _) => Some((false, j.clone())),
-                    (None, Some(j)) => Some((true, j.clone())),
-                    (None, None) => None,
-                };
-                (id, job)
-            })
-            .collect()
+        let machines = (all || self.machines_unsaved).then(|| {
+            self.machines()
+                .map(|m| MachineRecord::from(m.as_ref()))
+                .collect()
+        });
+        self.machines_unsaved = false;
+        RecordChanges {
+            next_job_id: self.next_job_id,
+            machines,
+            jobs: ids
+                .into_iter()
+                .map(|id| (id, self.jobs.any(id).map(|j| recorded(j).1)))
+                .collect(),
+            retired: self.retired.take_unsaved(all),
+            retired_floor: self.retired.floor(),
+        }
     }
 
-    /// The retired reasons recorded or changed since the last call (all of
-    /// them if `all`) as `(insertion number, job, reason)`, and the lowest
-    /// insertion number still remembered (older saved ones were evicted).
-    pub fn take_retired_changes(&mut self, all: bool) -> (Vec<RetiredEntry>, u64) {
-        (self.retired.take_unsaved(all), self.retired.floor())
-    }
-
-    /// A controller for `machines` (the configured ones) carrying on from a
-    /// snapshot, at time `now`:
+    /// A controller carrying on from `records`, for the `configured`
+    /// machines, at time `now`:
     ///
+    /// * the allocators and queues are rebuilt from the jobs (each job's
+    ///   boards are recorded, so nothing is placed again): allocated jobs
+    ///   keep their boards, queued jobs are queued again in creation order;
     /// * every live job's keepalive timer restarts at `now` (as the
     ///   reference does on a warm start), so no deadline is ever shortened;
     /// * power work that was in flight is issued again: a powering job gets
     ///   its power request again, a dying job its power-off, after which its
     ///   boards are freed as usual;
-    /// * jobs holding boards on a machine that is gone or whose description
-    ///   changed are destroyed with
-    ///   [`MACHINE_REMOVED`](crate::core::reconfigure::MACHINE_REMOVED)
-    ///   (their boards are not powered off: the machine is not what they
-    ///   were allocated on). New and changed machines start idle, and the
-    ///   queues are regenerated as by
-    ///   [`Controller::reconfigure`]: queued jobs are re-queued in creation
-    ///   order, and those no machine can run any more are cancelled with
-    ///   [`REASON_NO_MACHINE`]. (Machine descriptions are not saved, so a
-    ///   machine that only changed its tags or dead boards is treated as
-    ///   changed, not modified in place as a reload would.)
-    pub fn restore(
+    /// * the recorded machines are then reconfigured to the configured ones
+    ///   exactly as a reload would ([`Controller::reconfigure`]): jobs on a
+    ///   removed or reshaped machine are destroyed with
+    ///   [`MACHINE_REMOVED`](crate::core::reconfigure::MACHINE_REMOVED),
+    ///   a machine whose tags or dead boards changed is modified in place,
+    ///   and queued jobs no machine can run any more are cancelled;
+    /// * a job whose record cannot be put back (its boards overlap another
+    ///   job's or lie outside its machine) is destroyed with
+    ///   [`REASON_BAD_RECORD`], and the rest carries on.
+    ///
+    /// Boards released less than `seconds_before_free` before the records
+    /// were written are free at once (that delay is not recorded).
+    pub fn from_records(
         settings: ControllerSettings,
-        machines: Vec<Machine>,
-        snapshot: Snapshot,
+        records: Records,
+        configured: Vec<Machine>,
         now: f64,
     ) -> Controller {
-        let machines = machines.into_iter().map(Arc::new).collect();
-        let (queue, lost, differs) =
-            JobQueue::restore(machines, settings.seconds_before_free, snapshot.queue);
-        for name in &lost {
-            warn!(machine = %name, "machine changed or removed since the state was saved");
-        }
-        let mut c = Controller::new(settings, Vec::new());
-        c.queue = queue;
-        c.next_job_id = snapshot.next_job_id;
-        c.next_bmp_request_id = snapshot.next_bmp_request_id;
-        for (id, reason) in snapshot.retired {
-            c.retired.insert(id, reason);
-        }
-        let mut reissue = Vec::new();
-        for mut job in snapshot.jobs {
+        Controller::from_records_numbering_bmp_requests_from(settings, records, configured, now, 1)
+    }
+
+    /// [`Controller::from_records`], numbering BMP requests from
+    /// `first_bmp_request` (a controller replacing another in the same
+    /// process must not reuse its request IDs).
+    pub fn from_records_numbering_bmp_requests_from(
+        settings: ControllerSettings,
+        records: Records,
+        configured: Vec<Machine>,
+        now: f64,
+        first_bmp_request: u64,
+    ) -> Controller {
+        let saved: Vec<Machine> = if records.machines.is_empty() {
+            configured.clone()
+        } else {
+            records.machines.into_iter().map(Machine::from).collect()
+        };
+        let mut c = Controller::new(settings, saved);
+        c.next_bmp_request_id = first_bmp_request;
+        c.next_job_id = records.next_job_id;
+        c.retired.restore(records.retired);
+        let mut claims: BTreeMap<String, Vec<(u64, Claim)>> = BTreeMap::new();
+        let mut jobs = BTreeMap::new();
+        for mut job in records.jobs {
+            if job.id >= c.next_job_id {
+                c.next_job_id = job.id + 1; // IDs never go back
+            }
             job.bmp_requests_until_ready = 0;
             job.keepalive_until = job.keepalive.map(|k| now + k);
-            let kept = if job.allocation.is_some() {
-                c.queue.is_allocated(job.id)
-            } else {
-                c.queue.is_pending(job.id)
-            };
-            if !kept {
-                let reason = crate::core::reconfigure::MACHINE_REMOVED;
-                info!(job = job.id, reason, "destroy_job on restore");
-                c.retired.insert(job.id, Some(reason.to_owned()));
-                c.changes.jobs.insert(job.id);
+            if let Some(a) = &job.allocation {
+                let claim = match (job.request.shape, a.boards.iter().next()) {
+                    (AllocShape::Board(_), Some(b)) if a.boards.len() == 1 => Claim::Board(*b),
+                    _ => Claim::Triads(a.triads, a.boards.clone()),
+                };
+                claims
+                    .entry(a.machine.clone())
+                    .or_default()
+                    .push((job.id, claim));
+            } else if job.state != JobState::Destroyed {
+                c.queue.add_pending(job.id, job.target.clone(), job.request);
+            }
+            jobs.insert(job.id, job);
+        }
+        // Live jobs' boards first: a dying job may still hold boards of an
+        // older machine of the same name (reshaped by a reload), which live
+        // jobs on the new one may have been given since.
+        let mut refused = BTreeSet::new();
+        for (machine, claims) in &mut claims {
+            claims.sort_by_key(|(id, _)| {
+                jobs.get(id)
+                    .is_some_and(|j: &Job| j.state == JobState::Destroyed)
+            });
+            refused.extend(c.queue.rebuild_machine(machine, claims));
+        }
+        let mut reissue = Vec::new();
+        for (id, job) in jobs {
+            let dying = job.state == JobState::Destroyed;
+            if dying && (refused.contains(&id) || job.allocation.is_none()) {
+                // Its boards are not (or no longer) on a machine we have:
+                // nothing is left to power off or free.
+                info!(job = id, "job being torn down is gone with its machine");
+                c.jobs.notify_gone(id);
                 continue;
             }
-            if job.state == JobState::Power {
-                reissue.push((job.id, job.power.unwrap_or(true)));
+            if refused.contains(&id) {
+                warn!(job = id, "job record cannot be restored; destroying it");
+                c.retired.insert(id, Some(REASON_BAD_RECORD.to_owned()));
+                c.jobs.notify_gone(id);
+                continue;
             }
-            c.jobs.insert(job.id, job);
+            if job.state == JobState::Destroyed {
+                c.jobs.insert_dying(job);
+                reissue.push((id, false));
+            } else {
+                if job.state == JobState::Power {
+                    reissue.push((id, job.power.unwrap_or(true)));
+                }
+                c.jobs.insert(job);
+            }
+        }
+        // Machines first (jobs on a removed or reshaped machine are
+        // destroyed), then the queues, then the power work that was in
+        // flight for the jobs still there.
+        c.reconfigure(settings, configured, now);
+        let (placed, impossible) = c.queue.regenerate(now);
+        c.on_placed(placed);
+        for id in impossible {
+            c.destroy_job(id, Some(REASON_NO_MACHINE.to_owned()), now);
         }
         for (id, power) in reissue {
-            c.set_job_power(id, power, power);
-        }
-        for mut job in snapshot.dying {
-            if !c.queue.is_allocated(job.id) {
-                continue; // its machine is gone: nothing left to free
-            }
-            let id = job.id;
-            job.bmp_requests_until_ready = 0;
-            c.dying.insert(id, job);
-            c.set_job_power(id, false, false);
-            if c.dying
-                .get(&id)
-                .is_some_and(|j| j.bmp_requests_until_ready == 0)
-            {
-                c.dying.remove(&id);
-                let placed = c.queue.release(id, now);
-                c.on_placed(placed);
-            }
-        }
-        if differs {
-            let (placed, impossible) = c.queue.regenerate(now);
-            c.on_placed(placed);
-            for id in impossible {
-                c.destroy_job(id, Some(REASON_NO_MACHINE.to_owned()), now);
+            let pending = c
+                .jobs
+                .any(id)
+                .map(|j| (j.state, j.bmp_requests_until_ready));
+            match pending {
+                Some((JobState::Power, 0)) => c.set_job_power(id, power, power),
+                Some((JobState::Destroyed, 0)) => {
+                    c.set_job_power(id, false, false);
+                    c.release_if_powered_off(id, now);
+                }
+                _ => {}
             }
         }
         let placed = c.queue.process(now);
         c.on_placed(placed);
-        c.revision += 1;
         c
     }
+}
+
+/// A job as recorded: without what a restart recomputes (the keepalive
+/// deadline, outstanding BMP work).
+fn recorded(job: &Job) -> (u64, Job) {
+    let mut job = job.clone();
+    job.keepalive_until = None;
+    job.bmp_requests_until_ready = 0;
+    (job.id, job)
 }

@@ -56,6 +56,10 @@ pub struct JobAllocation {
     pub periphery: Vec<(Board, Link)>,
     /// Which wrap-around links the allocation has.
     pub torus: WrapAround,
+    /// The rectangle of triads the allocator handed out, as `[x, y, width,
+    /// height]` (for a single board: its triad, 1 × 1): with the boards, what
+    /// rebuilding the allocator from the job records needs.
+    pub triads: [u32; 4],
     /// Width in chips.
     pub width: u32,
     /// Height in chips.
@@ -90,7 +94,9 @@ pub struct Job {
     pub start_time: f64,
     /// Keepalive interval, `None` = never expires.
     pub keepalive: Option<f64>,
-    /// When it expires unless touched.
+    /// When it expires unless touched. Not recorded: a restart restarts
+    /// every keepalive timer.
+    #[serde(skip)]
     pub keepalive_until: Option<f64>,
     /// IP of the last client that created or touched it.
     pub keepalivehost: Option<String>,
@@ -103,9 +109,15 @@ pub struct Job {
     pub args: Vec<Value>,
     /// `create_job` keyword arguments as sent, minus owner and keepalive.
     pub kwargs: Map<String, Value>,
+    /// Where it may run (from the arguments), to queue it again on restore.
+    pub target: Target,
+    /// What it asked for (from the arguments), to queue it again on restore.
+    pub request: AllocRequest,
     /// The allocation, once it has one.
     pub allocation: Option<JobAllocation>,
     /// BMP batches still outstanding; the job is ready when this reaches 0.
+    /// Not recorded: a restart issues the outstanding work again.
+    #[serde(skip)]
     pub bmp_requests_until_ready: u32,
     /// The v2 REST API's create request with its defaults applied, echoed
     /// as `original-request`; `None` for a job created on the legacy port
@@ -128,6 +140,8 @@ impl Job {
             power: None,
             args: spec.args.clone(),
             kwargs: spec.kwargs.clone(),
+            target: spec.target.clone(),
+            request: spec.request,
             allocation: None,
             bmp_requests_until_ready: 0,
             original_request: None,
@@ -197,6 +211,12 @@ pub fn job_allocation(
         boards_in_order,
         periphery,
         torus: allocation.torus,
+        triads: [
+            allocation.x,
+            allocation.y,
+            allocation.width,
+            allocation.height,
+        ],
         width,
         height,
         connections,

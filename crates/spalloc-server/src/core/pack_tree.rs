@@ -70,6 +70,29 @@ impl PackTree {
         !self.allocated && self.children.is_none()
     }
 
+    /// Whether this region is allocated as a whole (a leaf given to a job).
+    pub fn is_allocated(&self) -> bool {
+        self.allocated
+    }
+
+    /// The two halves of a split region; `None` for a leaf.
+    pub fn children(&self) -> Option<&[PackTree; 2]> {
+        self.children.as_deref()
+    }
+
+    /// Whether this tree has a node (split, allocated or free) with exactly
+    /// these bounds.
+    pub fn has_node(&self, bounds: (u32, u32, u32, u32)) -> bool {
+        if self.bounds() == bounds {
+            return true;
+        }
+        let (x, y, _, _) = bounds;
+        self.children().is_some_and(|c| {
+            c.iter()
+                .any(|child| child.contains(x, y) && child.has_node(bounds))
+        })
+    }
+
     /// Whether `(x, y)` lies inside this region.
     fn contains(&self, x: u32, y: u32) -> bool {
         u64::from(self.x) <= u64::from(x)
@@ -288,6 +311,68 @@ impl PackTree {
             self.children = None;
         }
         Ok(())
+    }
+}
+
+/// Rebuilding a tree from the rectangles allocated in it (restoring from job
+/// records, which keep their rectangles but not the tree).
+impl PackTree {
+    /// A tree for the region `(x, y, width, height)` in which exactly
+    /// `rects` (`[x, y, width, height]` each) are allocated, or `None` if
+    /// they overlap, leave the region, or cannot be separated by straight
+    /// cuts (rectangles that came out of one tree always can).
+    ///
+    /// The tree's shape may differ from the one the rectangles were
+    /// allocated in (free space is merged as far as the cuts allow), so
+    /// later placements may differ from those of a server that never
+    /// restarted; which triads are free does not.
+    pub fn rebuild(x: u32, y: u32, width: u32, height: u32, rects: &[[u32; 4]]) -> Option<Self> {
+        let mut node = PackTree::new(x, y, width, height);
+        if rects.is_empty() {
+            return Some(node);
+        }
+        let inside = |r: &[u32; 4]| {
+            r[2] > 0
+                && r[3] > 0
+                && r[0] >= x
+                && r[1] >= y
+                && u64::from(r[0]) + u64::from(r[2]) <= u64::from(x) + u64::from(width)
+                && u64::from(r[1]) + u64::from(r[3]) <= u64::from(y) + u64::from(height)
+        };
+        if !rects.iter().all(inside) {
+            return None;
+        }
+        if rects.len() == 1 && rects[0] == [x, y, width, height] {
+            node.allocated = true;
+            return Some(node);
+        }
+        // A vertical cut at `c` crosses no rectangle: split there.
+        let vertical = rects
+            .iter()
+            .flat_map(|r| [r[0], r[0] + r[2]])
+            .filter(|&c| c > x && c < x + width)
+            .find(|&c| rects.iter().all(|r| r[0] >= c || r[0] + r[2] <= c));
+        if let Some(c) = vertical {
+            let (left, right): (Vec<[u32; 4]>, Vec<[u32; 4]>) =
+                rects.iter().partition(|r| r[0] < c);
+            node.children = Some(Box::new([
+                PackTree::rebuild(x, y, c - x, height, &left)?,
+                PackTree::rebuild(c, y, x + width - c, height, &right)?,
+            ]));
+            return Some(node);
+        }
+        let horizontal = rects
+            .iter()
+            .flat_map(|r| [r[1], r[1] + r[3]])
+            .filter(|&c| c > y && c < y + height)
+            .find(|&c| rects.iter().all(|r| r[1] >= c || r[1] + r[3] <= c));
+        let c = horizontal?;
+        let (below, above): (Vec<[u32; 4]>, Vec<[u32; 4]>) = rects.iter().partition(|r| r[1] < c);
+        node.children = Some(Box::new([
+            PackTree::rebuild(x, y, width, c - y, &below)?,
+            PackTree::rebuild(x, c, width, y + height - c, &above)?,
+        ]));
+        Some(node)
     }
 }
 
@@ -539,5 +624,31 @@ mod tests {
         t.alloc(1, 2, &mut accept_all);
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(serde_json::from_str::<PackTree>(&json).unwrap(), t);
+    }
+
+    #[test]
+    fn a_rebuilt_tree_frees_exactly_like_the_original() {
+        let mut t = PackTree::new(0, 0, 6, 4);
+        let a = t.alloc(2, 2, &mut accept_all).expect("a");
+        let b = t.alloc(3, 1, &mut accept_all).expect("b");
+        let c = t.request(5, 3).expect("c");
+        let rects = [[a.0, a.1, 2, 2], [b.0, b.1, 3, 1], [c.0, c.1, 1, 1]];
+        let mut r = PackTree::rebuild(0, 0, 6, 4, &rects).expect("separable");
+        assert_eq!(r.request(c.0, c.1), None, "allocated cells stay allocated");
+        assert_eq!(r.request(a.0, a.1), None);
+        for (x, y) in [a, b, c] {
+            assert_eq!(r.free(x, y), Ok(()));
+        }
+        assert!(r.is_free_leaf(), "everything merged back");
+    }
+
+    #[test]
+    fn overlapping_or_outside_rectangles_cannot_be_rebuilt() {
+        assert!(PackTree::rebuild(0, 0, 4, 4, &[[0, 0, 2, 2], [1, 1, 2, 2]]).is_none());
+        assert!(PackTree::rebuild(0, 0, 4, 4, &[[3, 3, 2, 1]]).is_none());
+        assert!(PackTree::rebuild(0, 0, 4, 4, &[[0, 0, 4, 4], [0, 0, 4, 4]]).is_none());
+        // A pinwheel cannot come out of a tree.
+        let pinwheel = [[0, 0, 2, 1], [2, 0, 1, 2], [1, 2, 2, 1], [0, 1, 1, 2]];
+        assert!(PackTree::rebuild(0, 0, 3, 3, &pinwheel).is_none());
     }
 }

@@ -179,7 +179,7 @@ impl Controller {
         let mut report = self.plan_reconfigure(&machines);
         if settings != self.settings || !report.is_unchanged() {
             // Saved at the next flush, even if no job changes.
-            self.mark_changed();
+            self.machines_changed();
         }
         self.settings = settings;
         self.retired.set_capacity(settings.max_retired_jobs);
@@ -199,7 +199,7 @@ impl Controller {
         for name in &gone {
             self.queue.close_machine(name);
             for job_id in self.queue.allocated_on(name) {
-                if self.jobs.contains_key(&job_id) {
+                if self.jobs.is_live(job_id) {
                     self.destroy_job(job_id, Some(MACHINE_REMOVED.to_owned()), now);
                     report.destroyed_jobs.push(job_id);
                 }
@@ -221,7 +221,7 @@ impl Controller {
 
         let (placed, impossible) = self.queue.regenerate(now);
         for job_id in impossible {
-            if self.jobs.contains_key(&job_id) {
+            if self.jobs.is_live(job_id) {
                 self.destroy_job(job_id, Some(REASON_NO_MACHINE.to_owned()), now);
                 report.cancelled_jobs.push(job_id);
             }
@@ -229,7 +229,7 @@ impl Controller {
         self.on_placed(placed);
 
         let touched: Vec<String> = report.touched_machines().cloned().collect();
-        self.changes.machines.extend(touched);
+        self.changed_machines.extend(touched);
         report.destroyed_jobs.sort_unstable();
         report
     }

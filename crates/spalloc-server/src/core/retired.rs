@@ -89,6 +89,33 @@ impl RetiredJobs {
         self.inserted - self.order.len() as u64
     }
 
+    /// Every remembered reason as `(insertion number, job, reason)`, oldest
+    /// first (what a state file holds).
+    pub fn entries(&self) -> Vec<RetiredEntry> {
+        self.order.iter().filter_map(|id| self.entry(*id)).collect()
+    }
+
+    /// Puts back reasons read from a state file (see
+    /// [`RetiredJobs::entries`]), keeping their insertion numbers so that
+    /// later ones follow on. They count as saved.
+    pub fn restore(&mut self, mut entries: Vec<RetiredEntry>) {
+        entries.sort_by_key(|e| e.0);
+        for (seq, id, reason) in entries {
+            if self.reasons.insert(id, reason).is_none() {
+                self.order.push_back(id);
+            }
+            self.seqs.insert(id, seq);
+            self.inserted = self.inserted.max(seq + 1);
+        }
+        self.trim();
+    }
+
+    /// Whether reasons were recorded since the last
+    /// [`RetiredJobs::take_unsaved`].
+    pub fn has_unsaved(&self) -> bool {
+        !self.unsaved.is_empty()
+    }
+
     /// Remembered jobs, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Option<String>)> {
         self.order

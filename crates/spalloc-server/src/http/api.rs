@@ -152,10 +152,51 @@ pub async fn handle(State(state): State<HttpState>, request: Request) -> Respons
     if let Err(response) = long_poll(&state, &request).await {
         return response;
     }
-    let reply = state
-        .shared
-        .with(|s| rest::handle(&mut s.service, &request, clock::now()));
+    let mut changes = state.shared.subscribe_changes();
+    changes.borrow_and_update();
+    let (reply, change_set) = state.shared.with(|s| {
+        let reply = rest::handle(&mut s.service, &request, clock::now());
+        (reply, s.change_set())
+    });
+    if let Err(response) = committed(&state, change_set, changes).await {
+        return response;
+    }
     to_response(reply)
+}
+
+/// Waits until change set `seq` (the last one handed to the state file's
+/// writer when the reply was made, which holds whatever the reply shows)
+/// is committed, as the legacy port holds its replies: an answer never
+/// shows a change a crash could lose. 503 if the commit was refused.
+async fn committed(
+    state: &HttpState,
+    seq: u64,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+) -> Result<(), Response> {
+    let refused = || {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server could not save this change to its state file; it was not made, \
+             try again later",
+        )
+    };
+    // A commit takes milliseconds; the bound only keeps a stuck disk from
+    // holding requests forever.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(rest::LONG_POLL_SECONDS);
+    loop {
+        // The turn already happened: flushing again changes nothing.
+        match state.shared.with(|s| s.commit_outcome(seq)) {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(refused()),
+            None => {}
+        }
+        if !matches!(
+            tokio::time::timeout_at(deadline, changes.changed()).await,
+            Ok(Ok(()))
+        ) {
+            return Err(refused());
+        }
+    }
 }
 
 /// Holds a `wait=true` request until what it waits on changes, at most

@@ -4,7 +4,8 @@
 //! It holds no policy: [`api`] turns each request into a
 //! [`crate::rest::ApiRequest`], runs [`crate::rest::handle`] under the
 //! service lock, and writes the [`crate::rest::Reply`] back. What it does
-//! itself is transport: authentication ([`auth`]), body limits, URL
+//! itself is transport: authentication ([`auth`]: log-in, sessions, CSRF
+//! and API tokens over HTTP, in front of [`crate::accounts`]), body limits, URL
 //! normalisation, the links' base URL (honouring `X-Forwarded-Proto` and
 //! `X-Forwarded-Host`), and holding long-polls without the lock.
 

@@ -25,7 +25,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Everything `/metrics` reports, as text; `long_polls_waiting` is the
 /// number of REST requests currently held by `wait=true`.
 pub fn render(shared: &Shared, long_polls_waiting: usize, now: f64) -> String {
-    let facts = shared.with(|state| snapshot::Snapshot::of(state, now));
+    let facts = shared.read(|state| snapshot::Snapshot::of(state, now));
     encode(facts, long_polls_waiting)
 }
 

@@ -4,7 +4,9 @@
 //! thread of its own, which is how tests and the client library's tests start
 //! a real server on port 0.
 
+pub mod backlog;
 pub mod connection;
+pub mod open_files;
 pub mod reload;
 pub mod shared;
 
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// The address to bind for a configuration (`""` means every interface).
 pub fn bind_address(config: &ServerConfig) -> String {
@@ -81,6 +83,25 @@ pub fn bind_http(config: &ServerConfig) -> std::io::Result<Option<HttpListener>>
     Ok(Some((listener, tls)))
 }
 
+/// Opens the accounts the v2 REST API authenticates against: in the state
+/// file if the server keeps one, else in memory (`--no-state`, the demo)
+/// with a `demo` user whose fresh password and token are logged.
+pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
+    use crate::accounts::{demo, Accounts};
+    let accounts =
+        Accounts::for_state_file(config.state_file.as_deref()).map_err(std::io::Error::other)?;
+    if config.http.is_some() {
+        // Seconds are enough for account bookkeeping.
+        let now = clock::now() as i64;
+        if let Some(login) =
+            demo::create_demo_user(&accounts, now).map_err(std::io::Error::other)?
+        {
+            demo::log_demo_login(&login);
+        }
+    }
+    Ok(accounts)
+}
+
 /// The address to bind the HTTP listener to: `[http] ip` or the top-level `ip`.
 pub fn http_bind_address(config: &ServerConfig) -> String {
     let http = config.http.clone().unwrap_or_default();
@@ -115,21 +136,8 @@ pub async fn serve_with_reload(
         legacy: Some(listener),
         http: bind_http(&config)?,
     };
-    let accounts = accounts_for(&config)?;
+    let accounts = open_accounts(&config)?;
     serve_listeners(config, listeners, shutdown, reloads, accounts).await
-}
-
-/// The accounts kept in the configuration's state file, or in memory (with
-/// a `demo` user whose password is logged) when there is none.
-pub fn accounts_for(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
-    let accounts = crate::accounts::Accounts::for_state_file(config.state_file.as_deref())
-        .map_err(std::io::Error::other)?;
-    let demo = crate::accounts::demo::create_demo_user(&accounts, clock::now() as i64)
-        .map_err(std::io::Error::other)?;
-    if let Some(login) = demo {
-        crate::accounts::demo::log_demo_login(&login);
-    }
-    Ok(accounts)
 }
 
 /// Serves the legacy protocol and the v2 REST API on `listeners` until
@@ -149,14 +157,27 @@ pub async fn serve_listeners(
         info!(machine = %m.summary(), "machine configured");
     }
     // A restored state's re-issued power work and its first save happen at
-    // the first flush below, once the BMP dispatcher is attached.
-    let store = crate::store::open_and_restore(&config, &mut service, clock::now());
-    let shared = Arc::new_cyclic(|weak| {
-        let _ = weak; // attached below, once the Arc exists
+    // the first flush below, once the BMP dispatcher is attached. A state
+    // file that cannot be used refuses start-up.
+    let store = crate::store::open_and_restore(&config, &mut service, clock::now())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
+        let writer = store.map(|(store, committed)| {
+            let weak = weak.clone();
+            crate::store::writer::Writer::spawn(
+                store,
+                committed,
+                Box::new(move |seq, result| {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.committed(seq, result);
+                    }
+                }),
+            )
+        });
         Shared::new(State::new(
             service,
             BmpDispatcher::new(&config, tokio::runtime::Handle::current()),
-            store,
+            writer,
         ))
     });
     bmp.attach(&shared);
@@ -205,30 +226,64 @@ pub async fn serve_listeners(
     if let Some(listener) = &legacy {
         info!(address = %listener.local_addr()?, "spalloc-server listening");
     }
+    let max_connections =
+        open_files::connection_budget(config.max_connections, open_files::raise_limit());
+    let settings = connection::ConnectionSettings {
+        max_line: DEFAULT_MAX_LINE_LENGTH,
+        stall_timeout: Duration::from_secs_f64(config.stalled_client_timeout),
+    };
     tokio::pin!(shutdown);
     let mut next_client = 1u64;
-    let connections = connection::ConnectionLimit::new(config.max_connections);
+    let connections = connection::ConnectionLimit::new(max_connections);
+    let mut reserve = open_files::Reserve::new();
+    let mut starved = open_files::Starved::default();
+    let mut refusals = connection::RefusalLog::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = accept(legacy.as_ref()) => match accepted {
                 Ok((stream, _)) => {
+                    starved.ended();
                     let Some(slot) = connections.try_acquire() else {
-                        tokio::spawn(connection::refuse(stream, connections.max()));
+                        if let Some(refused) = refusals.refused() {
+                            warn!(refused, max = max_connections,
+                                  "too many connections; refusing new ones");
+                        }
+                        connection::refuse(stream, &connection::too_many_connections(max_connections));
                         continue;
                     };
                     let client = next_client;
                     next_client += 1;
                     let shared = Arc::clone(&shared);
                     tokio::spawn(async move {
-                        connection::serve(stream, client, shared, DEFAULT_MAX_LINE_LENGTH).await;
+                        connection::serve(stream, client, shared, settings).await;
                         drop(slot);
                     });
                 }
+                Err(e) if open_files::is_out_of_descriptors(&e) => {
+                    // The client that could not be accepted waits in the
+                    // backlog: spend the reserve descriptor on telling it
+                    // why, rather than leave it hanging.
+                    let mut turned_away = false;
+                    if reserve.release() {
+                        if let Ok(Ok((stream, _))) =
+                            tokio::time::timeout(Duration::from_millis(10), accept(legacy.as_ref())).await
+                        {
+                            connection::refuse(
+                                stream,
+                                "the server has run out of file descriptors; try again later",
+                            );
+                            turned_away = true;
+                        }
+                        reserve.refill();
+                    }
+                    let pause = starved.failed(&e, turned_away, connections.live());
+                    tokio::time::sleep(pause).await;
+                }
                 Err(e) => {
-                    // Typically out of file descriptors: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Per-connection failures (such as a client that reset
+                    // before it was accepted) concern that client only.
+                    debug!(error = %e, "accept failed");
                 }
             }
         }
@@ -286,7 +341,7 @@ impl RunningServer {
         let address = legacy_address
             .or(http_address)
             .ok_or_else(|| std::io::Error::other("no port to listen on"))?;
-        let accounts = accounts_for(&config)?;
+        let accounts = open_accounts(&config)?;
         let server_accounts = accounts.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -1,65 +1,101 @@
-//! Durable state: the controller's [`Snapshot`] in a SQLite file.
+//! Durable state: the controller's [`Records`] in a SQLite file.
 //!
-//! The shell saves a snapshot, in one transaction, after every change to the
-//! controller and before any reply, notification or BMP request caused by
-//! it leaves the process (see `server::shared`), so after a crash (even
-//! `kill -9`) and a restart every acknowledged job is back. Keepalive
-//! touches alone are not saved: on restore every job's keepalive timer
-//! restarts, so a deadline is never shortened.
+//! What is stored is what an operator would recognise, one row per record
+//! (`sqlite3 FILE 'select id, state, record from jobs'`): each job (request,
+//! owner, state, boards, power, keepalive settings, times), each destroyed
+//! job's reason, the next job ID, and each machine's definition. A row is
+//! written only when it changes. The allocators and queues are not stored:
+//! [`Controller::from_records`] rebuilds them.
 //!
-//! The file uses WAL journaling with `synchronous = NORMAL`: a commit has
-//! reached the operating system before the reply goes out, so it survives
-//! the server being killed (`kill -9`, a panic, the OOM killer) at any
-//! moment; only a crash of the whole machine or a power cut can lose the
-//! last changes (SQLite stays consistent either way). `FULL` would add an
-//! fsync to every change: it cut job cycles on a small machine from ~4,500
-//! to ~100 a second, all under the server's one lock.
+//! Writing happens on a writer thread ([`writer`]) that commits everything
+//! changed during any number of server turns in one transaction; the
+//! server (`server::shared`) holds each turn's replies, notifications and
+//! BMP commands until the writer says the turn is committed, so a reply
+//! never acknowledges a change that a crash could lose, and calls that
+//! change nothing never wait behind the disk for the lock.
 //!
-//! Jobs and retired reasons are rows of their own, written only when they
-//! change; the rest (ID counters, queues, allocators) is one JSON row
-//! rewritten with every change.
+//! The file uses WAL journaling. With `synchronous = NORMAL` (the default)
+//! a commit has reached the operating system before anything it caused
+//! leaves, so it survives the server being killed (`kill -9`, a panic, the
+//! OOM killer) at any moment; with `synchronous = FULL` (`[store]
+//! synchronous = "full"` in the configuration) it is also on the disk, so
+//! it survives the machine losing power, at the cost of one flush per
+//! commit group.
 //!
-//! Everything is JSON text, so a state file is easy to inspect with
-//! `sqlite3 FILE 'select job from jobs'`.
+//! Faults: a state file that cannot be opened, locked or written refuses
+//! start-up with the reason ([`StoreError`]); a file that is not a database
+//! or is damaged is copied aside under a name of its own
+//! (`FILE.damaged-TIME`) and what can be read of it is kept; a file written
+//! by a newer release is left alone and start-up refused. The schema has
+//! migrations ([`schema`]).
+
+pub mod lock;
+pub mod schema;
+pub mod writer;
 
 use crate::config::ServerConfig;
-use crate::core::controller::{Controller, Snapshot};
+use crate::core::controller::Controller;
 use crate::core::job::Job;
+use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredEntry;
 use crate::service::Service;
-use rusqlite::{params, Connection, OptionalExtension};
+use lock::{LockError, StateLock};
+use rusqlite::{params, Connection, ErrorCode};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
-/// The format of the saved snapshot; a file with another is not loaded.
-pub const FORMAT: i64 = 1;
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Survives the server being killed; a power cut may lose the last
+    /// commits (the file stays consistent).
+    #[default]
+    Normal,
+    /// Survives a power cut too: one flush to disk per commit group.
+    Full,
+}
 
-/// Why the state file could not be used.
+/// Why the state file cannot be used. Each refuses start-up.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// SQLite refused (unreadable, not a database, disk full...).
-    #[error("state file {path}: {source}")]
+    /// Another server holds the file, or its lock file cannot be made.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// SQLite could not open, read or write it (permissions, a read-only
+    /// directory, a full disk...).
+    #[error(
+        "state file {path}: {source}; fix the file or its directory (or pass another --state \
+         FILE, or --no-state) and start again"
+    )]
     Sqlite {
         /// The file.
         path: PathBuf,
         /// What SQLite said.
         source: rusqlite::Error,
     },
-    /// The saved snapshot could not be decoded or encoded.
-    #[error("state file {path}: bad snapshot: {message}")]
-    Snapshot {
+    /// Written by a newer release.
+    #[error(
+        "state file {path} has schema version {found}, newer than this release's {supported}; \
+         run the newer release, or move the file away to start afresh"
+    )]
+    TooNew {
         /// The file.
         path: PathBuf,
-        /// What was wrong.
-        message: String,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        supported: i64,
     },
 }
 
-/// An open state file.
+/// An open, locked state file.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    _lock: StateLock,
 }
 
 impl std::fmt::Debug for Store {
@@ -68,208 +104,344 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// What opening found.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// The records read (none for a new file).
+    pub records: Option<Records>,
+    /// What was wrong and set aside, for the log.
+    pub damage: Vec<String>,
+}
+
+/// Whether an SQLite error means the file's content is damaged (rather
+/// than that it cannot be reached or written).
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    )
+}
+
 impl Store {
-    /// Opens (creating if need be) the state file at `path`.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let err = |source| StoreError::Sqlite {
+    /// Locks and opens (creating if need be) the state file at `path`,
+    /// migrates its schema, and reads its records. A damaged file is
+    /// copied aside and what could be read of it is returned; see the
+    /// module documentation for what refuses start-up.
+    pub fn open(path: &Path, sync: Synchronous) -> Result<(Store, Opened), StoreError> {
+        let lock = StateLock::acquire(path)?;
+        let mut opened = Opened::default();
+        let sqlite = |source| StoreError::Sqlite {
             path: path.to_owned(),
             source,
         };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS state (
-                 id INTEGER PRIMARY KEY CHECK (id = 1),
-                 format INTEGER NOT NULL,
-                 snapshot TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS jobs (
-                 id INTEGER PRIMARY KEY,
-                 dying INTEGER NOT NULL,
-                 job TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS retired (
-                 seq INTEGER PRIMARY KEY,
-                 job_id INTEGER NOT NULL,
-                 reason TEXT
-             );",
-        )
-        .map_err(err)?;
-        Ok(Store {
+        let mut conn = match Store::connect(path, sync) {
+            Ok(conn) => conn,
+            Err(e) if is_damage(&e) => {
+                let aside = set_aside(path);
+                opened.damage.push(format!(
+                    "{}: {e}; moved to {} (nothing could be read from it)",
+                    path.display(),
+                    aside.display()
+                ));
+                Store::connect(path, sync).map_err(sqlite)?
+            }
+            Err(e) => return Err(sqlite(e)),
+        };
+        let found = schema::version(&conn).map_err(sqlite)?;
+        if found > schema::current() {
+            return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found,
+                supported: schema::current(),
+            });
+        }
+        if found == 0 && schema::is_unversioned_legacy(&conn).map_err(sqlite)? {
+            drop(conn);
+            let aside = set_aside(path);
+            opened.damage.push(format!(
+                "{}: written by a development release without schema versions, which this \
+                 release cannot read; moved to {}",
+                path.display(),
+                aside.display()
+            ));
+            conn = Store::connect(path, sync).map_err(sqlite)?;
+        }
+        schema::migrate(&mut conn).map_err(sqlite)?;
+        let store = Store {
             conn,
             path: path.to_owned(),
-        })
-    }
-
-    /// Opens the state file, and if it cannot be opened (corrupt, not a
-    /// database), moves it aside to `FILE.corrupt` and starts a new one.
-    /// Returns the store and the error that forced a fresh start, if any.
-    pub fn open_or_replace(path: &Path) -> Result<(Store, Option<StoreError>), StoreError> {
-        match Store::open(path) {
-            Ok(store) => Ok((store, None)),
-            Err(e) => {
-                move_aside(path);
-                Ok((Store::open(path)?, Some(e)))
-            }
+            _lock: lock,
+        };
+        let (records, bad_rows) = store.read().map_err(sqlite)?;
+        if !bad_rows.is_empty() {
+            let copy = copy_aside(path);
+            opened.damage.push(format!(
+                "{}: unreadable rows ({}); a copy of the file is at {}",
+                path.display(),
+                bad_rows.join("; "),
+                copy.display()
+            ));
         }
+        opened.records = records;
+        Ok((store, opened))
     }
 
-    /// Where the file is.
+    fn connect(path: &Path, sync: Synchronous) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let level = match sync {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", level)?;
+        // Reading the schema proves the file is a database; writing the
+        // version proves it (and its directory, for the WAL) is writable.
+        let version = schema::version(&conn)?;
+        conn.pragma_update(None, "user_version", version)?;
+        Ok(conn)
+    }
+
+    /// Where the file is (other modules, such as accounts, open their own
+    /// connection to it).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The saved snapshot, if there is one.
-    pub fn load(&self) -> Result<Option<Snapshot>, StoreError> {
-        let row: Option<(i64, String)> = self
+    /// The records in the file (`None` if it has none yet), and a
+    /// description of each row that could not be read (skipped; a damaged
+    /// job row makes its job destroyed with
+    /// [`REASON_BAD_RECORD`](crate::core::controller::REASON_BAD_RECORD)).
+    pub fn read(&self) -> rusqlite::Result<(Option<Records>, Vec<String>)> {
+        let mut bad = Vec::new();
+        let next_job_id: Option<u64> = self
             .conn
-            .query_row("SELECT format, snapshot FROM state WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .map_err(|source| StoreError::Sqlite {
-                path: self.path.clone(),
-                source,
-            })?;
-        let Some((format, text)) = row else {
-            return Ok(None);
-        };
-        let sqlite = |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        };
-        let mut retired = Vec::new();
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'next_job_id'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        let mut machines = Vec::new();
         let mut query = self
             .conn
-            .prepare("SELECT job_id, reason FROM retired ORDER BY seq")
-            .map_err(sqlite)?;
-        let rows = query
-            .query_map([], |r| {
-                Ok((r.get::<_, u64>(0)?, r.get::<_, Option<String>>(1)?))
-            })
-            .map_err(sqlite)?;
+            .prepare("SELECT name, definition FROM machines ORDER BY position")?;
+        let rows = query.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         for row in rows {
-            retired.push(row.map_err(sqlite)?);
+            let (name, text) = row?;
+            match serde_json::from_str::<MachineRecord>(&text) {
+                Ok(m) => machines.push(m),
+                Err(e) => bad.push(format!("machine {name}: {e}")),
+            }
+        }
+        let mut retired: Vec<RetiredEntry> = Vec::new();
+        let mut query = self
+            .conn
+            .prepare("SELECT seq, job_id, reason FROM retired ORDER BY seq")?;
+        let rows = query.query_map([], |r| {
+            Ok((
+                r.get::<_, u64>(0)?,
+                r.get::<_, u64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        for row in rows {
+            match row {
+                Ok(entry) => retired.push(entry),
+                Err(e) => bad.push(format!("a destroyed job's reason: {e}")),
+            }
         }
         let mut jobs = Vec::new();
-        let mut dying = Vec::new();
+        let mut damaged_ids = Vec::new();
         let mut query = self
             .conn
-            .prepare("SELECT dying, job FROM jobs ORDER BY id")
-            .map_err(sqlite)?;
-        let rows = query
-            .query_map([], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, String>(1)?)))
-            .map_err(sqlite)?;
+            .prepare("SELECT id, record FROM jobs ORDER BY id")?;
+        let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
         for row in rows {
-            let (is_dying, text) = row.map_err(sqlite)?;
-            let job: Job = serde_json::from_str(&text).map_err(|e| StoreError::Snapshot {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })?;
-            if is_dying {
-                dying.push(job);
-            } else {
-                jobs.push(job);
+            let (id, text) = row?;
+            match serde_json::from_str::<Job>(&text) {
+                Ok(job) if job.id == id => jobs.push(job),
+                Ok(job) => bad.push(format!("job {id}: the record says job {}", job.id)),
+                Err(e) => {
+                    bad.push(format!("job {id}: {e}"));
+                    damaged_ids.push(id);
+                }
             }
         }
-        if format != FORMAT {
-            return Err(StoreError::Snapshot {
-                path: self.path.clone(),
-                message: format!("format {format}, expected {FORMAT}"),
-            });
+        if next_job_id.is_none() && jobs.is_empty() && retired.is_empty() && bad.is_empty() {
+            return Ok((None, bad));
         }
-        let mut snapshot: Snapshot =
-            serde_json::from_str(&text).map_err(|e| StoreError::Snapshot {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })?;
-        snapshot.retired = retired;
-        snapshot.jobs = jobs;
-        snapshot.dying = dying;
-        Ok(Some(snapshot))
+        // A damaged job is remembered as destroyed, with a reason saying so.
+        let first = retired.last().map_or(0, |e| e.0 + 1);
+        for (seq, id) in (first..).zip(damaged_ids) {
+            retired.retain(|e| e.1 != id);
+            retired.push((
+                seq,
+                id,
+                Some(crate::core::controller::REASON_BAD_RECORD.to_owned()),
+            ));
+        }
+        // Job IDs never go back, whatever was lost.
+        let highest = jobs
+            .iter()
+            .map(|j| j.id)
+            .chain(retired.iter().map(|e| e.1))
+            .max()
+            .map_or(1, |id| id + 1);
+        Ok((
+            Some(Records {
+                next_job_id: next_job_id.unwrap_or(1).max(highest),
+                machines,
+                jobs,
+                retired,
+            }),
+            bad,
+        ))
     }
 
-    /// Saves, in one committed transaction, a snapshot without its jobs
-    /// ([`Controller::snapshot_without_jobs`]), the jobs that changed
-    /// ([`Controller::take_job_changes`]: upserted, or deleted if gone) and
-    /// the retired reasons that changed
-    /// ([`Controller::take_retired_changes`]: upserted, and saved reasons
-    /// numbered below `floor` deleted). With `all`, every saved job and
-    /// reason is deleted first.
-    pub fn save(
-        &mut self,
-        snapshot: &Snapshot,
-        jobs: &[(u64, Option<(bool, Job)>)],
-        retired: &[RetiredEntry],
-        floor: u64,
-        all: bool,
-    ) -> Result<(), StoreError> {
-        let bad = |e: serde_json::Error| StoreError::Snapshot {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
-        let text = serde_json::to_string(snapshot).map_err(bad)?;
-        let mut job_rows = Vec::with_capacity(jobs.len());
-        for (id, job) in jobs {
-            let row = match job {
-                Some((dying, job)) => Some((*dying, serde_json::to_string(job).map_err(bad)?)),
-                None => None,
-            };
-            job_rows.push((*id, row));
+    /// Writes a group of changes (oldest first) in one transaction. With a
+    /// change whose `all` is set, every record is replaced from it on.
+    pub fn commit(&mut self, group: &[(RecordChanges, bool)]) -> Result<(), String> {
+        let mut encoded = Vec::with_capacity(group.len());
+        for (changes, all) in group {
+            encoded.push(Encoded::new(changes, *all).map_err(|e| e.to_string())?);
         }
-        let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite { path, source };
-        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            if all {
-                tx.execute("DELETE FROM retired", [])?;
-                tx.execute("DELETE FROM jobs", [])?;
-            }
-            {
-                let mut upsert = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO jobs (id, dying, job) VALUES (?1, ?2, ?3)",
-                )?;
-                let mut delete = tx.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
-                for (id, row) in &job_rows {
-                    match row {
-                        Some((dying, text)) => upsert.execute(params![id, dying, text])?,
-                        None => delete.execute(params![id])?,
-                    };
-                }
-            }
-            {
-                let mut upsert = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO retired (seq, job_id, reason) VALUES (?1, ?2, ?3)",
-                )?;
-                for (seq, id, reason) in retired {
-                    upsert.execute(params![seq, id, reason])?;
-                }
-            }
-            tx.execute("DELETE FROM retired WHERE seq < ?1", params![floor])?;
-            tx.execute(
-                "INSERT OR REPLACE INTO state (id, format, snapshot) VALUES (1, ?1, ?2)",
-                params![FORMAT, text],
-            )?;
-            tx.commit()
-        };
-        run(&mut self.conn).map_err(sqlite)
+        let tx = self.conn.transaction().map_err(|e| e.to_string())?;
+        for e in &encoded {
+            e.write(&tx).map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())
     }
 }
 
-/// Renames a bad state file (and its WAL files) out of the way, keeping it
-/// for inspection.
-pub fn move_aside(path: &Path) {
+/// One change set, encoded as rows (JSON text) before the transaction.
+struct Encoded {
+    all: bool,
+    next_job_id: u64,
+    machines: Option<Vec<(String, String)>>,
+    jobs: Vec<(u64, Option<(String, String)>)>,
+    retired: Vec<RetiredEntry>,
+    floor: u64,
+}
+
+impl Encoded {
+    fn new(c: &RecordChanges, all: bool) -> serde_json::Result<Encoded> {
+        let machines = match &c.machines {
+            None => None,
+            Some(ms) => Some(
+                ms.iter()
+                    .map(|m| Ok((m.name.clone(), serde_json::to_string(m)?)))
+                    .collect::<serde_json::Result<Vec<_>>>()?,
+            ),
+        };
+        let mut jobs = Vec::with_capacity(c.jobs.len());
+        for (id, job) in &c.jobs {
+            let row = match job {
+                Some(job) => Some((
+                    spalloc_protocol::JobState::name(job.state).to_owned(),
+                    serde_json::to_string(job)?,
+                )),
+                None => None,
+            };
+            jobs.push((*id, row));
+        }
+        Ok(Encoded {
+            all,
+            next_job_id: c.next_job_id,
+            machines,
+            jobs,
+            retired: c.retired.clone(),
+            floor: c.retired_floor,
+        })
+    }
+
+    fn write(&self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+        if self.all {
+            tx.execute("DELETE FROM jobs", [])?;
+            tx.execute("DELETE FROM retired", [])?;
+        }
+        if let Some(machines) = &self.machines {
+            tx.execute("DELETE FROM machines", [])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO machines (position, name, definition) VALUES (?1, ?2, ?3)",
+            )?;
+            for (i, (name, text)) in machines.iter().enumerate() {
+                insert.execute(params![i as i64, name, text])?;
+            }
+        }
+        {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO jobs (id, state, record) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
+            for (id, row) in &self.jobs {
+                match row {
+                    Some((state, text)) => upsert.execute(params![id, state, text])?,
+                    None => delete.execute(params![id])?,
+                };
+            }
+        }
+        if !self.retired.is_empty() {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO retired (seq, job_id, reason) VALUES (?1, ?2, ?3)",
+            )?;
+            for (seq, id, reason) in &self.retired {
+                upsert.execute(params![seq, id, reason])?;
+            }
+            tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
+                .execute(params![self.floor])?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES ('next_job_id', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
+        )?
+        .execute(params![self.next_job_id])?;
+        Ok(())
+    }
+}
+
+/// A name beside `path` for a copy set aside now: `FILE.damaged-SECONDS`
+/// (with a counter if taken), so that a second damaged copy never
+/// overwrites the first.
+fn aside_name(path: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut n = 0;
+    loop {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".damaged-{secs}"));
+        if n > 0 {
+            name.push(format!("-{n}"));
+        }
+        let candidate = PathBuf::from(name);
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+/// Moves a damaged file (and its WAL files) aside; returns the new name.
+fn set_aside(path: &Path) -> PathBuf {
+    let to = aside_name(path);
     for suffix in ["", "-wal", "-shm"] {
         let mut from = path.as_os_str().to_owned();
         from.push(suffix);
-        let mut to = path.as_os_str().to_owned();
-        to.push(".corrupt");
-        to.push(suffix);
-        let _ = std::fs::rename(&from, &to);
+        let mut dest = to.as_os_str().to_owned();
+        dest.push(suffix);
+        let _ = std::fs::rename(&from, &dest);
     }
+    to
+}
+
+/// Copies a file with damaged rows aside (the original stays in use).
+fn copy_aside(path: &Path) -> PathBuf {
+    let to = aside_name(path);
+    if let Err(e) = std::fs::copy(path, &to) {
+        warn!(error = %e, "could not copy the damaged state file aside");
+    }
+    to
 }
 
 /// The default state file for a configuration file: `.NAME.state.sqlite`
@@ -284,145 +456,49 @@ pub fn default_state_path(config: &Path) -> PathBuf {
 }
 
 /// Opens `config.state_file` for a server about to start with `service`
-/// and, unless `config.cold_start`, carries on from the saved snapshot (see
-/// [`Controller::restore`](crate::core::controller::Controller::restore)).
-/// Never fails: a state file that cannot be read is logged, moved aside to
-/// `FILE.corrupt` and replaced, and the server cold-starts (as the reference
-/// does with a bad pickle); one that cannot be created at all is logged and
-/// the server runs without one. `None` without a state file.
-pub fn open_and_restore(config: &ServerConfig, service: &mut Service, now: f64) -> Option<Store> {
-    let path = config.state_file.as_deref()?;
-    let mut store = match Store::open_or_replace(path) {
-        Ok((store, None)) => store,
-        Ok((store, Some(e))) => {
-            error!(error = %e, "unreadable state file moved aside; cold start");
-            return Some(store);
-        }
-        Err(e) => {
-            error!(error = %e, "cannot open the state file; running without one");
-            return None;
-        }
+/// and, unless `config.cold_start`, carries on from its records (see
+/// [`Controller::from_records`]); a cold start keeps only the next job ID,
+/// so that IDs never go back. Returns the store with the records it holds
+/// (for [`writer::Writer::spawn`]); `Ok(None)` without a state file; an
+/// error (see [`StoreError`]) refuses start-up.
+pub fn open_and_restore(
+    config: &ServerConfig,
+    service: &mut Service,
+    now: f64,
+) -> Result<Option<(Store, Option<Records>)>, StoreError> {
+    let Some(path) = config.state_file.as_deref() else {
+        return Ok(None);
     };
-    if config.cold_start {
-        info!(file = %path.display(), "cold start: the saved state is discarded");
-        return Some(store);
+    let (store, opened) = Store::open(path, config.state_synchronous)?;
+    for damage in &opened.damage {
+        error!(
+            "damaged state file: {damage}; carrying on with what could be read \
+             (inspect the copy, then delete it)"
+        );
     }
-    match store.load() {
-        Ok(None) => info!(file = %path.display(), "no saved state: cold start"),
-        Ok(Some(snapshot)) => {
-            let settings = service.controller.settings();
-            let machines = config.machines.iter().map(|m| m.machine.clone()).collect();
-            service.controller = Controller::restore(settings, machines, snapshot, now);
+    let settings = service.controller.settings();
+    let machines: Vec<_> = config.machines.iter().map(|m| m.machine.clone()).collect();
+    let committed = opened.records.clone();
+    match opened.records {
+        None => info!(file = %path.display(), "no saved state: cold start"),
+        Some(mut records) if config.cold_start => {
+            info!(file = %path.display(), "cold start: the saved state is discarded");
+            records.jobs.clear();
+            records.retired.clear();
+            records.machines.clear();
+            service.controller = Controller::from_records(settings, records, machines, now);
+        }
+        Some(records) => {
+            service.controller = Controller::from_records(settings, records, machines, now);
             info!(
                 file = %path.display(),
                 jobs = service.controller.live_jobs().count(),
                 "state restored"
             );
         }
-        Err(e) => {
-            error!(error = %e, "unreadable saved state moved aside; cold start");
-            drop(store);
-            move_aside(path);
-            store = match Store::open(path) {
-                Ok(s) => s,
-                Err(e) => {
-                    error!(error = %e, "cannot open the state file; running without one");
-                    return None;
-                }
-            };
-        }
     }
-    Some(store)
+    Ok(Some((store, committed)))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::controller::ControllerSettings;
-    use serde_json::{json, Map};
-
-    fn controller(max_retired_jobs: usize) -> (Controller, Vec<crate::core::machine::Machine>) {
-        let config = ServerConfig::from_toml_str(
-            "[[machine]]\nname = \"m\"\nwidth = 2\nheight = 1\nbase_ip = \"10.0.0.0\"\n",
-        )
-        .expect("config");
-        let machines: Vec<_> = config.machines.iter().map(|m| m.machine.clone()).collect();
-        let settings = ControllerSettings {
-            max_retired_jobs,
-            seconds_before_free: 0.0,
-        };
-        (Controller::new(settings, machines.clone()), machines)
-    }
-
-    fn create(c: &mut Controller, now: f64) -> u64 {
-        let mut kwargs = Map::new();
-        kwargs.insert("owner".into(), json!("me"));
-        let spec = crate::cmd::create_job::parse(vec![], kwargs).expect("spec");
-        let id = c.create_job(spec, None, now);
-        for r in c.take_bmp_requests() {
-            c.bmp_request_done(r.id, Ok(()), now);
-        }
-        id
-    }
-
-    fn save(store: &mut Store, c: &mut Controller, all: bool) {
-        let jobs = c.take_job_changes(all);
-        let (retired, floor) = c.take_retired_changes(all);
-        store
-            .save(&c.snapshot_without_jobs(), &jobs, &retired, floor, all)
-            .expect("save");
-    }
-
-    #[test]
-    fn incremental_saves_load_as_the_whole_snapshot() {
-        let path =
-            std::env::temp_dir().join(format!("spalloc-store-{}.sqlite", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let mut store = Store::open(&path).expect("open");
-        assert!(store.load().expect("load").is_none());
-        let (mut c, machines) = controller(3);
-        create(&mut c, 1.0);
-        save(&mut store, &mut c, true);
-        for i in 0..6 {
-            let id = create(&mut c, 2.0);
-            if i % 2 == 0 {
-                c.destroy_job(id, Some(format!("r{i}")), 3.0);
-                for r in c.take_bmp_requests() {
-                    c.bmp_request_done(r.id, Ok(()), 3.0);
-                }
-            }
-            save(&mut store, &mut c, false);
-        }
-        c.destroy_job(1, None, 4.0);
-        save(&mut store, &mut c, false);
-        drop(store);
-        let store = Store::open(&path).expect("reopen");
-        let loaded = store.load().expect("load").expect("a snapshot");
-        let expected = c.snapshot();
-        assert_eq!(
-            loaded.retired, expected.retired,
-            "evicted reasons are deleted"
-        );
-        assert_eq!(loaded.retired.len(), 3);
-        assert_eq!(
-            serde_json::to_value(&loaded).expect("json"),
-            serde_json::to_value(&expected).expect("json")
-        );
-        // Restoring at 4.0 performs the frees due by then, as the original's
-        // next tick does.
-        let restored = Controller::restore(c.settings(), machines, loaded, 4.0);
-        c.tick(4.0);
-        assert_eq!(restored.list_jobs(), c.list_jobs());
-        drop(store);
-        move_aside(&path);
-        let _ = std::fs::remove_file(path.with_extension("sqlite.corrupt"));
-    }
-
-    #[test]
-    fn default_state_path_is_hidden_beside_the_config() {
-        assert_eq!(
-            default_state_path(Path::new("/etc/spalloc/server.toml")),
-            Path::new("/etc/spalloc/.server.toml.state.sqlite")
-        );
-    }
-}
+mod tests;

@@ -1,7 +1,8 @@
 //! Live pages: `GET /spalloc/system/changes?since=N` answers the server's
 //! change revision at once without `since` (or when it differs from
-//! `since`), and otherwise waits for the next change (at most
-//! [`WAIT_SECONDS`]). [`SCRIPT`] loops on it and, on a change, fetches the
+//! `since`), and otherwise waits until it changes (at most
+//! [`WAIT_SECONDS`]). The revision is a [`fingerprint`] of what the pages
+//! show, read without a flush (which would itself signal a change). [`SCRIPT`] loops on it and, on a change, fetches the
 //! page again and swaps its `<main>`: a board taken or freed shows within a
 //! round trip, and a page without JavaScript is still whole.
 //!
@@ -9,11 +10,13 @@
 //! cannot hold more of the server than `[http] max_long_polls`.
 
 use super::viewer;
+use crate::core::controller::Controller;
 use crate::http::HttpState;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 /// The longest a change request is held.
@@ -36,7 +39,8 @@ pub async fn changes(
         return redirect;
     }
     let mut signal = state.shared.subscribe_changes();
-    let current = *signal.borrow_and_update();
+    signal.borrow_and_update();
+    let current = state.shared.read(|s| fingerprint(&s.service.controller));
     if since.since != Some(current) {
         return revision(current);
     }
@@ -47,12 +51,37 @@ pub async fn changes(
         )
             .into_response();
     };
-    let wait = tokio::time::timeout(Duration::from_secs(WAIT_SECONDS), signal.changed()).await;
-    let now = match wait {
-        Ok(Ok(())) => *signal.borrow_and_update(),
-        _ => current,
-    };
-    revision(now)
+    // The signal also fires for changes no page shows (keepalives, commit
+    // reports, ticks): wait until what the pages show is different.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(WAIT_SECONDS);
+    loop {
+        match tokio::time::timeout_at(deadline, signal.changed()).await {
+            Ok(Ok(())) => {
+                signal.borrow_and_update();
+                let now = state.shared.read(|s| fingerprint(&s.service.controller));
+                if now != current {
+                    return revision(now);
+                }
+            }
+            _ => return revision(current),
+        }
+    }
+}
+
+/// A digest of what the pages show: the machines' dead boards and links,
+/// and every live job's state, power, owner and boards.
+pub fn fingerprint(controller: &Controller) -> u64 {
+    let mut h = DefaultHasher::new();
+    for m in controller.machines() {
+        (&m.name, m.dead_boards.len(), m.dead_links.len()).hash(&mut h);
+    }
+    for j in controller.live_jobs() {
+        (j.id, j.state.to_wire(), j.power, &j.owner).hash(&mut h);
+        if let Some(a) = &j.allocation {
+            (&a.machine, &a.boards).hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 fn revision(r: u64) -> Response {

@@ -72,7 +72,7 @@ pub async fn machines(State(state): State<HttpState>, request: Request) -> Respo
         Ok(v) => v,
         Err(redirect) => return redirect,
     };
-    let body = state.shared.with(|s| {
+    let body = state.shared.read(|s| {
         let c = &s.service.controller;
         let rows: Vec<Markup> = c
             .machines()
@@ -127,7 +127,7 @@ pub async fn machine(
     };
     let body = state
         .shared
-        .with(|s| machine_body(&s.service.controller, &name));
+        .read(|s| machine_body(&s.service.controller, &name));
     match body {
         Some(body) => layout::page(&name, &viewer, body),
         None => not_found(format!("no machine named {name:?}")),
@@ -185,7 +185,7 @@ pub async fn jobs(
         Err(redirect) => return redirect,
     };
     let mine = filter.mine.is_some_and(|m| m != "0" && m != "false");
-    let body = state.shared.with(|s| {
+    let body = state.shared.read(|s| {
         let c = &s.service.controller;
         let jobs: Vec<&Job> = c
             .live_jobs()
@@ -227,7 +227,7 @@ pub async fn job(
         Ok(v) => v,
         Err(redirect) => return redirect,
     };
-    let body = state.shared.with(|s| {
+    let body = state.shared.read(|s| {
         let c = &s.service.controller;
         let Some(j) = c.job(id) else {
             return html! {

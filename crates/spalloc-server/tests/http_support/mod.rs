@@ -5,8 +5,10 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use spalloc_server::accounts::{AccountsError, NewUser, Role};
+use spalloc_server::accounts::{NewUser, Role};
 use spalloc_server::{RunningServer, ServerConfig};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// The API prefix.
 pub const API: &str = "/spalloc/srv/spalloc";
@@ -36,26 +38,48 @@ pub fn config(http_keys: &str) -> ServerConfig {
     ServerConfig::from_toml_str(&text).expect("test config is valid")
 }
 
+/// API tokens of the test accounts, by server HTTP address and user.
+fn tokens() -> &'static Mutex<HashMap<(String, String), String>> {
+    static TOKENS: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
+    TOKENS.get_or_init(Default::default)
+}
+
 /// Starts a server with the accounts alice and bob (users), root (admin)
-/// and rita (reader); each one's password is its name reversed.
+/// and rita (reader); each one's password is its name reversed, and each
+/// has an API token, which [`Api`] uses (a password check is argon2 work
+/// by design; a token is a hash lookup).
 pub fn start(config: ServerConfig) -> RunningServer {
     let server = RunningServer::start(config).expect("server starts");
+    let now = spalloc_server::clock::now() as i64;
+    let address = server
+        .http_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     for (name, role) in [
         ("alice", Role::User),
         ("bob", Role::User),
         ("root", Role::Admin),
         ("rita", Role::Reader),
     ] {
-        let user = NewUser {
-            name: name.into(),
-            role,
-            password: Some(password(name)),
-            groups: vec![],
-        };
-        // A restarted server already has them in its state file.
-        match server.accounts().add_user(&user, 0) {
-            Ok(()) | Err(AccountsError::UserExists(_)) => {}
-            Err(e) => panic!("test account {name} cannot be made: {e}"),
+        let accounts = server.accounts();
+        if accounts.user(name, now).ok().flatten().is_none() {
+            accounts
+                .add_user(
+                    &NewUser {
+                        name: name.into(),
+                        role,
+                        password: Some(password(name)),
+                        groups: vec!["testers".into()],
+                    },
+                    now,
+                )
+                .expect("add user");
+        }
+        let token = accounts
+            .create_token(name, "tests", None, now)
+            .expect("token");
+        if let Ok(mut t) = tokens().lock() {
+            t.insert((address.clone(), name.to_owned()), token.secret);
         }
     }
     server
@@ -89,16 +113,28 @@ pub struct Api {
     pub agent: ureq::Agent,
     pub base: String,
     pub user: Option<String>,
+    /// Send the password (HTTP Basic) instead of the user's API token.
+    pub basic: bool,
+    token: Option<String>,
 }
 
 impl Api {
     /// Talks plain HTTP to `server` as `user` (None: no credentials).
     pub fn new(server: &RunningServer, user: Option<&str>) -> Api {
         let address = server.http_addr().expect("the server has an HTTP port");
+        let token = user.and_then(|u| {
+            tokens()
+                .lock()
+                .ok()?
+                .get(&(address.to_string(), u.to_owned()))
+                .cloned()
+        });
         Api {
             agent: ureq::AgentBuilder::new().redirects(0).build(),
             base: format!("http://{address}"),
             user: user.map(str::to_owned),
+            basic: false,
+            token,
         }
     }
 
@@ -110,7 +146,9 @@ impl Api {
             format!("{}{path}", self.base)
         };
         let mut request = self.agent.request(method, &url);
-        if let Some(user) = &self.user {
+        if let (Some(token), false) = (&self.token, self.basic) {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        } else if let Some(user) = &self.user {
             use base64::Engine as _;
             let credentials = base64::engine::general_purpose::STANDARD
                 .encode(format!("{user}:{}", password(user)));

@@ -1,0 +1,230 @@
+//! Tests of the state file: what is committed loads back as the live
+//! controller's records (a property test over random command sequences,
+//! including reloads, BMP completions and restarts), damaged rows, schema
+//! versions and the lock.
+
+use super::*;
+use crate::core::controller::ControllerSettings;
+use crate::core::machine::Machine;
+use proptest::prelude::*;
+use serde_json::{json, Map};
+
+const SETTINGS: ControllerSettings = ControllerSettings {
+    max_retired_jobs: 4,
+    seconds_before_free: 1.0,
+};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spalloc-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir.join("state.sqlite")
+}
+
+fn machines(width: u32, dead: bool) -> Vec<Machine> {
+    let dead = if dead {
+        "dead_boards = [[0, 0, 1]]\n"
+    } else {
+        ""
+    };
+    ServerConfig::from_toml_str(&format!(
+        "[[machine]]\nname = \"m\"\nwidth = {width}\nheight = 2\nbase_ip = \"10.0.0.0\"\n{dead}"
+    ))
+    .expect("config")
+    .machines
+    .into_iter()
+    .map(|m| m.machine)
+    .collect()
+}
+
+fn spec(args: serde_json::Value) -> crate::core::job::JobSpec {
+    let mut kwargs = Map::new();
+    kwargs.insert("owner".into(), json!("me"));
+    kwargs.insert("keepalive".into(), json!(30.0));
+    crate::cmd::create_job::parse(args.as_array().cloned().unwrap_or_default(), kwargs)
+        .expect("spec")
+}
+
+/// One step of a random session.
+#[derive(Debug, Clone)]
+enum Step {
+    Create(u8),
+    Destroy(u8),
+    Power(u8, bool),
+    CompleteBmp(u8),
+    FailBmp(u8),
+    Tick(u8),
+    Reload(u32, bool),
+    Restart,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0u8..4).prop_map(Step::Create),
+        2 => any::<u8>().prop_map(Step::Destroy),
+        1 => (any::<u8>(), any::<bool>()).prop_map(|(j, on)| Step::Power(j, on)),
+        3 => any::<u8>().prop_map(Step::CompleteBmp),
+        1 => any::<u8>().prop_map(Step::FailBmp),
+        1 => (0u8..50).prop_map(Step::Tick),
+        1 => (2u32..4, any::<bool>()).prop_map(|(w, d)| Step::Reload(w, d)),
+        1 => Just(Step::Restart),
+    ]
+}
+
+fn commit(store: &mut Store, c: &mut Controller, all: bool) {
+    store
+        .commit(&[(c.take_record_changes(all), all)])
+        .expect("commit");
+}
+
+/// The records without the allocator's renumbered allocation IDs.
+fn comparable(r: &Records) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).expect("json");
+    for j in v["jobs"].as_array_mut().expect("jobs") {
+        if j["allocation"].is_object() {
+            j["allocation"]["allocation_id"] = json!(0);
+        }
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn what_is_committed_loads_back_as_the_live_controllers_records(
+        steps in proptest::collection::vec(step(), 1..40)
+    ) {
+        let path = temp("prop");
+        let (mut store, _) = Store::open(&path, Synchronous::Normal).expect("open");
+        let mut config = machines(2, false);
+        let mut c = Controller::new(SETTINGS, config.clone());
+        let mut outstanding: Vec<u64> = Vec::new();
+        let mut now = 100.0;
+        commit(&mut store, &mut c, true);
+        for s in steps {
+            now += 1.0;
+            let ids: Vec<u64> = c.live_jobs().map(|j| j.id).collect();
+            let pick = |n: u8| ids.get(usize::from(n) % ids.len().max(1)).copied();
+            match s {
+                Step::Create(kind) => {
+                    let args = [json!([]), json!([2]), json!([1, 1]), json!([0, 1, 2])];
+                    c.create_job(spec(args[usize::from(kind)].clone()), None, now);
+                }
+                Step::Destroy(n) => if let Some(id) = pick(n) {
+                    c.destroy_job(id, Some("bye".into()), now);
+                },
+                Step::Power(n, on) => if let Some(id) = pick(n) {
+                    c.power_job(id, on, None, now);
+                },
+                Step::CompleteBmp(n) | Step::FailBmp(n) if !outstanding.is_empty() => {
+                    let i = usize::from(n) % outstanding.len();
+                    let id = outstanding.remove(i);
+                    let result = if matches!(s, Step::FailBmp(_)) { Err("bmp".into()) } else { Ok(()) };
+                    c.bmp_request_done(id, result, now);
+                }
+                Step::CompleteBmp(_) | Step::FailBmp(_) => {}
+                Step::Tick(dt) => {
+                    now += f64::from(dt);
+                    c.tick(now);
+                }
+                Step::Reload(width, dead) => {
+                    config = machines(width, dead);
+                    c.reconfigure(SETTINGS, config.clone(), now);
+                }
+                Step::Restart => {
+                    drop(store);
+                    let (reopened, opened) = Store::open(&path, Synchronous::Normal).expect("reopen");
+                    store = reopened;
+                    let records = opened.records.expect("records");
+                    c = Controller::from_records(SETTINGS, records, config.clone(), now);
+                    outstanding.clear();
+                    commit(&mut store, &mut c, true);
+                }
+            }
+            outstanding.extend(c.take_bmp_requests().into_iter().map(|r| r.id));
+            commit(&mut store, &mut c, false);
+            let (loaded, bad) = store.read().expect("read");
+            prop_assert!(bad.is_empty(), "{bad:?}");
+            let loaded = loaded.expect("records");
+            prop_assert_eq!(comparable(&loaded), comparable(&c.records()));
+            // And a controller rebuilt from them holds the same records.
+            let rebuilt = Controller::from_records(SETTINGS, loaded, config.clone(), now);
+            rebuilt.check_board_ownership().map_err(TestCaseError::fail)?;
+            let live: Vec<u64> = c.live_jobs().map(|j| j.id).collect();
+            let back: Vec<u64> = rebuilt.live_jobs().map(|j| j.id).collect();
+            prop_assert_eq!(live, back);
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+}
+
+#[test]
+fn a_damaged_job_row_drops_only_that_job_and_a_copy_is_kept() {
+    let path = temp("badrow");
+    let (mut store, _) = Store::open(&path, Synchronous::Normal).expect("open");
+    let mut c = Controller::new(SETTINGS, machines(2, false));
+    let a = c.create_job(spec(json!([])), None, 1.0);
+    let b = c.create_job(spec(json!([])), None, 1.0);
+    commit(&mut store, &mut c, true);
+    store
+        .conn
+        .execute("UPDATE jobs SET record = '{broken' WHERE id = ?1", [b])
+        .expect("damage");
+    drop(store);
+    let (_store, opened) = Store::open(&path, Synchronous::Normal).expect("reopen");
+    assert_eq!(opened.damage.len(), 1, "{:?}", opened.damage);
+    let records = opened.records.expect("records");
+    assert_eq!(records.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [a]);
+    assert!(records.next_job_id > b, "IDs never go back");
+    let mut restored = Controller::from_records(SETTINGS, records, machines(2, false), 2.0);
+    let s = restored.get_job_state(b, None, 2.0);
+    assert_eq!(
+        s.reason.as_deref(),
+        Some(crate::core::controller::REASON_BAD_RECORD)
+    );
+    let copies = std::fs::read_dir(path.parent().expect("dir"))
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.sqlite.damaged-")
+        })
+        .count();
+    assert_eq!(copies, 1);
+}
+
+#[test]
+fn a_file_from_a_newer_release_is_refused_and_left_alone() {
+    let path = temp("newer");
+    {
+        let conn = Connection::open(&path).expect("create");
+        conn.pragma_update(None, "user_version", schema::current() + 1)
+            .expect("version");
+    }
+    match Store::open(&path, Synchronous::Normal) {
+        Err(StoreError::TooNew { found, .. }) => assert_eq!(found, schema::current() + 1),
+        other => panic!("expected TooNew, got {other:?}"),
+    }
+    assert!(path.exists(), "left where it was");
+}
+
+#[test]
+fn a_second_store_on_one_file_is_refused() {
+    let path = temp("twice");
+    let _first = Store::open(&path, Synchronous::Full).expect("open");
+    assert!(matches!(
+        Store::open(&path, Synchronous::Normal),
+        Err(StoreError::Lock(LockError::Held { .. }))
+    ));
+}
+
+#[test]
+fn default_state_path_is_hidden_beside_the_config() {
+    assert_eq!(
+        default_state_path(Path::new("/etc/spalloc/server.toml")),
+        Path::new("/etc/spalloc/.server.toml.state.sqlite")
+    );
+}
