@@ -241,3 +241,23 @@ fn the_change_poll_answers_a_new_revision_once_a_job_is_created() {
     assert_ne!(next, first);
     let _ = alice.delete(&job);
 }
+
+#[test]
+fn metrics_count_the_commits_of_a_server_with_a_state_file() {
+    let dir = std::env::temp_dir().join(format!("spalloc-web-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut cfg = config("");
+    cfg.state_file = Some(dir.join("state.sqlite"));
+    let server = start(cfg);
+    let base = format!("http://{}", server.http_addr().expect("http"));
+    let alice = Api::new(&server, Some("alice"));
+    let job = alice.create(
+        json!({"num-boards": 1, "machine-name": "test-machine", "keepalive-interval": "PT1M"}),
+    );
+    let m = scrape(&base);
+    let commits = histogram_count(&m, "spalloc_store_commit_seconds", ("outcome", "ok"));
+    assert!(commits >= 1.0, "no commit counted");
+    let _ = alice.delete(&job);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,4 +1,5 @@
-//! Request latencies (legacy commands, HTTP requests, BMP requests),
+//! Latencies (legacy commands, HTTP requests, BMP requests, state-file
+//! commits),
 //! recorded as requests pass through the shells: one
 //! process-wide set, so that the legacy connection handler and the HTTP
 //! router need no handle threaded through to them.
@@ -27,6 +28,13 @@ pub struct BmpLabel {
     pub outcome: &'static str,
 }
 
+/// The label of a state-file commit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `ok` or `failed`.
+    pub outcome: &'static str,
+}
+
 /// The label of an HTTP request's latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabel {
@@ -48,12 +56,14 @@ pub struct Events {
     legacy: Latencies<CommandLabel>,
     http: Latencies<EndpointLabel>,
     bmp: Latencies<BmpLabel>,
+    store: Latencies<OutcomeLabel>,
 }
 
 static EVENTS: LazyLock<Events> = LazyLock::new(|| Events {
     legacy: Family::new_with_constructor(latency_histogram),
     http: Family::new_with_constructor(latency_histogram),
     bmp: Family::new_with_constructor(latency_histogram),
+    store: Family::new_with_constructor(latency_histogram),
 });
 
 /// The process's event metrics.
@@ -90,6 +100,14 @@ impl Events {
         self.bmp.get_or_create(&label).observe(took.as_secs_f64());
     }
 
+    /// Records one commit of a group of change sets to the state file.
+    pub fn store_commit(&self, ok: bool, took: Duration) {
+        let label = OutcomeLabel {
+            outcome: if ok { "ok" } else { "failed" },
+        };
+        self.store.get_or_create(&label).observe(took.as_secs_f64());
+    }
+
     /// Adds the event metrics (shared handles, not copies) to `registry`.
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
@@ -106,6 +124,11 @@ impl Events {
             "bmp_request_seconds",
             "Time a BMP back end took to carry out a request, by outcome",
             self.bmp.clone(),
+        );
+        registry.register(
+            "store_commit_seconds",
+            "Time to commit a group of changes to the state file, by outcome",
+            self.store.clone(),
         );
     }
 }
