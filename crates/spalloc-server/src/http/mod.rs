@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod metrics;
 pub mod openapi;
 pub mod tls;
 
@@ -40,6 +41,8 @@ pub struct HttpState {
     pub accounts: Accounts,
     /// Places for long-polls.
     pub long_polls: Arc<Semaphore>,
+    /// How many places [`HttpState::long_polls`] started with.
+    pub long_poll_limit: usize,
     /// Whether this listener speaks TLS (the default scheme of returned URLs).
     pub tls: bool,
 }
@@ -51,10 +54,13 @@ pub fn router(state: HttpState) -> Router {
     let accounts = state.accounts.clone();
     let proxy = crate::proxy::route::routes(crate::proxy::route::for_http(&state));
     Router::new()
+        .route(metrics::METRICS_PATH, axum::routing::get(metrics::scrape))
+        .merge(crate::web::routes())
         .fallback(api::handle)
         .with_state(state)
         .merge(auth::routes(accounts))
         .merge(proxy)
+        .layer(axum::middleware::from_fn(metrics::time_request))
 }
 
 /// Serves `app` on `listener` (over TLS if `tls` is given) until

@@ -222,6 +222,7 @@ pub async fn serve_listeners(
             shared: Arc::clone(&shared),
             accounts,
             long_polls: Arc::new(tokio::sync::Semaphore::new(max_long_polls)),
+            long_poll_limit: max_long_polls,
             tls: tls.is_some(),
         };
         tokio::spawn(crate::http::serve(
