@@ -159,17 +159,48 @@ pub async fn serve_listeners(
     reloads: reload::ReloadSources,
     accounts: crate::accounts::Accounts,
 ) -> std::io::Result<()> {
+    let restored = Restored::open(&config)?;
+    serve_restored(config, listeners, restored, shutdown, reloads, accounts).await
+}
+
+/// The service with its state file opened (and locked) and its jobs
+/// restored, before anything is served. [`RunningServer::start`] makes it
+/// before returning, so that a state file another server holds, or one
+/// that cannot be used, is an error from `start` rather than a server
+/// that starts and then stops.
+pub struct Restored {
+    service: Service,
+    store: Option<(crate::store::Store, Option<crate::core::records::Records>)>,
+}
+
+impl Restored {
+    /// Builds the service for `config` and restores its state file, if any.
+    /// A state file that cannot be used refuses start-up.
+    pub fn open(config: &ServerConfig) -> std::io::Result<Restored> {
+        let mut service = Service::new(config);
+        for m in service.controller.machines() {
+            info!(machine = %m.summary(), "machine configured");
+        }
+        let store = crate::store::open_and_restore(config, &mut service, clock::now())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Restored { service, store })
+    }
+}
+
+/// [`serve_listeners`] for a service already [`Restored`].
+pub async fn serve_restored(
+    config: ServerConfig,
+    listeners: Listeners,
+    restored: Restored,
+    shutdown: impl Future<Output = ()>,
+    reloads: reload::ReloadSources,
+    accounts: crate::accounts::Accounts,
+) -> std::io::Result<()> {
     let legacy = listeners.legacy.map(TcpListener::from_std).transpose()?;
     let mut bmp = BmpDispatcher::new(&config, tokio::runtime::Handle::current());
-    let mut service = Service::new(&config);
-    for m in service.controller.machines() {
-        info!(machine = %m.summary(), "machine configured");
-    }
     // A restored state's re-issued power work and its first save happen at
-    // the first flush below, once the BMP dispatcher is attached. A state
-    // file that cannot be used refuses start-up.
-    let store = crate::store::open_and_restore(&config, &mut service, clock::now())
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // the first flush below, once the BMP dispatcher is attached.
+    let Restored { service, store } = restored;
     let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
         let writer = store.map(|(store, committed)| {
             let weak = weak.clone();
@@ -368,12 +399,14 @@ impl RunningServer {
             requests: Some(reload_requests),
             ..Default::default()
         };
+        let restored = Restored::open(&config)?;
         let thread = std::thread::Builder::new()
             .name("spalloc-server".into())
             .spawn(move || {
-                let result = runtime.block_on(serve_listeners(
+                let result = runtime.block_on(serve_restored(
                     config,
                     listeners,
+                    restored,
                     async {
                         let _ = stopped.await;
                     },
