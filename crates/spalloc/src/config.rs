@@ -45,6 +45,10 @@
 //! | `max_dead_links` | `None` | dead links allowed in an allocation; `None` for any |
 //! | `require_torus` | `False` | require wrap-around links |
 //! | `ignore_version` | `False` | skip the server version check (command-line tools only) |
+//! | `url` | none | the v2 (REST) service, e.g. `https://host/spalloc/`; when set, the v2 API is used instead of `hostname`'s legacy port |
+//! | `token` | none | a personal API token for the v2 service |
+//! | `token_file` | none | a file holding such a token (`~` is expanded) |
+//! | `ca_cert` | none | a PEM file of certificates to trust for the v2 service, besides the system's |
 //!
 //! The literal `None` (exactly, case-sensitive) means "none" for the keys
 //! whose default can be none. The manual states a 5.0 s timeout and `default`
@@ -157,6 +161,16 @@ pub struct Config {
     pub require_torus: bool,
     /// Skip the server version check (used by the command-line tools).
     pub ignore_version: bool,
+    /// The v2 (REST) service's URL, e.g. `https://host/spalloc/`. When set,
+    /// it wins over `hostname`: the client speaks v2 (see [`crate::v2`]).
+    pub url: Option<String>,
+    /// A personal API token for the v2 service.
+    pub token: Option<String>,
+    /// A file holding a personal API token for the v2 service.
+    pub token_file: Option<PathBuf>,
+    /// A PEM file of certificates to trust for the v2 service, besides the
+    /// system's (for a private server).
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -176,6 +190,10 @@ impl Default for Config {
             max_dead_links: None,
             require_torus: false,
             ignore_version: false,
+            url: None,
+            token: None,
+            token_file: None,
+            ca_cert: None,
         }
     }
 }
@@ -280,6 +298,18 @@ impl Config {
                 "ignore_version",
                 parse_bool,
                 "a boolean (1/yes/true/on or 0/no/false/off)",
+            )?,
+            url: none_able(get("url")?, |s| Some(s.trim().to_owned()), "a URL")?,
+            token: none_able(get("token")?, |s| Some(s.trim().to_owned()), "a token")?,
+            token_file: none_able(
+                get("token_file")?,
+                |s| Some(PathBuf::from(expand_user(s.trim()))),
+                "a file name",
+            )?,
+            ca_cert: none_able(
+                get("ca_cert")?,
+                |s| Some(PathBuf::from(expand_user(s.trim()))),
+                "a file name",
             )?,
         })
     }
@@ -719,7 +749,21 @@ impl fmt::Display for Config {
         writeln!(f, "max_dead_boards = {}", opt(&self.max_dead_boards))?;
         writeln!(f, "max_dead_links = {}", opt(&self.max_dead_links))?;
         writeln!(f, "require_torus = {}", py_bool(self.require_torus))?;
-        writeln!(f, "ignore_version = {}", py_bool(self.ignore_version))
+        writeln!(f, "ignore_version = {}", py_bool(self.ignore_version))?;
+        if let Some(u) = &self.url {
+            writeln!(f, "url = {u}")?;
+        }
+        if self.token.is_some() {
+            // The secret itself is never printed: a comment says it is set.
+            writeln!(f, "# token = (set, not shown)")?;
+        }
+        if let Some(t) = &self.token_file {
+            writeln!(f, "token_file = {}", t.display())?;
+        }
+        if let Some(c) = &self.ca_cert {
+            writeln!(f, "ca_cert = {}", c.display())?;
+        }
+        Ok(())
     }
 }
 

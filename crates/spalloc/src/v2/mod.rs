@@ -1,0 +1,49 @@
+//! The v2 (REST) protocol of allocserv, the Java spalloc server, and of
+//! this project's server: a blocking client with explicit parameters.
+//!
+//! SpiNNMan's `SpallocClient` takes its request from sPyNNaker's config
+//! file, polls every 5 s and loses its job when the server restarts; this
+//! client takes every create form as a parameter ([`CreateJob`]),
+//! long-polls (`wait=true`), and keeps jobs alive through server restarts
+//! and expired sessions (it logs in again on 401).
+//!
+//! ```
+//! # let mut server_config = spalloc_server::ServerConfig::demo();
+//! # server_config.port = 0;
+//! # server_config.http = Some(Default::default());
+//! # let server = spalloc_server::RunningServer::start(server_config)?;
+//! # server.accounts().add_user("ann", "secret", spalloc_server::http::auth::Role::User);
+//! # let url = format!("http://{}/spalloc/", server.http_addr().unwrap());
+//! use spalloc::v2::{Client, CreateJob, Credentials};
+//! use std::time::Duration;
+//!
+//! let client = Client::builder(url)                      // https://host/spalloc/
+//!     .credentials(Credentials::password("ann", "secret")) // or Credentials::Token(..)
+//!     .build()?;
+//! let job = client.create_job(&CreateJob::boards(3))?;
+//! job.wait_until_ready(Some(Duration::from_secs(60)))?;
+//! println!("{:?} on {:?}", job.hostname()?, job.machine_name()?);
+//! job.destroy(Some("finished"))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Layout: [`url`] (addresses), [`credentials`], `tls`, [`session`] (log-in,
+//! CSRF, renewal), [`client`], [`create`] (requests), [`job`], `keepalive`,
+//! [`shapes`] (answers).
+
+pub mod client;
+pub mod create;
+pub mod credentials;
+pub mod job;
+mod keepalive;
+pub mod session;
+pub mod shapes;
+mod tls;
+pub mod url;
+
+pub use client::{BoardLookup, Client, ClientBuilder};
+pub use create::{BoardSelector, CreateJob, Placement, Shape};
+pub use credentials::Credentials;
+pub use job::{Job, ReportedBoard};
+pub use session::ServiceDescription;
+pub use shapes::{BoardCoords, JobStatus, MachineInfo, SubMachine};
