@@ -192,7 +192,13 @@ impl Client {
     /// The URLs of the jobs this user may see (with `deleted`, destroyed
     /// ones too), following `next` links to the end.
     pub fn job_urls(&self, deleted: bool) -> Result<Vec<String>> {
-        let mut url = format!("{}?deleted={deleted}&limit=200", self.jobs_url()?);
+        self.job_urls_paged(deleted, 200)
+    }
+
+    /// [`Client::job_urls`], asking for pages of `limit` jobs (allocserv
+    /// allows 1 to 200).
+    pub fn job_urls_paged(&self, deleted: bool, limit: u32) -> Result<Vec<String>> {
+        let mut url = format!("{}?deleted={deleted}&limit={limit}", self.jobs_url()?);
         let mut urls = Vec::new();
         for _ in 0..MAX_JOB_PAGES {
             let page: JobPage = self.session.get(&url)?.json("the job list")?;
@@ -232,7 +238,7 @@ impl Client {
             "POST",
             &jobs,
             &Body::Json(request.to_json()),
-            Duration::from_secs(30).max(self.timeout()),
+            Duration::from_secs(30),
         )?;
         let created: Option<shapes::Created> = serde_json::from_str(&answer.body).ok();
         let url = answer
@@ -296,10 +302,6 @@ impl Client {
         let url = format!("{}/{id}", self.jobs_url()?);
         Ok(Job::detached(self.session.clone(), id, url))
     }
-
-    fn timeout(&self) -> Duration {
-        Duration::from_secs(10)
-    }
 }
 
 /// A URL from a `Location` header, made absolute against `base`.
@@ -310,7 +312,26 @@ fn absolute(base: &str, location: &str) -> String {
     }
 }
 
+/// What [`encode`] escapes: controls, space, and the characters that would
+/// end or split a path segment or query value. Unreserved characters such
+/// as `-` stay as they are (not every server decodes `%2D`).
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'/')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
 /// Percent-encodes a path segment or query value.
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+pub(crate) fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
 }

@@ -348,10 +348,7 @@ impl Job {
         let mut url = self.url.clone();
         if let Some(r) = reason {
             url.push_str("?reason=");
-            url.push_str(
-                &percent_encoding::utf8_percent_encode(r, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string(),
-            );
+            url.push_str(&super::client::encode(r));
         }
         match self
             .session
