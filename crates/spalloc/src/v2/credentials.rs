@@ -111,7 +111,9 @@ pub fn default_token_file() -> PathBuf {
     user_file.with_file_name("spalloc-token")
 }
 
-/// The token in a file: its first non-blank line, trimmed.
+/// The token in a file: its first line that is neither blank nor a `#`
+/// comment, trimmed. (`spalloc login` adds comments naming the server and
+/// the token's ID, for `spalloc logout`.)
 pub fn read_token_file(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::InvalidRequest(format!(
@@ -121,7 +123,7 @@ pub fn read_token_file(path: &Path) -> Result<String> {
     })?;
     text.lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_owned)
         .ok_or_else(|| {
             Error::InvalidRequest(format!(
@@ -129,6 +131,47 @@ pub fn read_token_file(path: &Path) -> Result<String> {
                 path.display()
             ))
         })
+}
+
+/// The value of a `# key = value` comment in a token file, if present.
+pub fn token_file_note(path: &Path, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.trim().strip_prefix('#')?.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().to_owned())
+    })
+}
+
+/// Writes a token file readable by its owner only (mode 0600 on Unix, set
+/// when the file is made, so the secret is never readable by others), with
+/// `notes` as `# key = value` comments.
+pub fn write_token_file(path: &Path, token: &str, notes: &[(&str, String)]) -> Result<()> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| {
+        Error::InvalidRequest(format!(
+            "could not write the token file {}: {e}",
+            path.display()
+        ))
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(fail)?;
+    let mut text = String::new();
+    for (key, value) in notes {
+        text.push_str(&format!("# {key} = {value}\n"));
+    }
+    text.push_str(token);
+    text.push('\n');
+    file.write_all(text.as_bytes()).map_err(fail)
 }
 
 #[cfg(test)]
@@ -177,6 +220,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("tok") && e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn a_written_token_file_is_private_and_reads_back_with_its_notes() {
+        let dir = std::env::temp_dir().join(format!("spalloc-credw-{}", std::process::id()));
+        let file = dir.join("sub").join("token");
+        write_token_file(
+            &file,
+            "spalloc_xyz",
+            &[("id", "7".into()), ("url", "http://h/".into())],
+        )
+        .unwrap();
+        assert_eq!(read_token_file(&file).unwrap(), "spalloc_xyz");
+        assert_eq!(token_file_note(&file, "id").as_deref(), Some("7"));
+        assert_eq!(token_file_note(&file, "url").as_deref(), Some("http://h/"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

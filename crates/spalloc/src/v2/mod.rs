@@ -29,7 +29,7 @@
 //!
 //! Layout: [`url`] (addresses), [`credentials`], `tls`, [`session`] (log-in,
 //! CSRF, renewal), [`client`], [`create`] (requests), [`job`], `keepalive`,
-//! [`shapes`] (answers).
+//! [`shapes`] (answers), [`tokens`] (personal API tokens).
 
 pub mod client;
 pub mod create;
@@ -39,6 +39,7 @@ mod keepalive;
 pub mod session;
 pub mod shapes;
 mod tls;
+pub mod tokens;
 pub mod url;
 
 pub use client::{BoardLookup, Client, ClientBuilder};
