@@ -79,7 +79,7 @@ def main():
     for test in ("seq get_job_state", "16 clients get_job_state"):
         n = one("null", test)
         if n:
-            w("Ceiling, the kit's `null_server.c` (canned reply, no work), %s: %.0f calls/s, p50 %.0f µs, "
+            w("Ceiling, `bench/tools/null_server.c` (canned reply, no work), %s: %.0f calls/s, p50 %.0f µs, "
               "p99 %.0f µs, server CPU %.1f µs/call." % (test, n["rate"], n["p50_us"], n["p99_us"], n["cpu_us_per_call"] or 0))
             w("")
     w("| test | reference calls/s | p50 / p99 µs | server CPU µs/call | ours calls/s | p50 / p99 µs | server CPU µs/call | calls/s ratio | CPU ratio |")
@@ -127,7 +127,7 @@ def main():
     w("")
     r, u = one("reference", "queue"), one("ours", "queue")
     if r and u:
-        w("Through the protocol: kit's `queue_alloc.py --jobs %d` (same Python client for both) on a "
+        w("Through the protocol: `bench/tools/queue_alloc.py --jobs %d` (same Python client for both) on a "
           "20×20-triad, %d-board machine; median of %d rounds, ms:" % (u["jobs"], u["boards"], len(u["rounds"])))
         w("")
         w("| phase | reference | ours | ratio |")

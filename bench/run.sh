@@ -5,18 +5,19 @@
 #   bench/run.sh            # about 4-5 minutes
 #   bench/run.sh --quick    # fewer repeats, a smoke test (~2 minutes); does not touch BENCHMARKS.md
 #
-# Needs the reference kit (default ../shared/ref, or $SPALLOC_REF_KIT; its setup.sh makes the venvs
-# in $SPALLOC_REF_HOME, default /tmp/spalloc-ref), python3 and cc. Loopback addresses only. Ports:
-# $BENCH_PORT (default 23710) to $BENCH_PORT+5. The reference gets its own BMP IPs (127.0.91.0 and
-# 127.93.x.x) so that it does not collide with other reference servers on this machine.
+# Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
+# $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
+# spalloc-load (crate spalloc-bench) and bench/tools/. Needs python3 and cc. Loopback addresses
+# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+5. The reference gets its own BMP IPs
+# (127.0.91.0 and 127.93.x.x) so that it does not collide with other reference servers.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
-ref=${SPALLOC_REF_KIT:-$root/../shared/ref}
-ref=$(cd "$ref" && pwd)
+ref=$root/compat/reference
+tools=$root/bench/tools
 export SPALLOC_REF_HOME=${SPALLOC_REF_HOME:-/tmp/spalloc-ref}
 C=$SPALLOC_REF_HOME/client/bin
 P=${BENCH_PORT:-23710}
@@ -43,16 +44,23 @@ cargo build --release -q -p spalloc-server -p spalloc-cli -p spalloc-bench
 L=$root/target/release/spalloc-load
 SERVER=$root/target/release/spalloc-server
 
-# Reference configs: the kit's small-free0 machine, and a 20x20-triad (1,200-board) one, each with
-# BMP addresses of their own.
-sed 's/127\.0\.1\.0/127.0.91.0/' "$ref/machines/small-free0.cfg" > "$out/ref-small.cfg"
-sed -e 's/W, H = 10, 10/W, H = 20, 20/' -e 's/big-machine/huge-machine/' \
-    -e 's/127\.2\.0\.0/127.93.0.0/' "$ref/machines/big.cfg" > "$out/ref-huge.cfg"
+# Reference configs: the twins of our small-free0 and huge machines, with BMP addresses of their own.
+cp bench/machines/small-free0.cfg "$out/ref-small.cfg"
+cp bench/machines/huge.cfg "$out/ref-huge.cfg"
 
 # start_ref CFG PORT: the reference, no power-on wait, quiet fake BMP; sets ref_pid.
 start_ref() {
-  SPALLOC_POWER_ON_SLEEP=0 FAKE_BMP_ARGS=--quiet "$ref/start-python-server.sh" "$1" "$2" >&2
+  SPALLOC_POWER_ON_SLEEP=0 FAKE_BMP_ARGS=--quiet "$ref/start.sh" "$1" "$2" >&2
   ref_pid=$(tail -n 1 "$SPALLOC_REF_HOME/run-$2.pids")
+}
+# call PORT JSON: sends one request line and waits for its reply.
+call() {
+  python3 - "$@" <<'PY'
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
+    s.sendall(sys.argv[2].encode() + b"\n")
+    sys.exit('"return"' not in s.makefile().readline())
+PY
 }
 # start_ours TOML PORT: sets our_pid.
 start_ours() {
@@ -60,13 +68,12 @@ start_ours() {
   our_pid=$!
   ours_pids+=("$our_pid")
   for _ in $(seq 100); do
-    python3 "$ref/rawcall.py" 127.0.0.1 "$2" '{"command": "version"}' >/dev/null 2>&1 && return 0
+    call "$2" '{"command": "version"}' >/dev/null 2>&1 && return 0
     sleep 0.05
   done
   echo "our server did not start on port $2" >&2; exit 1
 }
-job1() { python3 "$ref/rawcall.py" 127.0.0.1 "$1" \
-  '{"command": "create_job", "args": [1], "kwargs": {"owner": "bench", "keepalive": null}}' >/dev/null; }
+job1() { call "$1" '{"command": "create_job", "args": [1], "kwargs": {"owner": "bench", "keepalive": null}}'; }
 
 date_utc=$(date -u '+%Y-%m-%d %H:%M UTC')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
@@ -80,20 +87,20 @@ sleep 0.5
 
 say "1. tool latency (both tool sets against the reference server, then ours against ours)"
 for round in 1 2; do
-  python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$REF_SMALL" --job 1 --runs $RUNS --json \
+  python3 "$tools/cli_wall.py" 127.0.0.1 "$REF_SMALL" --job 1 --runs $RUNS --json \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='reference tools'; d['test']='tools'; d['round']=$round; print(json.dumps(d))" >> "$R"
-  python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$REF_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
+  python3 "$tools/cli_wall.py" 127.0.0.1 "$REF_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='our tools'; d['test']='tools'; d['round']=$round; print(json.dumps(d))" >> "$R"
 done
-python3 "$ref/bench/cli_wall.py" 127.0.0.1 "$OURS_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
+python3 "$tools/cli_wall.py" 127.0.0.1 "$OURS_SMALL" --bin "$root/target/release" --job 1 --runs $RUNS --json \
   | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='our tools, our server'; d['test']='tools'; d['round']=1; print(json.dumps(d))" >> "$R"
 
 say "2. protocol round trips (spalloc-load, same generator for both servers)"
 "$L" echo-server "$ECHO" --seconds 60 & echo_pid=$!; ours_pids+=("$echo_pid")
 sleep 0.2
 "$L" echo 127.0.0.1 "$ECHO" --label floor --calls 5000 --repeat $REP >> "$R"
-# The ceiling: the kit's null server answers every line with a canned reply and does nothing else.
-cc -O2 -pthread -o "$out/null_server" "$ref/bench/null_server.c"
+# The ceiling: bench/tools/null_server.c answers every line with a canned reply and does nothing else.
+cc -O2 -pthread -o "$out/null_server" "$tools/null_server.c"
 "$out/null_server" "$NULLP" 60 >/dev/null 2>&1 & null_pid=$!; ours_pids+=("$null_pid")
 sleep 0.2
 "$L" seq 127.0.0.1 "$NULLP" --server-pid $null_pid --label null --calls 5000 --repeat $REP >> "$R"
@@ -130,7 +137,7 @@ for who in reference ours; do
   if [ $who = reference ]; then port=$REF_HUGE pid=$RPID; else port=$OURS_HUGE pid=$OPID; fi
   "$L" mem 127.0.0.1 $port --server-pid $pid --label "$who huge" --connections 1000 --jobs 1000 >> "$R"
   sleep 1
-  python3 "$ref/bench/queue_alloc.py" 127.0.0.1 $port --jobs 1000 --repeat $QREP --json 2>/dev/null \
+  python3 "$tools/queue_alloc.py" 127.0.0.1 $port --server-pid $pid --jobs 1000 --repeat $QREP --json 2>/dev/null \
     | tail -n 1 | python3 -c "import json,sys; d=json.load(sys.stdin); d['label']='$who'; d['test']='queue'; print(json.dumps(d))" >> "$R"
 done
 STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_HUGE" >/dev/null 2>&1 || true

@@ -94,7 +94,7 @@ def normal_job(j):
         if isinstance(kwargs.get("tags"), list):
             kwargs = dict(kwargs, tags=sorted(kwargs["tags"]))
         j["kwargs"] = list(kwargs.items())  # the echo keeps the order sent
-    for k in ("start_time", "keepalivehost"):
+    for k in ("start_time", "keepalivehost") + OUR_EXTRA_STATE_KEYS:
         j.pop(k, None)
     if j.get("boards") is not None:
         j["boards"] = sorted(j["boards"])
@@ -110,8 +110,16 @@ def normal_info(info):
     return info
 
 
+# Keys of our get_job_state replies and list_jobs entries that the reference never sends: where a queued job stands
+# (1 = head of its machine's queue) and why it waits, in words (issue 16). Both are extra keys
+# the Python clients ignore; only these two are left out, so any other difference still shows.
+OUR_EXTRA_STATE_KEYS = ("queue_position", "queue_reason")
+
+
 def normal_state(st):
-    return {k: v for k, v in st.items() if k not in ("start_time", "keepalivehost")}
+    return {
+        k: v for k, v in st.items() if k not in ("start_time", "keepalivehost") + OUR_EXTRA_STATE_KEYS
+    }
 
 
 def random_where_is(rnd, job_ids):

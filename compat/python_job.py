@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The reference library (`spalloc_client.Job` and `ProtocolClient`, PyPI
-spalloc 1!7.4.1) against a server on 127.0.0.1:PORT serving a fresh kit
-`small.cfg` machine ("test-machine", 2x1 triads, seconds_before_free=2).
+spalloc 1!7.4.1) against a server on 127.0.0.1:PORT serving a fresh
+`machines/small.cfg` machine ("test-machine", 2x1 triads, seconds_before_free=2).
 
     $SPALLOC_REF_HOME/client/bin/python python_job.py PORT
 
@@ -90,6 +90,12 @@ check("Job(4) gets 2 triads (6 boards)", len(a.boards) == 6 and (a.width, a.heig
       (a.boards, a.width, a.height))
 b = job(1, 1)
 check("Job(1, 1) queues behind a full machine", b.state == JobState.queued, b.state)
+# Our server adds where a queued job stands and why (issue 16); the library must ignore them.
+st = state_of(b.id)
+if "queue_position" in st:  # the reference server does not send them
+    check("a queued job's state has queue_position and queue_reason, and Job ignores them",
+          st["queue_position"] == 1 and "waiting for 3 free boards" in st["queue_reason"]
+          and b.state == JobState.queued and b.power is None, st)
 jobs = c.list_jobs(timeout=10.0)
 mine = {x["job_id"]: x for x in jobs}
 check("list_jobs shows both", a.id in mine and b.id in mine and mine[b.id]["state"] == JobState.queued

@@ -3,16 +3,16 @@
 #   1. the reference tools and `Job` class against our server;
 #   2. our tools and library against the unmodified reference server (version 1!7.0.0);
 #   3. a seeded random request sequence sent to both servers, answers compared.
-# Installs the reference itself (../shared/ref/setup.sh beside the repository), builds our
+# Installs the pinned reference from PyPI itself (compat/reference/setup.sh), builds our
 # binaries, uses loopback only (127.0.0.1:$COMPAT_PORT_BASE+1..4, default 22341-22344), stops
 # every server it started, and ends with a line "N passed, M failed"; exits 1 on any failure.
 # Environment: COMPAT_SEEDS (default "1 2 3 4"), COMPAT_STEPS (default 60), COMPAT_PORT_BASE,
-# SPALLOC_REF_HOME (the kit's venvs, default /tmp/spalloc-ref), SPALLOC_REF_KIT (the kit).
+# SPALLOC_REF_HOME (the reference's venvs and run folders, default /tmp/spalloc-ref).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 here=$root/compat
-ref=${SPALLOC_REF_KIT:-$root/../shared/ref}
+ref=$here/reference
 seeds=${COMPAT_SEEDS:-1 2 3 4}
 steps=${COMPAT_STEPS:-60}
 base=${COMPAT_PORT_BASE:-22340}
@@ -102,9 +102,9 @@ stop_ours() {
   for pid in "${ours_pids[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
   ours_pids=("${keep[@]}")
 }
-start_ref() {  # start_ref CONFIG PORT (environment as for start-python-server.sh)
+start_ref() {  # start_ref CONFIG PORT (environment as for compat/reference/start.sh)
   ref_ports+=("$2")
-  "$ref/start-python-server.sh" "$1" "$2" > "$work/ref-$2.start" 2>&1 ||
+  "$ref/start.sh" "$1" "$2" > "$work/ref-$2.start" 2>&1 ||
     fatal "the reference server did not start on port $2: $(cat "$work/ref-$2.start")"
 }
 stop_ref() {
@@ -114,13 +114,20 @@ stop_ref() {
   ref_ports=("${keep[@]}")
 }
 
-[ -x "$ref/setup.sh" ] || fatal "the reference kit is missing: expected $ref/setup.sh
-  (the kit lives in ../shared/ref beside the repository clone; set SPALLOC_REF_KIT to use another)"
+version_of() {  # version_of PORT: the raw reply line to a `version` request
+  python3 - "$1" <<'PY'
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
+    s.sendall(b'{"command": "version", "args": [], "kwargs": {}}\n')
+    print(s.makefile().readline().strip())
+PY
+}
+
 export SPALLOC_REF_HOME=${SPALLOC_REF_HOME:-/tmp/spalloc-ref}
 export SPALLOC_POWER_ON_SLEEP=0 SPALLOC_RETRY_SLEEP=0 FAKE_BMP_ARGS=--quiet
 
-echo "== reference kit: $ref/setup.sh (venvs in $SPALLOC_REF_HOME)"
-"$ref/setup.sh" || fatal "$ref/setup.sh failed"
+echo "== the Python reference: compat/reference/setup.sh (venvs in $SPALLOC_REF_HOME)"
+"$ref/setup.sh" || fatal "compat/reference/setup.sh failed"
 refpy=$SPALLOC_REF_HOME/client/bin/python
 echo "== cargo build --locked -p spalloc-server -p spalloc-cli"
 cargo build --locked -p spalloc-server -p spalloc-cli || fatal "cargo build failed"
@@ -140,7 +147,7 @@ stop_ours "$ours_pid"
 
 echo "== part 2: our client against the unmodified reference server 1!7.0.0 (127.0.0.1:$port_ref2)"
 SPALLOC_FAKE_VERSION="" start_ref "$here/machines/small.cfg" "$port_ref2"
-version=$(python3 "$ref/rawcall.py" 127.0.0.1 "$port_ref2" '{"command": "version"}')
+version=$(version_of "$port_ref2")
 if [[ "$version" == *'"1!7.0.0"'* ]]; then
   echo "PASS rust: the reference server reports its own version 1!7.0.0" | tee -a "$log"
 else

@@ -2,18 +2,18 @@
 # Compares, command for command, what the reference Python spalloc server and our
 # spalloc-server (bmp = "scp") send to a BMP for the same allocations.
 #
-# Both are run, one after the other (the fake BMP binds 127.0.1.0:17893), against the
-# reference kit's fake BMP (/work/shared/ref/fake_bmp.py, or $REF) with the kit's
-# machines/small.cfg machine (2x1 triads, 6 boards, BMP 127.0.1.0). The same scenario runs
+# Both are run, one after the other (the fake BMP binds 127.44.1.0:17893), against
+# compat/reference/fake_bmp.py with compat/machines/small.cfg's machine (2x1 triads, 6 boards,
+# BMP 127.44.1.0). The same scenario runs
 # against each: one-board job until ready, destroy; whole-machine job until ready, power off,
 # power on, destroy. The fake BMP's logs are then diffed with times left out (sequence
 # numbers are not logged) and must be identical line for line. Loopback only. Exit status 0
 # when they are.
 #   scripts/compare-bmp-traffic.sh [OUTDIR]      (default OUTDIR: a new folder in /tmp)
-# Needs python3 and the kit (runs its setup.sh: ~20 s the first time). Not run by CI.
+# Needs python3 and PyPI (runs compat/reference/setup.sh: ~20 s the first time). Not run by CI.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-ref=${REF:-/work/shared/ref}
+ref=$root/compat/reference
 out=${1:-$(mktemp -d /tmp/compare-bmp-traffic.XXXXXX)}
 mkdir -p "$out"
 home=${SPALLOC_REF_HOME:-/tmp/spalloc-ref}
@@ -84,11 +84,11 @@ gone(b)
 PY
 }
 
-# --- the reference server (the kit's launcher starts its own fake BMP) ---
+# --- the reference server (compat/reference/start.sh starts its own fake BMP) ---
 echo "== reference server"
 "$ref/stop.sh" "$ref_port"
 SPALLOC_POWER_ON_SLEEP=0 SPALLOC_RETRY_SLEEP=0 \
-  "$ref/start-python-server.sh" "$ref/machines/small.cfg" "$ref_port" >/dev/null
+  "$ref/start.sh" "$root/compat/machines/small.cfg" "$ref_port" >/dev/null
 trap '"$ref/stop.sh" "$ref_port"' EXIT
 scenario "$ref_port"
 "$ref/stop.sh" "$ref_port"
@@ -106,13 +106,13 @@ seconds_before_free = 2.0
 name = "test-machine"
 board_locations = [[0,0,0, 0,0,0], [0,0,1, 0,0,1], [0,0,2, 0,0,2],
                    [1,0,0, 0,0,3], [1,0,1, 0,0,4], [1,0,2, 0,0,5]]
-base_ip = "127.0.1.0"
+base_ip = "127.44.1.0"
 bmp = "scp"
 post_power_on_delay = 0.0
 retry_delay = 0.0
 TOML
 rm -f "$out/bmp.ready"
-"$py" "$ref/fake_bmp.py" 127.0.1.0 --ready-file "$out/bmp.ready" > "$out/ours-bmp.log" 2>&1 &
+"$py" "$ref/fake_bmp.py" 127.44.1.0 --ready-file "$out/bmp.ready" > "$out/ours-bmp.log" 2>&1 &
 bmp=$!
 srv=
 cleanup() { [ -n "$srv" ] && kill -TERM "$srv" 2>/dev/null; kill -TERM "$bmp" 2>/dev/null; wait 2>/dev/null || true; }

@@ -21,9 +21,46 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+# ---- Installing the tools: scripts/install.sh, and the Python wheel (packaging/python) --------
+# install.sh into a temporary prefix (binaries, man pages, completions). Then the wheel: built
+# with maturin (from PyPI, in a throw-away virtualenv), installed into a fresh virtualenv, and
+# `spalloc --version` run from there. Debug builds reusing the cargo target dir above, so this
+# adds seconds, not a release build. SPALLOC_SKIP_WHEEL=1 skips the wheel (e.g. offline).
+echo "== scripts/install.sh"
+install_tmp="$(mktemp -d)"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
+  scripts/install.sh --prefix "$install_tmp" --debug >/dev/null 2>&1 ||
+  { echo "scripts/install.sh failed" >&2; exit 1; }
+for installed in bin/spalloc share/man/man1/spalloc.1 share/bash-completion/completions/spalloc \
+  share/zsh/site-functions/_spalloc share/fish/vendor_completions.d/spalloc.fish; do
+  [ -s "$install_tmp/$installed" ] || { echo "scripts/install.sh did not install $installed" >&2; exit 1; }
+done
+"$install_tmp/bin/spalloc" --version
+rm -rf "$install_tmp"
+if [ "${SPALLOC_SKIP_WHEEL:-}" = 1 ]; then
+  echo "== python wheel skipped (SPALLOC_SKIP_WHEEL=1)"
+else
+  echo "== python wheel"
+  wheel_tmp="$(mktemp -d)"
+  python3 -m venv "$wheel_tmp/build"
+  "$wheel_tmp/build/bin/pip" install --quiet "maturin>=1.5,<2"
+  (cd packaging/python &&
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../../target}" \
+      "$wheel_tmp/build/bin/maturin" build --locked --quiet --out "$wheel_tmp/dist")
+  python3 -m venv "$wheel_tmp/fresh"
+  "$wheel_tmp/fresh/bin/pip" install --quiet --no-index "$wheel_tmp"/dist/*.whl
+  version="$("$wheel_tmp/fresh/bin/spalloc" --version)"
+  echo "installed from the wheel: $version"
+  case "$version" in
+    "spalloc "[0-9]*) ;;
+    *) echo "spalloc --version from the wheel printed: $version" >&2; exit 1 ;;
+  esac
+  rm -rf "$wheel_tmp"
+fi
+# ---- end of the Python wheel block -----------------------------------------------------------
 # Two-way compatibility with the Python reference (compat/README.md): installs the reference
-# from PyPI with ../shared/ref/setup.sh, then runs its tools against our server, ours against it,
-# and a differential run. SPALLOC_SKIP_COMPAT=1 skips it (e.g. offline).
+# from PyPI with compat/reference/setup.sh, then runs its tools against our server, ours against
+# it, and a differential run. SPALLOC_SKIP_COMPAT=1 skips it (e.g. offline).
 if [ "${SPALLOC_SKIP_COMPAT:-}" = 1 ]; then
   echo "== compat/run.sh skipped (SPALLOC_SKIP_COMPAT=1)"
 else

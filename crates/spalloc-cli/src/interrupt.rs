@@ -1,9 +1,14 @@
-//! Ctrl-C handling.
+//! Ctrl-C handling, and SIGTERM and SIGHUP handled the same way.
+//!
+//! SIGTERM (a batch system's `scancel`, `kill`) and SIGHUP (a closed
+//! terminal or SSH session) are treated as Ctrl-C, so that a waiting or
+//! running `spalloc` still destroys its job and removes its temporary CSV
+//! (the reference dies there and leaves both behind).
 //!
 //! Outside the places where the reference handles Ctrl-C, the tools exit at
 //! once with status 130 (the reference prints a Python traceback there).
 //! Inside an [`InterruptibleSection`] the interrupt is only recorded, and the
-//! waiting loop, which polls [`interrupted`] between short waits, decides
+//! waiting loop, which polls [`InterruptibleSection::take_interrupt`] between short waits, decides
 //! what to do (destroy the job, exit 0, exit 7, ...).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,7 +21,7 @@ static INSTALL: Once = Once::new();
 /// The exit status for an unhandled Ctrl-C, as a shell reports SIGINT.
 pub const EXIT_ON_INTERRUPT: i32 = 130;
 
-/// Installs the Ctrl-C handler (once per process).
+/// Installs the handler of Ctrl-C, SIGTERM and SIGHUP (once per process).
 pub fn install_handler() {
     INSTALL.call_once(|| {
         let result = ctrlc::set_handler(|| {

@@ -9,16 +9,21 @@ use spalloc::{Config, ProtocolClient};
 use std::ffi::OsString;
 
 /// Loads the config files of the search path; a broken file ends the tool
-/// with a message naming the file and line.
+/// with a message naming the file and line. Ignored keys and sections (most
+/// often misspellings) are warned of on stderr, naming their file.
 pub fn load_config() -> Result<Config, Failure> {
-    Config::load().map_err(|e| {
+    let report = Config::load_report().map_err(|e| {
         Failure::new(
             1,
             format!(
                 "Error in a spalloc config file: {e}\n(run spalloc-config to list the files read)"
             ),
         )
-    })
+    })?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(report.config)
 }
 
 /// Parses `argv` into `T`, with the server group's defaults taken from
@@ -28,7 +33,10 @@ fn parse_args<T: CommandFactory + FromArgMatches>(
     config: &Config,
     adjust: impl FnOnce(Command) -> Command,
 ) -> (T, Command) {
-    let mut command = adjust(with_config_defaults(T::command(), config));
+    let mut command = adjust(crate::manual::with_manual(with_config_defaults(
+        T::command(),
+        config,
+    )));
     let matches = command
         .try_get_matches_from_mut(argv)
         .unwrap_or_else(|e| e.exit());
@@ -107,6 +115,23 @@ pub fn connect(settings: &ServerSettings) -> Result<ProtocolClient, Failure> {
         }
     }
     Ok(client)
+}
+
+/// [`exit_status`] for a tool run with `--json`: a failure with a message is
+/// also printed on stdout as `{"error": MESSAGE, "exit_code": N}`, so that a
+/// script reading stdout always gets JSON.
+pub fn exit_status_json(outcome: Result<(), Failure>, json: bool) -> i32 {
+    match outcome {
+        Err(failure) if json && failure.message.is_some() => {
+            let error = serde_json::json!({
+                "error": failure.message,
+                "exit_code": failure.code,
+            });
+            let _ = crate::output::print_json(&error);
+            failure.report()
+        }
+        outcome => exit_status(outcome),
+    }
 }
 
 /// Runs a tool body and turns its outcome into an exit status.

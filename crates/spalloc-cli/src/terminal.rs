@@ -1,8 +1,12 @@
 //! ANSI styling and in-place line updates, enabled only on a terminal.
 //!
 //! This mirrors the reference's `Terminal` class: when the stream is not a
-//! terminal (or `NO_COLOR` is set to a non-empty value), every helper returns
-//! plain text, so piped output and files never contain escape sequences.
+//! terminal, every helper returns plain text, so piped output and files never
+//! contain escape sequences. Two things are decided apart, because users ask
+//! for them apart: *colour* (off with `NO_COLOR` set to a non-empty value,
+//! as <https://no-color.org> asks) and *cursor control* (the in-place status
+//! line and the `--watch` screen clear, which `NO_COLOR` leaves on). A
+//! terminal that declares itself `TERM=dumb` gets neither.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -87,26 +91,47 @@ pub fn colour_allowed_by_environment() -> bool {
     !std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
 }
 
+/// Whether the terminal understands cursor movement: not with `TERM=dumb`
+/// (Emacs shells, some CI logs), which shows escape sequences as garbage.
+pub fn cursor_control_allowed_by_environment() -> bool {
+    std::env::var_os("TERM").map_or(true, |term| term != "dumb")
+}
+
 /// Styling and cursor control for one output stream.
 #[derive(Debug)]
 pub struct Terminal {
-    enabled: bool,
+    colour: bool,
+    control: bool,
+    /// The stream's descriptor, to ask for the window width at each redraw
+    /// (the window may be resized meanwhile).
+    fd: Option<i32>,
     cursor_saved: Cell<bool>,
 }
 
 impl Terminal {
-    /// A terminal whose escape sequences are on or off as given (for tests,
-    /// and for callers that decided already).
+    /// A terminal whose escape sequences (colour and cursor control) are on
+    /// or off as given (for tests, and for callers that decided already).
     pub fn forced(enabled: bool) -> Terminal {
+        Terminal::with(enabled, enabled)
+    }
+
+    /// A terminal with colour and cursor control set apart.
+    pub fn with(colour: bool, control: bool) -> Terminal {
         Terminal {
-            enabled,
+            colour: colour && control,
+            control,
+            fd: None,
             cursor_saved: Cell::new(false),
         }
     }
 
-    /// Escape sequences on when `stream` is a terminal and `NO_COLOR` is unset.
-    pub fn for_stream(stream: &impl IsTerminal) -> Terminal {
-        Terminal::forced(stream.is_terminal() && colour_allowed_by_environment())
+    /// Cursor control when `stream` is a terminal and `TERM` is not `dumb`;
+    /// colour as well unless `NO_COLOR` is set.
+    pub fn for_stream(stream: &(impl IsTerminal + std::os::fd::AsRawFd)) -> Terminal {
+        let control = stream.is_terminal() && cursor_control_allowed_by_environment();
+        let mut terminal = Terminal::with(colour_allowed_by_environment(), control);
+        terminal.fd = Some(stream.as_raw_fd());
+        terminal
     }
 
     /// For standard output.
@@ -119,14 +144,28 @@ impl Terminal {
         Terminal::for_stream(&std::io::stderr())
     }
 
-    /// Whether escape sequences are emitted.
+    /// Whether cursor control (in-place redraws, screen clears) is on.
     pub fn is_enabled(&self) -> bool {
-        self.enabled
+        self.control
     }
 
-    /// `sequence` when enabled, else nothing.
+    /// Whether colours are on.
+    pub fn has_colour(&self) -> bool {
+        self.colour
+    }
+
+    /// The window's width in columns, when the stream is a terminal that
+    /// says (or `COLUMNS` does); `None` when unknown.
+    pub fn columns(&self) -> Option<usize> {
+        self.fd
+            .and_then(window_columns)
+            .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+            .filter(|columns| *columns > 0)
+    }
+
+    /// A cursor-control `sequence` when enabled, else nothing.
     pub fn raw(&self, sequence: &str) -> String {
-        if self.enabled {
+        if self.control {
             sequence.to_owned()
         } else {
             String::new()
@@ -156,12 +195,45 @@ impl Terminal {
 
     /// `text` in `style`, reset afterwards.
     pub fn paint(&self, style: &Style, text: &str) -> String {
-        if self.enabled {
+        if self.colour {
             format!("{}{text}\x1b[0m", style.prefix())
         } else {
             text.to_owned()
         }
     }
+}
+
+/// `text` cut to at most `width` characters, ending in `…` when cut.
+pub fn fit_to_width(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut cut: String = text.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The width of the terminal on `fd` (`TIOCGWINSZ`), if it is one.
+#[cfg(unix)]
+fn window_columns(fd: i32) -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass; an fd
+    // that is not a terminal makes it fail with ENOTTY and write nothing.
+    let asked = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) };
+    (asked == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn window_columns(_fd: i32) -> Option<usize> {
+    None
 }
 
 #[cfg(test)]
@@ -190,6 +262,28 @@ mod tests {
         assert_eq!(t.update("b"), "\x1b8\x1b[Kb");
         t.start_again();
         assert_eq!(t.update("c"), "\x1b7c");
+    }
+
+    #[test]
+    fn without_colour_the_cursor_control_stays() {
+        let t = Terminal::with(false, true);
+        assert_eq!(t.paint(&Style::RED, "x"), "x");
+        assert_eq!(t.clear_screen(), "\x1b[2J\x1b[;H");
+        assert_eq!(t.update("a"), "\x1b7a");
+        let dumb = Terminal::with(true, false);
+        assert_eq!(
+            dumb.paint(&Style::RED, "x"),
+            "x",
+            "no colour without control"
+        );
+        assert_eq!(dumb.update("a"), "a");
+    }
+
+    #[test]
+    fn text_is_cut_to_the_width_with_an_ellipsis() {
+        assert_eq!(fit_to_width("abcdef", 6), "abcdef");
+        assert_eq!(fit_to_width("abcdef", 4), "abc…");
+        assert_eq!(fit_to_width("abcdef", 0), "");
     }
 
     #[test]

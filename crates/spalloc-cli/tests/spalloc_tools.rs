@@ -163,7 +163,18 @@ fn spalloc_connection_and_server_errors_exit_6() {
         .args(["--owner", "me", "-m", "nope"]));
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.ends_with("Job 1: Destroyed: Cancelled: No suitable machines available.\n"),
+        err.contains("Job 1: Destroyed: Cancelled: No suitable machines available.\n"),
+        "{err}"
+    );
+    // ...and says why in numbers, worked out from list_machines.
+    assert!(
+        err.ends_with("Job 1: there is no machine named 'nope'.\n"),
+        "{err}"
+    );
+    let (code, _, err) = run(fixture.tool("spalloc").args(["--owner", "me", "100"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.ends_with("Job 2: m1 has 3 boards; 100 asked.\n"),
         "{err}"
     );
 }
@@ -217,9 +228,11 @@ fn spalloc_job_info_ips_power_destroy() {
         .args([&id_text, "--ethernet-ips"]));
     assert_eq!((code, out.as_str()), (0, "x,y,hostname\n0,0,127.0.1.1\n"));
     let (code, out, _) = run(fixture.tool("spalloc-job").args([&id_text, "-e", "--json"]));
+    assert_eq!(code, 0);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
-        (code, out.as_str()),
-        (0, "[{\"x\":0,\"y\":0,\"hostname\":\"127.0.1.1\"}]\n")
+        report["connections"],
+        serde_json::json!([{"x": 0, "y": 0, "hostname": "127.0.1.1"}])
     );
 
     let (code, _, err) = run(fixture.tool("spalloc-job").args([&id_text, "--power-off"]));
@@ -233,7 +246,8 @@ fn spalloc_job_info_ips_power_destroy() {
     let (code, out, _) = run(fixture.tool("spalloc-job").args([&id_text, "--json"]));
     assert_eq!(code, 0);
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(report["listing"]["power"], serde_json::json!(true));
+    assert_eq!(report["power"], serde_json::json!(true));
+    assert_eq!(report["state"], serde_json::json!("ready"));
 
     let (code, _, _) = run(fixture.tool("spalloc-job").args([&id_text, "-D"]));
     assert_eq!(code, 0);
@@ -273,10 +287,7 @@ fn reason_of(fixture: &Fixture, id: u64) -> String {
         .tool("spalloc-job")
         .args([&id.to_string(), "--json"]));
     let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-    report["state"]["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    report["reason"].as_str().unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -421,7 +432,13 @@ fn spalloc_where_is_all_four_queries() {
         run(fixture
             .tool("spalloc-where-is")
             .args(["--job-chip", "999", "0", "0", "--json"]));
-    assert_eq!((code, out.as_str()), (4, "null\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            4,
+            "{\"error\":\"No boards at the specified location\",\"exit_code\":4}\n"
+        )
+    );
     let (code, _, err) = run(fixture
         .tool("spalloc-where-is")
         .args(["--board", "m1", "x", "0", "0"]));
@@ -463,14 +480,26 @@ fn config_file_supplies_defaults() {
     assert!(out.contains("(default: 127.0.0.1)"), "{out}");
     let (code, out, _) = run(&mut bare_tool("spalloc-config", &home));
     assert_eq!(code, 0);
-    assert_eq!(
-        out,
-        format!(
-            "Default search path (lowest-priority first):\n{}/system/spalloc\n{}/config/spalloc\n./.spalloc\n",
+    let search_path = format!(
+        "Default search path (lowest-priority first):\n{}/system/spalloc\n{}/config/spalloc\n./.spalloc\n",
+        home.display(),
+        home.display()
+    );
+    assert!(out.starts_with(&search_path), "{out}");
+    assert!(
+        out.contains(&format!(
+            "\nFiles:\n  {}/system/spalloc: not found\n  {}/config/spalloc: read\n  ./.spalloc: not found\n",
             home.display(),
             home.display()
-        )
+        )),
+        "{out}"
     );
+    assert!(
+        out.contains("\nEffective values:\n[spalloc]\nhostname = 127.0.0.1\nowner = cfg-owner\n"),
+        "{out}"
+    );
+    let (code, out, _) = run(bare_tool("spalloc-config", &home).arg("--path-only"));
+    assert_eq!((code, out), (0, search_path));
 }
 
 #[test]

@@ -11,6 +11,13 @@ use thiserror::Error;
 /// The default cap on one line: 1 MiB, far above any legitimate message.
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 1 << 20;
 
+/// The cap a client puts on one line from the server. Replies are bounded by
+/// what the server lets one client have queued (16 MiB in ours), not by the
+/// 1 MiB request limit: a `list_jobs` of a few thousand jobs passes 1 MiB, and
+/// a client that refused it would fail for every user of a busy machine. The
+/// cap still protects the client from a server that never sends a newline.
+pub const MAX_REPLY_LINE_LENGTH: usize = 64 << 20;
+
 /// Why a line could not be framed.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum FrameError {

@@ -26,7 +26,7 @@ pub mod python_json;
 pub mod records;
 pub mod where_is;
 
-pub use frame::{FrameError, LineBuffer, DEFAULT_MAX_LINE_LENGTH};
+pub use frame::{FrameError, LineBuffer, DEFAULT_MAX_LINE_LENGTH, MAX_REPLY_LINE_LENGTH};
 pub use job_state::JobState;
 pub use link::Link;
 pub use message::{Notification, Request, RequestError, ServerMessage};

@@ -2,15 +2,16 @@
 //! sets up logging and signals, and runs
 //! [`spalloc_server::server::serve_with_reload`]. SIGHUP re-reads the config
 //! file (keeping `--ip`/`--port`); with the built-in demo configuration it is
-//! ignored.
+//! ignored. Signals are caught before any start-up work, so that an early
+//! SIGHUP or SIGTERM is handled rather than fatal.
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use spalloc_server::cmd::listing::PROTOCOL_VERSION;
-use spalloc_server::server::reload::{ConfigSource, ReloadSources};
+use spalloc_server::server::reload::{ConfigSource, Hangup, ReloadSources};
 use spalloc_server::{server, ServerConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing::info;
+use tracing::{info, warn};
 
 /// A SpiNNaker machine allocation server, compatible with spalloc_server.
 ///
@@ -65,6 +66,23 @@ fn parse_args() -> Args {
 
 fn main() -> ExitCode {
     let args = parse_args();
+    // Signals first, before any start-up work: until they are caught, a
+    // SIGHUP (a reload asked for too early) or SIGTERM kills the process
+    // with the default action instead of being handled.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("spalloc-server: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (hangup, mut shutdown) = {
+        let _context = runtime.enter();
+        (Hangup::install(), Shutdown::install())
+    };
     let default_level = if args.quiet { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -91,8 +109,11 @@ fn main() -> ExitCode {
     if let Some(ip) = &args.ip {
         config.ip = ip.clone();
     }
+    if let Err(e) = &hangup {
+        warn!(error = %e, "cannot catch SIGHUP; configuration reload disabled");
+    }
     let reloads = ReloadSources {
-        sighup: true,
+        sighup: hangup.ok(),
         file: args.config.clone().map(|path| ConfigSource {
             path,
             ip: args.ip.clone(),
@@ -115,21 +136,21 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("spalloc-server: cannot start: {e}");
-            return ExitCode::from(2);
-        }
-    };
     // Like the reference, refuse to start unless every real BMP answers a
-    // version check (all are checked at once).
-    if let Err(e) = runtime.block_on(spalloc_server::bmp::scp::check_bmps(&config)) {
-        eprintln!("spalloc-server: {e}");
-        return ExitCode::from(1);
+    // version check (all are checked at once); SIGTERM stops the wait.
+    let checked = runtime.block_on(async {
+        tokio::select! {
+            checked = spalloc_server::bmp::scp::check_bmps(&config) => Some(checked),
+            () = shutdown.recv() => None,
+        }
+    });
+    match checked {
+        None => return ExitCode::SUCCESS,
+        Some(Err(e)) => {
+            eprintln!("spalloc-server: {e}");
+            return ExitCode::from(1);
+        }
+        Some(Ok(())) => {}
     }
     let listener = match server::bind(&config) {
         Ok(l) => l,
@@ -142,7 +163,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(server::serve_with_reload(
         config,
         listener,
-        shutdown_signal(),
+        shutdown.recv(),
         reloads,
     ));
     match result {
@@ -161,26 +182,51 @@ fn colour_logs() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+/// SIGINT (Ctrl-C) and SIGTERM, caught from [`Shutdown::install`] on.
+struct Shutdown {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    /// Starts catching the signals; must be called inside the runtime.
+    fn install() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
+            if let Err(e) = &signals {
+                eprintln!("spalloc-server: cannot catch SIGINT and SIGTERM: {e}");
+            }
+            Shutdown {
+                signals: signals.ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Shutdown {}
+        }
+    }
+
+    /// Completes at the next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        match &mut self.signals {
+            Some((int, term)) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => info!("SIGINT received, shutting down"),
+                    _ = int.recv() => info!("SIGINT received, shutting down"),
                     _ = term.recv() => info!("SIGTERM received, shutting down"),
                 }
             }
-            Err(_) => {
+            None => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        info!("Ctrl-C received, shutting down");
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            info!("Ctrl-C received, shutting down");
+        }
     }
 }

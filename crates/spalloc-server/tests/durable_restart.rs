@@ -607,12 +607,15 @@ fn a_change_the_disk_refuses_is_refused_and_reads_keep_working() {
         }
         serde_json::from_str(&text).ok()
     };
-    // Create jobs with large owners until the disk refuses one.
-    let big = "x".repeat(4000);
+    // Create jobs as large as a request may make them (the longest owner,
+    // arguments padded to nearly their bound) until the disk refuses one.
+    let owner = "x".repeat(256);
+    let padded_ratio = format!("{}0.5", " ".repeat(1800));
     let mut acknowledged = Vec::new();
     let mut refused = None;
-    for _ in 0..200 {
-        match call("create_job", json!({"owner": big, "keepalive": null})) {
+    for _ in 0..400 {
+        let kwargs = json!({"owner": owner, "keepalive": null, "min_ratio": padded_ratio});
+        match call("create_job", kwargs) {
             Some(v) if v.get("return").is_some() => acknowledged.push(v["return"].clone()),
             Some(v) => {
                 refused = Some(v);

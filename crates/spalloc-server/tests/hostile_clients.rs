@@ -5,21 +5,91 @@
 mod common;
 
 use common::{small_config, start, Client};
-use serde_json::json;
-use std::io::{Read, Write};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+/// Reads `n` reply lines from `reader`, failing if the connection ends first.
+fn read_replies(reader: &mut impl BufRead, n: usize) -> Vec<Value> {
+    let mut replies = Vec::with_capacity(n);
+    let mut line = String::new();
+    while replies.len() < n {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => panic!(
+                "the connection ended after {} of {n} replies",
+                replies.len()
+            ),
+            Ok(_) => replies.push(serde_json::from_str(&line).expect("JSON")),
+        }
+    }
+    replies
+}
+
+#[test]
+fn a_client_that_pipelines_4097_lines_in_one_write_gets_every_reply() {
+    // The reproduction: more lines in one write than a client's queue holds.
+    let server = start(small_config("", ""));
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(&b"x\n".repeat(4097)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let replies = read_replies(&mut reader, 4097);
+    assert!(replies
+        .iter()
+        .all(|r| r["exception"].as_str().is_some_and(|e| e.contains("JSON"))));
+    // The connection is still in service.
+    stream.write_all(b"{\"command\": \"version\"}\n").unwrap();
+    assert_eq!(read_replies(&mut reader, 1)[0], json!({"return": "6.0.0"}));
+}
+
+#[test]
+fn a_client_that_sends_far_faster_than_it_reads_is_slowed_down_not_cut_off() {
+    let server = start(small_config("", ""));
+    let mut bystander = Client::connect(&server);
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // Several times the queue's message cap, with replies of a few hundred
+    // bytes, written from another thread (the server stops reading them
+    // while the replies back up, so the writes block until we read).
+    const N: usize = 12_000;
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let line = b"{\"command\": \"list_machines\"}\n".repeat(N / 4);
+        for _ in 0..4 {
+            writer.write_all(&line).unwrap();
+        }
+    });
+    // Fall well behind before reading anything.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        bystander.ok("version", json!([]), json!({})),
+        json!("6.0.0")
+    );
+    let mut reader = BufReader::new(stream);
+    let replies = read_replies(&mut reader, N);
+    sender.join().unwrap();
+    assert!(replies
+        .iter()
+        .all(|r| r["return"][0]["name"] == json!("test-machine")));
+}
+
 #[test]
 fn a_client_that_never_reads_is_disconnected_and_harms_nobody() {
-    let server = start(small_config("", ""));
+    let server = start(small_config("", "stalled_client_timeout = 1.0"));
     let mut bystander = Client::connect(&server);
     let mut hog = TcpStream::connect(server.local_addr()).unwrap();
     hog.set_write_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     // Pipeline requests with biggish replies and never read any of them. The
-    // server's queue for the hog is bounded, so once it and the socket
-    // buffers are full the server hangs up and our writes start failing.
+    // server stops reading once the hog's replies back up, and hangs up
+    // once nothing could be written to it for the stall timeout: our writes
+    // then start failing.
     let request = b"{\"command\": \"list_machines\", \"args\": [], \"kwargs\": {}}\n".repeat(64);
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut sent = 0usize;
@@ -158,13 +228,13 @@ fn a_flood_of_connections_that_come_and_go_leaks_nothing() {
 
 #[test]
 fn a_client_queue_is_bounded_in_bytes_as_well_as_messages() {
+    use spalloc_server::server::backlog::Backlog;
     use spalloc_server::server::shared::{Outbox, CLIENT_QUEUE_BYTES};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let (queue, mut inbox) = tokio::sync::mpsc::channel(4096);
     let (hangup, _hungup) = tokio::sync::oneshot::channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let outbox = Outbox::new(queue, Arc::clone(&queued), hangup);
+    let backlog = Arc::new(Backlog::default());
+    let outbox = Outbox::new(queue, Arc::clone(&backlog), hangup);
     let big = vec![b'x'; 1 << 20];
     let mut accepted = 0;
     while outbox.try_send(big.clone()).is_ok() {
@@ -172,10 +242,304 @@ fn a_client_queue_is_bounded_in_bytes_as_well_as_messages() {
         assert!(accepted <= 64, "the byte limit is not enforced");
     }
     assert_eq!(accepted, CLIENT_QUEUE_BYTES >> 20);
-    assert_eq!(queued.load(Ordering::Acquire), CLIENT_QUEUE_BYTES);
+    assert_eq!(backlog.bytes(), CLIENT_QUEUE_BYTES);
     // Small messages still fit only once the writer has drained some.
     assert!(outbox.try_send(vec![b'y'; 10]).is_err());
     let line = inbox.try_recv().unwrap();
-    queued.fetch_sub(line.len(), Ordering::AcqRel);
+    backlog.written(1, line.len());
     assert!(outbox.try_send(vec![b'y'; 10]).is_ok());
+    // Below the cap, one message of any size is taken: a listing bigger
+    // than what is left of the cap is still delivered.
+    let huge = vec![b'z'; 2 << 20];
+    assert!(outbox.try_send(huge).is_ok());
+    assert!(backlog.bytes() > CLIENT_QUEUE_BYTES);
+}
+
+#[test]
+fn a_client_pipelining_changes_gets_every_reply_while_they_wait_for_the_state_file() {
+    // Replies to changes wait for their commit before they are queued: they
+    // count towards the client's backlog too, so that a burst of commits
+    // cannot overflow its queue (on a fast disk they rarely pile up; this
+    // checks that every reply arrives, in order, whatever the timing).
+    let dir = std::env::temp_dir().join(format!("spalloc-pipelined-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // An fsync per commit, the slowest setting.
+    let mut config = small_config("", "[store]\nsynchronous = \"full\"");
+    config.state_file = Some(dir.join("state.sqlite"));
+    let server = start(config);
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // Jobs no machine can run: each is a change (created, then cancelled).
+    const N: usize = 20_000;
+    let line = b"{\"command\": \"create_job\", \"args\": [], \"kwargs\": \
+                 {\"owner\": \"p\", \"machine\": \"nowhere\", \"keepalive\": null}}\n";
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&line.repeat(N)).unwrap());
+    let mut reader = BufReader::new(stream);
+    let replies = read_replies(&mut reader, N);
+    sender.join().unwrap();
+    let ids: Vec<u64> = replies
+        .iter()
+        .filter_map(|r| r["return"].as_u64())
+        .collect();
+    assert_eq!(ids, (1..=N as u64).collect::<Vec<_>>());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn jobs_with_huge_owners_are_refused_so_listings_stay_small_for_everyone() {
+    // The reproduction: twenty jobs whose owner is a 1,000,000-character
+    // string made every list_jobs reply outgrow the per-client cap.
+    let server = start(small_config("", ""));
+    let mut attacker = Client::connect(&server);
+    let owner = "o".repeat(1_000_000);
+    for _ in 0..20 {
+        let refused = attacker
+            .call("create_job", json!([1]), json!({"owner": owner}))
+            .unwrap_err();
+        assert!(refused.starts_with("owner is too long"), "{refused}");
+    }
+    let tag = "t".repeat(500_000);
+    let refused = attacker
+        .call(
+            "create_job",
+            json!([1]),
+            json!({"owner": "x", "tags": [tag]}),
+        )
+        .unwrap_err();
+    assert!(refused.starts_with("tag is too long"), "{refused}");
+    let machine = "m".repeat(500_000);
+    let refused = attacker
+        .call(
+            "create_job",
+            json!([1]),
+            json!({"owner": "x", "machine": machine}),
+        )
+        .unwrap_err();
+    assert!(refused.starts_with("machine name is too long"), "{refused}");
+    let padding = " ".repeat(500_000) + "0.5";
+    let refused = attacker
+        .call(
+            "create_job",
+            json!([1]),
+            json!({"owner": "x", "min_ratio": padding}),
+        )
+        .unwrap_err();
+    assert!(
+        refused.starts_with("create_job's arguments are too long"),
+        "{refused}"
+    );
+    let job = attacker.create(json!([1]), json!({}));
+    let refused = attacker
+        .call("destroy_job", json!([job, "r".repeat(100_000)]), json!({}))
+        .unwrap_err();
+    assert!(refused.starts_with("reason is too long"), "{refused}");
+    // Everyone else's listing is one small line with the one real job.
+    let mut user = Client::connect(&server);
+    let jobs = user.ok("list_jobs", json!([]), json!({}));
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+    assert!(jobs.to_string().len() < 1024);
+}
+
+#[test]
+fn watches_are_bounded_per_connection_and_unknown_names_cost_nothing() {
+    let server = start(small_config("", ""));
+    let mut watcher = Client::connect(&server);
+    // Names no machine has, each half a megabyte: accepted as by the
+    // reference, but not kept.
+    let name = "n".repeat(512 * 1024);
+    for i in 0..20 {
+        let reply = watcher.call("notify_machine", json!([format!("{name}{i}")]), json!({}));
+        assert_eq!(reply, Ok(Value::Null));
+    }
+    // Job IDs that are not live jobs: likewise.
+    let ids: String = (1_000_000..1_020_000)
+        .map(|id| format!("{{\"command\": \"notify_job\", \"args\": [{id}]}}\n"))
+        .collect();
+    watcher.send_raw(ids.as_bytes());
+    for _ in 0..20_000 {
+        assert_eq!(watcher.reply(), Ok(Value::Null));
+    }
+    // Live jobs: up to the limit, then a clear refusal.
+    let limit = spalloc_server::core::watch::MAX_WATCHES_PER_CLIENT;
+    let mut owner = Client::connect(&server);
+    let jobs: Vec<u64> = (0..=limit)
+        .map(|_| owner.create(json!([1]), json!({"keepalive": null})))
+        .collect();
+    for job in &jobs[..limit] {
+        assert_eq!(
+            watcher.call("notify_job", json!([job]), json!({})),
+            Ok(Value::Null)
+        );
+    }
+    let refused = watcher
+        .call("notify_job", json!([jobs[limit]]), json!({}))
+        .unwrap_err();
+    assert!(refused.contains("too many jobs watched"), "{refused}");
+    // A job that ended makes room; watching everything is always possible.
+    owner.ok("destroy_job", json!([jobs[0]]), json!({}));
+    assert_eq!(
+        watcher.call("notify_job", json!([jobs[limit]]), json!({})),
+        Ok(Value::Null)
+    );
+    assert_eq!(
+        watcher.call("notify_job", json!([]), json!({})),
+        Ok(Value::Null)
+    );
+    // The connection still gets the notifications it asked for.
+    owner.ok("destroy_job", json!([jobs[1]]), json!({}));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !watcher.notifications.iter().any(|n| {
+        n["jobs_changed"]
+            .as_array()
+            .is_some_and(|j| j.contains(&json!(jobs[1])))
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "no notification for job {}",
+            jobs[1]
+        );
+        watcher.ok("version", json!([]), json!({}));
+    }
+}
+
+/// The real binary, started by `sh` after `ulimit_args` (such as `-n 160`)
+/// on a small simulated machine; killed on drop.
+#[cfg(target_os = "linux")]
+struct LimitedServer {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+#[cfg(target_os = "linux")]
+impl LimitedServer {
+    fn start(test: &str, ulimit_args: &str) -> LimitedServer {
+        use std::process::{Command, Stdio};
+        let dir = std::env::temp_dir().join(format!("spalloc-fds-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("server.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "ip = \"127.0.0.1\"\nport = {port}\n[[machine]]\nname = \"m\"\nwidth = 1\n\
+                 height = 1\nbase_ip = \"127.0.1.0\"\npower_delay = 0.01\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit {ulimit_args} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_spalloc-server"))
+            .arg(&config)
+            .arg("--no-state")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let server = LimitedServer { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the server never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// The soft and hard limits on open files from /proc.
+    fn open_file_limits(&self) -> (String, String) {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id())).unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap()
+            .to_owned();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields[3].to_owned(), fields[4].to_owned())
+    }
+
+    /// Stops the server and returns its log.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut log = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut log);
+        }
+        log
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for LimitedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let server = LimitedServer::start("raise", "-Sn 100");
+    let (soft, hard) = server.open_file_limits();
+    assert_ne!(soft, "100");
+    assert_eq!(soft, hard);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn with_few_file_descriptors_every_client_is_answered_or_turned_away() {
+    // The reproduction: more clients than the open-file limit allows used
+    // to connect and never be answered.
+    let server = LimitedServer::start("few", "-n 160");
+    assert_eq!(server.open_file_limits().0, "160");
+    let clients: Vec<TcpStream> = (0..220)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let _ = s.write_all(b"{\"command\": \"version\"}\n");
+            s
+        })
+        .collect();
+    let (mut served, mut refused) = (0, 0);
+    for (i, s) in clients.iter().enumerate() {
+        let mut line = String::new();
+        match BufReader::new(s).read_line(&mut line) {
+            Ok(n) if n > 0 => {}
+            other => panic!("client {i} was never answered: {other:?}"),
+        }
+        let reply: Value = serde_json::from_str(&line).unwrap();
+        if reply["return"] == json!("6.0.0") {
+            served += 1;
+        } else {
+            let why = reply["exception"].as_str().unwrap_or_default();
+            assert!(why.contains("too many connections"), "{reply}");
+            refused += 1;
+        }
+    }
+    assert!(
+        served > 0 && refused > 0,
+        "{served} served, {refused} refused"
+    );
+    assert!(served < 160, "{served} served");
+    drop(clients);
+    let log = server.stop();
+    assert!(
+        log.contains("open-file limit leaves room for fewer connections"),
+        "{log}"
+    );
 }

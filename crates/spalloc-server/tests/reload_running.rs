@@ -113,6 +113,7 @@ fn a_config_whose_bmp_does_not_answer_changes_nothing() {
         r#"
         ip = "127.0.0.1"
         port = 0
+        allow_removing_every_machine = true
         [[machine]]
         name = "real"
         width = 1

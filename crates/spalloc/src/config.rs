@@ -49,6 +49,12 @@
 //! | `token` | none | a personal API token for the v2 service |
 //! | `token_file` | none | a file holding such a token (`~` is expanded) |
 //! | `ca_cert` | none | a PEM file of certificates to trust for the v2 service, besides the system's |
+//! | `server_timeout` | `3600.0` | seconds `spalloc` keeps reconnecting to a vanished server while it waits for its job before giving up; `None` for never (command-line tools only) |
+//!
+//! A key that is none of these, or a section other than `[spalloc]` (and
+//! `[DEFAULT]`), is ignored as the reference ignores it, but
+//! [`Config::load_report`] names it in a warning, with its file, since it is
+//! usually a misspelling.
 //!
 //! The literal `None` (exactly, case-sensitive) means "none" for the keys
 //! whose default can be none. The manual states a 5.0 s timeout and `default`
@@ -86,6 +92,31 @@ pub const DEFAULT_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_MIN_RATIO: f64 = 0.333;
 /// Default `max_dead_boards`.
 pub const DEFAULT_MAX_DEAD_BOARDS: u32 = 0;
+/// Default `server_timeout`, in seconds: generous, since a server restart
+/// (with its durable state) brings the job back.
+pub const DEFAULT_SERVER_TIMEOUT: f64 = 3600.0;
+
+/// Every key of the `[spalloc]` section.
+pub const KNOWN_KEYS: &[&str] = &[
+    "hostname",
+    "owner",
+    "port",
+    "keepalive",
+    "reconnect_delay",
+    "timeout",
+    "machine",
+    "tags",
+    "min_ratio",
+    "max_dead_boards",
+    "max_dead_links",
+    "require_torus",
+    "ignore_version",
+    "server_timeout",
+    "url",
+    "token",
+    "token_file",
+    "ca_cert",
+];
 
 /// Why configuration could not be loaded.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -171,6 +202,21 @@ pub struct Config {
     /// A PEM file of certificates to trust for the v2 service, besides the
     /// system's (for a private server).
     pub ca_cert: Option<PathBuf>,
+    /// How long `spalloc` keeps trying to reach a vanished server while it
+    /// waits, in seconds; `None` for ever (used by the command-line tools).
+    pub server_timeout: Option<f64>,
+}
+
+/// What reading the config files found, for `spalloc-config` and the
+/// tools' warnings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadReport {
+    /// The resulting values.
+    pub config: Config,
+    /// Each file of the search path, and whether it was read.
+    pub files: Vec<(PathBuf, bool)>,
+    /// Keys and sections that were ignored, each naming its file.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Config {
@@ -194,6 +240,7 @@ impl Default for Config {
             token: None,
             token_file: None,
             ca_cert: None,
+            server_timeout: Some(DEFAULT_SERVER_TIMEOUT),
         }
     }
 }
@@ -205,6 +252,33 @@ impl Config {
         Config::from_files(search_path())
     }
 
+    /// [`Config::load`], also saying which files were read and what in them
+    /// was ignored.
+    pub fn load_report() -> Result<LoadReport, ConfigError> {
+        Config::from_files_report(search_path())
+    }
+
+    /// [`Config::from_files`], also saying which files were read and what
+    /// in them was ignored.
+    pub fn from_files_report<I, P>(paths: I) -> Result<LoadReport, ConfigError>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<Path>,
+    {
+        let mut ini = Ini::with_defaults();
+        let mut files = Vec::new();
+        for path in paths {
+            let path = path.as_ref();
+            let read = ini.read_file(path)?;
+            files.push((path.to_path_buf(), read));
+        }
+        Ok(LoadReport {
+            config: Config::from_ini(&ini)?,
+            files,
+            warnings: ini.warnings,
+        })
+    }
+
     /// Reads the given files, lowest priority first. Missing or unreadable
     /// files are skipped; an empty list gives the built-in defaults.
     pub fn from_files<I, P>(paths: I) -> Result<Config, ConfigError>
@@ -212,17 +286,7 @@ impl Config {
         I: IntoIterator<Item = P>,
         P: AsRef<Path>,
     {
-        let mut ini = Ini::with_defaults();
-        for path in paths {
-            let path = path.as_ref();
-            let Ok(bytes) = std::fs::read(path) else {
-                continue; // like configparser.read(): unreadable files are skipped
-            };
-            let name = path.display().to_string();
-            let text = String::from_utf8(bytes).map_err(|_| ConfigError::NotUtf8(name.clone()))?;
-            ini.read_str(&text, &name)?;
-        }
-        Config::from_ini(&ini)
+        Ok(Config::from_files_report(paths)?.config)
     }
 
     /// Parses INI text as if it were the only config file.
@@ -310,6 +374,11 @@ impl Config {
                 get("ca_cert")?,
                 |s| Some(PathBuf::from(expand_user(s.trim()))),
                 "a file name",
+            )?,
+            server_timeout: none_able(
+                get("server_timeout")?,
+                parse_seconds,
+                "a number of seconds or None",
             )?,
         })
     }
@@ -490,6 +559,8 @@ impl Entry {
 struct Ini {
     defaults: HashMap<String, Entry>,
     sections: HashMap<String, HashMap<String, Entry>>,
+    /// Ignored sections and keys, each naming its file.
+    warnings: Vec<String>,
 }
 
 const DEFAULT_SECTION: &str = "DEFAULT";
@@ -512,6 +583,7 @@ impl Ini {
             ("max_dead_links", "None".into()),
             ("require_torus", "False".into()),
             ("ignore_version", "False".into()),
+            ("server_timeout", "3600.0".into()),
         ] {
             section.insert(
                 key.to_owned(),
@@ -524,6 +596,50 @@ impl Ini {
         let mut ini = Ini::default();
         ini.sections.insert(SECTION.to_owned(), section);
         ini
+    }
+
+    /// Reads one file; false if it is missing or unreadable (skipped, like
+    /// `configparser.read()`).
+    fn read_file(&mut self, path: &Path) -> Result<bool, ConfigError> {
+        let Ok(bytes) = std::fs::read(path) else {
+            return Ok(false);
+        };
+        let name = path.display().to_string();
+        let text = String::from_utf8(bytes).map_err(|_| ConfigError::NotUtf8(name.clone()))?;
+        self.read_str(&text, &name)?;
+        Ok(true)
+    }
+
+    /// Warns of the sections and `[spalloc]` keys of one file that nothing reads.
+    fn warn_of_ignored(
+        &mut self,
+        source_name: &str,
+        sections: &[String],
+        options: &[(Option<String>, String)],
+    ) {
+        for section in sections.iter().filter(|s| s.as_str() != SECTION) {
+            let hint =
+                if section.eq_ignore_ascii_case(SECTION) || edit_distance(section, SECTION) <= 2 {
+                    format!(" (did you mean [{SECTION}]?)")
+                } else {
+                    String::new()
+                };
+            self.warnings.push(format!(
+                "{source_name}: section [{section}] is ignored: only [{SECTION}] is read{hint}"
+            ));
+        }
+        for (_, key) in options.iter().filter(|(section, key)| {
+            section.as_deref() == Some(SECTION) && !KNOWN_KEYS.contains(&key.as_str())
+        }) {
+            let hint = KNOWN_KEYS
+                .iter()
+                .find(|known| edit_distance(key, known) <= 2)
+                .map(|known| format!(" (did you mean `{known}`?)"))
+                .unwrap_or_default();
+            self.warnings.push(format!(
+                "{source_name}: unknown key `{key}` in [{SECTION}] is ignored{hint}"
+            ));
+        }
     }
 
     /// `ConfigParser.read_string`: Python's `_read` line by line.
@@ -615,6 +731,7 @@ impl Ini {
             self.section_mut(sect).insert(key.clone(), entry);
             optname = Some(key);
         }
+        self.warn_of_ignored(source_name, &sections_added, &options_added);
         Ok(())
     }
 
@@ -707,6 +824,21 @@ impl Ini {
     }
 }
 
+/// The Levenshtein distance of two short names, for "did you mean" hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 /// `\[(?P<header>.+)\]` matched at the start of a stripped line.
 fn section_header(line: &str) -> Option<&str> {
     let inner = line.strip_prefix('[')?;
@@ -750,6 +882,11 @@ impl fmt::Display for Config {
         writeln!(f, "max_dead_links = {}", opt(&self.max_dead_links))?;
         writeln!(f, "require_torus = {}", py_bool(self.require_torus))?;
         writeln!(f, "ignore_version = {}", py_bool(self.ignore_version))?;
+        writeln!(
+            f,
+            "server_timeout = {}",
+            opt(&self.server_timeout.map(py_float))
+        )?;
         if let Some(u) = &self.url {
             writeln!(f, "url = {u}")?;
         }
@@ -780,6 +917,33 @@ mod tests {
     }
 
     #[test]
+    fn ignored_sections_and_keys_are_named_with_their_file() {
+        let dir = std::env::temp_dir().join(format!("spalloc-config-warn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("spalloc");
+        std::fs::write(
+            &file,
+            "[spalloc]\nhostnme = h\nport = 1\n[Spalloc]\nowner = me\n",
+        )
+        .unwrap();
+        let report = Config::from_files_report([&file, &dir.join("missing")]).unwrap();
+        let name = file.display().to_string();
+        assert_eq!(
+            report.warnings,
+            vec![
+                format!("{name}: section [Spalloc] is ignored: only [spalloc] is read (did you mean [spalloc]?)"),
+                format!("{name}: unknown key `hostnme` in [spalloc] is ignored (did you mean `hostname`?)"),
+            ]
+        );
+        assert_eq!(
+            report.files,
+            vec![(file.clone(), true), (dir.join("missing"), false)]
+        );
+        assert_eq!(report.config.port, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn defaults_without_files() {
         let c = Config::from_files(Vec::<PathBuf>::new()).unwrap();
         assert_eq!(c, Config::default());
@@ -794,7 +958,7 @@ mod tests {
             "[spalloc]\nhostname = h\nowner = o\nport = 1234\nkeepalive = None\n\
              reconnect_delay = 0.5\ntimeout = None\nmachine = m\ntags = foo, bar\n\
              min_ratio = 1_0.5\nmax_dead_boards = None\nmax_dead_links = 3\n\
-             require_torus = Yes\nignore_version = on\n",
+             require_torus = Yes\nignore_version = on\nserver_timeout = None\n",
         );
         assert_eq!(c.hostname.as_deref(), Some("h"));
         assert_eq!(c.owner.as_deref(), Some("o"));
@@ -809,7 +973,13 @@ mod tests {
         assert_eq!(c.max_dead_links, Some(3));
         assert!(c.require_torus);
         assert!(c.ignore_version);
+        assert_eq!(c.server_timeout, None);
         assert_eq!(Config::from_ini_str(&c.to_string()).unwrap(), c);
+        assert_eq!(
+            cfg("[spalloc]\nserver_timeout = 90\n").server_timeout,
+            Some(90.0)
+        );
+        assert_eq!(cfg("").server_timeout, Some(DEFAULT_SERVER_TIMEOUT));
     }
 
     #[test]

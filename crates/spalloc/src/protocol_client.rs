@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use spalloc_protocol::{
     BoardCoord, FrameError, JobListing, JobMachineInfo, JobStateRecord, LineBuffer, MachineListing,
-    Notification, PhysicalCoord, Request, ServerMessage, WhereIsRecord,
+    Notification, PhysicalCoord, Request, ServerMessage, WhereIsRecord, MAX_REPLY_LINE_LENGTH,
 };
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -94,7 +94,7 @@ impl ProtocolClient {
             timeout: Mutex::new(None),
             conn: Mutex::new(Conn {
                 stream: None,
-                buf: LineBuffer::default(),
+                buf: LineBuffer::new(MAX_REPLY_LINE_LENGTH),
                 closed: false,
             }),
             closer: Mutex::new(None),
@@ -169,7 +169,7 @@ impl ProtocolClient {
         if let Some(stream) = conn.stream.take() {
             let _ = stream.shutdown(Shutdown::Both);
         }
-        conn.buf = LineBuffer::default();
+        conn.buf = LineBuffer::new(MAX_REPLY_LINE_LENGTH);
     }
 
     fn open(&self, conn: &mut Conn) -> Result<()> {
@@ -605,6 +605,23 @@ mod tests {
             }
         });
         (server, rx)
+    }
+
+    #[test]
+    fn a_listing_larger_than_the_request_line_limit_is_read_whole() {
+        // 3,000 ordinary jobs make a `list_jobs` reply of over 1 MiB; the
+        // server may send up to its per-client cap, so the client takes it.
+        let job = r#"{"job_id": 1, "owner": "someone@example.com", "start_time": 1.0, "keepalive": 60.0, "state": 3, "power": true, "args": [1], "kwargs": {"tags": null, "max_dead_boards": 0, "machine": null, "min_ratio": 0.333, "max_dead_links": null, "require_torus": false}, "allocated_machine_name": "m", "boards": [[0, 0, 0]], "keepalivehost": "127.0.0.1"}"#;
+        let jobs = vec![job; 4000].join(", ");
+        let reply = format!("{{\"return\": [{jobs}]}}");
+        assert!(reply.len() > spalloc_protocol::DEFAULT_MAX_LINE_LENGTH);
+        let server = FakeServer::start(move |_, mut conn| {
+            while conn.read_line().is_some() {
+                conn.send(&reply);
+            }
+        });
+        let c = client(&server, Some(Duration::from_secs(5)));
+        assert_eq!(c.list_jobs().unwrap().len(), 4000);
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! `spalloc-config`: print the config file search path, as the reference's
-//! `python -m spalloc.config` does.
+//! `spalloc-config`: show the config file search path, which files exist and
+//! the effective values (the reference's `python -m spalloc.config`, extended).
 
 fn main() {
-    print!("{}", spalloc::config::search_path_description());
+    std::process::exit(spalloc_cli::tools::config::main(std::env::args_os()));
 }

@@ -1,6 +1,7 @@
 //! One module per command-line tool.
 
 pub mod alloc;
+pub mod config;
 pub mod job;
 pub mod machine;
 pub mod ps;

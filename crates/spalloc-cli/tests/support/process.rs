@@ -66,7 +66,12 @@ impl Running {
     /// pseudo-terminal, with the streams chosen by `on` attached to it, so
     /// that Ctrl-C typed on it reaches the tool as from a shell.
     pub fn on_terminal(command: &mut Command, on: OnTerminal) -> Running {
-        let (master, slave) = open_pty();
+        Running::on_terminal_sized(command, on, 80)
+    }
+
+    /// [`Running::on_terminal`] on a terminal `columns` wide (24 rows).
+    pub fn on_terminal_sized(command: &mut Command, on: OnTerminal, columns: u16) -> Running {
+        let (master, slave) = open_pty(columns);
         let slave_fd: RawFd = slave.as_raw_fd();
         let attach = |wanted: bool, otherwise: fn() -> Stdio| -> Stdio {
             if wanted {
@@ -151,10 +156,15 @@ impl Running {
 
     /// Sends SIGINT to the tool, as `kill -INT` would.
     pub fn interrupt(&self) {
+        self.signal(libc::SIGINT);
+    }
+
+    /// Sends `signal` to the tool, as `kill` would.
+    pub fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
         // SAFETY: plain system call on our own child's pid.
-        let sent = unsafe { libc::kill(pid, libc::SIGINT) };
-        assert_eq!(sent, 0, "kill -INT {pid}");
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "kill -{signal} {pid}");
     }
 
     /// Waits (at most [`PATIENCE`]) for the tool to exit; its exit status,
@@ -195,15 +205,15 @@ fn exit_code(status: ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Opens a new 80×24 pseudo-terminal with the system's default modes
+/// Opens a new `columns`×24 pseudo-terminal with the system's default modes
 /// (echo, canonical input, Ctrl-C as SIGINT, `\n` shown as `\r\n`); returns
 /// (master, slave), both close-on-exec.
-fn open_pty() -> (File, OwnedFd) {
+fn open_pty(columns: u16) -> (File, OwnedFd) {
     let mut master: libc::c_int = -1;
     let mut slave: libc::c_int = -1;
     let size = libc::winsize {
         ws_row: 24,
-        ws_col: 80,
+        ws_col: columns,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };

@@ -178,6 +178,21 @@ pub fn python_str(v: &Value) -> String {
     }
 }
 
+/// Refuses a text that a request asks the server to keep (an owner, a
+/// machine name, a tag, a destroy reason) if it is longer than `max` bytes
+/// of UTF-8: what one request may store is bounded, so that the listings
+/// built from it stay bounded too (see `create_job`).
+pub fn bounded(what: &str, text: &str, max: usize) -> Result<(), String> {
+    if text.len() > max {
+        Err(format!(
+            "{what} is too long: {} bytes, at most {max} are allowed",
+            text.len()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +282,16 @@ mod tests {
         assert!(as_float(&json!([1])).is_err());
         assert_eq!(python_str(&json!(5)), "5");
         assert_eq!(python_str(&json!(["a"])), "[\"a\"]");
+    }
+
+    #[test]
+    fn bounded_texts_name_what_is_too_long_and_by_how_much() {
+        assert_eq!(bounded("owner", "abc", 3), Ok(()));
+        assert_eq!(
+            bounded("owner", "abcd", 3),
+            Err("owner is too long: 4 bytes, at most 3 are allowed".into())
+        );
+        // Bytes, not characters: the limit bounds memory.
+        assert!(bounded("tag", "é", 1).is_err());
     }
 }

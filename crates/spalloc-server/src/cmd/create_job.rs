@@ -2,15 +2,42 @@
 //! [`JobSpec`] before any job ID is taken (so, unlike the reference, a bad
 //! request never leaves a "ghost job" behind: bug B1).
 
-use super::args::{as_float, as_int, python_str, python_type};
+use super::args::{as_float, as_int, bounded, python_str, python_type};
 use crate::core::allocator::{AllocRequest, AllocShape};
 use crate::core::coordinates::Board;
 use crate::core::job::{JobSpec, Target};
 use serde_json::{Map, Value};
+use spalloc_protocol::python_json;
 use std::collections::BTreeSet;
 
 /// The default keepalive, in seconds.
 pub const DEFAULT_KEEPALIVE: f64 = 60.0;
+
+// What one job may store. A job's `list_jobs` record is its owner (at most
+// MAX_OWNER_BYTES of UTF-8, at most 6 times that once JSON-escaped: 1.5 KiB),
+// its arguments as sent (at most MAX_ECHOED_BYTES encoded, which also bounds
+// the machine name and tags inside them: 2 KiB), about 300 bytes of numbers,
+// state and keepalive host, its machine's name (from the server's own
+// config) and its boards (each board in at most one job, so all the jobs'
+// boards together are at most ~13 bytes per board of every machine). So a
+// record is at most ~4 KiB: a listing reaches the 8 MiB reply level of the
+// 16 MiB per-client cap (`server::shared::CLIENT_QUEUE_BYTES`) only beyond
+// 2,000 live jobs of the largest possible kind, instead of with twenty jobs
+// of one-megabyte owners. Even then it is delivered: a reply is refused only
+// when the client's queue already holds the whole cap of unread messages.
+
+/// The longest owner, in bytes of UTF-8.
+pub const MAX_OWNER_BYTES: usize = 256;
+
+/// The longest machine name or tag, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// The most tags a job may ask for.
+pub const MAX_TAGS: usize = 32;
+
+/// The most bytes the arguments and keyword arguments that `list_jobs`
+/// echoes may take, JSON-encoded (the reference client sends about 150).
+pub const MAX_ECHOED_BYTES: usize = 2048;
 
 /// The positional slots of the reference's `Allocator._alloc_type`: after the
 /// up to three shape arguments come these options, in this order.
@@ -37,6 +64,7 @@ pub fn parse(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<JobSpec, St
         None | Some(Value::Null) => return Err("owner must be specified for all jobs".into()),
         Some(v) => python_str(v),
     };
+    bounded("owner", &owner, MAX_OWNER_BYTES)?;
     let keepalive = match kwargs.get("keepalive") {
         None => Some(DEFAULT_KEEPALIVE),
         Some(Value::Null) => None,
@@ -126,6 +154,20 @@ pub fn parse(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<JobSpec, St
         Some(Value::String(s)) => Some(s.chars().map(String::from).collect()),
         Some(v) => return Err(format!("'{}' object is not iterable", python_type(v))),
     };
+    if let Some(machine) = &machine {
+        bounded("machine name", machine, MAX_NAME_BYTES)?;
+    }
+    if let Some(tags) = &tags {
+        if tags.len() > MAX_TAGS {
+            return Err(format!(
+                "too many tags: {}, at most {MAX_TAGS} are allowed",
+                tags.len()
+            ));
+        }
+        for tag in tags {
+            bounded("tag", tag, MAX_NAME_BYTES)?;
+        }
+    }
     let target = match (machine, tags) {
         (Some(_), Some(_)) => {
             return Err("Only one of machine and tags may be specified for a job.".into())
@@ -148,6 +190,13 @@ pub fn parse(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<JobSpec, St
     // echo keeps the order the client sent, as Python's `dict.pop` does.
     echoed.shift_remove("owner");
     echoed.shift_remove("keepalive");
+    let stored = python_json::to_vec(&args).len() + python_json::to_vec(&echoed).len();
+    if stored > MAX_ECHOED_BYTES {
+        return Err(format!(
+            "create_job's arguments are too long: {stored} bytes as JSON, at most \
+             {MAX_ECHOED_BYTES} are allowed"
+        ));
+    }
     Ok(JobSpec {
         owner,
         keepalive,
@@ -309,6 +358,47 @@ mod tests {
         assert_eq!(
             s.target,
             Target::Tags(["a".to_owned(), "b".to_owned()].into())
+        );
+    }
+
+    #[test]
+    fn what_a_job_stores_is_bounded_with_a_clear_message() {
+        let long = "x".repeat(MAX_OWNER_BYTES + 1);
+        assert_eq!(
+            err(json!([]), json!({"owner": long})),
+            format!(
+                "owner is too long: {} bytes, at most 256 are allowed",
+                MAX_OWNER_BYTES + 1
+            )
+        );
+        let ok_owner = "é".repeat(MAX_OWNER_BYTES / 2);
+        assert_eq!(
+            ok(json!([]), json!({"owner": ok_owner})).owner.len(),
+            MAX_OWNER_BYTES
+        );
+        let name = "m".repeat(MAX_NAME_BYTES + 1);
+        assert!(err(json!([]), json!({"owner": "x", "machine": name}))
+            .starts_with("machine name is too long"));
+        let tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        assert!(err(json!([]), json!({"owner": "x", "tags": tags})).starts_with("too many tags"));
+        assert!(
+            err(json!([]), json!({"owner": "x", "tags": [name]})).starts_with("tag is too long")
+        );
+        // Numbers given as padded strings are accepted by float() but still stored.
+        let padded = format!("{}1", " ".repeat(MAX_ECHOED_BYTES));
+        assert!(err(json!([]), json!({"owner": "x", "min_ratio": padded}))
+            .starts_with("create_job's arguments are too long"));
+        assert!(err(
+            json!([1, null, null, 0, 0, false, padded]),
+            json!({"owner": "x"})
+        )
+        .starts_with("create_job's arguments are too long"));
+        // What the reference client sends fits easily.
+        ok(
+            json!([3]),
+            json!({"owner": "someone@example.com", "keepalive": 60.0, "machine": null,
+                   "tags": ["default", "big", "spinn-5"], "min_ratio": 0.333,
+                   "max_dead_boards": 0, "max_dead_links": null, "require_torus": false}),
         );
     }
 

@@ -1,7 +1,8 @@
 //! Commands about one job.
 
-use super::args::{as_job_id, optional, python_str, required};
+use super::args::{as_job_id, bounded, optional, python_str, required};
 use super::{create_job, to_value, Call};
+use crate::core::controller::Controller;
 use serde_json::Value;
 use spalloc_protocol::{JobMachineInfo, JobStateRecord};
 
@@ -31,17 +32,35 @@ pub fn keepalive(mut call: Call) -> Result<Value, String> {
 }
 
 /// `get_job_state(job_id)`; also a keepalive.
+///
+/// A queued job's reply has two keys the reference does not send:
+/// `queue_position` (1 = head of its machine's queue; 0 if it is in no
+/// queue) and `queue_reason` (why it waits, in words); see
+/// [`add_queue_status`]. The Python clients read the keys they know and
+/// ignore the rest.
 pub fn state(mut call: Call) -> Result<Value, String> {
-    let record = match job_id(&mut call, "get_job_state")? {
-        Some(id) => {
-            let host = call.host().map(str::to_owned);
-            call.service
-                .controller
-                .get_job_state(id, host.as_deref(), call.now)
-        }
-        None => JobStateRecord::unknown(),
+    let Some(id) = job_id(&mut call, "get_job_state")? else {
+        return to_value(JobStateRecord::unknown());
     };
-    to_value(record)
+    let host = call.host().map(str::to_owned);
+    let controller = &mut call.service.controller;
+    let record = controller.get_job_state(id, host.as_deref(), call.now);
+    let mut value = to_value(record)?;
+    add_queue_status(controller, id, &mut value);
+    Ok(value)
+}
+
+/// Adds `queue_position` and `queue_reason` to a job's record (a state
+/// reply or a `list_jobs` entry) when the job is queued; other records keep
+/// exactly the reference's keys. One place, so both replies say the same.
+pub(super) fn add_queue_status(controller: &Controller, id: u64, record: &mut Value) {
+    if let (Some(status), Value::Object(map)) = (controller.queue_status(id), record) {
+        map.insert("queue_position".into(), Value::from(status.position));
+        map.insert(
+            "queue_reason".into(),
+            Value::from(status.reason.to_string()),
+        );
+    }
 }
 
 /// `get_job_machine_info(job_id)`; also a keepalive.
@@ -74,6 +93,9 @@ pub fn power(mut call: Call, on: bool) -> Result<Value, String> {
     Ok(Value::Null)
 }
 
+/// The longest destroy reason kept, in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
+
 /// `destroy_job(job_id, reason=None)`; not a keepalive.
 pub fn destroy(mut call: Call) -> Result<Value, String> {
     let bound = call.bind("destroy_job", &[required("job_id"), optional("reason")])?;
@@ -81,6 +103,10 @@ pub fn destroy(mut call: Call) -> Result<Value, String> {
         Value::Null => None,
         v => Some(python_str(v)),
     };
+    if let Some(reason) = &reason {
+        // Kept with the retired job and returned by get_job_state.
+        bounded("reason", reason, MAX_REASON_BYTES)?;
+    }
     if let Some(id) = as_job_id(&bound[0]) {
         call.service.controller.destroy_job(id, reason, call.now);
     }

@@ -16,10 +16,22 @@ pub fn version(mut call: Call) -> Result<Value, String> {
     Ok(Value::from(PROTOCOL_VERSION))
 }
 
-/// `list_jobs()`: every live job, oldest first.
+/// `list_jobs()`: every live job, oldest first. Queued jobs carry
+/// `queue_position` and `queue_reason` as in `get_job_state`, so that
+/// `spalloc-ps` can show them without a `get_job_state` per job (which
+/// would also keep abandoned jobs alive while someone watches the table).
 pub fn list_jobs(mut call: Call) -> Result<Value, String> {
     call.bind("list_jobs", &[])?;
-    to_value(call.service.controller.list_jobs())
+    let controller = &call.service.controller;
+    let mut value = to_value(controller.list_jobs())?;
+    if let Value::Array(entries) = &mut value {
+        for entry in entries {
+            if let Some(id) = entry.get("job_id").and_then(Value::as_u64) {
+                super::job::add_queue_status(controller, id, entry);
+            }
+        }
+    }
+    Ok(value)
 }
 
 /// `list_machines()`: every machine, in priority order.

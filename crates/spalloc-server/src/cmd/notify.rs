@@ -1,4 +1,10 @@
-//! Subscribing to change notifications.
+//! Subscribing to change notifications. As in the reference, watching a
+//! job or machine that does not exist is not an error, but here it is not
+//! recorded either: only live jobs and configured machines can change, and
+//! an unbounded list of names that never will must not cost memory. A
+//! connection watches at most [`MAX_WATCHES_PER_CLIENT`] of each one by one.
+//!
+//! [`MAX_WATCHES_PER_CLIENT`]: crate::core::watch::MAX_WATCHES_PER_CLIENT
 
 use super::args::{as_job_id, optional, python_str};
 use super::Call;
@@ -16,12 +22,20 @@ pub fn job(mut call: Call, on: bool) -> Result<Value, String> {
             None => return Ok(Value::Null),
         },
     };
-    let (watches, client) = (&mut call.service.watches, call.caller.client);
-    if on {
-        watches.notify_job(client, target);
-    } else {
+    let service = &mut *call.service;
+    let (watches, client) = (&mut service.watches, call.caller.client);
+    if !on {
         watches.no_notify_job(client, target);
+        return Ok(Value::Null);
     }
+    let jobs = &service.controller.jobs;
+    // A job that is not live never changes again: watching it costs nothing.
+    if target.is_some_and(|id| !jobs.is_live(id)) {
+        return Ok(Value::Null);
+    }
+    watches
+        .notify_job(client, target, |id| jobs.is_live(*id))
+        .map_err(|e| e.to_string())?;
     Ok(Value::Null)
 }
 
@@ -37,11 +51,21 @@ pub fn machine(mut call: Call, on: bool) -> Result<Value, String> {
         Value::Null => None,
         v => Some(python_str(v)),
     };
-    let (watches, client) = (&mut call.service.watches, call.caller.client);
-    if on {
-        watches.notify_machine(client, target);
-    } else {
+    let service = &mut *call.service;
+    let (watches, client) = (&mut service.watches, call.caller.client);
+    if !on {
         watches.no_notify_machine(client, target);
+        return Ok(Value::Null);
     }
+    let controller = &service.controller;
+    let exists = |name: &String| controller.machines().any(|m| m.name == *name);
+    // A name no machine has is never notified: watching it costs nothing
+    // (a machine added later by a reload is covered by watching them all).
+    if target.as_ref().is_some_and(|name| !exists(name)) {
+        return Ok(Value::Null);
+    }
+    watches
+        .notify_machine(client, target, exists)
+        .map_err(|e| e.to_string())?;
     Ok(Value::Null)
 }

@@ -10,6 +10,7 @@
 //! max_retired_jobs = 1200
 //! seconds_before_free = 30.0
 //! max_connections = 1024             # more are refused with an exception
+//! stalled_client_timeout = 60.0      # a client not reading its replies for this long is dropped
 //!
 //! [[machine]]
 //! name = "m1"
@@ -18,10 +19,18 @@
 //! height = 1
 //! dead_boards = [[1, 0, 2]]
 //! dead_links = [[0, 0, 1, "north"]]  # x, y, z, link name
+//! scheduler = "fifo"                 # or "backfill" (see core::scheduler)
 //! base_ip = "127.0.1.0"
 //! bmp = "simulated"
 //! power_delay = 0.2
 //! ```
+//!
+//! A file must define its machines: one with no `[[machine]]` table at all
+//! (such as an emptied file) is refused, at start-up and on reload. To run
+//! with no machines on purpose, say so with an explicit empty list,
+//! `machine = []`. Likewise a reload that would remove every running
+//! machine (and so destroy every job) is refused unless the new file says
+//! `allow_removing_every_machine = true` (or is `machine = []`).
 //!
 //! Every machine gets its board locations from (first that applies)
 //! `board_locations = [[x, y, z, cabinet, frame, board], ...]`,
@@ -69,6 +78,7 @@ mod toml_schema;
 
 use crate::core::coordinates::Board;
 use crate::core::machine::{validate_machine_set, Machine, MachineSpec, Physical};
+use crate::core::scheduler::{Scheduler, UnknownScheduler};
 use ip_scheme::{parse_ip, IpScheme};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -180,6 +190,16 @@ pub struct ServerConfig {
     /// [`DEFAULT_MAX_CONNECTIONS`]); a connection beyond it gets one
     /// `{"exception": "too many connections ..."}` line and is closed.
     pub max_connections: usize,
+    /// Seconds a client may leave its replies unread, while it has more
+    /// requests waiting, before it is disconnected (`stalled_client_timeout`,
+    /// default [`DEFAULT_STALLED_CLIENT_TIMEOUT`]). A client that merely
+    /// reads slowly is slowed down, not disconnected.
+    pub stalled_client_timeout: f64,
+    /// Whether a reload to this configuration may remove every running
+    /// machine, destroying all their jobs (`allow_removing_every_machine =
+    /// true`, or an explicit `machine = []`). Otherwise such a reload is
+    /// refused as the likely result of a botched edit.
+    pub allow_removing_every_machine: bool,
     /// Machines in priority order.
     pub machines: Vec<MachineConfig>,
     /// The durable state file (not a TOML key: `spalloc-server --state FILE`
@@ -198,6 +218,9 @@ pub struct ServerConfig {
 /// The default cap on simultaneous client connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
+/// The default [`ServerConfig::stalled_client_timeout`], in seconds.
+pub const DEFAULT_STALLED_CLIENT_TIMEOUT: f64 = 60.0;
+
 /// The default simulated power-on/off time, in seconds.
 pub const DEFAULT_POWER_DELAY: f64 = 0.2;
 
@@ -210,6 +233,8 @@ impl Default for ServerConfig {
             max_retired_jobs: 1200,
             seconds_before_free: 30.0,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            stalled_client_timeout: DEFAULT_STALLED_CLIENT_TIMEOUT,
+            allow_removing_every_machine: false,
             machines: Vec::new(),
             state_file: None,
             cold_start: false,
@@ -271,8 +296,12 @@ impl ServerConfig {
                 )))
             }
         };
-        let mut machines = Vec::with_capacity(raw.machines.len());
-        for m in raw.machines {
+        // An emptied or unrelated file must not pass for "no machines".
+        let explicitly_empty = raw.machines.as_ref().is_some_and(Vec::is_empty);
+        let defines_machines = raw.machines.is_some();
+        let raw_machines = raw.machines.unwrap_or_default();
+        let mut machines = Vec::with_capacity(raw_machines.len());
+        for m in raw_machines {
             let name = m.name.clone();
             machines.push(
                 build_machine(m, base_dir)
@@ -297,8 +326,28 @@ impl ServerConfig {
                 "max_connections must be at least 1".into(),
             ));
         }
+        let stalled_client_timeout = positive(
+            "stalled_client_timeout",
+            raw.stalled_client_timeout
+                .unwrap_or(defaults.stalled_client_timeout),
+        )?;
+        if !(stalled_client_timeout > 0.0 && stalled_client_timeout < 1e9) {
+            return Err(ConfigError::Invalid(format!(
+                "stalled_client_timeout must be greater than 0 (and finite), not {stalled_client_timeout}"
+            )));
+        }
+        if !defines_machines {
+            return Err(ConfigError::Invalid(
+                "the configuration defines no machines: add [[machine]] tables, or write \
+                 `machine = []` to run with none on purpose"
+                    .into(),
+            ));
+        }
         Ok(ServerConfig {
             max_connections,
+            stalled_client_timeout,
+            allow_removing_every_machine: explicitly_empty
+                || raw.allow_removing_every_machine.unwrap_or(false),
             ip: raw.ip.unwrap_or(defaults.ip),
             port: raw.port.unwrap_or(defaults.port),
             timeout_check_interval: interval,
@@ -324,11 +373,16 @@ fn build_machine(m: RawMachine, base_dir: &Path) -> Result<MachineConfig, String
         .unwrap_or_else(|| vec!["default".to_owned()])
         .into_iter()
         .collect();
-    let machine = if m.single_board.unwrap_or(false) {
+    let scheduler = match &m.scheduler {
+        Some(name) => name.parse().map_err(|e: UnknownScheduler| e.to_string())?,
+        None => Scheduler::default(),
+    };
+    let mut machine = if m.single_board.unwrap_or(false) {
         single_board(&m, tags)?
     } else {
         multi_board(&m, tags, base_dir)?
     };
+    machine.scheduler = scheduler;
     Ok(MachineConfig { machine, bmp })
 }
 
@@ -573,6 +627,7 @@ fn multi_board(m: &RawMachine, tags: BTreeSet<String>, base_dir: &Path) -> Resul
         board_locations: locations,
         bmp_ips,
         spinnaker_ips,
+        ..Default::default()
     };
     Machine::new(spec).map_err(|e| e.0)
 }

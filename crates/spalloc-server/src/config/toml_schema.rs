@@ -14,10 +14,14 @@ pub(super) struct RawConfig {
     pub max_retired_jobs: Option<usize>,
     pub seconds_before_free: Option<f64>,
     pub max_connections: Option<usize>,
+    pub stalled_client_timeout: Option<f64>,
+    pub allow_removing_every_machine: Option<bool>,
     /// `[store]`: how the state file is written.
     pub store: Option<RawStore>,
-    #[serde(default, rename = "machine")]
-    pub machines: Vec<RawMachine>,
+    /// `None` when the file has no `machine` key at all (neither
+    /// `[[machine]]` tables nor an explicit `machine = []`).
+    #[serde(rename = "machine")]
+    pub machines: Option<Vec<RawMachine>>,
 }
 
 /// The `[store]` table.
@@ -52,6 +56,8 @@ pub(super) struct RawMachine {
     pub spinnaker_ip: Option<String>,
     pub bmp: Option<String>,
     pub power_delay: Option<f64>,
+    /// `"fifo"` (the default) or `"backfill"`: see `core::scheduler`.
+    pub scheduler: Option<String>,
     pub fail_power: Option<bool>,
     // The keys of the `bmp = "scp"` back end (see the `config` module docs).
     pub bmp_port: Option<u16>,

@@ -15,6 +15,9 @@ use super::candidate_filter::{CandidateFilter, Topology};
 use super::coordinates::{Board, WrapAround};
 use super::pack_tree::PackTree;
 
+mod reservation;
+pub use reservation::{BoardUsage, FreeOutside, Reservation};
+
 /// The shape of an allocation request, decided from the positional
 /// arguments of `create_job` like the reference's `_alloc_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,6 +399,39 @@ impl Allocator {
         self.single_board_triads = still_free;
     }
 
+    /// [`Allocator::set_dead`], and boards of shared single-board triads that
+    /// are alive again and not in use are handed out again at once (a board
+    /// back in service), their triad going to the end of the shared list
+    /// if it had no free board.
+    pub fn set_unusable(
+        &mut self,
+        dead_boards: &BTreeSet<Board>,
+        dead_links: &BTreeSet<(Board, Link)>,
+    ) {
+        self.set_dead(dead_boards, dead_links);
+        let revive = |triad: &mut SharedTriad| {
+            for z in 0..3 {
+                let b = Board::new(triad.x, triad.y, z);
+                if !dead_boards.contains(&b)
+                    && !triad.in_use.contains(&z)
+                    && !triad.free.contains(z)
+                {
+                    triad.free.add(z);
+                }
+            }
+        };
+        self.single_board_triads.iter_mut().for_each(revive);
+        let full = std::mem::take(&mut self.full_single_board_triads);
+        for mut triad in full {
+            revive(&mut triad);
+            if triad.free.is_empty() {
+                self.full_single_board_triads.push(triad);
+            } else {
+                self.single_board_triads.push(triad);
+            }
+        }
+    }
+
     /// True if nothing is allocated and nothing is waiting to be freed.
     pub fn is_idle(&self) -> bool {
         self.live.is_empty() && self.to_free.is_empty() && self.pack_tree.is_free_leaf()
@@ -489,18 +525,45 @@ impl Allocator {
     /// delay has passed (as the reference does). `None` if it does not fit
     /// at the moment (or the request is invalid).
     pub fn alloc(&mut self, req: &AllocRequest, now: f64) -> Option<Allocation> {
+        self.alloc_avoiding(req, now, None)
+    }
+
+    /// [`Allocator::alloc`], but only on boards outside `reserved`: how a
+    /// backfilled job starts without touching what the head of its queue
+    /// waits for. Shared single-board triads inside it are not used either.
+    pub fn alloc_outside(
+        &mut self,
+        req: &AllocRequest,
+        now: f64,
+        reserved: Reservation,
+    ) -> Option<Allocation> {
+        self.alloc_avoiding(req, now, Some(reserved))
+    }
+
+    fn alloc_avoiding(
+        &mut self,
+        req: &AllocRequest,
+        now: f64,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         self.check_free(now);
         if req.validate().is_err() {
             return None;
         }
         match req.shape {
-            AllocShape::Board(board) => self.alloc_board(board),
-            AllocShape::Boards(n) => self.alloc_boards(n, req),
-            AllocShape::Triads(w, h) => self.alloc_triads(w, h, req),
+            AllocShape::Board(board) => self.alloc_board(board, avoid),
+            AllocShape::Boards(n) => self.alloc_boards(n, req, avoid),
+            AllocShape::Triads(w, h) => self.alloc_triads(w, h, req, avoid),
         }
     }
 
-    fn alloc_triads(&mut self, w: i64, h: i64, req: &AllocRequest) -> Option<Allocation> {
+    fn alloc_triads(
+        &mut self,
+        w: i64,
+        h: i64,
+        req: &AllocRequest,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         let (w, h) = (u32::try_from(w).ok()?, u32::try_from(h).ok()?);
         if req.require_torus && (w, h) != (self.width(), self.height()) {
             return None;
@@ -515,14 +578,19 @@ impl Allocator {
             req.require_torus,
             None,
         );
-        let (x, y) = self
-            .pack_tree
-            .alloc(w, h, &mut |x, y, w, h| filter.check(x, y, w, h))?;
+        let (x, y) = self.pack_tree.alloc(w, h, &mut |x, y, w, h| {
+            !overlaps(avoid, x, y, w, h) && filter.check(x, y, w, h)
+        })?;
         let accepted = filter.into_accepted()?;
         Some(self.record_rectangle(x, y, w, h, accepted))
     }
 
-    fn alloc_boards(&mut self, n: i64, req: &AllocRequest) -> Option<Allocation> {
+    fn alloc_boards(
+        &mut self,
+        n: i64,
+        req: &AllocRequest,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         let triads = boards_to_triads(n);
         if triads <= 0 || (req.require_torus && triads != self.triad_count()) {
             return None;
@@ -537,7 +605,7 @@ impl Allocator {
         let (x, y, w, h) = self
             .pack_tree
             .alloc_area(triads, req.min_ratio, &mut |x, y, w, h| {
-                filter.check(x, y, w, h)
+                !overlaps(avoid, x, y, w, h) && filter.check(x, y, w, h)
             })
             .ok()??;
         let accepted = filter.into_accepted()?;
@@ -576,13 +644,20 @@ impl Allocator {
 
     /// One board, reusing a shared triad's free board when possible, else
     /// claiming a new 1×1 triad from the pack tree.
-    fn alloc_board(&mut self, board: Option<Board>) -> Option<Allocation> {
+    fn alloc_board(
+        &mut self,
+        board: Option<Board>,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         if let Some(b) = board {
-            if !self.in_machine(b) || self.topology.dead_boards.contains(&b) {
+            if !self.in_machine(b)
+                || self.topology.dead_boards.contains(&b)
+                || overlaps(avoid, b.x, b.y, 1, 1)
+            {
                 return None;
             }
         }
-        if let Some(allocation) = self.take_shared_board(board) {
+        if let Some(allocation) = self.take_shared_board(board, avoid) {
             return Some(allocation);
         }
         let (x, y) = match board {
@@ -590,7 +665,8 @@ impl Allocator {
             None => {
                 let dead = &self.topology.dead_boards;
                 self.pack_tree.alloc(1, 1, &mut |x, y, _, _| {
-                    (0..3).any(|z| !dead.contains(&Board::new(x, y, z)))
+                    !overlaps(avoid, x, y, 1, 1)
+                        && (0..3).any(|z| !dead.contains(&Board::new(x, y, z)))
                 })?
             }
         };
@@ -606,16 +682,24 @@ impl Allocator {
             free,
             in_use: BTreeSet::new(),
         });
-        self.take_shared_board(board)
+        self.take_shared_board(board, avoid)
     }
 
     /// Takes a free board from the shared triads: the first triad's
-    /// `set.pop()` for "any", or exactly the requested one if it is free.
-    fn take_shared_board(&mut self, board: Option<Board>) -> Option<Allocation> {
+    /// `set.pop()` for "any" (the first outside `avoid`), or exactly the
+    /// requested one if it is free.
+    fn take_shared_board(
+        &mut self,
+        board: Option<Board>,
+        avoid: Option<Reservation>,
+    ) -> Option<Allocation> {
         let (index, z) = match board {
             None => {
-                let triad = self.single_board_triads.first_mut()?;
-                (0, triad.free.pop()?)
+                let index = self
+                    .single_board_triads
+                    .iter()
+                    .position(|t| !overlaps(avoid, t.x, t.y, 1, 1))?;
+                (index, self.single_board_triads[index].free.pop()?)
             }
             Some(b) => {
                 let index = self
@@ -858,6 +942,11 @@ impl Allocator {
             .iter()
             .position(|t| (t.x, t.y) == (x, y))
     }
+}
+
+/// Whether the `w × h` triads at `(x, y)` overlap `avoid` (never, if none).
+fn overlaps(avoid: Option<Reservation>, x: u32, y: u32, w: u32, h: u32) -> bool {
+    avoid.is_some_and(|r| r.overlaps(x, y, w, h))
 }
 
 /// `ceil(n / 3)`: the triads needed for `n` boards (0 or less for `n <= 0`).
@@ -1184,7 +1273,8 @@ mod tests {
             Alloc(AllocRequest),
             Free(usize),
             Advance(f64),
-            SetDead(Vec<(u32, u32, u32)>),
+            /// New dead boards; `true`: with [`Allocator::set_unusable`].
+            SetDead(Vec<(u32, u32, u32)>, bool),
         }
 
         fn shape() -> impl Strategy<Value = AllocShape> {
@@ -1219,8 +1309,8 @@ mod tests {
                 4 => request().prop_map(Op::Alloc),
                 2 => any::<usize>().prop_map(Op::Free),
                 1 => (0.0f64..20.0).prop_map(Op::Advance),
-                1 => proptest::collection::vec((0u32..4, 0u32..4, 0u32..3), 0..4)
-                    .prop_map(Op::SetDead),
+                1 => (proptest::collection::vec((0u32..4, 0u32..4, 0u32..3), 0..4), any::<bool>())
+                    .prop_map(|(list, revive)| Op::SetDead(list, revive)),
             ]
         }
 
@@ -1274,9 +1364,13 @@ mod tests {
                             now += dt;
                             a.check_free(now);
                         }
-                        Op::SetDead(list) => {
+                        Op::SetDead(list, revive) => {
                             dead_now = dead_set(&list, w, h);
-                            a.set_dead(&dead_now, &BTreeSet::new());
+                            if revive {
+                                a.set_unusable(&dead_now, &BTreeSet::new());
+                            } else {
+                                a.set_dead(&dead_now, &BTreeSet::new());
+                            }
                         }
                     }
                 }

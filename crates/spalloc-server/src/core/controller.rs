@@ -15,6 +15,7 @@
 
 use crate::core::allocator::{AllocShape, Claim};
 use crate::core::bmp_request::BmpRequest;
+use crate::core::board_service::Teardowns;
 use crate::core::coordinates::Board;
 use crate::core::job::{job_allocation, Job, JobSpec};
 use crate::core::job_queue::{JobQueue, Placed};
@@ -78,7 +79,10 @@ pub struct Controller {
     next_job_id: u64,
     next_bmp_request_id: u64,
     /// BMP request ID → job ID, for requests not yet completed.
-    in_flight: BTreeMap<u64, u64>,
+    pub(crate) in_flight: BTreeMap<u64, u64>,
+    /// Boards of jobs whose power-on failed, being powered off before they
+    /// are freed (see [`crate::core::board_service`]).
+    pub(crate) teardowns: Teardowns,
     outbox: Vec<BmpRequest>,
     /// Machines whose allocations changed, for `notify_machine` watchers.
     pub(crate) changed_machines: BTreeSet<String>,
@@ -99,6 +103,7 @@ impl Controller {
             next_job_id: 1,
             next_bmp_request_id: 1,
             in_flight: BTreeMap::new(),
+            teardowns: Teardowns::default(),
             outbox: Vec::new(),
             changed_machines: BTreeSet::new(),
             machines_unsaved: true,
@@ -279,6 +284,9 @@ impl Controller {
     /// Reports that a BMP request finished: `Err(bmp_ip)` if it failed after
     /// its retries. A failure destroys the job with the reference's reason.
     pub fn bmp_request_done(&mut self, request_id: u64, result: Result<(), String>, now: f64) {
+        if self.teardown_request_done(request_id, now) {
+            return;
+        }
         let Some(job_id) = self.in_flight.remove(&request_id) else {
             return;
         };
@@ -416,6 +424,16 @@ impl Controller {
                 }
             }
         }
+        for (job, machine, boards) in self.teardowns.held() {
+            for b in boards {
+                if let Some(other) = owner.insert((machine, *b), job) {
+                    return Err(format!(
+                        "board ({}, {}, {}) of {machine} is in jobs {other} and {job} (being powered off)",
+                        b.x, b.y, b.z
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -443,7 +461,7 @@ impl Controller {
 
     /// Queues power (and, when powering on, periphery link isolation) for all
     /// of a job's boards, one request per BMP, and marks the job as powering.
-    fn set_job_power(&mut self, job_id: u64, power: bool, isolate_links: bool) {
+    pub(crate) fn set_job_power(&mut self, job_id: u64, power: bool, isolate_links: bool) {
         let Some(alloc) = self.jobs.any(job_id).and_then(|j| j.allocation.as_ref()) else {
             return;
         };

@@ -1,16 +1,34 @@
 //! The per-machine job queues (spalloc-server.md §4.1).
 //!
 //! Machines are kept in priority order, each with its allocator and a FIFO of
-//! job IDs. A job is queued on every machine that could ever satisfy it; only
-//! the head of each queue is tried, so a large job at the head blocks smaller
-//! ones behind it on that machine (as in the reference: fairness over
-//! utilisation), while jobs that fit elsewhere can still overtake it there.
+//! job IDs. A job is queued on every machine that could ever satisfy it.
+//!
+//! How a queue is served is the machine's [`Scheduler`]:
+//!
+//! * **FIFO** (the default, the reference's behaviour): only the head of
+//!   each queue is tried, so a large job at the head blocks smaller ones
+//!   behind it on that machine (fairness over utilisation), while jobs that
+//!   fit elsewhere can still overtake it there.
+//! * **Backfill**: the head is tried first, exactly as FIFO. If it does not
+//!   fit, it gets a [`Reservation`] (the region of the machine it will take
+//!   once the jobs in it end; see [`crate::core::allocator::Reservation`]),
+//!   which it keeps until it starts. Later jobs are then tried in queue
+//!   order, and start at once if they fit entirely outside the reservation,
+//!   so nothing they take can delay the head. Reservations live in memory
+//!   only: after a restart or a change of the machine's dead boards the head
+//!   chooses again.
 
-use crate::core::allocator::{AllocRequest, Allocation, Allocator, Claim};
+use crate::core::allocator::{AllocRequest, AllocShape, Allocation, Allocator, Claim, Reservation};
+use crate::core::coordinates::Board;
 use crate::core::job::Target;
 use crate::core::machine::Machine;
-use std::collections::{BTreeMap, VecDeque};
+use crate::core::queue_status::WaitReason;
+use crate::core::scheduler::Scheduler;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+
+mod board_service;
+pub use board_service::ServiceError;
 
 /// A job that was just given boards.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,8 +44,49 @@ pub struct Placed {
 #[derive(Debug, Clone)]
 struct QueuedMachine {
     machine: Arc<Machine>,
+    /// Allocates boards: its dead boards are the machine's and those out of
+    /// service.
     allocator: Allocator,
+    /// An idle allocator with only the machine's dead boards: what the
+    /// machine could ever run once every board is back in service (so a
+    /// board out of service keeps jobs queued instead of cancelling them).
+    capability: Allocator,
+    /// Boards taken out of service at run time (see `board_service`).
+    out_of_service: BTreeSet<Board>,
     queue: VecDeque<u64>,
+    /// A backfilling machine's head job and the region held for it.
+    reservation: Option<(u64, Reservation)>,
+}
+
+impl QueuedMachine {
+    /// An idle machine with an empty queue, every board in service.
+    fn new(machine: Arc<Machine>, seconds_before_free: f64) -> QueuedMachine {
+        let allocator = Allocator::new(
+            machine.width,
+            machine.height,
+            &machine.dead_boards,
+            &machine.dead_links,
+            seconds_before_free,
+        );
+        QueuedMachine {
+            capability: allocator.clone(),
+            allocator,
+            machine,
+            out_of_service: BTreeSet::new(),
+            queue: VecDeque::new(),
+            reservation: None,
+        }
+    }
+
+    /// The dead boards allocations avoid: the machine's and those out of
+    /// service.
+    fn unusable(&self) -> BTreeSet<Board> {
+        self.machine
+            .dead_boards
+            .union(&self.out_of_service)
+            .copied()
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +103,9 @@ pub struct JobQueue {
     pending: BTreeMap<u64, PendingJob>,
     /// Jobs holding boards: machine name and allocation ID.
     allocated: BTreeMap<u64, (String, u64)>,
+    /// Allocations taken from their jobs but not yet freed, by token (see
+    /// [`JobQueue::detach`]).
+    detached: BTreeMap<u64, (String, u64)>,
 }
 
 impl JobQueue {
@@ -51,22 +113,13 @@ impl JobQueue {
     pub fn new(machines: Vec<Arc<Machine>>, seconds_before_free: f64) -> JobQueue {
         let machines = machines
             .into_iter()
-            .map(|m| QueuedMachine {
-                allocator: Allocator::new(
-                    m.width,
-                    m.height,
-                    &m.dead_boards,
-                    &m.dead_links,
-                    seconds_before_free,
-                ),
-                machine: m,
-                queue: VecDeque::new(),
-            })
+            .map(|m| QueuedMachine::new(m, seconds_before_free))
             .collect();
         JobQueue {
             machines,
             pending: BTreeMap::new(),
             allocated: BTreeMap::new(),
+            detached: BTreeMap::new(),
         }
     }
 
@@ -107,7 +160,7 @@ impl JobQueue {
     ) -> Option<Vec<Placed>> {
         let possible: Vec<usize> = self
             .candidates(&target)
-            .filter(|&i| self.machines[i].allocator.alloc_possible(&request))
+            .filter(|&i| self.machines[i].capability.alloc_possible(&request))
             .collect();
         if possible.is_empty() {
             return None;
@@ -138,36 +191,38 @@ impl JobQueue {
             .min()
     }
 
-    /// Allocates heads of queues until nothing more fits (strict FIFO per machine).
+    /// Allocates what each machine's policy allows until nothing more fits:
+    /// one head per machine per round in priority order, plus (on a
+    /// backfilling machine whose head does not fit) every later job that
+    /// fits outside the head's reservation.
     pub fn process(&mut self, now: f64) -> Vec<Placed> {
         let mut placed = Vec::new();
         loop {
             let mut changed = false;
             for m in &mut self.machines {
-                while let Some(&head) = m.queue.front() {
-                    let Some(job) = self.pending.get(&head) else {
-                        m.queue.pop_front();
-                        continue;
-                    };
-                    if let Some(allocation) = m.allocator.alloc(&job.request, now) {
-                        m.queue.pop_front();
-                        self.pending.remove(&head);
-                        self.allocated
-                            .insert(head, (m.machine.name.clone(), allocation.id));
-                        placed.push(Placed {
-                            job_id: head,
-                            machine: Arc::clone(&m.machine),
-                            allocation,
-                        });
-                        changed = true;
-                    }
-                    break;
-                }
+                let mut jobs = Jobs {
+                    pending: &mut self.pending,
+                    allocated: &mut self.allocated,
+                    placed: &mut placed,
+                };
+                changed |= match m.machine.scheduler {
+                    Scheduler::Fifo => m.place_head(&mut jobs, now),
+                    Scheduler::Backfill => m.backfill(&mut jobs, now),
+                };
             }
             if !changed {
                 return placed;
             }
         }
+    }
+
+    /// The head job of a backfilling machine and the region reserved for
+    /// it, if it is waiting for one.
+    pub fn reservation(&self, machine: &str) -> Option<(u64, Reservation)> {
+        self.machines
+            .iter()
+            .find(|m| m.machine.name == machine)?
+            .reservation
     }
 
     /// Removes a pending job from every queue, then allocates what the jobs
@@ -215,17 +270,8 @@ impl JobQueue {
     /// Appends a machine (lowest priority) with an idle allocator. Call
     /// [`JobQueue::regenerate`] afterwards so that pending jobs see it.
     pub fn add_machine(&mut self, machine: Arc<Machine>, seconds_before_free: f64) {
-        self.machines.push(QueuedMachine {
-            allocator: Allocator::new(
-                machine.width,
-                machine.height,
-                &machine.dead_boards,
-                &machine.dead_links,
-                seconds_before_free,
-            ),
-            machine,
-            queue: VecDeque::new(),
-        });
+        self.machines
+            .push(QueuedMachine::new(machine, seconds_before_free));
     }
 
     /// Empties a machine's queue so that nothing more is allocated on it
@@ -251,6 +297,7 @@ impl JobQueue {
     /// Returns whether it existed. Call [`JobQueue::regenerate`] afterwards.
     pub fn remove_machine(&mut self, name: &str) -> bool {
         self.allocated.retain(|_, (machine, _)| machine != name);
+        self.detached.retain(|_, (machine, _)| machine != name);
         let before = self.machines.len();
         self.machines.retain(|m| m.machine.name != name);
         self.machines.len() != before
@@ -268,9 +315,19 @@ impl JobQueue {
         else {
             return false;
         };
-        m.allocator
-            .set_dead(&machine.dead_boards, &machine.dead_links);
+        m.out_of_service
+            .retain(|b| b.x < machine.width && b.y < machine.height);
+        m.capability = Allocator::new(
+            machine.width,
+            machine.height,
+            &machine.dead_boards,
+            &machine.dead_links,
+            m.allocator.seconds_before_free(),
+        );
         m.machine = machine;
+        m.allocator.set_dead(&m.unusable(), &m.machine.dead_links);
+        // The reserved region may hold boards that are dead now.
+        m.reservation = None;
         true
     }
 
@@ -293,6 +350,7 @@ impl JobQueue {
     pub fn regenerate(&mut self, now: f64) -> (Vec<Placed>, Vec<u64>) {
         for m in &mut self.machines {
             m.queue.clear();
+            m.reservation = None;
         }
         let mut placed = Vec::new();
         let mut impossible = Vec::new();
@@ -304,7 +362,7 @@ impl JobQueue {
             };
             let possible: Vec<usize> = self
                 .candidates(&job.target)
-                .filter(|&i| self.machines[i].allocator.alloc_possible(&job.request))
+                .filter(|&i| self.machines[i].capability.alloc_possible(&job.request))
                 .collect();
             if possible.is_empty() {
                 self.pending.remove(&id);
@@ -317,6 +375,160 @@ impl JobQueue {
             placed.extend(self.process(now));
         }
         (placed, impossible)
+    }
+}
+
+/// The job tables a machine's queue moves jobs between while it is served.
+struct Jobs<'a> {
+    pending: &'a mut BTreeMap<u64, PendingJob>,
+    allocated: &'a mut BTreeMap<u64, (String, u64)>,
+    placed: &'a mut Vec<Placed>,
+}
+
+impl QueuedMachine {
+    /// Records that the job at `index` of the queue got `allocation`.
+    fn record(&mut self, index: usize, job_id: u64, allocation: Allocation, jobs: &mut Jobs) {
+        self.queue.remove(index);
+        jobs.pending.remove(&job_id);
+        jobs.allocated
+            .insert(job_id, (self.machine.name.clone(), allocation.id));
+        jobs.placed.push(Placed {
+            job_id,
+            machine: Arc::clone(&self.machine),
+            allocation,
+        });
+    }
+
+    /// Drops queue entries of jobs no longer pending (placed elsewhere or
+    /// cancelled) from the front, then tries the head; true if it was
+    /// placed.
+    fn place_head(&mut self, jobs: &mut Jobs, now: f64) -> bool {
+        while let Some(&head) = self.queue.front() {
+            let Some(job) = jobs.pending.get(&head) else {
+                self.queue.pop_front();
+                continue;
+            };
+            if let Some(allocation) = self.allocator.alloc(&job.request, now) {
+                self.record(0, head, allocation, jobs);
+                return true;
+            }
+            return false;
+        }
+        false
+    }
+
+    /// A backfilling machine's turn: the head as FIFO; if it waits, it keeps
+    /// (or gets) its reservation and later jobs start outside it. A failed
+    /// request is not tried again in the same pass (nothing has been freed
+    /// since), and the pass stops when no room is left outside.
+    fn backfill(&mut self, jobs: &mut Jobs, now: f64) -> bool {
+        if self.place_head(jobs, now) {
+            self.reservation = None;
+            return true;
+        }
+        let Some(head) = self.queue.front().copied() else {
+            self.reservation = None;
+            return false;
+        };
+        let Some(head_request) = jobs.pending.get(&head).map(|j| j.request) else {
+            return false;
+        };
+        let reserved = match self.reservation {
+            Some((job, r)) if job == head && self.allocator.reservation_holds(r) => Some(r),
+            // None: it cannot run here until boards come back into service,
+            // so there is nothing to hold for it yet and the jobs behind it
+            // may use any board.
+            _ => self.allocator.reservation_for(&head_request),
+        };
+        self.reservation = reserved.map(|r| (head, r));
+        let reserved = reserved.unwrap_or(Reservation::NOTHING);
+        let mut room = self.allocator.free_outside(reserved);
+        let mut failed: Vec<AllocRequest> = Vec::new();
+        let mut changed = false;
+        let mut index = 1;
+        while index < self.queue.len() && (room.triads > 0 || room.shared_boards > 0) {
+            let id = self.queue[index];
+            let Some(job) = jobs.pending.get(&id) else {
+                self.queue.remove(index);
+                continue;
+            };
+            let request = job.request;
+            if failed.contains(&request) || !room.may_fit(&request) {
+                index += 1;
+                continue;
+            }
+            match self.allocator.alloc_outside(&request, now, reserved) {
+                Some(allocation) => {
+                    self.record(index, id, allocation, jobs);
+                    room = self.allocator.free_outside(reserved);
+                    changed = true;
+                }
+                None => {
+                    failed.push(request);
+                    index += 1;
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// How many boards a request asks for, for the words of a queue reason.
+fn boards_wanted(request: &AllocRequest) -> u64 {
+    match request.shape {
+        AllocShape::Board(_) => 1,
+        AllocShape::Boards(n) => u64::try_from(n).unwrap_or(0),
+        AllocShape::Triads(w, h) => {
+            u64::try_from(w.saturating_mul(h).saturating_mul(3)).unwrap_or(0)
+        }
+    }
+}
+
+impl JobQueue {
+    /// Where a pending job stands and why it waits: its position (1 = head)
+    /// in the queue of the machine where it is nearest the head (the
+    /// higher-priority machine on a tie; 0 if it is in no queue) and the
+    /// reason. `None` unless the job is pending.
+    pub fn wait_reason(&self, job_id: u64) -> Option<(usize, WaitReason)> {
+        let job = self.pending.get(&job_id)?;
+        let mut best: Option<(usize, &QueuedMachine)> = None;
+        for m in &self.machines {
+            let position = m
+                .queue
+                .iter()
+                .filter(|id| self.pending.contains_key(id))
+                .position(|&id| id == job_id);
+            if let Some(p) = position {
+                if best.map_or(true, |(b, _)| p + 1 < b) {
+                    best = Some((p + 1, m));
+                }
+            }
+        }
+        let Some((position, m)) = best else {
+            return Some((0, WaitReason::NoMachine));
+        };
+        let machine = m.machine.name.clone();
+        let head = m
+            .queue
+            .iter()
+            .copied()
+            .find(|id| self.pending.contains_key(id))
+            .unwrap_or(job_id);
+        let usage = m.allocator.usage();
+        let reason = if position > 1 && m.machine.scheduler == Scheduler::Fifo {
+            WaitReason::Behind { machine, head }
+        } else if position == 1 && (usage.live == 0 || !m.allocator.alloc_possible(&job.request)) {
+            WaitReason::OutOfService { machine }
+        } else {
+            WaitReason::Boards {
+                machine,
+                wanted: boards_wanted(&job.request),
+                in_use: usage.in_use,
+                live: usage.live,
+                reserved_for: (position > 1).then_some(head),
+            }
+        };
+        Some((position, reason))
     }
 }
 
@@ -339,6 +551,9 @@ impl JobQueue {
             &just_claims,
         );
         m.allocator = allocator;
+        if !m.out_of_service.is_empty() {
+            m.allocator.set_dead(&m.unusable(), &m.machine.dead_links);
+        }
         let mut refused = Vec::new();
         for ((job_id, _), id) in claims.iter().zip(ids) {
             match id {

@@ -4,6 +4,7 @@
 //! reference server's messages (spalloc-server.md §3.2, §3.3).
 
 use crate::core::coordinates::Board;
+use crate::core::scheduler::Scheduler;
 use spalloc_protocol::Link;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -55,6 +56,8 @@ pub struct MachineSpec {
     pub bmp_ips: BTreeMap<(u32, u32), String>,
     /// The Ethernet-connected chip's hostname of every live board.
     pub spinnaker_ips: BTreeMap<Board, String>,
+    /// How its queue is served.
+    pub scheduler: Scheduler,
 }
 
 /// A validated machine.
@@ -78,6 +81,8 @@ pub struct Machine {
     pub bmp_ips: BTreeMap<(u32, u32), String>,
     /// Board hostnames.
     pub spinnaker_ips: BTreeMap<Board, String>,
+    /// How its queue is served (not part of the reference's description).
+    pub scheduler: Scheduler,
 }
 
 /// Python's repr of a board tuple, `(x, y, z)`, used in messages.
@@ -187,6 +192,7 @@ impl Machine {
             board_locations: spec.board_locations,
             bmp_ips: spec.bmp_ips,
             spinnaker_ips: spec.spinnaker_ips,
+            scheduler: spec.scheduler,
         })
     }
 

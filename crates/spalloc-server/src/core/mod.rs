@@ -6,6 +6,9 @@
 //!   [`allocator`]: geometry and board allocation, exactly as the reference;
 //! * [`machine`]: the validated description of a machine;
 //! * [`job`], [`job_queue`], [`retired`]: jobs and their queues;
+//! * [`scheduler`]: a machine's queue policy (FIFO or backfill);
+//! * [`board_service`]: boards taken out of service and returned;
+//! * [`queue_status`]: where a queued job stands and why it waits;
 //! * [`bmp_request`]: the power and link work the core hands to BMP back ends;
 //! * [`watch`]: who is notified of which changes;
 //! * [`where_is`]: locating boards and chips;
@@ -15,6 +18,7 @@
 pub mod allocator;
 pub mod area_to_rect;
 pub mod bmp_request;
+pub mod board_service;
 pub mod candidate_filter;
 pub mod controller;
 pub mod coordinates;
@@ -24,8 +28,10 @@ pub mod job_table;
 pub mod machine;
 pub mod pack_tree;
 pub mod python_set;
+pub mod queue_status;
 pub mod reconfigure;
 pub mod records;
 pub mod retired;
+pub mod scheduler;
 pub mod watch;
 pub mod where_is;

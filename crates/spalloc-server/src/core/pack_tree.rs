@@ -70,6 +70,29 @@ impl PackTree {
         !self.allocated && self.children.is_none()
     }
 
+    /// Whether this region is allocated as a whole (a leaf given to a job).
+    pub fn is_allocated(&self) -> bool {
+        self.allocated
+    }
+
+    /// The two halves of a split region; `None` for a leaf.
+    pub fn children(&self) -> Option<&[PackTree; 2]> {
+        self.children.as_deref()
+    }
+
+    /// Whether this tree has a node (split, allocated or free) with exactly
+    /// these bounds.
+    pub fn has_node(&self, bounds: (u32, u32, u32, u32)) -> bool {
+        if self.bounds() == bounds {
+            return true;
+        }
+        let (x, y, _, _) = bounds;
+        self.children().is_some_and(|c| {
+            c.iter()
+                .any(|child| child.contains(x, y) && child.has_node(bounds))
+        })
+    }
+
     /// Whether `(x, y)` lies inside this region.
     fn contains(&self, x: u32, y: u32) -> bool {
         u64::from(self.x) <= u64::from(x)

@@ -12,6 +12,7 @@ use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
 use crate::core::retired::RetiredEntry;
+use crate::core::scheduler::Scheduler;
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::Link;
 use std::collections::BTreeSet;
@@ -73,6 +74,9 @@ impl From<MachineRecord> for Machine {
             board_locations: r.board_locations.into_iter().collect(),
             bmp_ips: r.bmp_ips.into_iter().collect(),
             spinnaker_ips: r.spinnaker_ips.into_iter().collect(),
+            // Not recorded: the scheduling policy always comes from the
+            // configuration, applied over the recorded machines on restore.
+            scheduler: Scheduler::default(),
         }
     }
 }

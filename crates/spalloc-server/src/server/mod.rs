@@ -4,7 +4,9 @@
 //! thread of its own, which is how tests and the client library's tests start
 //! a real server on port 0.
 
+pub mod backlog;
 pub mod connection;
+pub mod open_files;
 pub mod reload;
 pub mod shared;
 
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// The address to bind for a configuration (`""` means every interface).
 pub fn bind_address(config: &ServerConfig) -> String {
@@ -118,30 +120,64 @@ pub async fn serve_with_reload(
     ));
 
     info!(address = %listener.local_addr()?, "spalloc-server listening");
+    let max_connections =
+        open_files::connection_budget(config.max_connections, open_files::raise_limit());
+    let settings = connection::ConnectionSettings {
+        max_line: DEFAULT_MAX_LINE_LENGTH,
+        stall_timeout: Duration::from_secs_f64(config.stalled_client_timeout),
+    };
     tokio::pin!(shutdown);
     let mut next_client = 1u64;
-    let connections = connection::ConnectionLimit::new(config.max_connections);
+    let connections = connection::ConnectionLimit::new(max_connections);
+    let mut reserve = open_files::Reserve::new();
+    let mut starved = open_files::Starved::default();
+    let mut refusals = connection::RefusalLog::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    starved.ended();
                     let Some(slot) = connections.try_acquire() else {
-                        tokio::spawn(connection::refuse(stream, connections.max()));
+                        if let Some(refused) = refusals.refused() {
+                            warn!(refused, max = max_connections,
+                                  "too many connections; refusing new ones");
+                        }
+                        connection::refuse(stream, &connection::too_many_connections(max_connections));
                         continue;
                     };
                     let client = next_client;
                     next_client += 1;
                     let shared = Arc::clone(&shared);
                     tokio::spawn(async move {
-                        connection::serve(stream, client, shared, DEFAULT_MAX_LINE_LENGTH).await;
+                        connection::serve(stream, client, shared, settings).await;
                         drop(slot);
                     });
                 }
+                Err(e) if open_files::is_out_of_descriptors(&e) => {
+                    // The client that could not be accepted waits in the
+                    // backlog: spend the reserve descriptor on telling it
+                    // why, rather than leave it hanging.
+                    let mut turned_away = false;
+                    if reserve.release() {
+                        if let Ok(Ok((stream, _))) =
+                            tokio::time::timeout(Duration::from_millis(10), listener.accept()).await
+                        {
+                            connection::refuse(
+                                stream,
+                                "the server has run out of file descriptors; try again later",
+                            );
+                            turned_away = true;
+                        }
+                        reserve.refill();
+                    }
+                    let pause = starved.failed(&e, turned_away, connections.live());
+                    tokio::time::sleep(pause).await;
+                }
                 Err(e) => {
-                    // Typically out of file descriptors: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Per-connection failures (such as a client that reset
+                    // before it was accepted) concern that client only.
+                    debug!(error = %e, "accept failed");
                 }
             }
         }

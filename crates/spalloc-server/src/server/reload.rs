@@ -7,7 +7,11 @@
 //! only then is everything applied at once under the state lock
 //! ([`crate::core::controller::Controller::reconfigure`], then the BMP
 //! dispatcher). Any failure is logged with its message and leaves the
-//! running configuration untouched.
+//! running configuration untouched. A file with no machines is refused when
+//! it is read (see [`crate::config`]), and a configuration that would
+//! remove every running machine is refused here, unless it says it means
+//! it (`allow_removing_every_machine = true` or `machine = []`): an emptied
+//! or wrong file must not destroy every job.
 //!
 //! The listening address is not re-bound: if `ip` or `port` changed, a
 //! warning says that a restart is needed. `timeout_check_interval` keeps its
@@ -34,6 +38,20 @@ pub enum ReloadError {
     /// A BMP of a new or changed machine failed its version check.
     #[error("{0}")]
     Bmp(#[from] BmpCheckError),
+    /// The new configuration would remove every running machine without
+    /// saying so ([`ServerConfig::allow_removing_every_machine`]).
+    #[error(
+        "the new configuration would remove every running machine ({}) and so destroy all \
+         {jobs} live job(s); if that is what you want, add `allow_removing_every_machine = true` \
+         to it (or write `machine = []` for no machines at all)",
+        .machines.join(", ")
+    )]
+    RemovesEveryMachine {
+        /// The running machines.
+        machines: Vec<String>,
+        /// The live jobs that would be destroyed.
+        jobs: usize,
+    },
     /// The server has stopped.
     #[error("the server is not running")]
     Stopped,
@@ -85,13 +103,56 @@ pub type ReloadRequest = (
 /// [`crate::server::serve_with_reload`].
 #[derive(Debug, Default)]
 pub struct ReloadSources {
-    /// Reload on SIGHUP (Unix only). With no `file`, SIGHUP is logged and
-    /// ignored (the built-in demo configuration has nothing to re-read).
-    pub sighup: bool,
+    /// Reload on SIGHUP (Unix only), listened for since
+    /// [`Hangup::install`]. With no `file`, SIGHUP is logged and ignored
+    /// (the built-in demo configuration has nothing to re-read).
+    pub sighup: Option<Hangup>,
     /// The file SIGHUP re-reads.
     pub file: Option<ConfigSource>,
     /// Reloads asked for through a channel ([`crate::RunningServer::reload`]).
     pub requests: Option<mpsc::UnboundedReceiver<ReloadRequest>>,
+}
+
+/// SIGHUP, caught from the moment [`Hangup::install`] returns. Install it
+/// before any start-up work: until then SIGHUP's default action kills the
+/// process, and one that arrives during start-up is kept and acted on (the
+/// file re-read) once the server runs.
+#[derive(Debug)]
+pub struct Hangup {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Hangup {
+    /// Starts catching SIGHUP. Must be called inside a tokio runtime.
+    #[cfg(unix)]
+    pub fn install() -> std::io::Result<Hangup> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Hangup {
+            signal: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// There is no SIGHUP off Unix.
+    #[cfg(not(unix))]
+    pub fn install() -> std::io::Result<Hangup> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "SIGHUP exists on Unix only",
+        ))
+    }
+
+    /// The next SIGHUP; `None` once no more can come.
+    async fn recv(&mut self) -> Option<()> {
+        #[cfg(unix)]
+        {
+            self.signal.recv().await
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
 }
 
 /// Applies new configurations to a running server, one at a time.
@@ -112,6 +173,7 @@ impl Reloader {
     /// Checks and applies a new (already validated) configuration. On error
     /// nothing has changed.
     pub async fn apply(&mut self, new: ServerConfig) -> Result<ReloadOutcome, ReloadError> {
+        self.refuse_removing_every_machine(&new)?;
         let machines: Vec<_> = new.machines.iter().map(|m| m.machine.clone()).collect();
         let plan = self
             .shared
@@ -215,6 +277,31 @@ impl Reloader {
         })
     }
 
+    /// An emptied file, or one meant for another server, would destroy every
+    /// job: refused unless the new configuration says it means it.
+    fn refuse_removing_every_machine(&self, new: &ServerConfig) -> Result<(), ReloadError> {
+        let running: Vec<String> = self
+            .current
+            .machines
+            .iter()
+            .map(|m| m.machine.name.clone())
+            .collect();
+        let keeps_one = new
+            .machines
+            .iter()
+            .any(|m| running.contains(&m.machine.name));
+        if running.is_empty() || keeps_one || new.allow_removing_every_machine {
+            return Ok(());
+        }
+        let jobs = self
+            .shared
+            .with(|s| s.service.controller.live_jobs().count());
+        Err(ReloadError::RemovesEveryMachine {
+            machines: running,
+            jobs,
+        })
+    }
+
     /// Re-reads a config file and applies it, logging the outcome; a file
     /// that fails to load or check is logged and changes nothing.
     pub async fn reload_file(&mut self, source: &ConfigSource) {
@@ -234,10 +321,9 @@ impl Reloader {
 
 /// Serves reload triggers until the task is aborted.
 pub async fn run(mut reloader: Reloader, mut sources: ReloadSources) {
-    let mut hangup = hangup_signal(sources.sighup);
     loop {
         tokio::select! {
-            Some(()) = next_hangup(&mut hangup) => match &sources.file {
+            Some(()) = next_hangup(&mut sources.sighup) => match &sources.file {
                 Some(file) => reloader.reload_file(file).await,
                 None => info!("SIGHUP ignored: the built-in configuration has no file to reread"),
             },
@@ -253,6 +339,13 @@ pub async fn run(mut reloader: Reloader, mut sources: ReloadSources) {
     }
 }
 
+async fn next_hangup(hangup: &mut Option<Hangup>) -> Option<()> {
+    match hangup {
+        Some(h) => h.recv().await,
+        None => None,
+    }
+}
+
 async fn next_request(
     requests: &mut Option<mpsc::UnboundedReceiver<ReloadRequest>>,
 ) -> Option<ReloadRequest> {
@@ -260,42 +353,4 @@ async fn next_request(
         Some(r) => r.recv().await,
         None => None,
     }
-}
-
-#[cfg(unix)]
-type Hangup = Option<tokio::signal::unix::Signal>;
-#[cfg(not(unix))]
-type Hangup = Option<()>;
-
-#[cfg(unix)]
-fn hangup_signal(enabled: bool) -> Hangup {
-    use tokio::signal::unix::{signal, SignalKind};
-    if !enabled {
-        return None;
-    }
-    match signal(SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            warn!(error = %e, "cannot listen for SIGHUP; configuration reload disabled");
-            None
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn hangup_signal(_enabled: bool) -> Hangup {
-    None
-}
-
-#[cfg(unix)]
-async fn next_hangup(hangup: &mut Hangup) -> Option<()> {
-    match hangup {
-        Some(s) => s.recv().await,
-        None => None,
-    }
-}
-
-#[cfg(not(unix))]
-async fn next_hangup(_hangup: &mut Hangup) -> Option<()> {
-    None
 }

@@ -28,21 +28,27 @@ use crate::clock;
 use crate::core::bmp_request::BmpRequest;
 use crate::core::controller::Controller;
 use crate::core::watch::ClientId;
+use crate::server::backlog::Backlog;
 use crate::service::Service;
 use crate::store::writer::Writer;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 /// How many unsent messages a client may have queued before we give up on
 /// it: a client that never reads must not make the server's memory grow.
+/// Its requests stop being read at half this
+/// ([`REPLY_LEVEL`](crate::server::backlog::REPLY_LEVEL)), so only
+/// unread notifications reach it.
 pub const CLIENT_QUEUE_LIMIT: usize = 4096;
 
 /// How many bytes of unsent messages a client may have queued before we give
-/// up on it: the message count alone does not bound memory, since one
-/// `list_jobs` reply can be large.
+/// up on it (the message count alone does not bound memory). A message is
+/// refused only once the queue already holds this much, so one reply of any
+/// size is always taken while the queue is below the reply level: a listing
+/// never costs its reader the connection (see `cmd::create_job` for how big
+/// one job's record can be).
 pub const CLIENT_QUEUE_BYTES: usize = 16 << 20;
 
 /// The sending side of a client's outgoing queue. Dropping it (removing the
@@ -50,39 +56,39 @@ pub const CLIENT_QUEUE_BYTES: usize = 16 << 20;
 /// its writer is stuck on a client that never reads.
 pub struct Outbox {
     queue: mpsc::Sender<Vec<u8>>,
-    queued_bytes: Arc<AtomicUsize>,
+    backlog: Arc<Backlog>,
     _hangup: oneshot::Sender<()>,
 }
 
 impl Outbox {
-    /// An outbox feeding `queue`; `queued_bytes` counts the bytes queued and
-    /// not yet written (the writer subtracts what it has written), and
-    /// `hangup`'s receiver completes when the outbox is dropped.
+    /// An outbox feeding `queue`; `backlog` counts what is queued and not yet
+    /// written (the writer subtracts what it has written), and `hangup`'s
+    /// receiver completes when the outbox is dropped.
     pub fn new(
         queue: mpsc::Sender<Vec<u8>>,
-        queued_bytes: Arc<AtomicUsize>,
+        backlog: Arc<Backlog>,
         hangup: oneshot::Sender<()>,
     ) -> Outbox {
         Outbox {
             queue,
-            queued_bytes,
+            backlog,
             _hangup: hangup,
         }
     }
 
     /// Queues a line without waiting; fails if the queue is full (in
-    /// messages, [`CLIENT_QUEUE_LIMIT`], or bytes, [`CLIENT_QUEUE_BYTES`]) or
-    /// closed.
+    /// messages, [`CLIENT_QUEUE_LIMIT`], or already holding
+    /// [`CLIENT_QUEUE_BYTES`]) or closed.
     pub fn try_send(&self, line: Vec<u8>) -> Result<(), mpsc::error::TrySendError<Vec<u8>>> {
         let len = line.len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        let result = if before + len > CLIENT_QUEUE_BYTES {
+        let (_, bytes_before) = self.backlog.add(len);
+        let result = if bytes_before >= CLIENT_QUEUE_BYTES {
             Err(mpsc::error::TrySendError::Full(line))
         } else {
             self.queue.try_send(line)
         };
         if result.is_err() {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.backlog.remove(len);
         }
         result
     }
@@ -157,6 +163,16 @@ impl State {
         self.held.push((client, line));
     }
 
+    /// How many of a client's replies wait for a commit: they count
+    /// towards its backlog (see [`crate::server::backlog`]).
+    pub fn replies_waiting(&self, client: ClientId) -> usize {
+        self.journal
+            .as_ref()
+            .and_then(|j| j.waiting_replies.get(&client))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Whether every change made so far is committed.
     pub fn is_committed(&self) -> bool {
         self.journal
@@ -175,7 +191,7 @@ impl State {
             if matches!(e, mpsc::error::TrySendError::Full(_)) {
                 warn!(
                     client,
-                    "client is not reading its replies; disconnecting it"
+                    "client is not reading what it is sent (its queue is full); disconnecting it"
                 );
             }
             self.clients.remove(&client);

@@ -32,8 +32,8 @@ pub struct AllocArgs {
     /// at least NUM SpiNN-5 boards, WIDTH HEIGHT means WIDTHxHEIGHT triads of
     /// SpiNN-5 boards and X Y Z requests a board the specified logical board
     /// coordinate.
-    #[arg(value_name = "WHAT", help_heading = REQUIREMENTS)]
-    pub what: Vec<u32>,
+    #[arg(value_name = "WHAT", allow_negative_numbers = true, help_heading = REQUIREMENTS)]
+    pub what: Vec<i64>,
     /// if given, resume keeping the specified job alive rather than creating
     /// a new job (all allocation requirements will be ignored)
     #[arg(short, long, help_heading = REQUIREMENTS)]
@@ -47,7 +47,7 @@ pub struct AllocArgs {
     pub tags: Option<Vec<String>>,
     /// when allocating by number of boards, require that the allocation be at
     /// least as square as this ratio
-    #[arg(long = "min-ratio", value_name = "RATIO", help_heading = REQUIREMENTS)]
+    #[arg(long = "min-ratio", value_name = "RATIO", allow_negative_numbers = true, help_heading = REQUIREMENTS)]
     pub min_ratio: Option<f64>,
     /// boards allowed to be dead in the allocation, or -1 to allow any number of dead boards
     #[arg(long = "max-dead-boards", value_name = "NUM", allow_negative_numbers = true, help_heading = REQUIREMENTS)]
@@ -86,13 +86,17 @@ pub struct AllocArgs {
     /// the interval at which to require keepalive messages to be sent to
     /// prevent the server cancelling the job, or -1 to not require keepalive messages
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, help_heading = SERVER)]
-    pub keepalive: Option<i64>,
+    pub keepalive: Option<f64>,
     /// seconds to wait before reconnecting to the server if the connection is lost
     #[arg(long = "reconnect-delay", value_name = "SECONDS", allow_negative_numbers = true, help_heading = SERVER)]
     pub reconnect_delay: Option<f64>,
     /// seconds to wait for a response from the server
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, help_heading = SERVER)]
     pub timeout: Option<f64>,
+    /// while waiting, give up after this many seconds without the server
+    /// (exit 5), since the job may have been lost with it; 0 or -1 never
+    #[arg(long = "server-timeout", value_name = "SECONDS", allow_negative_numbers = true, help_heading = SERVER)]
+    pub server_timeout: Option<f64>,
 }
 
 /// Whether `token` is `-c`, `--command` or an unambiguous abbreviation of
@@ -150,6 +154,7 @@ pub fn with_config_defaults(command: Command, config: &Config) -> Command {
     let keepalive = config.keepalive.map_or_else(|| "-1".to_owned(), float_text);
     let reconnect = float_text(config.reconnect_delay);
     let timeout = optional_float_text(config.timeout);
+    let server_timeout = optional_float_text(config.server_timeout);
     let with_default = |text: &str, value: &str| format!("{text} (default: {value})");
     command
         .mut_arg("machine", |a| a.help(with_default("only allocate boards which are part of a specific machine, or any machine if no machine is given", &machine)))
@@ -165,6 +170,7 @@ pub fn with_config_defaults(command: Command, config: &Config) -> Command {
         .mut_arg("keepalive", |a| a.help(with_default("the interval at which to require keepalive messages to be sent to prevent the server cancelling the job, or -1 to not require keepalive messages", &keepalive)))
         .mut_arg("reconnect_delay", |a| a.help(with_default("seconds to wait before reconnecting to the server if the connection is lost", &reconnect)))
         .mut_arg("timeout", |a| a.help(with_default("seconds to wait for a response from the server", &timeout)))
+        .mut_arg("server_timeout", |a| a.help(with_default("while waiting, give up after this many seconds without the server (exit 5), since the job may have been lost with it; 0 or -1: never", &server_timeout)))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! What `spalloc` prints while waiting and once the boards are ready.
 
+pub use crate::queue_state::QueueNote;
+use crate::queue_state::{ahead_text, join};
 use crate::render::render_definitions;
 use crate::terminal::{Style, Terminal};
 use spalloc_protocol::JobState;
@@ -33,16 +35,64 @@ pub fn state_message(
     })
 }
 
-/// The live suffix shown on a terminal while waiting: elapsed time, and the
-/// number of queued jobs ahead of this one on the same machines.
-pub fn progress_suffix(elapsed: Duration, jobs_ahead: Option<usize>) -> String {
+/// Elapsed time as `m:ss`, or `h:mm:ss` from an hour on.
+pub fn clock(elapsed: Duration) -> String {
     let seconds = elapsed.as_secs();
-    let clock = format!("{}:{:02}", seconds / 60, seconds % 60);
-    match jobs_ahead {
-        Some(1) => format!(" ({clock} elapsed, 1 queued job ahead)"),
-        Some(n) => format!(" ({clock} elapsed, {n} queued jobs ahead)"),
-        None => format!(" ({clock} elapsed)"),
+    if seconds >= 3600 {
+        format!(
+            "{}:{:02}:{:02}",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )
+    } else {
+        format!("{}:{:02}", seconds / 60, seconds % 60)
     }
+}
+
+/// The live suffix shown on a terminal while waiting: elapsed time, and
+/// where the job is in the queue and what it waits for.
+pub fn progress_suffix(elapsed: Duration, queue: &QueueNote) -> String {
+    progress_suffixes(elapsed, queue).swap_remove(0)
+}
+
+/// [`progress_suffix`] and shorter forms of it, wordiest first, for narrow
+/// windows: the place gets terse, then goes (the reason says more), then the
+/// reason goes, then the word "elapsed".
+pub fn progress_suffixes(elapsed: Duration, queue: &QueueNote) -> Vec<String> {
+    let clock = clock(elapsed);
+    let ahead = match queue.position {
+        Some(position) => usize::try_from(position)
+            .ok()
+            .and_then(|p| p.checked_sub(1)),
+        None => queue.jobs_ahead,
+    };
+    let place = ahead.map(ahead_text);
+    let terse_place = ahead.map(|n| match n {
+        0 => "next".to_owned(),
+        n => format!("{n} ahead"),
+    });
+    let reason = queue.reason.clone();
+    let mut forms = Vec::new();
+    if let Some(note) = join(place.clone(), reason.clone()) {
+        forms.push(format!(" ({clock} elapsed, {note})"));
+    }
+    if let (Some(terse), Some(reason)) = (&terse_place, &reason) {
+        forms.push(format!(" ({clock}, {terse}: {reason})"));
+    }
+    if let Some(reason) = &reason {
+        forms.push(format!(" ({clock}, {reason})"));
+    }
+    if let Some(place) = &place {
+        forms.push(format!(" ({clock} elapsed, {place})"));
+    }
+    if let Some(terse) = &terse_place {
+        forms.push(format!(" ({clock}, {terse})"));
+    }
+    forms.push(format!(" ({clock} elapsed)"));
+    forms.push(format!(" ({clock})"));
+    forms.dedup();
+    forms
 }
 
 /// What the allocated machine looks like, for the info block.
@@ -157,17 +207,72 @@ All hostnames: /tmp/spinnaker_ips_19k_s4pg.csv
             text(JobState::Unknown, None).as_deref(),
             Some("Job 123: Job not recognised by server.")
         );
+        let ahead = |n| QueueNote {
+            jobs_ahead: Some(n),
+            ..QueueNote::default()
+        };
         assert_eq!(
-            progress_suffix(Duration::from_secs(75), Some(2)),
+            progress_suffix(Duration::from_secs(75), &ahead(2)),
             " (1:15 elapsed, 2 queued jobs ahead)"
         );
         assert_eq!(
-            progress_suffix(Duration::from_secs(5), Some(1)),
+            progress_suffix(Duration::from_secs(5), &ahead(1)),
             " (0:05 elapsed, 1 queued job ahead)"
         );
         assert_eq!(
-            progress_suffix(Duration::from_secs(5), None),
+            progress_suffix(Duration::from_secs(5), &ahead(0)),
+            " (0:05 elapsed, at the head of the queue)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(5), &QueueNote::default()),
             " (0:05 elapsed)"
+        );
+        assert_eq!(clock(Duration::from_secs(3725)), "1:02:05");
+        let note = QueueNote {
+            position: Some(2),
+            reason: Some("waiting for 3 free boards".to_owned()),
+            jobs_ahead: None,
+        };
+        assert_eq!(
+            progress_suffixes(Duration::from_secs(5), &note),
+            vec![
+                " (0:05 elapsed, 1 queued job ahead: waiting for 3 free boards)",
+                " (0:05, 1 ahead: waiting for 3 free boards)",
+                " (0:05, waiting for 3 free boards)",
+                " (0:05 elapsed, 1 queued job ahead)",
+                " (0:05, 1 ahead)",
+                " (0:05 elapsed)",
+                " (0:05)",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_servers_queue_position_and_reason_say_what_the_job_waits_for() {
+        let note = |position, reason: Option<&str>| QueueNote {
+            position: Some(position),
+            reason: reason.map(str::to_owned),
+            jobs_ahead: None,
+        };
+        assert_eq!(
+            progress_suffix(
+                Duration::from_secs(42),
+                &note(1, Some("waiting for 3 free boards; 20 of 24 in use"))
+            ),
+            " (0:42 elapsed, at the head of the queue: waiting for 3 free boards; 20 of 24 in use)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(42), &note(3, None)),
+            " (0:42 elapsed, 2 queued jobs ahead)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(42), &note(2, Some("x"))),
+            " (0:42 elapsed, 1 queued job ahead: x)"
+        );
+        assert_eq!(
+            progress_suffix(Duration::from_secs(42), &note(0, Some("x"))),
+            " (0:42 elapsed, x)",
+            "0: in no queue"
         );
     }
 }

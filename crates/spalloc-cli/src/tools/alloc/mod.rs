@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod command_run;
+pub mod impossible;
 pub mod keepalive;
 pub mod messages;
 pub mod plan;
@@ -23,14 +24,17 @@ use spalloc::{JobMachineInfo, JobState, ProtocolClient};
 use std::ffi::OsString;
 use std::io::Write;
 use std::time::Duration;
-use waiting::{wait_until_ready, WaitEnd};
+use waiting::{wait_until_ready, WaitEnd, WaitSettings};
 
 /// Exit status: the job was destroyed while waiting.
 pub const EXIT_DESTROYED: i32 = 1;
 /// Exit status: the server does not know the job.
 pub const EXIT_UNKNOWN: i32 = 2;
-/// Exit status: Ctrl-C while waiting.
+/// Exit status: Ctrl-C (or SIGTERM, SIGHUP) while waiting.
 pub const EXIT_INTERRUPTED: i32 = 4;
+/// Exit status: the server was out of reach for `--server-timeout` while
+/// waiting (the reference waits for ever, or crashes).
+pub const EXIT_SERVER_GONE: i32 = 5;
 /// Exit status: no connection, or the server refused the request.
 pub const EXIT_SERVER: i32 = 6;
 
@@ -41,7 +45,8 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         Err(failure) => return failure.report(),
     };
     let (argv, command_words) = split_command(argv.into_iter().collect());
-    let mut command = with_config_defaults(AllocArgs::command(), &config);
+    let mut command =
+        crate::manual::with_manual(with_config_defaults(AllocArgs::command(), &config));
     let matches = command
         .try_get_matches_from_mut(argv)
         .unwrap_or_else(|e| e.exit());
@@ -104,7 +109,12 @@ pub fn run(plan: &Plan) -> i32 {
     });
 
     let mut destroy_reason: Option<&str> = None;
-    let code = match wait_until_ready(&client, job_id, plan.reconnect_delay, &section, &reporter) {
+    let settings = WaitSettings {
+        job_id,
+        reconnect_delay: plan.reconnect_delay,
+        server_timeout: plan.server_timeout,
+    };
+    let code = match wait_until_ready(&client, &settings, &section, &reporter) {
         WaitEnd::Ready => match client.get_job_machine_info(job_id) {
             Ok(machine) => use_machine(
                 &client,
@@ -124,12 +134,10 @@ pub fn run(plan: &Plan) -> i32 {
             }
         },
         WaitEnd::Exit { code, message } => {
-            reporter.info(&format!(
-                "{}\n",
-                reporter
-                    .terminal
-                    .update(&reporter.terminal.paint(&Style::RED, &message))
-            ));
+            reporter.line(&Style::RED, &message);
+            if code == EXIT_DESTROYED && message.ends_with(impossible::NO_SUITABLE_MACHINES) {
+                explain_impossible(&client, plan, job_id, &reporter);
+            }
             if code == EXIT_INTERRUPTED {
                 destroy_reason = Some("Keyboard interrupt.");
             }
@@ -139,12 +147,50 @@ pub fn run(plan: &Plan) -> i32 {
     if let Some(k) = keepalive.as_mut() {
         k.stop();
     }
-    if !plan.no_destroy {
+    let job_lives = ![EXIT_DESTROYED, EXIT_UNKNOWN, EXIT_SERVER_GONE].contains(&code);
+    if !plan.no_destroy && code != EXIT_SERVER_GONE {
         // Like the reference's Job.destroy: failures are quietly ignored.
         let _ = client.destroy_job(job_id, destroy_reason);
+    } else if plan.no_destroy && job_lives {
+        reporter.info(&format!("{}\n", still_exists(job_id, started.keepalive)));
     }
     drop(csv_file);
     code
+}
+
+/// What `--no-destroy` leaves behind, and how to come back to it.
+fn still_exists(job_id: u64, keepalive: Option<f64>) -> String {
+    let expiry = match keepalive.filter(|k| *k > 0.0) {
+        Some(seconds) => format!(
+            " until {} s pass without a keepalive",
+            crate::python_text::float_text(seconds)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "Job {job_id} still exists (--no-destroy){expiry}: `spalloc --resume {job_id}` to use it again, `spalloc-job {job_id} --destroy` to free its boards."
+    )
+}
+
+/// After a cancellation for "No suitable machines available.", says in
+/// numbers why the request can never fit (from `list_machines`).
+fn explain_impossible(client: &ProtocolClient, plan: &Plan, job_id: u64, reporter: &Reporter) {
+    let JobRequest::Create {
+        allocation,
+        options,
+    } = &plan.request
+    else {
+        return;
+    };
+    if let Ok(machines) = client.list_machines() {
+        reporter.line(
+            &Style::RED,
+            &format!(
+                "Job {job_id}: {}.",
+                impossible::explain(allocation, options, &machines)
+            ),
+        );
+    }
 }
 
 /// The job being waited for.

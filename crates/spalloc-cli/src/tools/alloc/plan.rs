@@ -32,6 +32,8 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// Wait before reconnecting.
     pub reconnect_delay: Duration,
+    /// Give up waiting after this long without the server; `None`: never.
+    pub server_timeout: Option<Duration>,
     /// What to ask for.
     pub request: JobRequest,
     /// The `-c` words, if any.
@@ -49,6 +51,44 @@ fn non_negative(value: i64) -> Option<u32> {
     u32::try_from(value).ok()
 }
 
+/// Seconds as the reference sends them: an integer when whole (as its
+/// `--keepalive`, an `int` option, always was), else a float.
+fn wire_seconds(seconds: f64) -> WireNumber {
+    if seconds.fract() == 0.0 && seconds < 9.0e15 {
+        WireNumber::Int(seconds as i64)
+    } else {
+        WireNumber::Float(seconds)
+    }
+}
+
+/// Negative numbers and NaN, refused before any job is made, with the
+/// reference server's words where it has them.
+fn check_numbers(args: &AllocArgs) -> Result<(), String> {
+    if args.what.iter().any(|n| *n < 0) {
+        return Err(if args.what.len() == 3 {
+            "Board coordinates cannot be negative.".to_owned()
+        } else {
+            "Cannot get negative- or zero-sized allocations.".to_owned()
+        });
+    }
+    if args.min_ratio.is_some_and(|r| r < 0.0) {
+        return Err("Aspect ratio cannot be negative.".to_owned());
+    }
+    let not_a_number = [
+        ("--min-ratio", args.min_ratio),
+        ("--keepalive", args.keepalive),
+        ("--timeout", args.timeout),
+        ("--server-timeout", args.server_timeout),
+        ("--reconnect-delay", args.reconnect_delay),
+    ]
+    .into_iter()
+    .find(|(_, value)| value.is_some_and(f64::is_nan));
+    if let Some((name, _)) = not_a_number {
+        return Err(format!("{name} must be a number"));
+    }
+    Ok(())
+}
+
 impl Plan {
     /// Applies config defaults and checks the options; the error is a usage
     /// message (exit 2).
@@ -56,6 +96,7 @@ impl Plan {
         if args.what.len() > 3 {
             return Err("expected either no arguments, one argument, NUM, two arguments, WIDTH HEIGHT, or three arguments, X Y Z".to_owned());
         }
+        check_numbers(args)?;
         let owner = args.owner.clone().or_else(|| config.owner.clone());
         if !owner.as_deref().is_some_and(|o| !o.is_empty()) && args.resume.is_none() {
             return Err("--owner must be specified (typically your email address)".to_owned());
@@ -74,7 +115,7 @@ impl Plan {
             Some(job_id) => JobRequest::Resume(job_id),
             None => {
                 let keepalive = match args.keepalive {
-                    Some(k) if k >= 0 => Some(WireNumber::Int(k)),
+                    Some(k) if k >= 0.0 => Some(wire_seconds(k)),
                     Some(_) => None,
                     None => config
                         .keepalive
@@ -98,8 +139,13 @@ impl Plan {
                 } else {
                     config.require_torus
                 };
+                let what: Vec<u32> = args
+                    .what
+                    .iter()
+                    .map(|n| u32::try_from(*n).map_err(|_| format!("{n} is too large")))
+                    .collect::<Result<_, _>>()?;
                 JobRequest::Create {
-                    allocation: Allocation::from_args(&args.what).unwrap_or_default(),
+                    allocation: Allocation::from_args(&what).unwrap_or_default(),
                     options: JobOptions {
                         owner: owner.unwrap_or_default(),
                         keepalive,
@@ -124,6 +170,7 @@ impl Plan {
             port: args.port.unwrap_or(config.port),
             timeout: seconds_to_timeout(args.timeout.or(config.timeout)),
             reconnect_delay: Duration::from_secs_f64(reconnect_delay),
+            server_timeout: seconds_to_timeout(args.server_timeout.or(config.server_timeout)),
             request,
             command: args.command.clone(),
             no_destroy: args.no_destroy,
@@ -218,10 +265,48 @@ mod tests {
     }
 
     #[test]
+    fn negative_numbers_get_the_reference_servers_words() {
+        assert_eq!(
+            plan(&["-1"]).err().as_deref(),
+            Some("Cannot get negative- or zero-sized allocations.")
+        );
+        assert_eq!(
+            plan(&["2", "-1"]).err().as_deref(),
+            Some("Cannot get negative- or zero-sized allocations.")
+        );
+        assert_eq!(
+            plan(&["0", "-1", "0"]).err().as_deref(),
+            Some("Board coordinates cannot be negative.")
+        );
+        assert_eq!(
+            plan(&["--min-ratio", "-1"]).err().as_deref(),
+            Some("Aspect ratio cannot be negative.")
+        );
+        assert_eq!(
+            plan(&["--keepalive", "nan"]).err().as_deref(),
+            Some("--keepalive must be a number")
+        );
+    }
+
+    #[test]
+    fn the_server_timeout_is_an_hour_unless_told_otherwise() {
+        let timeout = |argv: &[&str]| plan(argv).map(|p| p.server_timeout);
+        assert_eq!(timeout(&[]), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(
+            timeout(&["--server-timeout", "2.5"]),
+            Ok(Some(Duration::from_millis(2500)))
+        );
+        assert_eq!(timeout(&["--server-timeout", "-1"]), Ok(None));
+    }
+
+    #[test]
     fn usage_errors() {
         assert!(plan(&["1", "2", "3", "4"]).is_err_and(|e| e.starts_with("expected either")));
         assert!(plan(&["x"]).is_err());
-        assert!(plan(&["--keepalive", "30.5"]).is_err());
+        assert!(matches!(
+            plan(&["--keepalive", "1.5"]).map(|p| p.request),
+            Ok(JobRequest::Create { options, .. }) if options.keepalive == Some(WireNumber::Float(1.5))
+        ));
         assert!(plan(&["--reconnect-delay", "-1"]).is_err());
         assert!(matches!(
             plan(&["--resume", "7"]).map(|p| p.request),

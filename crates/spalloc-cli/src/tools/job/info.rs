@@ -54,18 +54,26 @@ pub fn render_unlisted_job(job_id: u64, state: &JobStateRecord) -> String {
 }
 
 /// Information about a live job, from its `list_jobs` entry and machine info.
+/// `queue` is where a queued job is and what it waits for, when the server
+/// says (a `Queue` line the reference's server never causes).
 pub fn render_listed_job(
     job: &JobListing,
     machine: &JobMachineInfo,
+    queue: Option<String>,
     terminal: &Terminal,
 ) -> String {
     let mut entries: Vec<(&str, String)> = vec![
         ("Job ID", job.job_id.to_string()),
         ("Owner", job.owner.clone()),
         ("State", job.state.name().to_owned()),
+    ];
+    if let Some(queue) = queue {
+        entries.push(("Queue", queue));
+    }
+    entries.extend([
         ("Start time", render_timestamp(job.start_time)),
         ("Keepalive", optional_float_text(job.keepalive)),
-    ];
+    ]);
     if let Some(host) = &job.keepalivehost {
         entries.push(("Owner host", host.clone()));
     }
@@ -137,7 +145,7 @@ mod tests {
 Board power: on
  Running on: m1";
         assert_eq!(
-            render_listed_job(&job, &machine, &Terminal::forced(false)),
+            render_listed_job(&job, &machine, None, &Terminal::forced(false)),
             expected
         );
     }
@@ -147,10 +155,25 @@ Board power: on
         let mut job = reference_jobs().remove(1);
         job.args = vec![];
         job.kwargs = Map::new();
-        let text = render_listed_job(&job, &JobMachineInfo::default(), &Terminal::forced(false));
+        let text = render_listed_job(
+            &job,
+            &JobMachineInfo::default(),
+            None,
+            &Terminal::forced(false),
+        );
         assert_eq!(
             text,
             "    Job ID: 2\n     Owner: you\n     State: queued\nStart time: 01/01/2000 00:00:00\n Keepalive: None\n   Request: Job()"
+        );
+        let text = render_listed_job(
+            &job,
+            &JobMachineInfo::default(),
+            Some("at the head of the queue: waiting for 3 free boards".to_owned()),
+            &Terminal::forced(false),
+        );
+        assert!(
+            text.contains("\n     State: queued\n     Queue: at the head of the queue: waiting for 3 free boards\nStart time: "),
+            "{text}"
         );
     }
 

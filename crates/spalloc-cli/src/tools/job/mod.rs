@@ -1,17 +1,20 @@
 //! `spalloc-job`: show, watch, power, list the IPs of, or destroy one job.
 
 pub mod info;
+pub mod report;
 
 use crate::ethernet_csv::render_ethernet_csv;
 use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
 use crate::output::{print_json, print_line, write_stdout};
-use crate::script::{connect, exit_status, start, usage_error, Started};
+use crate::queue_state::job_state_with_queue;
+use crate::script::{connect, exit_status_json, start, usage_error, Started};
 use crate::server_args::ServerArgs;
 use crate::terminal::Terminal;
+use crate::tools::alloc::messages::QueueNote;
 use clap::{ArgGroup, Parser};
-use serde::Serialize;
+use report::JobJson;
 use spalloc::{JobListing, JobMachineInfo, JobState, JobStateRecord, ProtocolClient};
 use std::ffi::OsString;
 
@@ -55,7 +58,9 @@ pub struct JobArgs {
     /// destroy a queued or running job
     #[arg(short = 'D', long, value_name = "REASON", num_args = 0..=1, help_heading = "action")]
     pub destroy: Option<Option<String>>,
-    /// print the information (or the Ethernet IPs) as one line of JSON
+    /// print the job as one line of JSON, in one shape whatever its state
+    /// (also after --power-on, --power-off, --destroy, --ethernet-ips; one
+    /// line per change with --watch); errors as {"error": ..., "exit_code": N}
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -85,7 +90,10 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
     if args.job_id.is_none() && args.owner.is_none() {
         usage_error(&mut command, "job ID (or --owner) not specified");
     }
-    exit_status(connect(&settings).and_then(|client| run(&client, &args)))
+    exit_status_json(
+        connect(&settings).and_then(|client| run(&client, &args)),
+        args.json,
+    )
 }
 
 impl crate::script::HasServerArgs for JobArgs {
@@ -101,23 +109,28 @@ fn run(client: &ProtocolClient, args: &JobArgs) -> Result<(), Failure> {
     };
     let terminal = Terminal::stdout();
     if args.watch {
-        watch(client, job_id, args.json, &terminal)
+        return watch(client, job_id, args.json, &terminal);
     } else if args.power_on {
-        set_power(client, job_id, true)
+        set_power(client, job_id, true)?;
     } else if args.power_off {
-        set_power(client, job_id, false)
+        set_power(client, job_id, false)?;
     } else if args.ethernet_ips {
-        ethernet_ips(client, job_id, args.json)
+        return ethernet_ips(client, job_id, args.json);
     } else if let Some(reason) = &args.destroy {
         let reason = reason.clone().unwrap_or_default();
         let reason = match (&args.owner, reason.is_empty()) {
             (Some(owner), true) => format!("Destroyed by {owner}"),
             _ => reason,
         };
-        Ok(client.destroy_job(job_id, Some(&reason))?)
+        client.destroy_job(job_id, Some(&reason))?;
     } else {
-        show_info(client, job_id, args.json, &terminal)
+        return show_info(client, job_id, args.json, &terminal)?.known();
     }
+    // After an action, --json shows the job as it now is.
+    if args.json {
+        print_json(&look_up(client, job_id)?.to_json())?;
+    }
+    Ok(())
 }
 
 /// The only live job of `owner`, or exit 3.
@@ -145,55 +158,117 @@ fn job_of_owner(client: &ProtocolClient, owner: &str) -> Result<u64, Failure> {
     }
 }
 
-/// Everything known about a job, for `--json`.
-#[derive(Debug, Serialize)]
-pub struct JobReport {
+/// Exit status of `spalloc-job` (info, `--watch`) for a job the server does
+/// not know (the reference exits 0 there).
+pub const EXIT_UNKNOWN_JOB: i32 = 10;
+
+/// Everything known about a job: its listing and machine if it is live, its
+/// state (with the queue extension if the server sends it) otherwise or
+/// while queued.
+#[derive(Debug)]
+pub struct Looked {
     /// The job.
     pub job_id: u64,
     /// Its `list_jobs` entry, if it is live.
     pub listing: Option<JobListing>,
     /// Its machine, if it is live.
     pub machine_info: Option<JobMachineInfo>,
-    /// Its state, if it is not live (destroyed or unknown).
+    /// Its state, if it is not live, or queued.
     pub state: Option<JobStateRecord>,
+    /// Where it is in its queue, and why, when the server says.
+    pub queue: QueueNote,
 }
 
-fn job_report(client: &ProtocolClient, job_id: u64) -> Result<JobReport, Failure> {
+impl Looked {
+    /// The job's one JSON shape.
+    pub fn to_json(&self) -> JobJson {
+        let json = match (&self.listing, &self.state) {
+            (Some(listing), _) => JobJson::from_listing(listing),
+            (None, Some(state)) => JobJson::from_state(self.job_id, state),
+            (None, None) => JobJson::from_state(self.job_id, &JobStateRecord::unknown()),
+        };
+        let json = match &self.machine_info {
+            Some(info) => json.with_machine_info(info),
+            None => json,
+        };
+        json.with_queue(self.queue.position, self.queue.reason.clone())
+    }
+
+    /// The job's text block.
+    pub fn render(&self, terminal: &Terminal) -> String {
+        match (&self.listing, &self.machine_info, &self.state) {
+            (Some(listing), Some(machine), _) => {
+                info::render_listed_job(listing, machine, self.queue.describe(), terminal)
+            }
+            (_, _, Some(state)) => info::render_unlisted_job(self.job_id, state),
+            _ => info::render_unlisted_job(self.job_id, &JobStateRecord::unknown()),
+        }
+    }
+
+    /// `Err` with [`EXIT_UNKNOWN_JOB`] (and no message) for a job the server
+    /// does not know.
+    pub fn known(&self) -> Result<(), Failure> {
+        let unknown = self.listing.is_none()
+            && self
+                .state
+                .as_ref()
+                .map_or(true, |s| s.state == JobState::Unknown);
+        if unknown {
+            Err(Failure::silent(EXIT_UNKNOWN_JOB))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether the job is destroyed or unknown.
+    pub fn is_gone(&self) -> bool {
+        self.listing.is_none()
+    }
+}
+
+/// Reads everything about `job_id`.
+pub fn look_up(client: &ProtocolClient, job_id: u64) -> Result<Looked, Failure> {
     let listing = client.list_jobs()?.into_iter().find(|j| j.job_id == job_id);
-    Ok(match listing {
-        Some(listing) => JobReport {
-            job_id,
-            machine_info: Some(client.get_job_machine_info(job_id)?),
-            listing: Some(listing),
-            state: None,
-        },
-        None => JobReport {
-            job_id,
-            listing: None,
-            machine_info: None,
-            state: Some(client.get_job_state(job_id)?),
-        },
+    let needs_state = listing
+        .as_ref()
+        .map_or(true, |l| l.state == JobState::Queued);
+    let (state, queue) = if needs_state {
+        let (state, queue) = job_state_with_queue(client, job_id)?;
+        (Some(state), queue)
+    } else {
+        (None, QueueNote::default())
+    };
+    let machine_info = match &listing {
+        Some(_) => Some(client.get_job_machine_info(job_id)?),
+        None => None,
+    };
+    Ok(Looked {
+        job_id,
+        listing,
+        machine_info,
+        state,
+        queue,
     })
 }
 
+/// Prints the job (text or JSON); whether it is gone.
 fn show_info(
     client: &ProtocolClient,
     job_id: u64,
     json: bool,
     terminal: &Terminal,
-) -> Result<(), Failure> {
-    let report = job_report(client, job_id)?;
+) -> Result<Looked, Failure> {
+    let looked = look_up(client, job_id)?;
     if json {
-        return print_json(&report);
+        print_json(&looked.to_json())?;
+    } else {
+        print_line(&looked.render(terminal))?;
     }
-    let text = match (&report.listing, &report.machine_info, &report.state) {
-        (Some(listing), Some(machine), _) => info::render_listed_job(listing, machine, terminal),
-        (_, _, Some(state)) => info::render_unlisted_job(job_id, state),
-        _ => info::render_unlisted_job(job_id, &JobStateRecord::unknown()),
-    };
-    print_line(&text)
+    Ok(looked)
 }
 
+/// Shows the job at every change until it is destroyed (exit 0, after
+/// showing its reason), found unknown (exit 10) or Ctrl-C (exit 0).
 fn watch(
     client: &ProtocolClient,
     job_id: u64,
@@ -206,7 +281,10 @@ fn watch(
         if !json {
             write_stdout(&terminal.clear_screen())?;
         }
-        show_info(client, job_id, json, terminal)?;
+        let looked = show_info(client, job_id, json, terminal)?;
+        if looked.is_gone() {
+            return looked.known();
+        }
         let outcome = wait_for_notification(client, &section, None)?;
         if !json {
             print_line("")?;
@@ -248,33 +326,16 @@ fn set_power(client: &ProtocolClient, job_id: u64, on: bool) -> Result<(), Failu
     }
 }
 
-/// One Ethernet-connected chip, for `--ethernet-ips --json`.
-#[derive(Debug, Serialize)]
-struct EthernetChip<'a> {
-    x: u32,
-    y: u32,
-    hostname: &'a str,
-}
-
 fn ethernet_ips(client: &ProtocolClient, job_id: u64, json: bool) -> Result<(), Failure> {
     let info = client.get_job_machine_info(job_id)?;
-    let Some(mut connections) = info.connections else {
+    let Some(connections) = info.connections else {
         return Err(Failure::new(
             9,
             format!("Job {job_id} is queued or does not exist"),
         ));
     };
     if json {
-        connections.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let chips: Vec<EthernetChip> = connections
-            .iter()
-            .map(|c| EthernetChip {
-                x: c.0[0],
-                y: c.0[1],
-                hostname: &c.1,
-            })
-            .collect();
-        return print_json(&chips);
+        return print_json(&look_up(client, job_id)?.to_json());
     }
     write_stdout(&render_ethernet_csv(&connections))
 }

@@ -7,7 +7,7 @@ use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
 use crate::output::{print_json, print_line, write_stdout};
-use crate::script::{connect, exit_status, start, usage_error, Started};
+use crate::script::{connect, exit_status_json, start, usage_error, Started};
 use crate::server_args::ServerArgs;
 use crate::terminal::Terminal;
 use clap::Parser;
@@ -33,7 +33,8 @@ pub struct MachineArgs {
     /// list detailed job information
     #[arg(short, long)]
     pub detailed: bool,
-    /// print the machines (or the machine and its jobs) as one line of JSON
+    /// print the machines (or the machine and its jobs) as one line of JSON;
+    /// errors as {"error": ..., "exit_code": N}
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -58,7 +59,10 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             "--detailed only works when a specific machine is specified",
         );
     }
-    exit_status(connect(&settings).and_then(|client| run(&client, &args)))
+    exit_status_json(
+        connect(&settings).and_then(|client| run(&client, &args)),
+        args.json,
+    )
 }
 impl crate::script::HasServerArgs for MachineArgs {
     fn server_args(&self) -> &ServerArgs {

@@ -6,10 +6,13 @@ use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
 use crate::output::{print_json, print_line, write_stdout};
-use crate::script::{connect, exit_status, start};
+use crate::queue_state::{list_jobs_with_queue, QueueNote};
+use crate::script::{connect, exit_status_json, start};
 use crate::server_args::ServerArgs;
 use crate::terminal::Terminal;
+use crate::tools::job::report::JobJson;
 use clap::Parser;
+use spalloc::JobListing;
 use std::ffi::OsString;
 use table::{render_job_list, JobFilter};
 
@@ -25,7 +28,8 @@ pub struct PsArgs {
     /// watch the list of live jobs in real time
     #[arg(short, long)]
     pub watch: bool,
-    /// print the jobs as one line of JSON (one line per refresh with --watch)
+    /// print the jobs as one line of JSON, a list of jobs in spalloc-job's
+    /// shape (one line per refresh with --watch); errors as {"error": ..., "exit_code": N}
     #[arg(long)]
     pub json: bool,
     /// list only jobs on the specified machine
@@ -51,7 +55,10 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(started) => started,
         Err(code) => return code,
     };
-    exit_status(connect(&started.settings).and_then(|client| run(&client, &started.args)))
+    exit_status_json(
+        connect(&started.settings).and_then(|client| run(&client, &started.args)),
+        started.args.json,
+    )
 }
 
 fn run(client: &spalloc::ProtocolClient, args: &PsArgs) -> Result<(), Failure> {
@@ -61,22 +68,36 @@ fn run(client: &spalloc::ProtocolClient, args: &PsArgs) -> Result<(), Failure> {
     };
     // As in the reference, colours follow whether *stderr* is a terminal.
     let terminal = Terminal::stderr();
-    let show = |jobs: &[spalloc::JobListing]| -> Result<(), Failure> {
+    let show = |listed: &[(JobListing, QueueNote)]| -> Result<(), Failure> {
+        let shown: Vec<&(JobListing, QueueNote)> = listed
+            .iter()
+            .filter(|(job, _)| filter.accepts(job))
+            .collect();
         if args.json {
-            let listed: Vec<&spalloc::JobListing> =
-                jobs.iter().filter(|j| filter.accepts(j)).collect();
-            print_json(&listed)
-        } else {
-            print_line(&render_job_list(jobs, &filter, &terminal))
+            let shaped: Vec<JobJson> = shown
+                .iter()
+                .map(|(job, queue)| {
+                    JobJson::from_listing(job).with_queue(queue.position, queue.reason.clone())
+                })
+                .collect();
+            return print_json(&shaped);
         }
+        let jobs: Vec<JobListing> = listed.iter().map(|(job, _)| job.clone()).collect();
+        let mut text = render_job_list(&jobs, &filter, &terminal);
+        for (job, queue) in shown {
+            if let Some(description) = queue.describe() {
+                text.push_str(&format!("\nJob {}: {description}", job.job_id));
+            }
+        }
+        print_line(&text)
     };
     if !args.watch {
-        return show(&client.list_jobs()?);
+        return show(&list_jobs_with_queue(client)?);
     }
     let section = InterruptibleSection::enter();
     client.notify_job(None)?;
     loop {
-        let jobs = client.list_jobs()?;
+        let jobs = list_jobs_with_queue(client)?;
         if !args.json {
             write_stdout(&terminal.clear_screen())?;
         }

@@ -4,7 +4,7 @@ pub mod view;
 
 use crate::failure::Failure;
 use crate::output::{print_json, print_line};
-use crate::script::{connect, exit_status, start, usage_error, Started};
+use crate::script::{connect, exit_status_json, start, usage_error, Started};
 use crate::server_args::ServerArgs;
 use clap::{ArgGroup, Parser};
 use spalloc::{ProtocolClient, WhereIs};
@@ -34,7 +34,8 @@ pub struct WhereIsArgs {
     /// specify the chip coordinates of a chip within a job's boards
     #[arg(short, long = "job-chip", num_args = 3, value_names = ["JOB_ID", "X", "Y"], allow_negative_numbers = true)]
     pub job_chip: Option<Vec<String>>,
-    /// print the location as one line of JSON (`null` if there is none)
+    /// print the location as one line of JSON; nothing there and other
+    /// errors as {"error": ..., "exit_code": N}
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -115,11 +116,14 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(q) => q,
         Err(message) => usage_error(&mut command, &message),
     };
-    exit_status(connect(&settings).and_then(|client| {
-        // The reference sends where_is with no timeout.
-        client.set_timeout(None);
-        run(&client, &query, show_board_chip, args.json)
-    }))
+    exit_status_json(
+        connect(&settings).and_then(|client| {
+            // The reference sends where_is with no timeout.
+            client.set_timeout(None);
+            run(&client, &query, show_board_chip, args.json)
+        }),
+        args.json,
+    )
 }
 
 impl crate::script::HasServerArgs for WhereIsArgs {
@@ -135,14 +139,11 @@ fn run(
     json: bool,
 ) -> Result<(), Failure> {
     let record = client.where_is(query)?;
-    if json {
-        print_json(&record)?;
-    }
     let Some(record) = record else {
         return Err(Failure::new(4, "No boards at the specified location"));
     };
     if json {
-        return Ok(());
+        return print_json(&record);
     }
     print_line(&view::render_location(&record, show_board_chip))
 }
