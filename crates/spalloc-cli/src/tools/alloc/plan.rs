@@ -101,6 +101,11 @@ impl Plan {
         if !owner.as_deref().is_some_and(|o| !o.is_empty()) && args.resume.is_none() {
             return Err("--owner must be specified (typically your email address)".to_owned());
         }
+        if args.hostname.is_none() && config.url.is_some() {
+            return Err(crate::v2_service::not_yet("spalloc")
+                .message
+                .unwrap_or_default());
+        }
         let Some(hostname) = args.hostname.clone().or_else(|| config.hostname.clone()) else {
             return Err("--hostname of spalloc server must be specified".to_owned());
         };
