@@ -5,12 +5,15 @@
 //! Layout (outside in):
 //!
 //! * [`server`]: the tokio TCP front end ([`RunningServer`] for embedding);
+//! * [`http`]: the HTTP(S) listener of the v2 REST API (log-in in [`http::auth`]);
 //! * [`bmp`]: BMP back ends that carry out power and link requests;
 //! * [`config`]: the TOML configuration and its validation;
 //! * [`service`]: the sans-I/O service, fed protocol lines and time;
 //! * [`cmd`]: the protocol's commands, one module per group;
+//! * [`rest`]: the v2 REST API's operations, sans-I/O (served by [`http`]);
 //! * [`core`]: machines, geometry, allocation, queues and the controller;
 //! * [`store`]: the durable state file (SQLite);
+//! * [`accounts`]: users, sessions and API tokens (in the state file);
 //! * [`clock`]: the only place the wall clock is read.
 //!
 //! ```no_run
@@ -23,11 +26,14 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod accounts;
 pub mod bmp;
 pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod core;
+pub mod http;
+pub mod rest;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -29,6 +29,10 @@ struct Args {
     /// The address to listen on [default: the config's `ip`; "" means all interfaces].
     #[arg(long)]
     ip: Option<String>,
+    /// Serve the v2 REST API on this port (0: any free port, logged)
+    /// [default: the config's `[http] port`; no `[http]`, no REST API].
+    #[arg(long, value_name = "N")]
+    http_port: Option<u16>,
     /// Only log warnings and errors (RUST_LOG overrides).
     #[arg(short, long)]
     quiet: bool,
@@ -109,6 +113,9 @@ fn main() -> ExitCode {
     if let Some(ip) = &args.ip {
         config.ip = ip.clone();
     }
+    if let Some(port) = args.http_port {
+        config.http.get_or_insert_with(Default::default).port = port;
+    }
     if let Err(e) = &hangup {
         warn!(error = %e, "cannot catch SIGHUP; configuration reload disabled");
     }
@@ -152,19 +159,27 @@ fn main() -> ExitCode {
         }
         Some(Ok(())) => {}
     }
-    let listener = match server::bind(&config) {
+    let listeners = match server::Listeners::bind(&config) {
         Ok(l) => l,
         Err(e) => {
             let address = server::bind_address(&config);
-            eprintln!("spalloc-server: cannot listen on {address}: {e}");
+            eprintln!("spalloc-server: cannot listen on {address} (or the [http] port): {e}");
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(server::serve_with_reload(
+    let accounts = match server::open_accounts(&config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("spalloc-server: cannot open the accounts: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(server::serve_listeners(
         config,
-        listener,
+        listeners,
         shutdown.recv(),
         reloads,
+        accounts,
     ));
     match result {
         Ok(()) => ExitCode::SUCCESS,

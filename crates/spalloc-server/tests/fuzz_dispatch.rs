@@ -16,7 +16,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use spalloc_protocol::LineBuffer;
-use spalloc_server::cmd::{Caller, COMMANDS};
+use spalloc_server::cmd::{Caller, Command};
 use spalloc_server::{ServerConfig, Service};
 
 const CONFIG: &str = r#"
@@ -117,8 +117,7 @@ fn arg_value() -> impl Strategy<Value = Value> {
 }
 
 fn command_name() -> impl Strategy<Value = String> {
-    let mut names: Vec<&str> = COMMANDS.to_vec();
-    names.push("where_is");
+    let names: Vec<&str> = Command::names().collect();
     prop_oneof![
         12 => prop::sample::select(names).prop_map(str::to_owned),
         1 => "[a-z_]{0,12}",

@@ -8,10 +8,16 @@
 //! * [`listing`]: `version`, `list_jobs`, `list_machines`;
 //! * [`location`]: `get_board_position`, `get_board_at_position`, `where_is`.
 //!
+//! The commands themselves are the [`Command`] enum; [`dispatch`] matches
+//! every variant, so adding one without a handler does not compile. The
+//! handlers call the controller's operations, which the v2 REST API
+//! ([`crate::rest`]) calls too: one rule, two front ends.
+//!
 //! Everything here is sans-I/O: the shell passes the client's identity and
 //! the time in.
 
 pub mod args;
+pub mod command;
 pub mod create_job;
 pub mod job;
 pub mod listing;
@@ -20,6 +26,7 @@ pub mod notify;
 
 use crate::core::watch::ClientId;
 use crate::service::Service;
+pub use command::Command;
 use serde_json::{Map, Value};
 use spalloc_protocol::Request;
 
@@ -31,26 +38,6 @@ pub struct Caller {
     /// The peer's IP address, recorded as a job's `keepalivehost`.
     pub host: Option<String>,
 }
-
-/// Every command the server understands, for error messages and docs.
-pub const COMMANDS: [&str; 16] = [
-    "version",
-    "create_job",
-    "job_keepalive",
-    "get_job_state",
-    "get_job_machine_info",
-    "power_on_job_boards",
-    "power_off_job_boards",
-    "destroy_job",
-    "notify_job",
-    "no_notify_job",
-    "notify_machine",
-    "no_notify_machine",
-    "list_jobs",
-    "list_machines",
-    "get_board_position",
-    "get_board_at_position",
-];
 
 /// One command invocation: who asked, when, with what arguments, and the
 /// service to run it on.
@@ -105,28 +92,30 @@ pub fn dispatch(
         args,
         kwargs,
     };
-    match command.as_str() {
-        "version" => listing::version(call),
-        "create_job" => job::create(call),
-        "job_keepalive" => job::keepalive(call),
-        "get_job_state" => job::state(call),
-        "get_job_machine_info" => job::machine_info(call),
-        "power_on_job_boards" => job::power(call, true),
-        "power_off_job_boards" => job::power(call, false),
-        "destroy_job" => job::destroy(call),
-        "notify_job" => notify::job(call, true),
-        "no_notify_job" => notify::job(call, false),
-        "notify_machine" => notify::machine(call, true),
-        "no_notify_machine" => notify::machine(call, false),
-        "list_jobs" => listing::list_jobs(call),
-        "list_machines" => listing::list_machines(call),
-        "get_board_position" => location::board_position(call),
-        "get_board_at_position" => location::board_at_position(call),
-        "where_is" => location::where_is(call),
-        other => Err(format!(
-            "unknown command: {other:?} (known commands: {}, where_is)",
-            COMMANDS.join(", ")
-        )),
+    let Some(command) = Command::from_name(&command) else {
+        return Err(format!(
+            "unknown command: {command:?} (known commands: {})",
+            Command::names().collect::<Vec<_>>().join(", ")
+        ));
+    };
+    match command {
+        Command::Version => listing::version(call),
+        Command::CreateJob => job::create(call),
+        Command::JobKeepalive => job::keepalive(call),
+        Command::GetJobState => job::state(call),
+        Command::GetJobMachineInfo => job::machine_info(call),
+        Command::PowerOnJobBoards => job::power(call, true),
+        Command::PowerOffJobBoards => job::power(call, false),
+        Command::DestroyJob => job::destroy(call),
+        Command::NotifyJob => notify::job(call, true),
+        Command::NoNotifyJob => notify::job(call, false),
+        Command::NotifyMachine => notify::machine(call, true),
+        Command::NoNotifyMachine => notify::machine(call, false),
+        Command::ListJobs => listing::list_jobs(call),
+        Command::ListMachines => listing::list_machines(call),
+        Command::GetBoardPosition => location::board_position(call),
+        Command::GetBoardAtPosition => location::board_at_position(call),
+        Command::WhereIs => location::where_is(call),
     }
 }
 

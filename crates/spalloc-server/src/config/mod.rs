@@ -73,6 +73,7 @@
 //! ```
 
 pub mod board_layout;
+pub mod http;
 pub mod ip_scheme;
 mod toml_schema;
 
@@ -213,6 +214,8 @@ pub struct ServerConfig {
     /// surviving a power cut) or only for the operating system (`normal`,
     /// the default, surviving the server being killed).
     pub state_synchronous: crate::store::Synchronous,
+    /// The v2 REST API's listener (`[http]`); `None` serves none.
+    pub http: Option<http::HttpConfig>,
 }
 
 /// The default cap on simultaneous client connections.
@@ -239,6 +242,7 @@ impl Default for ServerConfig {
             state_file: None,
             cold_start: false,
             state_synchronous: crate::store::Synchronous::Normal,
+            http: None,
         }
     }
 }
@@ -264,7 +268,13 @@ impl ServerConfig {
         "#;
         // The embedded text is covered by a unit test; fall back to an empty
         // configuration rather than panicking if it were ever broken.
-        ServerConfig::from_toml_str(DEMO).unwrap_or_default()
+        let mut demo = ServerConfig::from_toml_str(DEMO).unwrap_or_default();
+        // The v2 REST API too, on any free port (logged at start-up).
+        demo.http = Some(http::HttpConfig {
+            port: 0,
+            ..Default::default()
+        });
+        demo
     }
 
     /// Loads a TOML file; relative paths inside it are relative to its folder.
@@ -361,6 +371,11 @@ impl ServerConfig {
             state_file: None,
             cold_start: false,
             state_synchronous: raw.store.and_then(|s| s.synchronous).unwrap_or_default(),
+            http: raw
+                .http
+                .map(|h| h.build(base_dir))
+                .transpose()
+                .map_err(ConfigError::Invalid)?,
         })
     }
 }

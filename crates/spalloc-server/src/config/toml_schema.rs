@@ -22,6 +22,8 @@ pub(super) struct RawConfig {
     /// `[[machine]]` tables nor an explicit `machine = []`).
     #[serde(rename = "machine")]
     pub machines: Option<Vec<RawMachine>>,
+    /// `[http]`: the v2 REST API's listener.
+    pub http: Option<super::http::RawHttp>,
 }
 
 /// The `[store]` table.

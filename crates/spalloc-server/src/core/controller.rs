@@ -17,12 +17,14 @@ use crate::core::allocator::{AllocShape, Claim};
 use crate::core::bmp_request::BmpRequest;
 use crate::core::board_service::Teardowns;
 use crate::core::coordinates::Board;
+use crate::core::issue_report::{IssueReport, IssueReports};
 use crate::core::job::{job_allocation, Job, JobSpec};
 use crate::core::job_queue::{JobQueue, Placed};
 use crate::core::job_table::JobTable;
 use crate::core::machine::{Machine, Physical};
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredJobs;
+use crate::core::tombstone::{Tombstone, Tombstones};
 use crate::core::where_is::{self, WhereIsQuery};
 use spalloc_protocol::{
     Connection, JobListing, JobMachineInfo, JobState, JobStateRecord, MachineListing, WhereIsRecord,
@@ -89,6 +91,10 @@ pub struct Controller {
     /// Whether the machines or their order changed since the last
     /// [`Controller::take_record_changes`].
     machines_unsaved: bool,
+    /// What the v2 API shows of destroyed jobs (in memory only).
+    pub(crate) tombstones: Tombstones,
+    /// Users' reports of broken boards (in memory only).
+    pub(crate) issue_reports: IssueReports,
 }
 
 impl Controller {
@@ -107,6 +113,8 @@ impl Controller {
             outbox: Vec::new(),
             changed_machines: BTreeSet::new(),
             machines_unsaved: true,
+            tombstones: Tombstones::new(settings.max_retired_jobs),
+            issue_reports: IssueReports::default(),
         }
     }
 
@@ -141,13 +149,27 @@ impl Controller {
     /// machine could ever run is created already cancelled, as the reference
     /// does, so the client learns why through `get_job_state`.
     pub fn create_job(&mut self, spec: JobSpec, host: Option<String>, now: f64) -> u64 {
+        self.create_job_with_request(spec, host, None, now)
+    }
+
+    /// [`Controller::create_job`] for the v2 API, which keeps the request
+    /// as sent (`original_request`) to echo it back.
+    pub fn create_job_with_request(
+        &mut self,
+        spec: JobSpec,
+        host: Option<String>,
+        original_request: Option<serde_json::Value>,
+        now: f64,
+    ) -> u64 {
         let id = self.next_job_id;
         self.next_job_id += 1;
         info!(
             job = id, owner = %spec.owner, host = host.as_deref().unwrap_or(""),
             args = ?spec.args, "create_job"
         );
-        self.jobs.insert(Job::new(id, &spec, host, now));
+        let mut job = Job::new(id, &spec, host, now);
+        job.original_request = original_request;
+        self.jobs.insert(job);
         let placed = if spec.impossible {
             None
         } else {
@@ -236,6 +258,15 @@ impl Controller {
         let Some(mut job) = self.jobs.kill(job_id) else {
             return;
         };
+        self.tombstones.insert(
+            job_id,
+            Tombstone {
+                owner: job.owner.clone(),
+                start_time: job.start_time,
+                finish_time: now,
+                original_request: job.original_request.clone(),
+            },
+        );
         info!(
             job = job_id,
             reason = reason.as_deref().unwrap_or(""),
@@ -435,6 +466,48 @@ impl Controller {
             }
         }
         Ok(())
+    }
+
+    /// A live job (queued, powering or ready), without touching its keepalive.
+    pub fn job(&self, job_id: u64) -> Option<&Job> {
+        self.jobs.live(job_id)
+    }
+
+    /// A machine by name.
+    pub fn machine(&self, name: &str) -> Option<&Arc<Machine>> {
+        self.queue.machine(name)
+    }
+
+    /// What is remembered of a destroyed job: its reason (`Some(None)` when
+    /// it has none) and, if still known, its tombstone.
+    pub fn destroyed_job(&self, job_id: u64) -> Option<(Option<&str>, Option<&Tombstone>)> {
+        if self.jobs.is_live(job_id) {
+            return None;
+        }
+        let tombstone = self.tombstones.get(job_id);
+        match (self.retired.get(job_id), tombstone) {
+            (None, None) => None,
+            (reason, tombstone) => Some((reason.and_then(|r| r.as_deref()), tombstone)),
+        }
+    }
+
+    /// IDs of the jobs destroyed recently enough to have a tombstone, newest first.
+    pub fn destroyed_job_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.tombstones.ids_newest_first()
+    }
+
+    /// Records a user's report of a broken board.
+    pub fn report_issue(&mut self, report: IssueReport) {
+        info!(
+            job = report.job_id, reporter = %report.reporter, machine = %report.machine,
+            board = ?report.board, issue = %report.issue, "board issue reported"
+        );
+        self.issue_reports.record(report);
+    }
+
+    /// Every board issue reported, oldest first.
+    pub fn issue_reports(&self) -> impl Iterator<Item = &IssueReport> {
+        self.issue_reports.all()
     }
 
     /// The jobs a BMP back end should know about (for tests and diagnostics).

@@ -119,6 +119,11 @@ pub struct Job {
     /// Not recorded: a restart issues the outstanding work again.
     #[serde(skip)]
     pub bmp_requests_until_ready: u32,
+    /// The v2 REST API's create request with its defaults applied, echoed
+    /// as `original-request`; `None` for a job created on the legacy port
+    /// (which is what shows it to v2 administrators only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_request: Option<Value>,
 }
 
 impl Job {
@@ -139,7 +144,13 @@ impl Job {
             request: spec.request,
             allocation: None,
             bmp_requests_until_ready: 0,
+            original_request: None,
         }
+    }
+
+    /// Unix time of its last keepalive (creation counts), if it can expire.
+    pub fn last_keepalive(&self) -> Option<f64> {
+        Some(self.keepalive_until? - self.keepalive?)
     }
 
     /// Resets the keepalive timer and records who did it.

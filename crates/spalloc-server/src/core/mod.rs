@@ -5,7 +5,8 @@
 //! * [`coordinates`], [`area_to_rect`], [`pack_tree`], [`candidate_filter`],
 //!   [`allocator`]: geometry and board allocation, exactly as the reference;
 //! * [`machine`]: the validated description of a machine;
-//! * [`job`], [`job_queue`], [`retired`]: jobs and their queues;
+//! * [`job`], [`job_queue`], [`retired`], [`tombstone`]: jobs and their queues;
+//! * [`issue_report`]: users' reports of broken boards;
 //! * [`scheduler`]: a machine's queue policy (FIFO or backfill);
 //! * [`board_service`]: boards taken out of service and returned;
 //! * [`queue_status`]: where a queued job stands and why it waits;
@@ -22,6 +23,7 @@ pub mod board_service;
 pub mod candidate_filter;
 pub mod controller;
 pub mod coordinates;
+pub mod issue_report;
 pub mod job;
 pub mod job_queue;
 pub mod job_table;
@@ -33,5 +35,6 @@ pub mod reconfigure;
 pub mod records;
 pub mod retired;
 pub mod scheduler;
+pub mod tombstone;
 pub mod watch;
 pub mod where_is;

@@ -46,6 +46,73 @@ pub fn bind(config: &ServerConfig) -> std::io::Result<StdListener> {
     Ok(listener)
 }
 
+/// The sockets a server listens on, bound before anything starts so that
+/// errors such as "address in use" surface at once.
+pub struct Listeners {
+    /// The legacy protocol's port (`None` when `[http] legacy_port = false`).
+    pub legacy: Option<StdListener>,
+    /// The v2 REST API's port and its TLS configuration (`None` without `[http]`).
+    pub http: Option<HttpListener>,
+}
+
+impl Listeners {
+    /// Binds what `config` asks for, and loads the TLS files.
+    pub fn bind(config: &ServerConfig) -> std::io::Result<Listeners> {
+        let legacy_wanted = config.http.as_ref().map_or(true, |h| h.legacy_port);
+        let legacy = if legacy_wanted {
+            Some(bind(config)?)
+        } else {
+            None
+        };
+        let http = bind_http(config)?;
+        Ok(Listeners { legacy, http })
+    }
+}
+
+/// The HTTP listener and TLS configuration `[http]` asks for, if any.
+type HttpListener = (StdListener, Option<axum_server::tls_rustls::RustlsConfig>);
+
+/// Binds the HTTP listener of `[http]` and loads its TLS files, if any.
+pub fn bind_http(config: &ServerConfig) -> std::io::Result<Option<HttpListener>> {
+    let Some(h) = &config.http else {
+        return Ok(None);
+    };
+    let tls = h.tls.as_ref().map(crate::http::tls::load).transpose()?;
+    let listener = StdListener::bind(http_bind_address(config))?;
+    listener.set_nonblocking(true)?;
+    Ok(Some((listener, tls)))
+}
+
+/// Opens the accounts the v2 REST API authenticates against: in the state
+/// file if the server keeps one, else in memory with a `demo` user whose
+/// fresh password and token are logged.
+pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
+    use crate::accounts::{demo, Accounts};
+    let accounts =
+        Accounts::for_state_file(config.state_file.as_deref()).map_err(std::io::Error::other)?;
+    if config.http.is_some() {
+        // Seconds are enough for account bookkeeping.
+        let now = clock::now() as i64;
+        if let Some(login) =
+            demo::create_demo_user(&accounts, now).map_err(std::io::Error::other)?
+        {
+            demo::log_demo_login(&login);
+        }
+    }
+    Ok(accounts)
+}
+
+/// The address to bind the HTTP listener to: `[http] ip` or the top-level `ip`.
+pub fn http_bind_address(config: &ServerConfig) -> String {
+    let http = config.http.clone().unwrap_or_default();
+    let mut c = config.clone();
+    if let Some(ip) = http.ip {
+        c.ip = ip;
+    }
+    c.port = http.port;
+    bind_address(&c)
+}
+
 /// Serves clients on `listener` until `shutdown` completes, with no way to
 /// reload the configuration. Must run inside a tokio runtime.
 pub async fn serve(
@@ -65,7 +132,25 @@ pub async fn serve_with_reload(
     shutdown: impl Future<Output = ()>,
     reloads: reload::ReloadSources,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::from_std(listener)?;
+    let listeners = Listeners {
+        legacy: Some(listener),
+        http: bind_http(&config)?,
+    };
+    let accounts = open_accounts(&config)?;
+    serve_listeners(config, listeners, shutdown, reloads, accounts).await
+}
+
+/// Serves the legacy protocol and the v2 REST API on `listeners` until
+/// `shutdown` completes, reloading the configuration when `reloads` say so
+/// (see [`reload`]). Must run inside a tokio runtime.
+pub async fn serve_listeners(
+    config: ServerConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    reloads: reload::ReloadSources,
+    accounts: crate::accounts::Accounts,
+) -> std::io::Result<()> {
+    let legacy = listeners.legacy.map(TcpListener::from_std).transpose()?;
     let mut bmp = BmpDispatcher::new(&config, tokio::runtime::Handle::current());
     let mut service = Service::new(&config);
     for m in service.controller.machines() {
@@ -119,7 +204,27 @@ pub async fn serve_with_reload(
         reloads,
     ));
 
-    info!(address = %listener.local_addr()?, "spalloc-server listening");
+    let (http_stop, http_stopped) = oneshot::channel::<()>();
+    let max_long_polls = config.http.as_ref().map_or(0, |h| h.max_long_polls);
+    let http_task = listeners.http.map(|(listener, tls)| {
+        let state = crate::http::HttpState {
+            shared: Arc::clone(&shared),
+            accounts,
+            long_polls: Arc::new(tokio::sync::Semaphore::new(max_long_polls)),
+            tls: tls.is_some(),
+        };
+        tokio::spawn(crate::http::serve(
+            listener,
+            tls,
+            crate::http::router(state),
+            async {
+                let _ = http_stopped.await;
+            },
+        ))
+    });
+    if let Some(listener) = &legacy {
+        info!(address = %listener.local_addr()?, "spalloc-server listening");
+    }
     let max_connections =
         open_files::connection_budget(config.max_connections, open_files::raise_limit());
     let settings = connection::ConnectionSettings {
@@ -135,7 +240,7 @@ pub async fn serve_with_reload(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            accepted = accept(legacy.as_ref()) => match accepted {
                 Ok((stream, _)) => {
                     starved.ended();
                     let Some(slot) = connections.try_acquire() else {
@@ -161,7 +266,7 @@ pub async fn serve_with_reload(
                     let mut turned_away = false;
                     if reserve.release() {
                         if let Ok(Ok((stream, _))) =
-                            tokio::time::timeout(Duration::from_millis(10), listener.accept()).await
+                            tokio::time::timeout(Duration::from_millis(10), accept(legacy.as_ref())).await
                         {
                             connection::refuse(
                                 stream,
@@ -184,16 +289,33 @@ pub async fn serve_with_reload(
     }
     ticker.abort();
     reloader.abort();
+    let _ = http_stop.send(());
+    if let Some(task) = http_task {
+        let _ = task.await;
+    }
     // Dropping the outboxes ends every writer, which closes the connections.
     shared.with(|s| s.clients.clear());
     info!("spalloc-server stopped");
     Ok(())
 }
 
+/// Accepts a legacy client, or waits forever when the legacy port is off.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A server running on a background thread with its own runtime; stopped
 /// by [`RunningServer::shutdown`] or on drop.
 pub struct RunningServer {
     address: SocketAddr,
+    legacy_address: Option<SocketAddr>,
+    http_address: Option<SocketAddr>,
+    accounts: crate::accounts::Accounts,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     reloads: mpsc::UnboundedSender<reload::ReloadRequest>,
@@ -204,8 +326,22 @@ impl RunningServer {
     /// version of every SCP BMP (an unusable BMP is an error naming it, as
     /// the reference refuses to start), and starts serving.
     pub fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
-        let listener = bind(&config)?;
-        let address = listener.local_addr()?;
+        let listeners = Listeners::bind(&config)?;
+        let legacy_address = listeners
+            .legacy
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?;
+        let http_address = listeners
+            .http
+            .as_ref()
+            .map(|(l, _)| l.local_addr())
+            .transpose()?;
+        let address = legacy_address
+            .or(http_address)
+            .ok_or_else(|| std::io::Error::other("no port to listen on"))?;
+        let accounts = open_accounts(&config)?;
+        let server_accounts = accounts.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("spalloc-server")
@@ -223,13 +359,14 @@ impl RunningServer {
         let thread = std::thread::Builder::new()
             .name("spalloc-server".into())
             .spawn(move || {
-                let result = runtime.block_on(serve_with_reload(
+                let result = runtime.block_on(serve_listeners(
                     config,
-                    listener,
+                    listeners,
                     async {
                         let _ = stopped.await;
                     },
                     sources,
+                    server_accounts,
                 ));
                 if let Err(e) = result {
                     warn!(error = %e, "server stopped with an error");
@@ -238,15 +375,34 @@ impl RunningServer {
             })?;
         Ok(RunningServer {
             address,
+            legacy_address,
+            http_address,
+            accounts,
             stop: Some(stop),
             reloads,
             thread: Some(thread),
         })
     }
 
-    /// Where the server listens.
+    /// Where the server listens: the legacy port, or the HTTP one when the
+    /// legacy port is off.
     pub fn local_addr(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where the legacy protocol is served, if it is.
+    pub fn legacy_addr(&self) -> Option<SocketAddr> {
+        self.legacy_address
+    }
+
+    /// Where the v2 REST API is served, if it is (`[http]`).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_address
+    }
+
+    /// The accounts the v2 REST API authenticates against.
+    pub fn accounts(&self) -> &crate::accounts::Accounts {
+        &self.accounts
     }
 
     /// Reloads the configuration as SIGHUP does for the binary (see

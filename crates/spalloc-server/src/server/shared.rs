@@ -113,6 +113,10 @@ struct Journal {
     rewrite_all: bool,
     /// Outputs waiting for the commit of their change set, in order.
     waiting: VecDeque<(u64, Output)>,
+    /// The last change set committed successfully.
+    ok_through: u64,
+    /// The change sets refused by the last failed commit (inclusive).
+    refused: (u64, u64),
     /// How many replies each client has waiting (its later replies wait
     /// too, to stay in order).
     waiting_replies: HashMap<ClientId, usize>,
@@ -129,6 +133,9 @@ pub struct State {
     journal: Option<Journal>,
     /// Replies of the current turn.
     held: Vec<(ClientId, Vec<u8>)>,
+    /// Bumped by every turn that changed something and by every commit
+    /// report: HTTP long-polls and replies waiting for a commit watch it.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl State {
@@ -145,9 +152,32 @@ impl State {
                 committed: 0,
                 rewrite_all: true,
                 waiting: VecDeque::new(),
+                ok_through: 0,
+                refused: (1, 0),
                 waiting_replies: HashMap::new(),
             }),
             held: Vec::new(),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// The last change set handed to the state file's writer (0 without one).
+    pub fn change_set(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| j.submitted)
+    }
+
+    /// Whether change set `seq` is committed (`Some(true)`), refused
+    /// (`Some(false)`), or still being written (`None`).
+    pub fn commit_outcome(&self, seq: u64) -> Option<bool> {
+        let Some(j) = &self.journal else {
+            return Some(true);
+        };
+        if (j.refused.0..=j.refused.1).contains(&seq) {
+            Some(false)
+        } else if j.ok_through >= seq {
+            Some(true)
+        } else {
+            None
         }
     }
 
@@ -217,6 +247,11 @@ impl State {
             let line = spalloc_protocol::frame::encode_line(&note.to_value());
             outputs.push(Output::Notification(client, line));
         }
+        if self.service.controller.has_unsaved_changes()
+            || outputs.iter().any(|o| !matches!(o, Output::Reply(..)))
+        {
+            self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
         let Some(journal) = &mut self.journal else {
             for output in outputs {
                 self.release(output);
@@ -280,6 +315,8 @@ impl State {
         match result {
             Ok(()) => {
                 journal.committed = journal.committed.max(seq);
+                journal.ok_through = journal.ok_through.max(seq);
+                self.changed.send_modify(|n| *n = n.wrapping_add(1));
                 let mut released = Vec::new();
                 while journal.waiting.front().is_some_and(|(s, _)| *s <= seq) {
                     if let Some((_, output)) = journal.waiting.pop_front() {
@@ -311,7 +348,9 @@ impl State {
                 .to_line();
                 let waiting = std::mem::take(&mut journal.waiting);
                 journal.waiting_replies.clear();
+                journal.refused = (journal.ok_through + 1, journal.submitted);
                 journal.committed = journal.submitted;
+                self.changed.send_modify(|n| *n = n.wrapping_add(1));
                 let records = journal.writer.committed_records();
                 journal.writer.reset();
                 roll_back(&mut self.service.controller, records);
@@ -373,6 +412,12 @@ impl Shared {
         // A panic while holding the lock would be a bug; keep serving rather
         // than poisoning every other client.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A receiver told of every change and commit (for HTTP long-polls and
+    /// HTTP replies waiting for their commit).
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.lock().changed.subscribe()
     }
 
     /// Runs `f` on the state, then flushes BMP work and notifications.

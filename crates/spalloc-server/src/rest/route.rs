@@ -1,0 +1,192 @@
+//! Paths and methods to routes, with allocserv's paths. Empty segments are
+//! dropped, so trailing slashes and `//` (SpiNNMan's `get_job` asks for
+//! `jobs//ID/`) reach the same route.
+
+use super::{Failure, Role};
+use crate::rest::ApiUser;
+
+/// The HTTP methods the API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET (and HEAD).
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// DELETE.
+    Delete,
+    /// Anything else.
+    Other,
+}
+
+/// Which lookup a machine's where-is endpoint does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhereBy {
+    /// `logical-board?x&y&z`.
+    Logical,
+    /// `physical-board?cabinet&frame&board`.
+    Physical,
+    /// `chip?x&y`.
+    Chip,
+    /// `board-ip?address`.
+    Address,
+}
+
+/// An endpoint, with the parts of the path it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /`.
+    Service,
+    /// `GET /machines`.
+    Machines,
+    /// `GET /machines/{name}`.
+    Machine(String),
+    /// `GET /machines/{name}/{lookup}`.
+    MachineWhereIs(String, WhereBy),
+    /// `GET` or `POST /jobs`.
+    Jobs(Method),
+    /// `GET` or `DELETE /jobs/{id}`.
+    Job(u64, Method),
+    /// `PUT /jobs/{id}/keepalive`.
+    Keepalive(u64),
+    /// `GET /jobs/{id}/machine`.
+    SubMachine(u64),
+    /// `GET` or `POST /jobs/{id}/machine/power`.
+    Power(u64, Method),
+    /// `GET /jobs/{id}/chip`.
+    JobChip(u64),
+    /// `POST /jobs/{id}/report-issue`.
+    ReportIssue(u64),
+    /// `memory`, `fast-data-read`, `fast-data-write`, `router`: board I/O
+    /// through the server, which this server does not do.
+    BoardIo(u64),
+    /// `GET /emergencyStop`.
+    EmergencyStop,
+}
+
+impl Route {
+    /// The least role that may call it (allocserv's `@PreAuthorize`).
+    pub fn required_role(&self) -> RoleRequirement {
+        RoleRequirement(match self {
+            Route::Service | Route::EmergencyStop => Role::Reader,
+            Route::Machines | Route::Machine(_) | Route::MachineWhereIs(..) => Role::Reader,
+            Route::Jobs(Method::Get) => Role::Reader,
+            _ => Role::User,
+        })
+    }
+}
+
+/// A minimum role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleRequirement(pub Role);
+
+impl RoleRequirement {
+    /// 403 unless the user has at least this role.
+    pub fn check(self, user: &ApiUser) -> Result<(), Failure> {
+        if user.role >= self.0 {
+            Ok(())
+        } else {
+            Err(Failure::forbidden(
+                "your account may not do this (its role is too low)",
+            ))
+        }
+    }
+}
+
+/// Finds the route for a method and path (below the API prefix).
+pub fn route(method: Method, path: &str) -> Result<Route, Failure> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let not_found = || Failure::not_found(format!("no such resource: {path}"));
+    let allow = |route: Route, allowed: &[Method]| {
+        if allowed.contains(&method) {
+            Ok(route)
+        } else {
+            Err(Failure {
+                status: 405,
+                message: format!("{method:?} is not allowed on {path}"),
+            })
+        }
+    };
+    use Method::*;
+    match segments.as_slice() {
+        [] => allow(Route::Service, &[Get]),
+        ["emergencyStop"] => allow(Route::EmergencyStop, &[Get]),
+        ["machines"] => allow(Route::Machines, &[Get]),
+        ["machines", name] => allow(Route::Machine((*name).to_owned()), &[Get]),
+        ["machines", name, lookup] => {
+            let by = match *lookup {
+                "logical-board" => WhereBy::Logical,
+                "physical-board" => WhereBy::Physical,
+                "chip" => WhereBy::Chip,
+                "board-ip" => WhereBy::Address,
+                _ => return Err(not_found()),
+            };
+            allow(Route::MachineWhereIs((*name).to_owned(), by), &[Get])
+        }
+        ["jobs"] => allow(Route::Jobs(method), &[Get, Post]),
+        ["jobs", id, rest @ ..] => {
+            let id = job_id(id)?;
+            match rest {
+                [] => allow(Route::Job(id, method), &[Get, Delete]),
+                ["keepalive"] => allow(Route::Keepalive(id), &[Put]),
+                ["machine"] => allow(Route::SubMachine(id), &[Get]),
+                ["machine", "power"] => allow(Route::Power(id, method), &[Get, Post]),
+                ["chip"] => allow(Route::JobChip(id), &[Get]),
+                ["report-issue"] => allow(Route::ReportIssue(id), &[Post]),
+                ["memory"] => allow(Route::BoardIo(id), &[Get, Post]),
+                ["fast-data-read"] => allow(Route::BoardIo(id), &[Get]),
+                ["fast-data-write"] => allow(Route::BoardIo(id), &[Post]),
+                ["router"] => allow(Route::BoardIo(id), &[Delete]),
+                _ => Err(not_found()),
+            }
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// A job ID from the path: allocserv's `@Positive int`.
+fn job_id(text: &str) -> Result<u64, Failure> {
+    match text.parse::<u64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(Failure::not_found(format!(
+            "no such job: {text:?} (job IDs are positive integers)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_and_doubled_slashes_reach_the_same_job() {
+        for path in ["/jobs/7", "/jobs/7/", "/jobs//7/", "jobs/7"] {
+            assert_eq!(route(Method::Get, path), Ok(Route::Job(7, Method::Get)));
+        }
+        assert_eq!(route(Method::Get, "/"), Ok(Route::Service));
+        assert_eq!(route(Method::Get, ""), Ok(Route::Service));
+        assert_eq!(
+            route(Method::Post, "/jobs/7/machine/power/"),
+            Ok(Route::Power(7, Method::Post))
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405() {
+        assert_eq!(route(Method::Get, "/nope").unwrap_err().status, 404);
+        assert_eq!(route(Method::Get, "/jobs/0").unwrap_err().status, 404);
+        assert_eq!(route(Method::Get, "/jobs/-1").unwrap_err().status, 404);
+        assert_eq!(
+            route(Method::Get, "/jobs/99999999999999999999999")
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(route(Method::Put, "/jobs").unwrap_err().status, 405);
+        assert_eq!(
+            route(Method::Get, "/jobs/1/keepalive").unwrap_err().status,
+            405
+        );
+    }
+}
