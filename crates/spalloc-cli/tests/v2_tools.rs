@@ -107,7 +107,10 @@ fn spalloc_ps_shows_the_same_jobs_in_the_same_json_shape_over_both_protocols() {
         .env("SPALLOC_USER", "alice")
         .env("SPALLOC_PASSWORD", "ecila"));
     assert_eq!(code, 0, "{err}");
-    assert!(table.contains(&job.id().to_string()) && table.contains("alice"), "{table}");
+    assert!(
+        table.contains(&job.id().to_string()) && table.contains("alice"),
+        "{table}"
+    );
     job.destroy(None).unwrap();
 }
 
@@ -130,7 +133,10 @@ fn login_keeps_a_private_token_the_tools_use_and_logout_revokes_it() {
     assert_eq!(code, 0, "{out}{err}");
     let file = path.join("config").join("spalloc-token");
     let text = std::fs::read_to_string(&file).expect("token file");
-    assert!(!text.contains("\nbob\n") && text.contains("spalloc_"), "{text}");
+    assert!(
+        !text.contains("\nbob\n") && text.contains("spalloc_"),
+        "{text}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -161,7 +167,10 @@ fn bad_credentials_and_unreachable_servers_are_clear_failures() {
     assert_ne!(code, 0);
     assert!(err.contains("refused the credentials"), "{err}");
 
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let (code, _, err) = run(bare_tool("spalloc-ps", &path)
         .args(["--url", &format!("http://{free}/spalloc/"), "--json"])
         .env("SPALLOC_USER", "alice")
@@ -180,10 +189,16 @@ fn spalloc_config_names_the_protocol_and_the_file_that_chose_it() {
     let home = home();
     let path = home.path().to_path_buf();
     std::fs::create_dir_all(path.join("config")).unwrap();
-    std::fs::write(path.join("config").join("spalloc"), "[spalloc]\nhostname = legacy-host\n")
-        .unwrap();
-    std::fs::write(path.join(".spalloc"), "[spalloc]\nurl = https://example.invalid/spalloc/\n")
-        .unwrap();
+    std::fs::write(
+        path.join("config").join("spalloc"),
+        "[spalloc]\nhostname = legacy-host\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path.join(".spalloc"),
+        "[spalloc]\nurl = https://example.invalid/spalloc/\n",
+    )
+    .unwrap();
     let (code, out, err) = run(&mut bare_tool("spalloc-config", &path));
     assert_eq!(code, 0, "{err}");
     assert!(

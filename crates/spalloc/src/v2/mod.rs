@@ -8,11 +8,14 @@
 //! and expired sessions (it logs in again on 401).
 //!
 //! ```
-//! # let mut server_config = spalloc_server::ServerConfig::demo();
-//! # server_config.port = 0;
-//! # server_config.http = Some(Default::default());
+//! # let mut server_config = spalloc_server::ServerConfig::from_toml_str(
+//! #     "ip = \"127.0.0.1\"\nport = 0\n[http]\nport = 0\n[[machine]]\nname = \"m\"\n\
+//! #      width = 1\nheight = 1\nbase_ip = \"127.0.1.0\"\npower_delay = 0.02\n")?;
 //! # let server = spalloc_server::RunningServer::start(server_config)?;
-//! # server.accounts().add_user("ann", "secret", spalloc_server::http::auth::Role::User);
+//! # server.accounts().add_user(&spalloc_server::accounts::NewUser {
+//! #     name: "ann".into(), role: spalloc_server::accounts::Role::User,
+//! #     password: Some("secret".into()), groups: vec!["g".into()],
+//! # }, spalloc_server::clock::now() as i64)?;
 //! # let url = format!("http://{}/spalloc/", server.http_addr().unwrap());
 //! use spalloc::v2::{Client, CreateJob, Credentials};
 //! use std::time::Duration;
