@@ -138,11 +138,50 @@ impl JobHandle for v2::Job {
     }
 }
 
+impl<T: JobHandle> JobHandle for Box<T> {
+    fn id(&self) -> u64 {
+        (**self).id()
+    }
+    fn state(&self) -> Result<JobState> {
+        (**self).state()
+    }
+    fn reason(&self) -> Result<Option<String>> {
+        (**self).reason()
+    }
+    fn wait_until_ready(&self, timeout: Option<Duration>) -> Result<()> {
+        (**self).wait_until_ready(timeout)
+    }
+    fn hostname(&self) -> Result<Option<String>> {
+        (**self).hostname()
+    }
+    fn connections(&self) -> Result<Option<BTreeMap<(u32, u32), String>>> {
+        (**self).connections()
+    }
+    fn machine_name(&self) -> Result<Option<String>> {
+        (**self).machine_name()
+    }
+    fn boards(&self) -> Result<Option<Vec<BoardCoord>>> {
+        (**self).boards()
+    }
+    fn power(&self) -> Result<Option<bool>> {
+        (**self).power()
+    }
+    fn set_power(&self, on: bool) -> Result<()> {
+        (**self).set_power(on)
+    }
+    fn where_is_machine(&self, x: u32, y: u32) -> Result<Option<PhysicalCoord>> {
+        (**self).where_is_machine(x, y)
+    }
+    fn destroy(self, reason: Option<&str>) -> Result<()> {
+        (*self).destroy(reason)
+    }
+}
+
 /// A job over either protocol.
 #[derive(Debug)]
 pub enum AnyJob {
-    /// Over the legacy protocol.
-    Legacy(crate::Job),
+    /// Over the legacy protocol (boxed: it is much the larger).
+    Legacy(Box<crate::Job>),
     /// Over the v2 REST API.
     V2(v2::Job),
 }

@@ -277,7 +277,9 @@ impl JobBuilder {
         let config = self.load_config()?;
         match self.url.clone().or_else(|| config.url.clone()) {
             Some(url) => crate::any_job::create_v2(&self, &config, &url).map(crate::AnyJob::V2),
-            None => self.create().map(crate::AnyJob::Legacy),
+            None => self
+                .create()
+                .map(|job| crate::AnyJob::Legacy(Box::new(job))),
         }
     }
 

@@ -69,9 +69,9 @@ fn protocol(report: &spalloc::config::LoadReport) -> String {
         report
             .files
             .iter()
+            .rev()
             .filter(|(_, read)| *read)
-            .filter(|(path, _)| Config::from_files([path]).is_ok_and(|c| key(&c)))
-            .last()
+            .find(|(path, _)| Config::from_files([path]).is_ok_and(|c| key(&c)))
             .map_or_else(|| "?".to_owned(), |(path, _)| path.display().to_string())
     };
     let config = &report.config;

@@ -188,8 +188,10 @@ mod tests {
 
     #[test]
     fn a_token_in_the_environment_wins_over_everything_else() {
-        let mut config = Config::default();
-        config.token = Some("from-config".into());
+        let config = Config {
+            token: Some("from-config".into()),
+            ..Config::default()
+        };
         let c = Credentials::find_with(
             &config,
             "http://u:p@h/",
@@ -211,8 +213,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("tok");
         std::fs::write(&file, "\n  spalloc_abc  \n").unwrap();
-        let mut config = Config::default();
-        config.token_file = Some(file.clone());
+        let config = Config {
+            token_file: Some(file.clone()),
+            ..Config::default()
+        };
         let c = Credentials::find_with(&config, "http://h/", env(&[])).unwrap();
         assert_eq!(c, Credentials::Token("spalloc_abc".into()));
         std::fs::write(&file, "\n").unwrap();

@@ -464,10 +464,10 @@ impl Session {
 }
 
 /// ureq 2 reports 4xx/5xx as errors; here they are answers to look at.
-fn accept_status(e: ureq::Error) -> std::result::Result<ureq::Response, ureq::Transport> {
+fn accept_status(e: ureq::Error) -> std::result::Result<ureq::Response, Box<ureq::Transport>> {
     match e {
         ureq::Error::Status(_, r) => Ok(r),
-        ureq::Error::Transport(t) => Err(t),
+        ureq::Error::Transport(t) => Err(Box::new(t)),
     }
 }
 
