@@ -34,9 +34,79 @@ def f(v, fmt="%.0f"):
     return "–" if v is None else fmt % v
 
 
+def state_section(rows, w):
+    """Durable state on against --no-state (bench/state.sh's results)."""
+    pick = lambda label, test: [r for r in rows if r.get("label") == label and r.get("test") == test]  # noqa: E731
+    one = lambda label, test: (pick(label, test) or [None])[-1]  # noqa: E731
+    base = one("no-state", "cycles wait ready")
+    if not base:
+        return
+    w("### 7. Durable state on (`bench/state.sh`)")
+    w("")
+    w("Job cycles (create_job(1), poll `get_job_state` every 200 µs until READY, destroy_job) on the "
+      "small machine, one client; our server with `--no-state`, with a state file (the default "
+      "`synchronous = \"normal\"`: survives `kill -9`) and with `[store] synchronous = \"full\"` "
+      "(survives a power cut: one flush per commit group):")
+    w("")
+    w("| our server | cycles/s | p50 µs | p99 µs | server CPU µs/cycle | against `--no-state` |")
+    w("| --- | --- | --- | --- | --- | --- |")
+    for label, name in (("no-state", "`--no-state`"), ("state", "state on"),
+                        ("state full", "state on, `synchronous = \"full\"`")):
+        r = one(label, "cycles wait ready")
+        if r:
+            w("| %s | %.0f | %.0f | %.0f | %s | %s |" % (
+                name, r["rate"], r["p50_us"], r["p99_us"], f(r["cpu_us_per_call"]),
+                "%.2f×" % (r["rate"] / base["rate"])))
+    st = one("state", "cycles wait ready")
+    if st:
+        w("")
+        w("Targets: state on at least 0.7× the `--no-state` rate: %.2f×: **%s**; p99 under 1 ms: "
+          "%.0f µs: **%s**." % (st["rate"] / base["rate"], "met" if st["rate"] >= 0.7 * base["rate"] else "missed",
+                               st["p99_us"], "met" if st["p99_us"] < 1000 else "missed"))
+    w("")
+    n = one("null", "16 clients get_job_state")
+    rows16 = [(name, one(label, "16 clients get_job_state")) for label, name in
+              (("no-state", "`--no-state`"), ("state", "state on"))]
+    if n and n["cpu_us_per_call"] and any(r for _, r in rows16):
+        w("16 clients calling `get_job_state` (5,000 calls each, so that /proc's 10 ms ticks are 0.125 µs "
+          "a call): server CPU per call against the null "
+          "server's %.1f µs:" % n["cpu_us_per_call"])
+        w("")
+        w("| our server | calls/s | p99 µs | server CPU µs/call | against the null server |")
+        w("| --- | --- | --- | --- | --- |")
+        for name, r in rows16:
+            if r and r["cpu_us_per_call"]:
+                w("| %s | %.0f | %.0f | %.1f | %.2f× |" % (
+                    name, r["rate"], r["p99_us"], r["cpu_us_per_call"], r["cpu_us_per_call"] / n["cpu_us_per_call"]))
+        w("")
+    q0, q1, qr = one("no-state", "queue"), one("state", "queue"), one("reference", "queue")
+    if q0 and q1:
+        med = lambda d, k: statistics.median(x[k] for x in d["rounds"]) * 1e3  # noqa: E731
+        w("1,000 single-board jobs on the 1,200-board machine (`queue_alloc.py --jobs 1000`, median of %d "
+          "rounds, ms):" % len(q1["rounds"]))
+        w("")
+        w("| phase | `--no-state` | state on | state on against `--no-state` | reference | reference against state on |")
+        w("| --- | --- | --- | --- | --- | --- |")
+        for k, name in (("idle_create_s", "1,000 creates on the idle machine"),
+                        ("queued_create_s", "1,000 creates queued behind a whole-machine job"),
+                        ("alloc_s", "blocker destroyed → all allocated"),
+                        ("ready_s", "blocker destroyed → all READY"),
+                        ("server_cpu_s", "server CPU, blocker destroyed → all READY")):
+            a, b = med(q0, k), med(q1, k)
+            c = med(qr, k) if qr else None
+            w("| %s | %.1f | %.1f | %s | %s | %s |" % (
+                name, a, b, "%.2f×" % (b / a) if a else "–", f(c, "%.1f"), ratio(c, b)))
+        w("")
+
+
 def main():
     if sys.argv[1] == "--splice":
         splice(sys.argv[2], sys.argv[3])
+        return
+    if sys.argv[1] == "--state":
+        o = []
+        state_section([json.loads(l) for l in open(sys.argv[2]) if l.strip()], o.append)
+        print("\n".join(o))
         return
     res_path, scale_path = sys.argv[1], sys.argv[2]
     opts = dict(zip(sys.argv[3::2], sys.argv[4::2]))
@@ -164,6 +234,8 @@ def main():
             mib(m["idle_kib"]), mib(m["conns_kib"]),
             (m["conns_kib"] - m["idle_kib"]) / max(1, m["connections"]),
             "%.1f" % mib(m["jobs_kib"]) if m["jobs"] else "–", mib(m["peak_kib"])))
+    w("")
+    state_section(rows, w)
     print("\n".join(o))
 
 

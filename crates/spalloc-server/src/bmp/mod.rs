@@ -3,21 +3,61 @@
 //! Each BMP (one per cabinet and frame) gets a worker task with a FIFO inbox,
 //! so requests to one BMP run in order and requests to different BMPs run
 //! concurrently; the core never waits for a BMP. The back ends are
-//! [`simulated`] (no hardware) and [`scp`] (real BMPs over SCP/UDP).
+//! [`simulated`] (no hardware) and [`scp`] (real BMPs over SCP/UDP): each
+//! only carries out one request ([`CarryOut`]); the loop that takes
+//! requests in order and reports each outcome ([`run_worker`]) is shared.
+//! Outcomes go to a [`Completions`] (the server's shared state), so this
+//! module knows nothing of the server that owns it.
 
 pub mod scp;
 pub mod simulated;
 
 use crate::config::{BmpBackend, ServerConfig};
 use crate::core::bmp_request::BmpRequest;
-use crate::server::shared::Shared;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Weak};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::error;
 
 type WorkerKey = (String, (u32, u32));
+
+/// Where a BMP worker reports that a request is done: `Ok`, or `Err` with
+/// what failed (the core destroys the job with the reference's reason).
+pub trait Completions: Send + Sync {
+    /// Request `request_id` is done.
+    fn bmp_request_done(&self, request_id: u64, result: Result<(), String>);
+}
+
+/// A back end's way of carrying out one request.
+pub trait CarryOut {
+    /// Carries out `request` (one at a time, in order).
+    fn carry_out(&mut self, request: &BmpRequest) -> impl Future<Output = Result<(), String>>;
+}
+
+/// Carries out each request of `inbox` in order with `backend` and reports
+/// it to `completions`, until the inbox closes or the server is gone.
+pub async fn run_worker(
+    mut inbox: mpsc::UnboundedReceiver<BmpRequest>,
+    completions: Weak<dyn Completions>,
+    mut backend: impl CarryOut,
+) {
+    while let Some(request) = inbox.recv().await {
+        let result = backend.carry_out(&request).await;
+        let Some(completions) = completions.upgrade() else {
+            return;
+        };
+        completions.bmp_request_done(request.id, result);
+    }
+}
+
+/// Nowhere to report to (before [`BmpDispatcher::attach`]).
+struct Unattached;
+
+impl Completions for Unattached {
+    fn bmp_request_done(&self, _: u64, _: Result<(), String>) {}
+}
 
 /// A running worker: its inbox and its task.
 struct Worker {
@@ -34,7 +74,7 @@ pub struct BmpDispatcher {
     /// BMP at the same time as the old ones (the reference's
     /// `on_thread_start` wait).
     retired: HashMap<String, watch::Receiver<()>>,
-    shared: Weak<Shared>,
+    completions: Weak<dyn Completions>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -50,15 +90,16 @@ impl BmpDispatcher {
                 .collect(),
             workers: HashMap::new(),
             retired: HashMap::new(),
-            shared: Weak::new(),
+            completions: Weak::<Unattached>::new(),
             runtime,
         }
     }
 
-    /// Sets where completions are reported (the shared state owns the
-    /// dispatcher, so this is filled in once that exists).
-    pub fn attach(&mut self, shared: &Arc<Shared>) {
-        self.shared = Arc::downgrade(shared);
+    /// Sets where completions are reported (the server's shared state owns
+    /// the dispatcher, so this is filled in once that exists).
+    pub fn attach<C: Completions + 'static>(&mut self, completions: &Arc<C>) {
+        let completions: Weak<C> = Arc::downgrade(completions);
+        self.completions = completions;
     }
 
     /// Queues a request on its BMP's worker.
@@ -78,7 +119,7 @@ impl BmpDispatcher {
             return;
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let shared = self.shared.clone();
+        let completions = self.completions.clone();
         let mut predecessors = self.retired.get(&request.machine).cloned();
         let bmp_ip = request.bmp_ip.clone();
         let task = self.runtime.spawn(async move {
@@ -90,9 +131,16 @@ impl BmpDispatcher {
                 BmpBackend::Simulated {
                     power_delay,
                     fail_power,
-                } => simulated::worker(rx, shared, power_delay, fail_power).await,
+                } => {
+                    let bmp = simulated::SimulatedBmp {
+                        power_delay,
+                        fail_power,
+                    };
+                    run_worker(rx, completions, bmp).await
+                }
                 BmpBackend::Scp(settings) => {
-                    scp::worker::worker(rx, shared, bmp_ip, settings).await
+                    let bmp = scp::worker::Bmp::new(bmp_ip, settings);
+                    run_worker(rx, completions, bmp).await
                 }
             }
         });

@@ -329,14 +329,17 @@ impl Controller {
                 self.destroy_job(job_id, Some(reason), now);
             }
         }
-        let Some(mut job) = self.jobs.get_mut(job_id) else {
+        // Counting the request is not a recorded change; becoming ready is.
+        let Some(outstanding) = self.jobs.bmp_request_finished(job_id) else {
             return;
         };
-        job.bmp_requests_until_ready = job.bmp_requests_until_ready.saturating_sub(1);
-        if job.bmp_requests_until_ready == 0 && job.state != JobState::Destroyed {
-            job.state = JobState::Ready;
+        if outstanding == 0 {
+            if let Some(mut job) = self.jobs.get_mut(job_id) {
+                if job.state != JobState::Destroyed {
+                    job.state = JobState::Ready;
+                }
+            }
         }
-        drop(job);
         self.release_if_powered_off(job_id, now);
     }
 

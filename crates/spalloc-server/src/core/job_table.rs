@@ -9,9 +9,13 @@
 //! [`JobTable::get_mut`] (a guard that marks the job unsaved, and notifies
 //! when its state, power or allocation changed, when dropped),
 //! [`JobTable::kill`], [`JobTable::remove_dying`] and
-//! [`JobTable::touch`]. The one change that is deliberately neither saved
-//! nor notified is a keepalive touch: on restart every keepalive timer
-//! restarts anyway, so a deadline is never shortened.
+//! [`JobTable::touch`] and [`JobTable::bmp_request_finished`]. The two
+//! changes that are deliberately neither saved nor notified touch fields
+//! that are not recorded: a keepalive touch (on restart every keepalive
+//! timer restarts anyway, so a deadline is never shortened) and the count
+//! of a job's outstanding BMP requests (a restart issues outstanding power
+//! work again); saving them would rewrite a job's row, which for a
+//! whole-machine job is ~100 KB, once per BMP of the machine.
 
 use crate::core::job::Job;
 use spalloc_protocol::JobState;
@@ -103,6 +107,19 @@ impl JobTable {
         let job = self.live.get_mut(&id)?;
         job.touch(host, now);
         Some(job)
+    }
+
+    /// Counts one of a live or dying job's BMP requests as finished and
+    /// returns how many are still outstanding (neither saved nor notified;
+    /// see the module documentation). A change this leads to, such as the
+    /// job becoming ready, goes through [`JobTable::get_mut`].
+    pub fn bmp_request_finished(&mut self, id: u64) -> Option<u32> {
+        let job = match self.live.get_mut(&id) {
+            Some(job) => job,
+            None => self.dying.get_mut(&id)?,
+        };
+        job.bmp_requests_until_ready = job.bmp_requests_until_ready.saturating_sub(1);
+        Some(job.bmp_requests_until_ready)
     }
 
     /// Takes a live job out of the live set (destroyed): it is notified and
@@ -237,6 +254,23 @@ mod tests {
         assert!(t.touch(1, Some("h"), 5.0).is_some());
         assert!(!t.has_unsaved());
         assert!(t.take_notify().is_empty());
+    }
+
+    #[test]
+    fn a_finished_bmp_request_is_counted_but_neither_saved_nor_notified() {
+        let mut t = JobTable::default();
+        t.insert(job(1));
+        if let Some(mut j) = t.get_mut(1) {
+            j.bmp_requests_until_ready = 2;
+        }
+        t.take_unsaved();
+        t.take_notify();
+        assert_eq!(t.bmp_request_finished(1), Some(1));
+        assert_eq!(t.bmp_request_finished(1), Some(0));
+        assert_eq!(t.bmp_request_finished(1), Some(0), "never below zero");
+        assert!(!t.has_unsaved());
+        assert!(t.take_notify().is_empty());
+        assert_eq!(t.bmp_request_finished(2), None);
     }
 
     #[test]

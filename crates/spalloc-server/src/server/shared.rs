@@ -8,10 +8,13 @@
 //! in the reference.
 //!
 //! With a state file, [`State::flush`] hands the records a turn changed to
-//! the store's writer thread (`store::writer`) and holds the turn's
-//! replies, notifications and BMP work until the writer reports the commit
+//! the store's writer (`store::writer`) and holds the turn's replies,
+//! notifications and BMP work until the writer reports the commit
 //! ([`Shared::committed`]): nothing a client or a BMP sees can be lost by a
-//! crash, and the lock is never held while the disk works. A turn that
+//! crash. [`Shared::with`] then releases the lock and has the writer
+//! commit on the same thread (or leave it to a commit already running,
+//! which takes it next), so the lock is never held while the disk works
+//! and a lone change costs no hand-over to another thread. A turn that
 //! changed nothing is answered at once, unless an earlier change is still
 //! being committed (its answer could show that change) or the client has
 //! held replies (which it must receive first).
@@ -263,15 +266,7 @@ impl State {
             let changes = self.service.controller.take_record_changes(all);
             journal.rewrite_all = false;
             journal.submitted += 1;
-            if let Err(e) = journal.writer.submit(journal.submitted, changes, all) {
-                let seq = journal.submitted;
-                self.held = Vec::new();
-                for output in outputs {
-                    self.hold(seq, output);
-                }
-                self.committed(seq, Err(e));
-                return;
-            }
+            journal.writer.submit(journal.submitted, changes, all);
         }
         if journal.committed == journal.submitted {
             for output in outputs {
@@ -387,16 +382,30 @@ fn roll_back(controller: &mut Controller, records: crate::core::records::Records
     std::mem::swap(controller, &mut rebuilt);
 }
 
-/// The lock around [`State`].
+impl crate::bmp::Completions for Shared {
+    fn bmp_request_done(&self, request_id: u64, result: Result<(), String>) {
+        self.with(|state| {
+            state
+                .service
+                .bmp_request_done(request_id, result, clock::now())
+        });
+    }
+}
+
+/// The lock around [`State`], and the state file's writer, which commits
+/// what a turn submitted once the lock is released.
 pub struct Shared {
     state: Mutex<State>,
+    writer: Option<Writer>,
 }
 
 impl Shared {
     /// Wraps the initial state.
     pub fn new(state: State) -> Shared {
+        let writer = state.journal.as_ref().map(|j| j.writer.clone());
         Shared {
             state: Mutex::new(state),
+            writer,
         }
     }
 
@@ -406,6 +415,14 @@ impl Shared {
         let mut state = self.lock();
         state.committed(seq, result);
         state.flush();
+    }
+
+    /// Commits what the turns so far submitted (on this thread, unless
+    /// another is committing already: see `store::writer`).
+    fn commit_pending(&self) {
+        if let Some(writer) = &self.writer {
+            writer.commit_pending();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -425,6 +442,8 @@ impl Shared {
         let mut state = self.lock();
         let result = f(&mut state);
         state.flush();
+        drop(state);
+        self.commit_pending();
         result
     }
 }

@@ -7,12 +7,16 @@
 //! written only when it changes. The allocators and queues are not stored:
 //! [`Controller::from_records`] rebuilds them.
 //!
-//! Writing happens on a writer thread ([`writer`]) that commits everything
-//! changed during any number of server turns in one transaction; the
-//! server (`server::shared`) holds each turn's replies, notifications and
-//! BMP commands until the writer says the turn is committed, so a reply
-//! never acknowledges a change that a crash could lose, and calls that
-//! change nothing never wait behind the disk for the lock.
+//! Writing happens off the server's lock ([`writer`]): the first thread
+//! with a change to commit commits it together with everything changed
+//! meanwhile, in one transaction written as the group's net effect (a job
+//! changed by ten turns is written once); the server (`server::shared`)
+//! holds each turn's replies, notifications and BMP commands until the
+//! writer says the turn is committed, so a reply never acknowledges a
+//! change that a crash could lose, and calls that change nothing never
+//! wait behind the disk for the lock. Checkpoints run on a thread of their
+//! own ([`checkpoint`]), so no commit waits for a sync under the default
+//! setting.
 //!
 //! The file uses WAL journaling. With `synchronous = NORMAL` (the default)
 //! a commit has reached the operating system before anything it caused
@@ -20,7 +24,8 @@
 //! OOM killer) at any moment; with `synchronous = FULL` (`[store]
 //! synchronous = "full"` in the configuration) it is also on the disk, so
 //! it survives the machine losing power, at the cost of one flush per
-//! commit group.
+//! commit group. New files use 1 KiB pages (a commit writes whole pages,
+//! and a job's row is a few hundred bytes).
 //!
 //! Faults: a state file that cannot be opened, locked or written refuses
 //! start-up with the reason ([`StoreError`]); a file that is not a database
@@ -29,6 +34,7 @@
 //! by a newer release is left alone and start-up refused. The schema has
 //! migrations ([`schema`]).
 
+pub mod checkpoint;
 pub mod lock;
 pub mod schema;
 pub mod writer;
@@ -42,6 +48,7 @@ use crate::service::Service;
 use lock::{LockError, StateLock};
 use rusqlite::{params, Connection, ErrorCode};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 use tracing::{error, info, warn};
@@ -95,6 +102,9 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    synchronous: Synchronous,
+    /// The next job ID as last committed (not rewritten while unchanged).
+    next_job_id_written: Option<u64>,
     _lock: StateLock,
 }
 
@@ -170,6 +180,8 @@ impl Store {
         let store = Store {
             conn,
             path: path.to_owned(),
+            synchronous: sync,
+            next_job_id_written: None,
             _lock: lock,
         };
         let (records, bad_rows) = store.read().map_err(sqlite)?;
@@ -188,8 +200,15 @@ impl Store {
 
     fn connect(path: &Path, sync: Synchronous) -> rusqlite::Result<Connection> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_handler(Some(wait_briefly))?;
+        // A commit writes whole pages to the WAL, and the rows it changes
+        // are a few hundred bytes: small pages write (and checksum) a
+        // quarter of the bytes that SQLite's default 4 KiB ones do. This
+        // only takes effect on a new file (before WAL mode is set).
+        conn.pragma_update(None, "page_size", 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // After a checkpoint lets the WAL start again, shrink its file.
+        conn.pragma_update(None, "journal_size_limit", 8 << 20)?;
         let level = match sync {
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",
@@ -200,6 +219,11 @@ impl Store {
         let version = schema::version(&conn)?;
         conn.pragma_update(None, "user_version", version)?;
         Ok(conn)
+    }
+
+    /// How hard its commits try to reach the disk.
+    pub fn synchronous(&self) -> Synchronous {
+        self.synchronous
     }
 
     /// Where the file is (other modules, such as accounts, open their own
@@ -301,32 +325,103 @@ impl Store {
 
     /// Writes a group of changes (oldest first) in one transaction. With a
     /// change whose `all` is set, every record is replaced from it on.
+    /// Only the group's net effect is encoded and written: a job changed by
+    /// several turns of the group is written once, as it ended.
     pub fn commit(&mut self, group: &[(RecordChanges, bool)]) -> Result<(), String> {
-        let mut encoded = Vec::with_capacity(group.len());
-        for (changes, all) in group {
-            encoded.push(Encoded::new(changes, *all).map_err(|e| e.to_string())?);
+        let net = Encoded::new(&Net::of(group)).map_err(|e| e.to_string())?;
+        // BEGIN and COMMIT as cached statements: `Connection::transaction`
+        // parses them anew each time, a measurable part of a small commit.
+        let conn = &self.conn;
+        conn.prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .map_err(|e| e.to_string())?;
+        // The next job ID changes only on creates: written when it did.
+        let next_job_id = Some(net.next_job_id).filter(|id| self.next_job_id_written != Some(*id));
+        let written = net
+            .write(conn)
+            .and_then(|()| match next_job_id {
+                Some(id) => Encoded::write_next_job_id(conn, id),
+                None => Ok(()),
+            })
+            .and_then(|()| conn.prepare_cached("COMMIT")?.execute([]).map(drop));
+        if let Err(e) = written {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            self.next_job_id_written = None;
+            return Err(e.to_string());
         }
-        let tx = self.conn.transaction().map_err(|e| e.to_string())?;
-        for e in &encoded {
-            e.write(&tx).map_err(|e| e.to_string())?;
+        if next_job_id.is_some() {
+            self.next_job_id_written = next_job_id;
         }
-        tx.commit().map_err(|e| e.to_string())
+        Ok(())
     }
 }
 
-/// One change set, encoded as rows (JSON text) before the transaction.
+/// The net effect of a group of change sets: what applying them one by
+/// one would leave, by reference.
+struct Net<'a> {
+    all: bool,
+    next_job_id: u64,
+    machines: Option<&'a [MachineRecord]>,
+    jobs: BTreeMap<u64, Option<&'a Job>>,
+    retired: BTreeMap<u64, &'a RetiredEntry>,
+    floor: Option<u64>,
+}
+
+impl<'a> Net<'a> {
+    fn of(group: &'a [(RecordChanges, bool)]) -> Net<'a> {
+        let mut net = Net {
+            all: false,
+            next_job_id: 0,
+            machines: None,
+            jobs: BTreeMap::new(),
+            retired: BTreeMap::new(),
+            floor: None,
+        };
+        for (changes, all) in group {
+            if *all {
+                net.all = true;
+                net.jobs.clear();
+                net.retired.clear();
+                net.floor = None;
+            }
+            net.next_job_id = changes.next_job_id;
+            if let Some(machines) = &changes.machines {
+                net.machines = Some(machines);
+            }
+            for (id, job) in &changes.jobs {
+                net.jobs.insert(*id, job.as_ref());
+            }
+            if !changes.retired.is_empty() {
+                for entry in &changes.retired {
+                    net.retired.insert(entry.0, entry);
+                }
+                let floor = net
+                    .floor
+                    .map_or(changes.retired_floor, |f| f.max(changes.retired_floor));
+                net.retired = net.retired.split_off(&floor);
+                net.floor = Some(floor);
+            }
+        }
+        net
+    }
+}
+
+/// A group's net change, encoded as rows (JSON text) before the
+/// transaction.
 struct Encoded {
     all: bool,
     next_job_id: u64,
     machines: Option<Vec<(String, String)>>,
-    jobs: Vec<(u64, Option<(String, String)>)>,
+    jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
-    floor: u64,
+    floor: Option<u64>,
 }
 
 impl Encoded {
-    fn new(c: &RecordChanges, all: bool) -> serde_json::Result<Encoded> {
-        let machines = match &c.machines {
+    fn new(net: &Net<'_>) -> serde_json::Result<Encoded> {
+        let machines = match net.machines {
             None => None,
             Some(ms) => Some(
                 ms.iter()
@@ -334,11 +429,11 @@ impl Encoded {
                     .collect::<serde_json::Result<Vec<_>>>()?,
             ),
         };
-        let mut jobs = Vec::with_capacity(c.jobs.len());
-        for (id, job) in &c.jobs {
+        let mut jobs = Vec::with_capacity(net.jobs.len());
+        for (id, job) in &net.jobs {
             let row = match job {
                 Some(job) => Some((
-                    spalloc_protocol::JobState::name(job.state).to_owned(),
+                    spalloc_protocol::JobState::name(job.state),
                     serde_json::to_string(job)?,
                 )),
                 None => None,
@@ -346,16 +441,16 @@ impl Encoded {
             jobs.push((*id, row));
         }
         Ok(Encoded {
-            all,
-            next_job_id: c.next_job_id,
+            all: net.all,
+            next_job_id: net.next_job_id,
             machines,
             jobs,
-            retired: c.retired.clone(),
-            floor: c.retired_floor,
+            retired: net.retired.values().map(|e| (*e).clone()).collect(),
+            floor: net.floor,
         })
     }
 
-    fn write(&self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    fn write(&self, tx: &Connection) -> rusqlite::Result<()> {
         if self.all {
             tx.execute("DELETE FROM jobs", [])?;
             tx.execute("DELETE FROM retired", [])?;
@@ -371,7 +466,8 @@ impl Encoded {
         }
         {
             let mut upsert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO jobs (id, state, record) VALUES (?1, ?2, ?3)",
+                "INSERT INTO jobs (id, state, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record",
             )?;
             let mut delete = tx.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
             for (id, row) in &self.jobs {
@@ -381,7 +477,7 @@ impl Encoded {
                 };
             }
         }
-        if !self.retired.is_empty() {
+        if let Some(floor) = self.floor {
             let mut upsert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO retired (seq, job_id, reason) VALUES (?1, ?2, ?3)",
             )?;
@@ -389,15 +485,29 @@ impl Encoded {
                 upsert.execute(params![seq, id, reason])?;
             }
             tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
-                .execute(params![self.floor])?;
+                .execute(params![floor])?;
         }
+        Ok(())
+    }
+
+    /// Records the next job ID (once per commit, after every change set).
+    fn write_next_job_id(tx: &Connection, next_job_id: u64) -> rusqlite::Result<()> {
         tx.prepare_cached(
             "INSERT INTO meta (key, value) VALUES ('next_job_id', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value",
         )?
-        .execute(params![self.next_job_id])?;
+        .execute(params![next_job_id])?;
         Ok(())
     }
+}
+
+/// How a commit waits for another connection to the file (the checkpoint
+/// thread's truncating checkpoint, or another module's): in steps of
+/// 100 µs, for up to about 5 s. SQLite's own busy timeout sleeps up to
+/// 100 ms at a time, much longer than such a wait lasts.
+fn wait_briefly(attempt: i32) -> bool {
+    std::thread::sleep(std::time::Duration::from_micros(100));
+    attempt < 50_000
 }
 
 /// A name beside `path` for a copy set aside now: `FILE.damaged-SECONDS`

@@ -93,7 +93,7 @@ proptest! {
 
     #[test]
     fn what_is_committed_loads_back_as_the_live_controllers_records(
-        steps in proptest::collection::vec(step(), 1..40)
+        steps in proptest::collection::vec((step(), any::<bool>()), 1..40)
     ) {
         let path = temp("prop");
         let (mut store, _) = Store::open(&path, Synchronous::Normal).expect("open");
@@ -102,7 +102,10 @@ proptest! {
         let mut outstanding: Vec<u64> = Vec::new();
         let mut now = 100.0;
         commit(&mut store, &mut c, true);
-        for s in steps {
+        // Change sets not committed yet: committed in groups, as the
+        // writer does (each group written as its net effect).
+        let mut group: Vec<(RecordChanges, bool)> = Vec::new();
+        for (s, commit_now) in steps {
             now += 1.0;
             let ids: Vec<u64> = c.live_jobs().map(|j| j.id).collect();
             let pick = |n: u8| ids.get(usize::from(n) % ids.len().max(1)).copied();
@@ -134,6 +137,7 @@ proptest! {
                 }
                 Step::Restart => {
                     drop(store);
+                    group.clear(); // never committed: lost with the server
                     let (reopened, opened) = Store::open(&path, Synchronous::Normal).expect("reopen");
                     store = reopened;
                     let records = opened.records.expect("records");
@@ -143,7 +147,12 @@ proptest! {
                 }
             }
             outstanding.extend(c.take_bmp_requests().into_iter().map(|r| r.id));
-            commit(&mut store, &mut c, false);
+            group.push((c.take_record_changes(false), false));
+            if !commit_now {
+                continue;
+            }
+            store.commit(&group).expect("commit");
+            group.clear();
             let (loaded, bad) = store.read().expect("read");
             prop_assert!(bad.is_empty(), "{bad:?}");
             let loaded = loaded.expect("records");

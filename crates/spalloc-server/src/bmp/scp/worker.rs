@@ -5,39 +5,14 @@
 
 use super::connection::{Attempts, ScpConnection, ScpError};
 use super::packet::{Reply, Request, VersionInfo, FPGA_FLAG_ID_MASK, FPGA_FLAG_REGISTER, N_FPGAS};
-use crate::clock;
+use crate::bmp::CarryOut;
 use crate::config::ScpSettings;
 use crate::core::bmp_request::BmpRequest;
-use crate::server::shared::Shared;
-use std::sync::Weak;
-use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 /// The first BMP software major version with FPGA register access; older
 /// BMPs get no FPGA checks and no link writes, as in the reference.
 const FPGA_MIN_MAJOR: u32 = 2;
-
-/// Runs the worker of the BMP at `bmp_ip` until its inbox closes or the
-/// server is gone. Requests are carried out one at a time, in order.
-pub async fn worker(
-    mut inbox: mpsc::UnboundedReceiver<BmpRequest>,
-    shared: Weak<Shared>,
-    bmp_ip: String,
-    settings: ScpSettings,
-) {
-    let mut bmp = Bmp::new(bmp_ip, settings);
-    while let Some(request) = inbox.recv().await {
-        let result = bmp.carry_out(&request).await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        shared.with(|state| {
-            state
-                .service
-                .bmp_request_done(request.id, result, clock::now())
-        });
-    }
-}
 
 /// One BMP and the connection to it (opened on first use, and again after
 /// a failed batch).
@@ -45,6 +20,12 @@ pub struct Bmp {
     ip: String,
     settings: ScpSettings,
     connection: Option<ScpConnection>,
+}
+
+impl CarryOut for Bmp {
+    async fn carry_out(&mut self, request: &BmpRequest) -> Result<(), String> {
+        Bmp::carry_out(self, request).await
+    }
 }
 
 impl Bmp {
