@@ -1,5 +1,6 @@
 //! The tools against our server's v2 API, as real processes: `spalloc-ps`
-//! shows the same jobs in the same `--json` shape over both protocols,
+//! and `spalloc-machine` show the same jobs in the same `--json` shape over
+//! both protocols,
 //! `spalloc login`/`logout` keep and revoke a private token, bad
 //! credentials and unreachable servers are clear failures, and
 //! `spalloc-config` says which protocol is in effect and from which file.
@@ -60,7 +61,7 @@ fn home() -> tempfile::TempDir {
 }
 
 #[test]
-fn spalloc_ps_shows_the_same_jobs_in_the_same_json_shape_over_both_protocols() {
+fn spalloc_ps_and_machine_show_the_same_jobs_in_the_same_json_over_both_protocols() {
     let server = server();
     let client = Client::builder(url(&server))
         .credentials(Credentials::password("alice", "ecila"))
@@ -100,6 +101,25 @@ fn spalloc_ps_shows_the_same_jobs_in_the_same_json_shape_over_both_protocols() {
     for field in ["job_id", "owner", "state", "power", "machine", "boards"] {
         assert_eq!(legacy[0].get(field), v2[0].get(field), "{field}");
     }
+
+    // spalloc-machine, too: the same summary and jobs of the machine.
+    let (code, legacy, err) = run(bare_tool("spalloc-machine", &path).args([
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        &server.local_addr().port().to_string(),
+        "--json",
+        "m1",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (code, v2, err) = run(bare_tool("spalloc-machine", &path)
+        .args(["--url", &url(&server), "--json", "m1"])
+        .env("SPALLOC_USER", "alice")
+        .env("SPALLOC_PASSWORD", "ecila"));
+    assert_eq!(code, 0, "{err}");
+    let legacy: serde_json::Value = serde_json::from_str(&legacy).unwrap();
+    let v2: serde_json::Value = serde_json::from_str(&v2).unwrap();
+    assert_eq!(legacy, v2);
 
     // The table, too, names the job and its owner.
     let (code, table, err) = run(bare_tool("spalloc-ps", &path)
