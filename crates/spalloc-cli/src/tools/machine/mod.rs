@@ -110,10 +110,10 @@ fn show_listed(
     let Some(name) = &args.machine else {
         if args.json {
             let summaries: Vec<MachineSummary> =
-                machines.iter().map(|m| summarise(m, &jobs)).collect();
+                machines.iter().map(|m| summarise(m, jobs)).collect();
             return print_json(&summaries);
         }
-        return print_line(&render_machine_list(&machines, &jobs, terminal));
+        return print_line(&render_machine_list(machines, jobs, terminal));
     };
     let Some(machine) = machines.iter().find(|m| &m.name == name) else {
         return Err(Failure::new(6, format!("No machine '{name}' was found")));
@@ -121,11 +121,11 @@ fn show_listed(
     if args.json {
         return print_json(&MachineReport {
             machine,
-            summary: summarise(machine, &jobs),
-            jobs: keyed_jobs(machine, &jobs),
+            summary: summarise(machine, jobs),
+            jobs: keyed_jobs(machine, jobs),
         });
     }
-    print_line(&render_machine(machine, &jobs, args.detailed, terminal))
+    print_line(&render_machine(machine, jobs, args.detailed, terminal))
 }
 
 fn run(client: &ProtocolClient, args: &MachineArgs) -> Result<(), Failure> {
