@@ -109,7 +109,8 @@ impl ClientBuilder {
                 None => Credentials::Anonymous,
             },
         };
-        let tls = super::tls::client_config(self.ca_cert.as_deref())?;
+        let https = service_url.starts_with("https:");
+        let tls = super::tls::client_config_for(https, self.ca_cert.as_deref())?;
         Ok(Client {
             session: Arc::new(Session::new(service_url, credentials, tls, self.timeout)),
         })

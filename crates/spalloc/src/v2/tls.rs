@@ -10,15 +10,22 @@ use rustls_pki_types::CertificateDer;
 use std::path::Path;
 use std::sync::Arc;
 
-/// A rustls client configuration trusting the system store and the
-/// certificates in `ca_file`.
-pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
+/// A rustls client configuration trusting the system store (only if
+/// `system`: a plain `http://` service needs no certificates, and reading
+/// the store was most of a short tool run's time) and the certificates in
+/// `ca_file`.
+pub fn client_config_for(
+    system: bool,
+    ca_file: Option<&Path>,
+) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = RootCertStore::empty();
-    // The system store may be partly unreadable (or empty in a container);
-    // that matters only if the server's certificate needs it, and then the
-    // handshake's error says so.
-    let system = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(system.certs);
+    if system {
+        // The system store may be partly unreadable (or empty in a
+        // container); that matters only if the server's certificate needs
+        // it, and then the handshake's error says so.
+        let system = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(system.certs);
+    }
     if let Some(path) = ca_file {
         let certs = read_pem_certificates(path)?;
         for cert in certs {
@@ -71,12 +78,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("empty.pem");
         std::fs::write(&file, "not a certificate\n").unwrap();
-        let e = client_config(Some(&file)).unwrap_err().to_string();
+        let e = client_config_for(true, Some(&file))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("empty.pem") && e.contains("no PEM certificate"),
             "{e}"
         );
-        let e = client_config(Some(&dir.join("missing.pem")))
+        let e = client_config_for(true, Some(&dir.join("missing.pem")))
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.pem"), "{e}");
