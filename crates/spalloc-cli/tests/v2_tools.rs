@@ -121,6 +121,28 @@ fn spalloc_ps_and_machine_show_the_same_jobs_in_the_same_json_over_both_protocol
     let v2: serde_json::Value = serde_json::from_str(&v2).unwrap();
     assert_eq!(legacy, v2);
 
+    // spalloc-where-is: the job's chip, and a board, alike over both.
+    let id = job.id().to_string();
+    let queries: [Vec<&str>; 2] = [
+        vec!["--job-chip", &id, "0", "0"],
+        vec!["--board", "m1", "0", "0", "0"],
+    ];
+    for args in queries {
+        let (code, legacy, err) = run(bare_tool("spalloc-where-is", &path)
+            .args(["--hostname", "127.0.0.1", "--port"])
+            .arg(server.local_addr().port().to_string())
+            .args(["--json"])
+            .args(&args));
+        assert_eq!(code, 0, "{err}");
+        let (code, v2, err) = run(bare_tool("spalloc-where-is", &path)
+            .args(["--url", &url(&server), "--json"])
+            .args(&args)
+            .env("SPALLOC_USER", "alice")
+            .env("SPALLOC_PASSWORD", "ecila"));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(legacy, v2, "{args:?}");
+    }
+
     // The table, too, names the job and its owner.
     let (code, table, err) = run(bare_tool("spalloc-ps", &path)
         .args(["--url", &url(&server)])
