@@ -143,6 +143,42 @@ fn spalloc_ps_and_machine_show_the_same_jobs_in_the_same_json_over_both_protocol
         assert_eq!(legacy, v2, "{args:?}");
     }
 
+    // spalloc-job: the same --json, then an issue report and a destroy.
+    let (code, legacy, err) = run(bare_tool("spalloc-job", &path)
+        .args(["--hostname", "127.0.0.1", "--port"])
+        .arg(server.local_addr().port().to_string())
+        .args(["--json", &id]));
+    assert_eq!(code, 0, "{err}");
+    let v2_job = |extra: &[&str]| {
+        run(bare_tool("spalloc-job", &path)
+            .args(["--url", &url(&server), &id])
+            .args(extra)
+            .env("SPALLOC_USER", "alice")
+            .env("SPALLOC_PASSWORD", "ecila"))
+    };
+    let (code, v2, err) = v2_job(&["--json"]);
+    assert_eq!(code, 0, "{err}");
+    let legacy: serde_json::Value = serde_json::from_str(&legacy).unwrap();
+    let v2: serde_json::Value = serde_json::from_str(&v2).unwrap();
+    assert_eq!(keys(&legacy), keys(&v2));
+    for field in [
+        "job_id",
+        "owner",
+        "state",
+        "power",
+        "machine",
+        "boards",
+        "hostname",
+        "width",
+        "height",
+        "connections",
+    ] {
+        assert_eq!(legacy.get(field), v2.get(field), "{field}");
+    }
+    let (code, out, err) = v2_job(&["--report-issue", "will not boot", "--board", "0", "0", "0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("report noted"), "{out}");
+
     // The table, too, names the job and its owner.
     let (code, table, err) = run(bare_tool("spalloc-ps", &path)
         .args(["--url", &url(&server)])
@@ -221,9 +257,26 @@ fn bad_credentials_and_unreachable_servers_are_clear_failures() {
     assert!(err.contains("could not reach"), "{err}");
 
     // A tool that does not speak v2 yet says so, naming itself.
-    let (code, _, err) = run(bare_tool("spalloc-job", &path).args(["--url", &url(&server), "1"]));
+    std::fs::write(
+        path.join(".spalloc"),
+        format!("[spalloc]\nurl = {}\n", url(&server)),
+    )
+    .unwrap();
+    let (code, _, err) = run(bare_tool("spalloc", &path).args(["1"]));
     assert_eq!(code, 2);
-    assert!(err.contains("spalloc-job does not speak the v2"), "{err}");
+    assert!(err.contains("spalloc does not speak the v2"), "{err}");
+    // And a v2-only option on a legacy server names itself too.
+    let (code, _, err) = run(bare_tool("spalloc-job", &path).args([
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        &server.local_addr().port().to_string(),
+        "1",
+        "--report-issue",
+        "broken",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--report-issue needs a v2 server"), "{err}");
 }
 
 #[test]

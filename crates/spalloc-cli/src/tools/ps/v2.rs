@@ -28,7 +28,7 @@ pub fn list_jobs(client: &Client) -> Result<Vec<JobListing>, Failure> {
 }
 
 /// One job's listing.
-fn listing(
+pub fn listing(
     id: u64,
     status: &JobStatus,
     allocated: Option<spalloc::v2::SubMachine>,
