@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Two-way compatibility suite against the Python reference (compat/README.md):
+#   0. SpiNNMan's v2 client against our REST API (compat/spinnman/run.sh; needs only PyPI);
 #   1. the reference tools and `Job` class against our server;
 #   2. our tools and library against the unmodified reference server (version 1!7.0.0);
 #   3. a seeded random request sequence sent to both servers, answers compared.
@@ -122,6 +123,9 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
     print(s.makefile().readline().strip())
 PY
 }
+
+echo "== part 0: SpiNNMan's v2 client (spinnman 1!7.4.1) against our REST API over HTTPS"
+step "spinnman client" bash "$here/spinnman/run.sh"
 
 export SPALLOC_REF_HOME=${SPALLOC_REF_HOME:-/tmp/spalloc-ref}
 export SPALLOC_POWER_ON_SLEEP=0 SPALLOC_RETRY_SLEEP=0 FAKE_BMP_ARGS=--quiet

@@ -37,6 +37,7 @@ pub mod rest;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod user_cli;
 
 pub use config::{ConfigError, ServerConfig};
 pub use server::RunningServer;

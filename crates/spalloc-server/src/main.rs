@@ -51,6 +51,9 @@ struct Args {
     /// reference killed by anything but SIGINT.
     #[arg(long, conflicts_with_all = ["state", "cold_start"])]
     no_state: bool,
+    /// Instead of serving, manage accounts (`user add|list|passwd|...`).
+    #[command(subcommand)]
+    command: Option<spalloc_server::user_cli::Command>,
 }
 
 /// Parses the command line; `--version` also names the protocol version
@@ -69,7 +72,10 @@ fn parse_args() -> Args {
 }
 
 fn main() -> ExitCode {
-    let args = parse_args();
+    let mut args = parse_args();
+    if let Some(command) = args.command.take() {
+        return spalloc_server::user_cli::run(command);
+    }
     // Signals first, before any start-up work: until they are caught, a
     // SIGHUP (a reload asked for too early) or SIGTERM kills the process
     // with the default action instead of being handled.

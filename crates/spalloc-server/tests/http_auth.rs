@@ -9,8 +9,6 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 use spalloc_server::accounts::{Accounts, NewUser, Role};
 use spalloc_server::http::auth::{self, authenticate};
@@ -89,13 +87,103 @@ impl Drop for TestServer {
     }
 }
 
-/// A client that, like SpiNNMan's, never follows redirects and handles the
-/// cookie itself.
-fn client() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+/// One HTTP exchange, as a client that (like SpiNNMan's) never follows
+/// redirects and handles the cookie itself sees it.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `JSESSIONID` it sets, if any.
+    fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .find_map(|(_, v)| v.strip_prefix("JSESSIONID="))
+            .map(|v| v.split(';').next().unwrap_or("").to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn json(&self) -> Value {
+        json(&self.body)
+    }
+}
+
+/// What a request carries.
+#[derive(Default)]
+struct Send<'a> {
+    session: Option<&'a str>,
+    csrf: Option<&'a str>,
+    basic: Option<(&'a str, &'a str)>,
+    bearer: Option<&'a str>,
+    authorization: Option<&'a str>,
+    form: Option<&'a [(&'a str, &'a str)]>,
+    body: Option<&'a str>,
+}
+
+fn send(method: &str, url: &str, what: Send<'_>) -> Reply {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let mut request = agent.request(method, url);
+    if let Some(session) = what.session {
+        request = request.set("Cookie", &format!("JSESSIONID={session}"));
+    }
+    if let Some(csrf) = what.csrf {
+        request = request.set("X-CSRF-TOKEN", csrf);
+    }
+    if let Some((user, password)) = what.basic {
+        use base64::Engine as _;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request = request.set("Authorization", &format!("Basic {encoded}"));
+    }
+    if let Some(token) = what.bearer {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
+    if let Some(value) = what.authorization {
+        request = request.set("Authorization", value);
+    }
+    let result = match (what.form, what.body) {
+        (Some(form), _) => request.send_form(form),
+        (None, Some(body)) => request
+            .set("Content-Type", "application/json")
+            .send_string(body),
+        (None, None) => request.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let mut headers = Vec::new();
+    for name in response.headers_names() {
+        for value in response.all(&name) {
+            headers.push((name.clone(), value.to_owned()));
+        }
+    }
+    Reply {
+        status: response.status(),
+        headers,
+        body: response.into_string().unwrap_or_default(),
+    }
+}
+
+impl TestServer {
+    fn get(&self, path: &str, what: Send<'_>) -> Reply {
+        send("GET", &self.url(path), what)
+    }
+
+    fn post(&self, path: &str, what: Send<'_>) -> Reply {
+        send("POST", &self.url(path), what)
+    }
 }
 
 fn accounts_with_alice() -> Accounts {
@@ -122,18 +210,6 @@ fn now() -> i64 {
     spalloc_server::clock::now() as i64
 }
 
-/// The `JSESSIONID` a response sets, if any.
-fn session_cookie(response: &reqwest::blocking::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("JSESSIONID="))
-        .map(|v| v.split(';').next().unwrap_or("").to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 /// The CSRF token as SpiNNMan finds it: the greedy single-line regex
 /// `<input type="hidden" name="_csrf" value="(.*)" />`.
 fn csrf_from_form(page: &str) -> Option<String> {
@@ -148,45 +224,55 @@ fn csrf_from_form(page: &str) -> Option<String> {
     })
 }
 
-fn with_cookie(request: RequestBuilder, session: &str) -> RequestBuilder {
-    request.header(reqwest::header::COOKIE, format!("JSESSIONID={session}"))
+/// The form's not-yet-logged-in session and its CSRF token.
+fn fetch_form(server: &TestServer) -> (String, String) {
+    let form = server.get("/spalloc/system/login.html", Send::default());
+    let session = form.session_cookie().expect("the form sets a session");
+    let csrf = csrf_from_form(&form.body).expect("the form has _csrf");
+    (session, csrf)
 }
 
-/// SpiNNMan's password log-in: form, POST, then the session it was given.
-fn log_in(server: &TestServer, user: &str, password: &str) -> reqwest::blocking::Response {
-    let c = client();
-    let form = c
-        .get(server.url("/spalloc/system/login.html"))
-        .send()
-        .expect("form");
-    let temporary = session_cookie(&form).expect("the form sets a session");
-    let csrf = csrf_from_form(&form.text().expect("body")).expect("the form has _csrf");
-    with_cookie(
-        c.post(server.url("/spalloc/system/perform_login")),
-        &temporary,
+/// SpiNNMan's password log-in: form, then POST.
+fn log_in(server: &TestServer, user: &str, password: &str) -> Reply {
+    let (temporary, csrf) = fetch_form(server);
+    server.post(
+        "/spalloc/system/perform_login",
+        Send {
+            session: Some(&temporary),
+            form: Some(&[
+                ("_csrf", &csrf),
+                ("username", user),
+                ("password", password),
+                ("submit", "submit"),
+            ]),
+            ..Send::default()
+        },
     )
-    .form(&[
-        ("_csrf", csrf.as_str()),
-        ("username", user),
-        ("password", password),
-        ("submit", "submit"),
-    ])
-    .send()
-    .expect("login")
 }
 
 fn logged_in_session(server: &TestServer) -> String {
     let response = log_in(server, "alice", "wonderland");
-    assert_eq!(response.status(), StatusCode::FOUND);
-    session_cookie(&response).expect("a session on success")
+    assert_eq!(response.status, 302);
+    response.session_cookie().expect("a session on success")
 }
 
 /// `GET /protected` with the cookie only: who the server thinks we are.
-fn whoami_by_cookie(server: &TestServer, session: &str) -> (StatusCode, String) {
-    let r = with_cookie(client().get(server.url("/protected")), session)
-        .send()
-        .expect("request");
-    (r.status(), r.text().expect("body"))
+fn whoami_by_cookie(server: &TestServer, session: &str) -> Reply {
+    server.get(
+        "/protected",
+        Send {
+            session: Some(session),
+            ..Send::default()
+        },
+    )
+}
+
+/// The CSRF token the server gives a session.
+fn csrf_of(server: &TestServer, session: &str) -> String {
+    whoami_by_cookie(server, session).json()["csrf-token"]
+        .as_str()
+        .expect("a CSRF token")
+        .to_owned()
 }
 
 fn json(text: &str) -> Value {
@@ -196,16 +282,16 @@ fn json(text: &str) -> Value {
 #[test]
 fn the_login_form_sets_a_session_and_has_the_csrf_input_alone_on_its_line() {
     let server = TestServer::start(accounts_with_alice());
-    let form = client()
-        .get(server.url("/spalloc/system/login.html"))
-        .send()
-        .expect("form");
-    assert_eq!(form.status(), StatusCode::OK);
-    assert!(session_cookie(&form).is_some());
-    let page = form.text().expect("body");
-    let token = csrf_from_form(&page).expect("found by SpiNNMan's regex");
+    let form = server.get("/spalloc/system/login.html", Send::default());
+    assert_eq!(form.status, 200);
+    assert!(form.session_cookie().is_some());
+    let token = csrf_from_form(&form.body).expect("found by SpiNNMan's regex");
     assert!(!token.is_empty() && token.chars().all(|c| c.is_ascii_hexdigit()));
-    let line = page.lines().find(|l| l.contains("_csrf")).expect("line");
+    let line = form
+        .body
+        .lines()
+        .find(|l| l.contains("_csrf"))
+        .expect("line");
     assert_eq!(
         line,
         format!(r#"<input type="hidden" name="_csrf" value="{token}" />"#)
@@ -215,52 +301,38 @@ fn the_login_form_sets_a_session_and_has_the_csrf_input_alone_on_its_line() {
 #[test]
 fn a_password_log_in_answers_302_with_a_new_session_that_authenticates_gets() {
     let server = TestServer::start(accounts_with_alice());
-    let c = client();
-    let form = c
-        .get(server.url("/spalloc/system/login.html"))
-        .send()
-        .expect("form");
-    let temporary = session_cookie(&form).expect("session");
-    let csrf = csrf_from_form(&form.text().expect("body")).expect("csrf");
-    assert_eq!(
-        whoami_by_cookie(&server, &temporary).0,
-        StatusCode::UNAUTHORIZED
-    );
+    let (temporary, csrf) = fetch_form(&server);
+    assert_eq!(whoami_by_cookie(&server, &temporary).status, 401);
 
-    let response = with_cookie(
-        c.post(server.url("/spalloc/system/perform_login")),
-        &temporary,
-    )
-    .form(&[
-        ("_csrf", csrf.as_str()),
-        ("username", "alice"),
-        ("password", "wonderland"),
-        ("submit", "submit"),
-    ])
-    .send()
-    .expect("login");
-    assert_eq!(response.status(), StatusCode::FOUND);
-    assert_eq!(
-        response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok()),
-        Some("/spalloc/system/")
+    let response = server.post(
+        "/spalloc/system/perform_login",
+        Send {
+            session: Some(&temporary),
+            form: Some(&[
+                ("_csrf", &csrf),
+                ("username", "alice"),
+                ("password", "wonderland"),
+                ("submit", "submit"),
+            ]),
+            ..Send::default()
+        },
     );
-    let session = session_cookie(&response).expect("a session on success");
+    assert_eq!(response.status, 302);
+    assert_eq!(response.header("location"), Some("/spalloc/system/"));
+    let session = response.session_cookie().expect("a session on success");
     assert_ne!(session, temporary, "a new id after log-in");
 
-    let (status, body) = whoami_by_cookie(&server, &session);
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let me = json(&body);
+    let me = whoami_by_cookie(&server, &session);
+    assert_eq!(me.status, 200, "{}", me.body);
+    let me = me.json();
     assert_eq!(me["user"], "alice");
     assert_eq!(me["role"], "user");
     assert_eq!(me["groups"], json!(["crew"]));
     assert_eq!(me["csrf-header"], "X-CSRF-TOKEN");
     assert!(me["csrf-token"].as_str().is_some_and(|t| !t.is_empty()));
     assert_eq!(
-        whoami_by_cookie(&server, &temporary).0,
-        StatusCode::UNAUTHORIZED,
+        whoami_by_cookie(&server, &temporary).status,
+        401,
         "the pre-log-in id is dead"
     );
 }
@@ -270,9 +342,9 @@ fn a_failed_log_in_answers_401_json_with_a_message_and_no_cookie() {
     let server = TestServer::start(accounts_with_alice());
     for (user, password) in [("alice", "wrong"), ("nobody", "wonderland")] {
         let response = log_in(&server, user, password);
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(session_cookie(&response), None);
-        let body = json(&response.text().expect("body"));
+        assert_eq!(response.status, 401);
+        assert_eq!(response.session_cookie(), None);
+        let body = response.json();
         assert_eq!(body["message"], "computer says no");
         assert!(body["timestamp"].is_string());
     }
@@ -281,38 +353,29 @@ fn a_failed_log_in_answers_401_json_with_a_message_and_no_cookie() {
 #[test]
 fn a_log_in_without_the_forms_csrf_token_is_refused_with_no_cookie() {
     let server = TestServer::start(accounts_with_alice());
-    let c = client();
-    let form = c
-        .get(server.url("/spalloc/system/login.html"))
-        .send()
-        .expect("form");
-    let temporary = session_cookie(&form).expect("session");
-    let attempts = [
-        with_cookie(
-            c.post(server.url("/spalloc/system/perform_login")),
-            &temporary,
-        )
-        .form(&[("username", "alice"), ("password", "wonderland")]),
-        with_cookie(
-            c.post(server.url("/spalloc/system/perform_login")),
-            &temporary,
-        )
-        .form(&[
-            ("_csrf", "0000"),
-            ("username", "alice"),
-            ("password", "wonderland"),
-        ]),
-        c.post(server.url("/spalloc/system/perform_login")).form(&[
-            ("_csrf", "0000"),
-            ("username", "alice"),
-            ("password", "wonderland"),
-        ]),
+    let (temporary, _) = fetch_form(&server);
+    let no_token: &[(&str, &str)] = &[("username", "alice"), ("password", "wonderland")];
+    let wrong_token: &[(&str, &str)] = &[
+        ("_csrf", "0000"),
+        ("username", "alice"),
+        ("password", "wonderland"),
     ];
-    for attempt in attempts {
-        let response = attempt.send().expect("login");
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        assert_eq!(session_cookie(&response), None);
-        assert!(json(&response.text().expect("body"))["message"].is_string());
+    for (session, form) in [
+        (Some(temporary.as_str()), no_token),
+        (Some(temporary.as_str()), wrong_token),
+        (None, wrong_token),
+    ] {
+        let response = server.post(
+            "/spalloc/system/perform_login",
+            Send {
+                session,
+                form: Some(form),
+                ..Send::default()
+            },
+        );
+        assert_eq!(response.status, 403);
+        assert_eq!(response.session_cookie(), None);
+        assert!(response.json()["message"].is_string());
     }
 }
 
@@ -320,54 +383,37 @@ fn a_log_in_without_the_forms_csrf_token_is_refused_with_no_cookie() {
 fn a_changing_request_with_a_session_needs_the_sessions_csrf_header() {
     let server = TestServer::start(accounts_with_alice());
     let session = logged_in_session(&server);
-    let csrf = json(&whoami_by_cookie(&server, &session).1)["csrf-token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let c = client();
-    for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
-        let without = with_cookie(
-            c.request(method.clone(), server.url("/protected")),
-            &session,
-        )
-        .send()
-        .expect("request");
-        assert_eq!(without.status(), StatusCode::FORBIDDEN);
-        assert!(without.text().expect("body").contains("X-CSRF-TOKEN"));
-        let wrong = with_cookie(
-            c.request(method.clone(), server.url("/protected")),
-            &session,
-        )
-        .header("X-CSRF-TOKEN", "0123")
-        .send()
-        .expect("request");
-        assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
-        let right = with_cookie(c.request(method, server.url("/protected")), &session)
-            .header("X-CSRF-TOKEN", &csrf)
-            .send()
-            .expect("request");
-        assert_eq!(right.status(), StatusCode::OK);
+    let csrf = csrf_of(&server, &session);
+    for method in ["POST", "DELETE"] {
+        let url = server.url("/protected");
+        let with = |csrf| Send {
+            session: Some(&session),
+            csrf,
+            ..Send::default()
+        };
+        let without = send(method, &url, with(None));
+        assert_eq!(without.status, 403);
+        assert!(without.body.contains("X-CSRF-TOKEN"));
+        assert_eq!(send(method, &url, with(Some("0123"))).status, 403);
+        assert_eq!(send(method, &url, with(Some(&csrf))).status, 200);
     }
 }
 
 #[test]
 fn an_api_call_without_credentials_gets_401_text_and_never_a_redirect() {
     let server = TestServer::start(accounts_with_alice());
-    for cookie in [None, Some("JSESSIONID=nonsense")] {
-        let mut request = client().get(server.url("/protected"));
-        if let Some(cookie) = cookie {
-            request = request.header(reqwest::header::COOKIE, cookie);
-        }
-        let response = request.send().expect("request");
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert!(response.headers().get("location").is_none());
-        assert!(response.headers().get("www-authenticate").is_some());
-        let kind = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+    for session in [None, Some("nonsense")] {
+        let response = server.get(
+            "/protected",
+            Send {
+                session,
+                ..Send::default()
+            },
+        );
+        assert_eq!(response.status, 401);
+        assert!(response.header("location").is_none());
+        assert!(response.header("www-authenticate").is_some());
+        let kind = response.header("content-type").unwrap_or("");
         assert!(kind.starts_with("text/plain"), "{kind}");
     }
 }
@@ -375,34 +421,25 @@ fn an_api_call_without_credentials_gets_401_text_and_never_a_redirect() {
 #[test]
 fn http_basic_authenticates_any_request_without_csrf() {
     let server = TestServer::start(accounts_with_alice());
-    let c = client();
-    let get = c
-        .get(server.url("/protected"))
-        .basic_auth("alice", Some("wonderland"))
-        .send()
-        .expect("request");
-    assert_eq!(get.status(), StatusCode::OK);
-    let me = json(&get.text().expect("body"));
+    let basic = |password| Send {
+        basic: Some(("alice", password)),
+        ..Send::default()
+    };
+    let get = server.get("/protected", basic("wonderland"));
+    assert_eq!(get.status, 200);
+    let me = get.json();
     assert_eq!(me["user"], "alice");
     assert_eq!(me["csrf-token"], Value::Null, "no session, no CSRF token");
-    let post = c
-        .post(server.url("/protected"))
-        .basic_auth("alice", Some("wonderland"))
-        .send()
-        .expect("request");
-    assert_eq!(post.status(), StatusCode::OK);
-    let wrong = c
-        .get(server.url("/protected"))
-        .basic_auth("alice", Some("nope"))
-        .send()
-        .expect("request");
-    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let other_scheme = c
-        .get(server.url("/protected"))
-        .header("Authorization", "Digest abc")
-        .send()
-        .expect("request");
-    assert_eq!(other_scheme.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(server.post("/protected", basic("wonderland")).status, 200);
+    assert_eq!(server.get("/protected", basic("nope")).status, 401);
+    let other_scheme = server.get(
+        "/protected",
+        Send {
+            authorization: Some("Digest abc"),
+            ..Send::default()
+        },
+    );
+    assert_eq!(other_scheme.status, 401);
 }
 
 #[test]
@@ -413,162 +450,141 @@ fn a_bearer_login_leaves_a_session_that_authenticates_cookie_only_gets() {
         .expect("token")
         .secret;
     let server = TestServer::start(accounts);
-    let c = client();
     // SpiNNMan §3.2: GET login.html with the token and no cookie.
-    let form = c
-        .get(server.url("/spalloc/system/login.html"))
-        .bearer_auth(&token)
-        .send()
-        .expect("form");
-    assert!(form.status().is_success());
-    let session = session_cookie(&form).expect("a session");
+    let form = server.get(
+        "/spalloc/system/login.html",
+        Send {
+            bearer: Some(&token),
+            ..Send::default()
+        },
+    );
+    assert!((200..400).contains(&form.status));
+    let session = form.session_cookie().expect("a session");
     // Then GETs carry only the cookie.
-    let (status, body) = whoami_by_cookie(&server, &session);
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let me = json(&body);
+    let me = whoami_by_cookie(&server, &session);
+    assert_eq!(me.status, 200, "{}", me.body);
+    let me = me.json();
     assert_eq!(me["user"], "alice");
     let csrf = me["csrf-token"]
         .as_str()
         .expect("the session's token")
         .to_owned();
     // And changing calls carry cookie, CSRF header and token.
-    let post = with_cookie(c.post(server.url("/protected")), &session)
-        .header("X-CSRF-TOKEN", &csrf)
-        .bearer_auth(&token)
-        .send()
-        .expect("request");
-    assert_eq!(post.status(), StatusCode::OK);
-    assert_eq!(
-        json(&post.text().expect("body"))["csrf-token"],
-        csrf.as_str()
+    let post = server.post(
+        "/protected",
+        Send {
+            session: Some(&session),
+            csrf: Some(&csrf),
+            bearer: Some(&token),
+            ..Send::default()
+        },
     );
+    assert_eq!(post.status, 200);
+    assert_eq!(post.json()["csrf-token"], csrf.as_str());
     // A token alone needs no CSRF token.
-    let bare = c
-        .delete(server.url("/protected"))
-        .bearer_auth(&token)
-        .send()
-        .expect("request");
-    assert_eq!(bare.status(), StatusCode::OK);
+    let bare = send(
+        "DELETE",
+        &server.url("/protected"),
+        Send {
+            bearer: Some(&token),
+            ..Send::default()
+        },
+    );
+    assert_eq!(bare.status, 200);
 }
 
 #[test]
 fn a_bad_bearer_token_gets_401_and_no_session_from_the_login_form() {
     let server = TestServer::start(accounts_with_alice());
     for token in ["spalloc_0000", "whatever"] {
-        let form = client()
-            .get(server.url("/spalloc/system/login.html"))
-            .bearer_auth(token)
-            .send()
-            .expect("form");
-        assert_eq!(form.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(session_cookie(&form), None);
-        let api = client()
-            .get(server.url("/protected"))
-            .bearer_auth(token)
-            .send()
-            .expect("request");
-        assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+        let bearer = || Send {
+            bearer: Some(token),
+            ..Send::default()
+        };
+        let form = server.get("/spalloc/system/login.html", bearer());
+        assert_eq!(form.status, 401);
+        assert_eq!(form.session_cookie(), None);
+        assert_eq!(server.get("/protected", bearer()).status, 401);
     }
 }
 
 #[test]
 fn three_failed_log_ins_lock_the_account_against_the_right_password() {
     let server = TestServer::start(accounts_with_alice());
-    assert_eq!(
-        log_in(&server, "alice", "wonderland").status(),
-        StatusCode::FOUND
-    );
+    assert_eq!(log_in(&server, "alice", "wonderland").status, 302);
     for _ in 0..3 {
-        assert_eq!(
-            log_in(&server, "alice", "wrong").status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(log_in(&server, "alice", "wrong").status, 401);
     }
     let locked = log_in(&server, "alice", "wonderland");
-    assert_eq!(locked.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(session_cookie(&locked), None);
-    let basic = client()
-        .get(server.url("/protected"))
-        .basic_auth("alice", Some("wonderland"))
-        .send()
-        .expect("request");
-    assert_eq!(
-        basic.status(),
-        StatusCode::UNAUTHORIZED,
-        "Basic is locked too"
+    assert_eq!(locked.status, 401);
+    assert_eq!(locked.session_cookie(), None);
+    let basic = server.get(
+        "/protected",
+        Send {
+            basic: Some(("alice", "wonderland")),
+            ..Send::default()
+        },
     );
+    assert_eq!(basic.status, 401, "Basic is locked too");
 }
 
 #[test]
 fn logging_out_ends_the_session() {
     let server = TestServer::start(accounts_with_alice());
     let session = logged_in_session(&server);
-    let csrf = json(&whoami_by_cookie(&server, &session).1)["csrf-token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let refused = with_cookie(
-        client().post(server.url("/spalloc/system/perform_logout")),
-        &session,
-    )
-    .send()
-    .expect("logout");
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "CSRF needed");
-    assert_eq!(whoami_by_cookie(&server, &session).0, StatusCode::OK);
-    let out = with_cookie(
-        client().post(server.url("/spalloc/system/perform_logout")),
-        &session,
-    )
-    .form(&[("_csrf", csrf.as_str())])
-    .send()
-    .expect("logout");
-    assert_eq!(out.status(), StatusCode::FOUND);
-    assert_eq!(
-        whoami_by_cookie(&server, &session).0,
-        StatusCode::UNAUTHORIZED
+    let csrf = csrf_of(&server, &session);
+    let refused = server.post(
+        "/spalloc/system/perform_logout",
+        Send {
+            session: Some(&session),
+            ..Send::default()
+        },
     );
+    assert_eq!(refused.status, 403, "CSRF needed");
+    assert_eq!(whoami_by_cookie(&server, &session).status, 200);
+    let out = server.post(
+        "/spalloc/system/perform_logout",
+        Send {
+            session: Some(&session),
+            form: Some(&[("_csrf", &csrf)]),
+            ..Send::default()
+        },
+    );
+    assert_eq!(out.status, 302);
+    assert_eq!(whoami_by_cookie(&server, &session).status, 401);
 }
 
 #[test]
 fn a_logged_in_user_makes_lists_uses_and_revokes_their_own_tokens() {
     let server = TestServer::start(accounts_with_alice());
     let session = logged_in_session(&server);
-    let csrf = json(&whoami_by_cookie(&server, &session).1)["csrf-token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let c = client();
-    let tokens_url = server.url("/spalloc/srv/spalloc/tokens");
-    let made = with_cookie(c.post(&tokens_url), &session)
-        .header("X-CSRF-TOKEN", &csrf)
-        .header("Content-Type", "application/json")
-        .body(r#"{"name": "laptop", "expires-in-days": 30}"#)
-        .send()
-        .expect("create");
-    assert_eq!(made.status(), StatusCode::CREATED);
-    let location = made
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location")
-        .to_owned();
-    let made = json(&made.text().expect("body"));
+    let csrf = csrf_of(&server, &session);
+    let by_session = |body| Send {
+        session: Some(&session),
+        csrf: Some(&csrf),
+        body,
+        ..Send::default()
+    };
+    let tokens = "/spalloc/srv/spalloc/tokens";
+    let made = server.post(
+        tokens,
+        by_session(Some(r#"{"name": "laptop", "expires-in-days": 30}"#)),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let location = made.header("location").expect("location").to_owned();
+    let made = made.json();
     let secret = made["token"].as_str().expect("secret").to_owned();
     assert_eq!(made["name"], "laptop");
     assert!(made["expires"].is_string());
     assert_eq!(location, made["token-ref"].as_str().expect("ref"));
+    let bearer = || Send {
+        bearer: Some(&secret),
+        ..Send::default()
+    };
 
-    let me = c
-        .get(server.url("/protected"))
-        .bearer_auth(&secret)
-        .send()
-        .expect("request");
-    assert_eq!(json(&me.text().expect("body"))["user"], "alice");
+    assert_eq!(server.get("/protected", bearer()).json()["user"], "alice");
 
-    let listed = with_cookie(c.get(&tokens_url), &session)
-        .send()
-        .expect("list");
-    let listed = json(&listed.text().expect("body"));
+    let listed = server.get(tokens, by_session(None)).json();
     assert_eq!(listed["tokens"].as_array().map(Vec::len), Some(1));
     assert!(
         listed["tokens"][0].get("token").is_none(),
@@ -577,29 +593,12 @@ fn a_logged_in_user_makes_lists_uses_and_revokes_their_own_tokens() {
     assert!(listed["tokens"][0]["last-used"].is_string());
 
     // A token cannot make more tokens.
-    let minted = c
-        .post(&tokens_url)
-        .bearer_auth(&secret)
-        .send()
-        .expect("create");
-    assert_eq!(minted.status(), StatusCode::FORBIDDEN);
+    assert_eq!(server.post(tokens, bearer()).status, 403);
 
-    let revoked = with_cookie(c.delete(server.url(&location)), &session)
-        .header("X-CSRF-TOKEN", &csrf)
-        .send()
-        .expect("revoke");
-    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
-    let after = c
-        .get(server.url("/protected"))
-        .bearer_auth(&secret)
-        .send()
-        .expect("request");
-    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
-    let again = with_cookie(c.delete(server.url(&location)), &session)
-        .header("X-CSRF-TOKEN", &csrf)
-        .send()
-        .expect("revoke");
-    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let revoke = || send("DELETE", &server.url(&location), by_session(None));
+    assert_eq!(revoke().status, 204);
+    assert_eq!(server.get("/protected", bearer()).status, 401);
+    assert_eq!(revoke().status, 404);
 }
 
 #[test]
@@ -613,14 +612,16 @@ fn a_bad_token_request_gets_400_with_a_message() {
         r#"{"expires-in-days": 99999999999}"#,
         "not json",
     ] {
-        let response = client()
-            .post(server.url("/spalloc/srv/spalloc/tokens"))
-            .basic_auth("alice", Some("wonderland"))
-            .body(body)
-            .send()
-            .expect("create");
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
-        assert!(!response.text().expect("body").is_empty());
+        let response = server.post(
+            "/spalloc/srv/spalloc/tokens",
+            Send {
+                basic: Some(("alice", "wonderland")),
+                body: Some(body),
+                ..Send::default()
+            },
+        );
+        assert_eq!(response.status, 400, "{body}");
+        assert!(!response.body.is_empty());
     }
 }
 
@@ -647,25 +648,28 @@ fn sessions_and_their_csrf_tokens_survive_a_server_restart() {
             .secret;
         let server = TestServer::start(accounts);
         let session = logged_in_session(&server);
-        let csrf = json(&whoami_by_cookie(&server, &session).1)["csrf-token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
-        let form = client()
-            .get(server.url("/spalloc/system/login.html"))
-            .bearer_auth(&token)
-            .send()
-            .expect("form");
-        (session, csrf, session_cookie(&form).expect("session"))
+        let csrf = csrf_of(&server, &session);
+        let form = server.get(
+            "/spalloc/system/login.html",
+            Send {
+                bearer: Some(&token),
+                ..Send::default()
+            },
+        );
+        (session, csrf, form.session_cookie().expect("session"))
     };
     let server = TestServer::start(open(&path));
-    let (status, body) = whoami_by_cookie(&server, &session);
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(json(&body)["csrf-token"], csrf.as_str());
-    let post = with_cookie(client().post(server.url("/protected")), &session)
-        .header("X-CSRF-TOKEN", &csrf)
-        .send()
-        .expect("request");
-    assert_eq!(post.status(), StatusCode::OK);
-    assert_eq!(whoami_by_cookie(&server, &token_session).0, StatusCode::OK);
+    let me = whoami_by_cookie(&server, &session);
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.json()["csrf-token"], csrf.as_str());
+    let post = server.post(
+        "/protected",
+        Send {
+            session: Some(&session),
+            csrf: Some(&csrf),
+            ..Send::default()
+        },
+    );
+    assert_eq!(post.status, 200);
+    assert_eq!(whoami_by_cookie(&server, &token_session).status, 200);
 }

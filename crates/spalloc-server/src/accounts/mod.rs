@@ -29,6 +29,7 @@ pub mod secret;
 mod sessions;
 mod tokens;
 mod users;
+pub mod verified;
 
 pub use policy::{Policy, UnixSeconds};
 pub use role::Role;
@@ -40,6 +41,7 @@ use anonymous::AnonymousSessions;
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use verified::VerifiedPasswords;
 
 /// Who someone is once authenticated: what every request handler needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +86,7 @@ pub struct Accounts {
 struct Inner {
     db: Mutex<Connection>,
     anonymous: Mutex<AnonymousSessions>,
+    verified: Mutex<VerifiedPasswords>,
     policy: Policy,
     /// What was opened, for messages.
     origin: String,
@@ -137,6 +140,7 @@ impl Accounts {
             inner: Arc::new(Inner {
                 db: Mutex::new(conn),
                 anonymous: Mutex::new(AnonymousSessions::default()),
+                verified: Mutex::new(VerifiedPasswords::default()),
                 policy,
                 origin,
             }),
@@ -163,6 +167,13 @@ impl Accounts {
     fn anonymous(&self) -> MutexGuard<'_, AnonymousSessions> {
         self.inner
             .anonymous
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn verified(&self) -> MutexGuard<'_, VerifiedPasswords> {
+        self.inner
+            .verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }

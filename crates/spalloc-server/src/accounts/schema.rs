@@ -2,7 +2,9 @@
 //!
 //! They are created with `IF NOT EXISTS` on a connection of our own, next
 //! to the store's tables, so they need nothing from the store; times are
-//! Unix seconds, as in the rest of the state file.
+//! Unix seconds, as in the rest of the state file. If they move into the
+//! store's migration list, keep `IF NOT EXISTS`: `spalloc-server user add`
+//! may have made them in a file the store has not versioned yet.
 
 use rusqlite::Connection;
 use std::time::Duration;

@@ -376,3 +376,44 @@ fn names_with_separators_or_spaces_are_refused() {
         assert!(check_name(good).is_ok(), "{good:?}");
     }
 }
+
+#[test]
+fn a_remembered_password_stops_working_when_changed_locked_or_disabled() {
+    let a = accounts_with(&[("alice", Role::User)]);
+    assert!(a.check_password("alice", "pw", T0).is_ok());
+    assert!(a.check_password("alice", "pw", T0).is_ok(), "remembered");
+    a.set_disabled("alice", true).expect("disables");
+    assert!(a.check_password("alice", "pw", T0).is_err());
+    a.set_disabled("alice", false).expect("enables");
+    for i in 0..3 {
+        let _ = a.check_password("alice", "wrong", T0 + i);
+    }
+    assert!(a.check_password("alice", "pw", T0 + 5).is_err(), "locked");
+    a.unlock("alice").expect("unlocks");
+    a.set_password("alice", "new").expect("changes");
+    assert!(a.check_password("alice", "pw", T0 + 6).is_err());
+    assert!(a.check_password("alice", "new", T0 + 6).is_ok());
+}
+
+#[test]
+fn only_a_remembered_password_or_a_lock_is_decided_without_hashing() {
+    let a = accounts_with(&[("alice", Role::User)]);
+    assert!(
+        a.check_password_quickly("alice", "pw", T0).is_none(),
+        "never checked"
+    );
+    assert!(a.check_password("alice", "pw", T0).is_ok());
+    let quick = a
+        .check_password_quickly("alice", "pw", T0)
+        .expect("decided");
+    assert_eq!(quick.expect("accepted").user, "alice");
+    assert!(a.check_password_quickly("alice", "wrong", T0).is_none());
+    assert!(a.check_password_quickly("nobody", "pw", T0).is_none());
+    for i in 0..3 {
+        let _ = a.check_password("alice", "wrong", T0 + i);
+    }
+    assert!(matches!(
+        a.check_password_quickly("alice", "pw", T0 + 5),
+        Some(Err(LoginError::Refused(Refusal::Locked(_))))
+    ));
+}

@@ -222,37 +222,19 @@ impl Accounts {
     /// Checks a user name and password at `now`, applying the lock-out
     /// rules: a failure is counted; a success clears the count. A locked
     /// account is refused without checking the password. Takes tens of
-    /// milliseconds whatever the outcome (run it off the async runtime).
+    /// milliseconds (run it off the async runtime), except when
+    /// [`Accounts::check_password_quickly`] would have decided.
     pub fn check_password(
         &self,
         name: &str,
         given: &str,
         now: UnixSeconds,
     ) -> Result<Identity, LoginError> {
-        let row = self
-            .db()
-            .query_row(
-                "SELECT password_hash, disabled, failures, last_failure
-                 FROM account_users WHERE name = ?1",
-                params![name],
-                |r| {
-                    Ok(Credentials {
-                        hash: r.get(0)?,
-                        disabled: r.get(1)?,
-                        failures: Failures {
-                            count: r.get(2)?,
-                            last: r.get(3)?,
-                        },
-                    })
-                },
-            )
-            .optional()
-            .map_err(AccountsError::from)?;
         let refuse = |why| {
             password::waste_a_verification(given);
             Err(LoginError::Refused(why))
         };
-        let Some(creds) = row else {
+        let Some(creds) = self.credentials(name)? else {
             return refuse(Refusal::UnknownUser);
         };
         if creds.disabled {
@@ -264,18 +246,12 @@ impl Accounts {
         let Some(hash) = creds.hash else {
             return refuse(Refusal::NoPassword);
         };
+        if self.verified().contains(name, given, &hash) {
+            return self.password_accepted(name);
+        }
         if password::verify(given, &hash) {
-            self.db()
-                .execute(
-                    "UPDATE account_users SET failures = 0, last_failure = NULL
-                     WHERE name = ?1 AND failures != 0",
-                    params![name],
-                )
-                .map_err(AccountsError::from)?;
-            return self
-                .identity(name)?
-                .map(|(identity, _)| identity)
-                .ok_or(LoginError::Refused(Refusal::UnknownUser));
+            self.verified().insert(name, given, &hash);
+            return self.password_accepted(name);
         }
         // Read the count again under the lock, so that failures checked at
         // the same time are all counted.
@@ -301,6 +277,70 @@ impl Accounts {
         )
         .map_err(AccountsError::from)?;
         Err(LoginError::Refused(Refusal::WrongPassword))
+    }
+
+    /// [`Accounts::check_password`] when it needs no hashing: a password
+    /// this process already accepted against the same stored hash
+    /// ([`super::verified`]), or a locked account. `None` means "call
+    /// `check_password`". HTTP Basic clients, which send their password
+    /// with every request, take this path after their first.
+    pub fn check_password_quickly(
+        &self,
+        name: &str,
+        given: &str,
+        now: UnixSeconds,
+    ) -> Option<Result<Identity, LoginError>> {
+        let creds = match self.credentials(name) {
+            Ok(Some(creds)) => creds,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e.into())),
+        };
+        if creds.disabled {
+            return None;
+        }
+        if let Some(until) = self.policy().locked_until(creds.failures, now) {
+            return Some(Err(LoginError::Refused(Refusal::Locked(until))));
+        }
+        let hash = creds.hash?;
+        self.verified()
+            .contains(name, given, &hash)
+            .then(|| self.password_accepted(name))
+    }
+
+    /// The row a password check needs.
+    fn credentials(&self, name: &str) -> Result<Option<Credentials>, AccountsError> {
+        let row = self
+            .db()
+            .prepare_cached(
+                "SELECT password_hash, disabled, failures, last_failure
+                 FROM account_users WHERE name = ?1",
+            )?
+            .query_row(params![name], |r| {
+                Ok(Credentials {
+                    hash: r.get(0)?,
+                    disabled: r.get(1)?,
+                    failures: Failures {
+                        count: r.get(2)?,
+                        last: r.get(3)?,
+                    },
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// A right password: clears the failure count, and says who it is.
+    fn password_accepted(&self, name: &str) -> Result<Identity, LoginError> {
+        self.db()
+            .prepare_cached(
+                "UPDATE account_users SET failures = 0, last_failure = NULL
+                 WHERE name = ?1 AND failures != 0",
+            )
+            .and_then(|mut s| s.execute(params![name]))
+            .map_err(AccountsError::from)?;
+        self.identity(name)?
+            .map(|(identity, _)| identity)
+            .ok_or(LoginError::Refused(Refusal::UnknownUser))
     }
 
     /// A user's identity and whether they are disabled.

@@ -88,6 +88,15 @@ pub fn bind_http(config: &ServerConfig) -> std::io::Result<Option<HttpListener>>
 /// fresh password and token are logged.
 pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
     use crate::accounts::{demo, Accounts};
+    if let Some(path) = config.state_file.as_deref() {
+        // The store first: it sets a damaged file aside and starts a new
+        // one, and the accounts must live in the file the store then uses.
+        let (_, opened) = crate::store::Store::open(path, config.state_synchronous)
+            .map_err(std::io::Error::other)?;
+        for damage in &opened.damage {
+            tracing::error!("damaged state file: {damage}");
+        }
+    }
     let accounts =
         Accounts::for_state_file(config.state_file.as_deref()).map_err(std::io::Error::other)?;
     if config.http.is_some() {

@@ -98,18 +98,24 @@ pub(super) async fn authenticate_with(
     Ok((principal(session.identity, Some(session.csrf)), credential))
 }
 
-/// Checks a password with the lock-out rules on a blocking thread (Argon2
-/// takes tens of milliseconds), logging why a refusal happened.
+/// Checks a password with the lock-out rules, on a blocking thread when
+/// Argon2 must run (tens of milliseconds), logging why a refusal happened.
 pub(super) async fn check_password_off_runtime(
     accounts: &Accounts,
     user: String,
     password: String,
     now: UnixSeconds,
 ) -> Result<Identity, LoginError> {
-    let accounts = accounts.clone();
-    let name = user.clone();
-    let result =
-        tokio::task::spawn_blocking(move || accounts.check_password(&user, &password, now)).await;
+    let result = match accounts.check_password_quickly(&user, &password, now) {
+        Some(decided) => Ok(decided),
+        None => {
+            let accounts = accounts.clone();
+            let user = user.clone();
+            tokio::task::spawn_blocking(move || accounts.check_password(&user, &password, now))
+                .await
+        }
+    };
+    let name = user;
     match result {
         Ok(Err(LoginError::Refused(why))) => {
             info!("log-in as {name:?} refused: {why}");

@@ -38,9 +38,9 @@ pub use cookie::SESSION_COOKIE;
 pub use principal::{CsrfToken, Principal, CSRF_HEADER};
 pub use rejection::AuthRejection;
 
-pub use crate::accounts::Role;
+pub use crate::accounts::{Accounts, Role};
 
-use crate::accounts::{Accounts, UnixSeconds};
+use crate::accounts::UnixSeconds;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
@@ -82,6 +82,5 @@ fn now() -> UnixSeconds {
 /// A Unix time as an RFC 3339 string (`2026-12-05T18:00:00Z`), as allocserv
 /// writes instants.
 fn rfc3339(t: UnixSeconds) -> String {
-    let since_epoch = std::time::Duration::from_secs(u64::try_from(t).unwrap_or(0));
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since_epoch).to_string()
+    crate::rest::time_format::instant(t as f64).unwrap_or_default()
 }
