@@ -9,7 +9,7 @@
 # Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
 # $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
 # spalloc-load (crate spalloc-bench) and bench/tools/. Needs python3 and cc. Loopback addresses
-# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+5. The reference gets its own BMP IPs
+# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+9. The reference gets its own BMP IPs
 # (127.0.91.0 and 127.93.x.x) so that it does not collide with other reference servers.
 set -euo pipefail
 
@@ -146,6 +146,37 @@ STOP_TIMEOUT=5 "$ref/stop.sh" "$REF_HUGE" >/dev/null 2>&1 || true
 say "7. durable state on against --no-state"
 bench/state.sh "$R"
 
+say "8. v2 REST API beside the legacy port of the same server (ports $((P + 8)) and $((P + 9)))"
+# 16 clients reading a READY job's state, and job cycles (create, READY, delete),
+# over each protocol, against one server process so that its CPU per call compares.
+V2_HTTP=$((P + 8)) V2_LEGACY=$((P + 9)) V2=$out/v2.jsonl
+{ cat bench/machines/small-free0.toml; printf '\n[http]\nport = %s\n' "$V2_HTTP"; } > "$out/v2.toml"
+"$SERVER" "$out/v2.toml" --port "$V2_LEGACY" --no-state 2>"$out/ours-v2.log" & v2_pid=$!
+ours_pids+=("$v2_pid")
+for _ in $(seq 100); do grep -q 'Authorization: Bearer' "$out/ours-v2.log" && break; sleep 0.05; done
+token=$(sed -n 's/.*Authorization: Bearer \([A-Za-z0-9_-]*\).*/\1/p' "$out/ours-v2.log" | head -n 1)
+[ -n "$token" ] || { echo "no demo token in $out/ours-v2.log" >&2; exit 1; }
+api="http://127.0.0.1:$V2_HTTP/spalloc/srv/spalloc"
+job1 "$V2_LEGACY"
+"$L" conc 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --command get-job-state \
+  --clients 16 --per-client 1000 --repeat $REP >> "$V2"
+"$L" http-conc "$api" --token "$token" --server-pid $v2_pid --label "v2" \
+  --clients 16 --per-client 1000 --repeat $REP >> "$V2"
+"$L" cycles 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --wait ready \
+  --seconds $SECS --repeat 3 >> "$V2"
+"$L" http-cycles "$api" --token "$token" --server-pid $v2_pid --label "v2" --seconds $SECS --repeat 3 >> "$V2"
+python3 - "$V2" > "$out/v2.md" <<'PY'
+import json, sys
+print("| protocol | test | rate /s | p50 µs | p99 µs | server CPU µs/call |")
+print("| --- | --- | ---: | ---: | ---: | ---: |")
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    cpu = d.get("cpu_us_per_call")
+    print(f"| {d['label']} | {d['test']} | {d['rate']:.0f} | {d['p50_us']:.0f} | {d['p99_us']:.0f} | "
+          f"{'-' if cpu is None else f'{cpu:.1f}'} |")
+PY
+kill "$v2_pid" 2>/dev/null || true
+
 say "4b. allocator micro-benchmark (sans-I/O Controller)"
 if [ $quick = 1 ]; then scale_args=(-- --quick); else scale_args=(); fi
 cargo bench -q -p spalloc-bench --bench alloc_scale "${scale_args[@]}" 2>/dev/null | grep '^|' > "$out/alloc_scale.md"
@@ -155,6 +186,8 @@ cmd="bench/run.sh${1:+ $1}"
 python3 bench/report.py "$R" "$out/alloc_scale.md" \
   --command "$cmd" --date "$date_utc" --cpu "$cpu" --load "$load0 → $load1" > "$out/table.md"
 cat "$out/table.md"
+printf '\nv2 REST API beside the legacy port (one server process):\n\n'
+cat "$out/v2.md"
 if [ $quick = 0 ]; then
   python3 bench/report.py --splice "$out/table.md" BENCHMARKS.md
   echo "(table written to BENCHMARKS.md; raw results in $R)" >&2

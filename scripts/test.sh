@@ -58,6 +58,15 @@ else
   rm -rf "$wheel_tmp"
 fi
 # ---- end of the Python wheel block -----------------------------------------------------------
+# --- web dashboard: headless Chromium (web/test/browser.sh installs chromium and
+# chromium-driver with apt-get when missing). SPALLOC_SKIP_BROWSER=1 skips it.
+if [ "${SPALLOC_SKIP_BROWSER:-}" = 1 ]; then
+  echo "== web/test/browser.sh skipped (SPALLOC_SKIP_BROWSER=1)"
+else
+  echo "== web/test/browser.sh"
+  bash web/test/browser.sh
+fi
+# --- end of the web dashboard block
 # Two-way compatibility with the Python reference (compat/README.md): installs the reference
 # from PyPI with compat/reference/setup.sh, then runs its tools against our server, ours against
 # it, and a differential run. SPALLOC_SKIP_COMPAT=1 skips it (e.g. offline).

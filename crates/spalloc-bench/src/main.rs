@@ -11,10 +11,14 @@
 //! * `cycles`: create a job, wait until allocated or ready (polling, or on
 //!   `notify_job` notifications), destroy it;
 //! * `mem`: server resident memory idle, with N idle connections and with N
-//!   live jobs.
+//!   live jobs;
+//! * `http-conc`, `http-cycles`: the v2 REST API's job-state reads from N
+//!   clients and its job cycles (see [`http`]).
 //!
 //! With `--server-pid` the server's CPU time (user + system, all threads,
 //! from `/proc/PID/stat`) over each test is reported per call.
+
+mod http;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -171,6 +175,31 @@ enum Mode {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// v2 REST API: N clients GET one job's state at once.
+    HttpConc {
+        #[command(flatten)]
+        target: http::HttpTarget,
+        /// Clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Calls per client per repeat.
+        #[arg(long, default_value_t = 500)]
+        per_client: usize,
+        /// Repeats.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// v2 REST API job cycles: create, poll until READY, delete.
+    HttpCycles {
+        #[command(flatten)]
+        target: http::HttpTarget,
+        /// Seconds per repeat.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Repeats.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Server memory: idle, with N idle connections, with N live jobs.
     Mem {
         #[command(flatten)]
@@ -225,6 +254,17 @@ fn main() {
             jobs,
             settle,
         } => mem(&target, connections, jobs, settle),
+        Mode::HttpConc {
+            target,
+            clients,
+            per_client,
+            repeat,
+        } => http::conc(&target, clients, per_client, repeat),
+        Mode::HttpCycles {
+            target,
+            seconds,
+            repeat,
+        } => http::cycles(&target, seconds, repeat),
     };
     match result {
         Ok(v) => println!("{v}"),

@@ -10,10 +10,13 @@
 //! * [`config`]: the TOML configuration and its validation;
 //! * [`service`]: the sans-I/O service, fed protocol lines and time;
 //! * [`cmd`]: the protocol's commands, one module per group;
+//! * [`metrics`]: the Prometheus `/metrics` endpoint;
 //! * [`rest`]: the v2 REST API's operations, sans-I/O (served by [`http`]);
 //! * [`core`]: machines, geometry, allocation, queues and the controller;
 //! * [`store`]: the durable state file (SQLite);
 //! * [`accounts`]: users, sessions and API tokens (in the state file);
+//! * [`http`]: the HTTP front end (log-in in [`http::auth`]);
+//! * [`web`]: the dashboard pages (served by [`http`]);
 //! * [`clock`]: the only place the wall clock is read.
 //!
 //! ```no_run
@@ -33,11 +36,13 @@ pub mod cmd;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod metrics;
 pub mod rest;
 pub mod server;
 pub mod service;
 pub mod store;
 pub mod user_cli;
+pub mod web;
 
 pub use config::{ConfigError, ServerConfig};
 pub use server::RunningServer;

@@ -21,6 +21,9 @@ pub struct Service {
     pub controller: Controller,
     /// Who wants which notifications.
     pub watches: Watches,
+    /// The known command the last [`Service::handle`] ran, for the shell's
+    /// latency metrics (`None` for an unknown one).
+    pub last_command: Option<&'static str>,
 }
 
 impl Service {
@@ -34,6 +37,7 @@ impl Service {
         Service {
             controller: Controller::new(settings, machines),
             watches: Watches::default(),
+            last_command: None,
         }
     }
 
@@ -42,6 +46,7 @@ impl Service {
     /// request gets an `exception` explaining what is wrong instead of the
     /// reference's silent disconnect, since the stream is still in sync.
     pub fn handle_line(&mut self, caller: &Caller, line: &[u8], now: f64) -> Option<ServerMessage> {
+        self.last_command = None;
         if line.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
@@ -53,6 +58,7 @@ impl Service {
 
     /// Handles one parsed request.
     pub fn handle(&mut self, caller: &Caller, request: Request, now: f64) -> ServerMessage {
+        self.last_command = cmd::command::Command::from_name(&request.command).map(|c| c.name());
         match cmd::dispatch(self, caller, request, now) {
             Ok(value) => ServerMessage::Return(value),
             Err(message) => ServerMessage::Exception(message),

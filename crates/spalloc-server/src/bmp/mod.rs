@@ -44,7 +44,13 @@ pub async fn run_worker(
     mut backend: impl CarryOut,
 ) {
     while let Some(request) = inbox.recv().await {
+        let started = std::time::Instant::now();
         let result = backend.carry_out(&request).await;
+        crate::metrics::events::global().bmp_request(
+            &request.machine,
+            result.is_ok(),
+            started.elapsed(),
+        );
         let Some(completions) = completions.upgrade() else {
             return;
         };

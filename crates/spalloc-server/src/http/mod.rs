@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod metrics;
 pub mod openapi;
 pub mod tls;
 
@@ -40,6 +41,8 @@ pub struct HttpState {
     pub accounts: Accounts,
     /// Places for long-polls.
     pub long_polls: Arc<Semaphore>,
+    /// How many places [`HttpState::long_polls`] started with.
+    pub long_poll_limit: usize,
     /// Whether this listener speaks TLS (the default scheme of returned URLs).
     pub tls: bool,
 }
@@ -50,9 +53,12 @@ pub struct HttpState {
 pub fn router(state: HttpState) -> Router {
     let accounts = state.accounts.clone();
     Router::new()
+        .route(metrics::METRICS_PATH, axum::routing::get(metrics::scrape))
+        .merge(crate::web::routes())
         .fallback(api::handle)
         .with_state(state)
         .merge(auth::routes(accounts))
+        .layer(axum::middleware::from_fn(metrics::time_request))
 }
 
 /// Serves `app` on `listener` (over TLS if `tls` is given) until

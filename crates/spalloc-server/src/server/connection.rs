@@ -259,12 +259,15 @@ pub async fn serve(
                 }
                 match lines.next_line() {
                     Ok(Some(line)) => {
+                        let started = std::time::Instant::now();
                         if let Some(reply) = state.service.handle_line(&caller, line, clock::now())
                         {
                             let line = reply.to_line();
                             budget.spend(line.len());
                             state.send(client, line);
                         }
+                        crate::metrics::events::global()
+                            .legacy_command(state.service.last_command, started.elapsed());
                     }
                     Ok(None) => return Batch::Drained,
                     Err(FrameError::LineTooLong { limit }) => {

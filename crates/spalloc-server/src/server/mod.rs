@@ -84,8 +84,8 @@ pub fn bind_http(config: &ServerConfig) -> std::io::Result<Option<HttpListener>>
 }
 
 /// Opens the accounts the v2 REST API authenticates against: in the state
-/// file if the server keeps one, else in memory with a `demo` user whose
-/// fresh password and token are logged.
+/// file if the server keeps one, else in memory (`--no-state`, the demo)
+/// with a `demo` user whose fresh password and token are logged.
 pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
     use crate::accounts::{demo, Accounts};
     if let Some(path) = config.state_file.as_deref() {
@@ -220,6 +220,7 @@ pub async fn serve_listeners(
             shared: Arc::clone(&shared),
             accounts,
             long_polls: Arc::new(tokio::sync::Semaphore::new(max_long_polls)),
+            long_poll_limit: max_long_polls,
             tls: tls.is_some(),
         };
         tokio::spawn(crate::http::serve(

@@ -437,6 +437,12 @@ impl Shared {
         self.lock().changed.subscribe()
     }
 
+    /// Reads the state without changing it (so without a flush, which would
+    /// signal a change to every long-poll): for pages and metrics.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.lock())
+    }
+
     /// Runs `f` on the state, then flushes BMP work and notifications.
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut state = self.lock();

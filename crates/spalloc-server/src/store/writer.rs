@@ -198,7 +198,9 @@ impl Writer {
             let last = group.last().map_or(0, |g| g.0);
             let batch: Vec<(RecordChanges, bool)> =
                 group.into_iter().map(|(_, c, all)| (c, all)).collect();
+            let started = std::time::Instant::now();
             let result = self.blocking(|| lock(&self.inner.store).commit(&batch));
+            crate::metrics::events::global().store_commit(result.is_ok(), started.elapsed());
             match &result {
                 Ok(()) => {
                     let mut mirror = lock(&self.inner.mirror);

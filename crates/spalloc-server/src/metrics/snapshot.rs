@@ -1,0 +1,166 @@
+//! What is true now, read from the controller at scrape time: boards by
+//! condition per machine, jobs by state, the queue, open connections.
+//! Nothing here is stored between scrapes, so it cannot disagree with the
+//! controller.
+
+use crate::core::controller::Controller;
+use crate::server::shared::State;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use spalloc_protocol::JobState;
+use std::collections::BTreeMap;
+
+/// Per-machine label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MachineLabel {
+    /// The machine's name.
+    pub machine: String,
+}
+
+/// Per-state label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// `queued`, `power`, `ready` or `destroyed`.
+    pub state: &'static str,
+}
+
+/// One machine's boards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoardCounts {
+    /// Boards that exist and work.
+    pub total: i64,
+    /// Boards allocated to a job.
+    pub in_use: i64,
+    /// Allocated boards whose job asked for power on.
+    pub powered: i64,
+    /// Boards missing or broken.
+    pub dead: i64,
+}
+
+/// The facts `/metrics` reports about now.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Boards per machine, in the controller's order.
+    pub machines: BTreeMap<String, BoardCounts>,
+    /// Live jobs per state.
+    pub jobs: BTreeMap<&'static str, i64>,
+    /// How long each queued job has waited so far, in seconds.
+    pub queued_waits: Vec<f64>,
+    /// Open legacy-protocol connections.
+    pub connections: i64,
+}
+
+/// The job states reported even when no job is in them, so that a
+/// dashboard sees 0 rather than nothing.
+const STATES: [JobState; 3] = [JobState::Queued, JobState::Power, JobState::Ready];
+
+impl Snapshot {
+    /// Reads the facts from the server's state at `now`.
+    pub fn of(state: &State, now: f64) -> Snapshot {
+        Snapshot {
+            connections: state.clients.len() as i64,
+            ..Snapshot::of_controller(&state.service.controller, now)
+        }
+    }
+
+    /// The facts the controller holds (no connections), at `now`.
+    pub fn of_controller(controller: &Controller, now: f64) -> Snapshot {
+        let mut machines: BTreeMap<String, BoardCounts> = controller
+            .machines()
+            .map(|m| {
+                let counts = BoardCounts {
+                    total: m.live_boards().count() as i64,
+                    dead: m.dead_boards.len() as i64,
+                    ..BoardCounts::default()
+                };
+                (m.name.clone(), counts)
+            })
+            .collect();
+        let mut jobs: BTreeMap<&'static str, i64> = STATES.iter().map(|s| (s.name(), 0)).collect();
+        let mut queued_waits = Vec::new();
+        for job in controller.live_jobs() {
+            *jobs.entry(job.state.name()).or_default() += 1;
+            if job.state == JobState::Queued {
+                queued_waits.push((now - job.start_time).max(0.0));
+            }
+            let Some(allocation) = &job.allocation else {
+                continue;
+            };
+            if let Some(counts) = machines.get_mut(&allocation.machine) {
+                let boards = allocation.boards.len() as i64;
+                counts.in_use += boards;
+                if job.power == Some(true) {
+                    counts.powered += boards;
+                }
+            }
+        }
+        Snapshot {
+            machines,
+            jobs,
+            queued_waits,
+            connections: 0,
+        }
+    }
+
+    /// Adds these facts to `registry` as gauges (and one histogram of the
+    /// queued jobs' waits so far).
+    pub fn register(self, registry: &mut Registry, long_polls_waiting: usize) {
+        let boards = |name: &str, help: &str, pick: fn(&BoardCounts) -> i64| {
+            let family = Family::<MachineLabel, Gauge>::default();
+            for (machine, counts) in &self.machines {
+                family
+                    .get_or_create(&MachineLabel {
+                        machine: machine.clone(),
+                    })
+                    .set(pick(counts));
+            }
+            (name.to_owned(), help.to_owned(), family)
+        };
+        for (name, help, family) in [
+            boards("boards", "Working boards of a machine", |c| c.total),
+            boards("boards_in_use", "Boards allocated to jobs", |c| c.in_use),
+            boards(
+                "boards_powered",
+                "Allocated boards whose job has asked for power on",
+                |c| c.powered,
+            ),
+            boards("boards_dead", "Boards missing or broken", |c| c.dead),
+        ] {
+            registry.register(name, help, family);
+        }
+        let jobs = Family::<StateLabel, Gauge>::default();
+        for (state, n) in &self.jobs {
+            jobs.get_or_create(&StateLabel { state }).set(*n);
+        }
+        registry.register("jobs", "Live jobs by state", jobs);
+        let queue = Gauge::<i64>::default();
+        queue.set(self.queued_waits.len() as i64);
+        registry.register("queue_length", "Jobs waiting for boards", queue);
+        let waits = Histogram::new(exponential_buckets(1.0, 4.0, 10));
+        for wait in &self.queued_waits {
+            waits.observe(*wait);
+        }
+        registry.register(
+            "queued_job_wait_seconds",
+            "How long each job now queued has waited so far (recomputed at every scrape)",
+            waits,
+        );
+        let connections = Gauge::<i64>::default();
+        connections.set(self.connections);
+        registry.register(
+            "legacy_connections",
+            "Open legacy-protocol connections",
+            connections,
+        );
+        let polls = Gauge::<i64>::default();
+        polls.set(long_polls_waiting as i64);
+        registry.register(
+            "http_long_polls",
+            "REST requests held waiting for a change (wait=true)",
+            polls,
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! The dashboard pages and `/metrics` over real sockets: a server with an
+//! `[http]` listener on port 0, a browser-like client that logs in with the
+//! form, and the metrics read with a Prometheus text-format parser.
+
+mod http_support;
+
+use http_support::{config, start, Api, API};
+use reqwest::blocking::Client;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+
+fn browser() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Logs in with the form as a browser does; returns the session cookie.
+fn log_in(base: &str, user: &str) -> String {
+    let c = browser();
+    let form = c
+        .get(format!("{base}/spalloc/system/login.html"))
+        .send()
+        .expect("form");
+    let first = session(&form).expect("the form sets a session");
+    let page = form.text().expect("body");
+    let csrf = page
+        .lines()
+        .find_map(|l| l.split(r#"name="_csrf" value=""#).nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a _csrf input")
+        .to_owned();
+    let password = http_support::password(user);
+    let done = c
+        .post(format!("{base}/spalloc/system/perform_login"))
+        .header("Cookie", format!("JSESSIONID={first}"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("username", user),
+            ("password", password.as_str()),
+        ])
+        .send()
+        .expect("log in");
+    assert_eq!(done.status().as_u16(), 302, "log-in refused");
+    session(&done).expect("a new session")
+}
+
+fn session(r: &reqwest::blocking::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("JSESSIONID="))
+        .map(|v| v.split(';').next().unwrap_or("").to_owned())
+}
+
+fn page(base: &str, cookie: &str, path: &str) -> (u16, String) {
+    let r = browser()
+        .get(format!("{base}{path}"))
+        .header("Cookie", format!("JSESSIONID={cookie}"))
+        .send()
+        .expect("page");
+    (r.status().as_u16(), r.text().expect("body"))
+}
+
+fn scrape(base: &str) -> prometheus_parse::Scrape {
+    let r = browser()
+        .get(format!("{base}/metrics"))
+        .send()
+        .expect("scrape");
+    assert_eq!(r.status().as_u16(), 200);
+    let text = r.text().expect("body");
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses")
+}
+
+fn gauge(scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &str)) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{name} is not a gauge: {other:?}"),
+        })
+        .unwrap_or_else(|| panic!("no {name}{{{}={}}}", label.0, label.1))
+}
+
+fn histogram_count(scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &str)) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+        .find_map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().map(|b| b.count),
+            _ => None,
+        })
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn metrics_count_a_ready_jobs_boards_and_the_requests_that_made_it() {
+    let server = start(config(""));
+    let base = format!("http://{}", server.http_addr().expect("http"));
+    let alice = Api::new(&server, Some("alice"));
+    let job = alice.create(
+        json!({"num-boards": 1, "machine-name": "test-machine", "keepalive-interval": "PT1M"}),
+    );
+    alice.wait_for(&job, "READY");
+    let mut legacy = TcpStream::connect(server.legacy_addr().expect("legacy")).expect("connect");
+    legacy
+        .write_all(b"{\"command\": \"list_machines\", \"args\": [], \"kwargs\": {}}\n")
+        .expect("send");
+    let mut reply = String::new();
+    BufReader::new(&legacy)
+        .read_line(&mut reply)
+        .expect("reply");
+
+    let m = scrape(&base);
+    let machine = ("machine", "test-machine");
+    assert_eq!(gauge(&m, "spalloc_boards", machine), 6.0);
+    assert_eq!(gauge(&m, "spalloc_boards_in_use", machine), 1.0);
+    assert_eq!(gauge(&m, "spalloc_boards_dead", machine), 0.0);
+    assert_eq!(gauge(&m, "spalloc_jobs", ("state", "ready")), 1.0);
+    assert_eq!(gauge(&m, "spalloc_jobs", ("state", "queued")), 0.0);
+    let connections = m
+        .samples
+        .iter()
+        .find(|s| s.metric == "spalloc_legacy_connections")
+        .map(|s| s.value.clone());
+    assert_eq!(connections, Some(prometheus_parse::Value::Gauge(1.0)));
+    assert!(
+        histogram_count(
+            &m,
+            "spalloc_http_request_seconds",
+            ("endpoint", "/spalloc/srv/spalloc/jobs")
+        ) >= 1.0
+    );
+    assert!(
+        histogram_count(
+            &m,
+            "spalloc_legacy_request_seconds",
+            ("command", "list_machines")
+        ) >= 1.0
+    );
+    // Powering the job on was one simulated BMP request that succeeded.
+    let bmp = histogram_count(&m, "spalloc_bmp_request_seconds", ("outcome", "ok"));
+    assert!(bmp >= 1.0, "no BMP request counted");
+    let _ = alice.delete(&job);
+}
+
+#[test]
+fn pages_send_a_browser_without_a_session_to_the_log_in_form_but_the_api_answers_401() {
+    let server = start(config(""));
+    let base = format!("http://{}", server.http_addr().expect("http"));
+    for path in [
+        "/spalloc/system/list_machines",
+        "/spalloc/system/machine_info/test-machine",
+        "/spalloc/system/list_jobs",
+        "/spalloc/system/job_info/1",
+    ] {
+        let r = browser().get(format!("{base}{path}")).send().expect("get");
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+        assert_eq!(
+            r.headers().get("location").and_then(|v| v.to_str().ok()),
+            Some("/spalloc/system/login.html")
+        );
+    }
+    let api = browser()
+        .get(format!("{base}{API}/jobs"))
+        .send()
+        .expect("get");
+    assert_eq!(api.status().as_u16(), 401);
+}
+
+#[test]
+fn a_job_shows_on_the_map_and_only_its_owner_gets_its_buttons() {
+    let server = start(config(""));
+    let base = format!("http://{}", server.http_addr().expect("http"));
+    let alice = Api::new(&server, Some("alice"));
+    let job = alice.create(
+        json!({"num-boards": 1, "machine-name": "test-machine", "keepalive-interval": "PT1M"}),
+    );
+    alice.wait_for(&job, "READY");
+    let id = job.trim_end_matches('/').rsplit('/').next().expect("id");
+
+    let cookie = log_in(&base, "alice");
+    let (status, machines) = page(&base, &cookie, "/spalloc/system/list_machines");
+    assert_eq!(status, 200);
+    assert!(machines.contains("test-machine"));
+    assert!(
+        machines.contains(r#"<td class="in-use">1</td>"#),
+        "{machines}"
+    );
+
+    let (_, map) = page(&base, &cookie, "/spalloc/system/machine_info/test-machine");
+    assert!(map.contains("<svg"));
+    assert_eq!(map.matches(r#"class="board""#).count(), 6);
+    assert_eq!(map.matches(&format!(r#"data-job="{id}""#)).count(), 1);
+
+    let (_, jobs) = page(&base, &cookie, "/spalloc/system/list_jobs?mine=1");
+    assert!(jobs.contains(&format!(r#"data-job="{id}""#)));
+
+    let (_, mine) = page(&base, &cookie, &format!("/spalloc/system/job_info/{id}"));
+    assert!(mine.contains(r#"id="destroy""#));
+    let bob = log_in(&base, "bob");
+    let (_, theirs) = page(&base, &bob, &format!("/spalloc/system/job_info/{id}"));
+    assert!(theirs.contains("alice"));
+    assert!(!theirs.contains(r#"id="destroy""#));
+    assert!(mine.contains(r#"id="request""#));
+    assert!(!theirs.contains(r#"id="request""#));
+    let (_, bobs) = page(&base, &bob, "/spalloc/system/list_jobs?mine=1");
+    assert!(!bobs.contains(&format!(r#"data-job="{id}""#)));
+}
+
+#[test]
+fn the_change_poll_answers_a_new_revision_once_a_job_is_created() {
+    let server = start(config(""));
+    let base = format!("http://{}", server.http_addr().expect("http"));
+    let cookie = log_in(&base, "alice");
+    let (_, first) = page(&base, &cookie, "/spalloc/system/changes");
+    let waiter = {
+        let base = base.clone();
+        let cookie = cookie.clone();
+        let first = first.clone();
+        std::thread::spawn(move || {
+            page(
+                &base,
+                &cookie,
+                &format!("/spalloc/system/changes?since={first}"),
+            )
+        })
+    };
+    let alice = Api::new(&server, Some("alice"));
+    let job = alice.create(
+        json!({"num-boards": 1, "machine-name": "test-machine", "keepalive-interval": "PT1M"}),
+    );
+    let (status, next) = waiter.join().expect("waiter");
+    assert_eq!(status, 200);
+    assert_ne!(next, first);
+    let _ = alice.delete(&job);
+}
+
+#[test]
+fn metrics_count_the_commits_of_a_server_with_a_state_file() {
+    let dir = std::env::temp_dir().join(format!("spalloc-web-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut cfg = config("");
+    cfg.state_file = Some(dir.join("state.sqlite"));
+    let server = start(cfg);
+    let base = format!("http://{}", server.http_addr().expect("http"));
+    let alice = Api::new(&server, Some("alice"));
+    let job = alice.create(
+        json!({"num-boards": 1, "machine-name": "test-machine", "keepalive-interval": "PT1M"}),
+    );
+    let m = scrape(&base);
+    let commits = histogram_count(&m, "spalloc_store_commit_seconds", ("outcome", "ok"));
+    assert!(commits >= 1.0, "no commit counted");
+    let _ = alice.delete(&job);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
