@@ -22,3 +22,4 @@ pub mod server_args;
 pub mod shell_quote;
 pub mod terminal;
 pub mod tools;
+pub mod v2_service;

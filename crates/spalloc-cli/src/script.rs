@@ -94,14 +94,29 @@ fn require_server(settings: Option<ServerSettings>, command: &mut Command) -> Se
     settings.unwrap_or_else(|| {
         usage_error(
             command,
-            "--hostname of spalloc server must be specified (or set hostname in the [spalloc] section of a config file)",
+            "--hostname of spalloc server must be specified (or --url of a v2 service, or set hostname or url in the [spalloc] section of a config file)",
         )
     })
 }
 
 /// Connects (with no connect timeout, as the reference) and checks the
 /// server's version unless told not to.
+///
+/// A v2 address (`--url`, or `url` in a config file) is refused with a
+/// message naming the tool, for the tools that speak only the legacy
+/// protocol so far.
 pub fn connect(settings: &ServerSettings) -> Result<ProtocolClient, Failure> {
+    if settings.url.is_some() {
+        let tool = std::env::args()
+            .next()
+            .and_then(|p| {
+                std::path::Path::new(&p)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "this tool".into());
+        return Err(crate::v2_service::not_yet(&tool));
+    }
     let client = ProtocolClient::new(settings.hostname.clone(), settings.port);
     client.connect()?;
     client.set_timeout(settings.timeout);

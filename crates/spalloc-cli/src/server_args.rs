@@ -4,6 +4,7 @@
 use crate::python_text::optional_float_text;
 use clap::{Args, Command};
 use spalloc::Config;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The heading the reference gives this group.
@@ -25,6 +26,15 @@ pub struct ServerArgs {
     /// non-empty value, even `False`, means yes, as in the reference
     #[arg(long = "ignore_version", value_name = "IGNORE_VERSION", help_heading = HEADING)]
     pub ignore_version: Option<String>,
+    /// URL of a v2 (REST) spalloc service, e.g. https://host/spalloc/
+    /// (instead of --hostname; credentials from SPALLOC_TOKEN, `spalloc
+    /// login`, or SPALLOC_USER and SPALLOC_PASSWORD)
+    #[arg(long, value_name = "URL", help_heading = HEADING)]
+    pub url: Option<String>,
+    /// a PEM file of certificates to trust for a v2 service, besides the
+    /// system's
+    #[arg(long = "ca-cert", value_name = "FILE", help_heading = HEADING)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Where and how to reach the server, after config defaults are applied.
@@ -38,6 +48,11 @@ pub struct ServerSettings {
     pub timeout: Option<Duration>,
     /// Skip the version check.
     pub ignore_version: bool,
+    /// The v2 service's URL: when set, the tool speaks v2, not the legacy
+    /// protocol to `hostname`.
+    pub url: Option<String>,
+    /// Extra certificates to trust for the v2 service.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Seconds as a timeout: `None` (wait forever) for `None`, zero, negative or NaN.
@@ -49,9 +64,22 @@ pub fn seconds_to_timeout(seconds: Option<f64>) -> Option<Duration> {
 
 impl ServerArgs {
     /// The settings, or `None` if no hostname is known.
+    ///
+    /// The address picks the protocol: `--url` wins, then `--hostname`, then
+    /// the config files' `url`, then their `hostname`.
     pub fn resolve(&self, config: &Config) -> Option<ServerSettings> {
-        let hostname = self.hostname.clone().or_else(|| config.hostname.clone())?;
+        let url = match (&self.url, &self.hostname) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(_)) => None,
+            (None, None) => config.url.clone(),
+        };
+        let hostname = match &url {
+            Some(_) => String::new(),
+            None => self.hostname.clone().or_else(|| config.hostname.clone())?,
+        };
         Some(ServerSettings {
+            url,
+            ca_cert: self.ca_cert.clone().or_else(|| config.ca_cert.clone()),
             hostname,
             port: self.port.unwrap_or(config.port),
             timeout: seconds_to_timeout(self.timeout.or(config.timeout)),

@@ -45,6 +45,10 @@
 //! | `max_dead_links` | `None` | dead links allowed in an allocation; `None` for any |
 //! | `require_torus` | `False` | require wrap-around links |
 //! | `ignore_version` | `False` | skip the server version check (command-line tools only) |
+//! | `url` | none | the v2 (REST) service, e.g. `https://host/spalloc/`; when set, the v2 API is used instead of `hostname`'s legacy port |
+//! | `token` | none | a personal API token for the v2 service |
+//! | `token_file` | none | a file holding such a token (`~` is expanded) |
+//! | `ca_cert` | none | a PEM file of certificates to trust for the v2 service, besides the system's |
 //! | `server_timeout` | `3600.0` | seconds `spalloc` keeps reconnecting to a vanished server while it waits for its job before giving up; `None` for never (command-line tools only) |
 //!
 //! A key that is none of these, or a section other than `[spalloc]` (and
@@ -108,6 +112,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "require_torus",
     "ignore_version",
     "server_timeout",
+    "url",
+    "token",
+    "token_file",
+    "ca_cert",
 ];
 
 /// Why configuration could not be loaded.
@@ -184,6 +192,16 @@ pub struct Config {
     pub require_torus: bool,
     /// Skip the server version check (used by the command-line tools).
     pub ignore_version: bool,
+    /// The v2 (REST) service's URL, e.g. `https://host/spalloc/`. When set,
+    /// it wins over `hostname`: the client speaks v2 (see [`crate::v2`]).
+    pub url: Option<String>,
+    /// A personal API token for the v2 service.
+    pub token: Option<String>,
+    /// A file holding a personal API token for the v2 service.
+    pub token_file: Option<PathBuf>,
+    /// A PEM file of certificates to trust for the v2 service, besides the
+    /// system's (for a private server).
+    pub ca_cert: Option<PathBuf>,
     /// How long `spalloc` keeps trying to reach a vanished server while it
     /// waits, in seconds; `None` for ever (used by the command-line tools).
     pub server_timeout: Option<f64>,
@@ -218,6 +236,10 @@ impl Default for Config {
             max_dead_links: None,
             require_torus: false,
             ignore_version: false,
+            url: None,
+            token: None,
+            token_file: None,
+            ca_cert: None,
             server_timeout: Some(DEFAULT_SERVER_TIMEOUT),
         }
     }
@@ -340,6 +362,18 @@ impl Config {
                 "ignore_version",
                 parse_bool,
                 "a boolean (1/yes/true/on or 0/no/false/off)",
+            )?,
+            url: none_able(get("url")?, |s| Some(s.trim().to_owned()), "a URL")?,
+            token: none_able(get("token")?, |s| Some(s.trim().to_owned()), "a token")?,
+            token_file: none_able(
+                get("token_file")?,
+                |s| Some(PathBuf::from(expand_user(s.trim()))),
+                "a file name",
+            )?,
+            ca_cert: none_able(
+                get("ca_cert")?,
+                |s| Some(PathBuf::from(expand_user(s.trim()))),
+                "a file name",
             )?,
             server_timeout: none_able(
                 get("server_timeout")?,
@@ -852,7 +886,21 @@ impl fmt::Display for Config {
             f,
             "server_timeout = {}",
             opt(&self.server_timeout.map(py_float))
-        )
+        )?;
+        if let Some(u) = &self.url {
+            writeln!(f, "url = {u}")?;
+        }
+        if self.token.is_some() {
+            // The secret itself is never printed: a comment says it is set.
+            writeln!(f, "# token = (set, not shown)")?;
+        }
+        if let Some(t) = &self.token_file {
+            writeln!(f, "token_file = {}", t.display())?;
+        }
+        if let Some(c) = &self.ca_cert {
+            writeln!(f, "ca_cert = {}", c.display())?;
+        }
+        Ok(())
     }
 }
 

@@ -86,6 +86,38 @@ pub enum Error {
     /// A configuration file could not be read or has a bad value.
     #[error(transparent)]
     Config(#[from] ConfigError),
+
+    /// A v2 (REST) request could not be sent or its answer not read: the
+    /// server is unreachable, the connection broke, or TLS failed.
+    #[error("could not reach the spalloc server at {url}: {message}")]
+    Transport {
+        /// The URL of the request.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A v2 server refused the credentials (a wrong password, or an
+    /// expired or revoked token).
+    #[error("the spalloc server at {url} refused the credentials: {message}")]
+    Unauthorized {
+        /// The URL of the request.
+        url: String,
+        /// The server's message.
+        message: String,
+    },
+
+    /// A v2 server answered a request with an error status; the message is
+    /// the server's.
+    #[error("the spalloc server refused {what} (HTTP {status}): {message}")]
+    Http {
+        /// What was asked (method and path).
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -101,6 +133,7 @@ impl Error {
                 | Error::NotConnected
                 | Error::ProtocolError(_)
                 | Error::ProtocolTimeout(_)
+                | Error::Transport { .. }
         )
     }
 }

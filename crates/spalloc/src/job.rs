@@ -68,20 +68,24 @@ use tracing::{debug, info, warn};
 pub struct JobBuilder {
     config: Option<Config>,
     config_files: Option<Vec<PathBuf>>,
-    allocation: Allocation,
-    resume_job_id: Option<u64>,
+    pub(crate) allocation: Allocation,
+    pub(crate) resume_job_id: Option<u64>,
     hostname: Option<String>,
     port: Option<u16>,
     reconnect_delay: Option<Duration>,
-    timeout: Option<Option<Duration>>,
+    pub(crate) timeout: Option<Option<Duration>>,
     owner: Option<String>,
-    keepalive: Option<Option<WireNumber>>,
-    machine: Option<Option<String>>,
-    tags: Option<Option<Vec<String>>>,
-    min_ratio: Option<f64>,
-    max_dead_boards: Option<Option<u32>>,
-    max_dead_links: Option<Option<u32>>,
-    require_torus: Option<bool>,
+    pub(crate) keepalive: Option<Option<WireNumber>>,
+    pub(crate) machine: Option<Option<String>>,
+    pub(crate) tags: Option<Option<Vec<String>>>,
+    pub(crate) min_ratio: Option<f64>,
+    pub(crate) max_dead_boards: Option<Option<u32>>,
+    pub(crate) max_dead_links: Option<Option<u32>>,
+    pub(crate) require_torus: Option<bool>,
+    /// The v2 service's URL (see [`crate::any_job`]).
+    pub(crate) url: Option<String>,
+    pub(crate) credentials: Option<crate::v2::Credentials>,
+    pub(crate) ca_cert: Option<PathBuf>,
 }
 
 impl JobBuilder {
@@ -237,14 +241,52 @@ impl JobBuilder {
         self
     }
 
-    /// The settings after applying overrides to the config: connection
-    /// settings, then the request (`None` when resuming).
-    fn resolve(&self) -> Result<(Settings, JobOptions)> {
-        let config = match (&self.config, &self.config_files) {
+    /// Speaks v2 to this service URL (`https://host/spalloc/`) instead of
+    /// the legacy protocol to `hostname`; used by [`JobBuilder::create_any`].
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The v2 credentials (default: from the environment and config files,
+    /// see [`crate::v2::credentials`]).
+    pub fn credentials(mut self, credentials: crate::v2::Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// A PEM file of certificates to trust for the v2 service.
+    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_cert = Some(path.into());
+        self
+    }
+
+    /// The configuration: the one given, or the files read.
+    pub(crate) fn load_config(&self) -> Result<Config> {
+        Ok(match (&self.config, &self.config_files) {
             (Some(c), _) => c.clone(),
             (None, Some(files)) => Config::from_files(files)?,
             (None, None) => Config::load()?,
-        };
+        })
+    }
+
+    /// Creates (or resumes) the job over the protocol its address names:
+    /// v2 when a URL is given (here or as `url` in a config file), the
+    /// legacy protocol to `hostname` otherwise.
+    pub fn create_any(self) -> Result<crate::AnyJob> {
+        let config = self.load_config()?;
+        match self.url.clone().or_else(|| config.url.clone()) {
+            Some(url) => crate::any_job::create_v2(&self, &config, &url).map(crate::AnyJob::V2),
+            None => self
+                .create()
+                .map(|job| crate::AnyJob::Legacy(Box::new(job))),
+        }
+    }
+
+    /// The settings after applying overrides to the config: connection
+    /// settings, then the request (`None` when resuming).
+    fn resolve(&self) -> Result<(Settings, JobOptions)> {
+        let config = self.load_config()?;
         let hostname = self.hostname.clone().or(config.hostname.clone()).ok_or_else(|| {
             Error::InvalidRequest(
                 "a hostname must be specified: pass one, or set `hostname` in the [spalloc] section of a config file".into(),

@@ -134,6 +134,8 @@
 //!   `where_is` queries ([`WhereIs`]), in the reference's wire form;
 //! * [`job`]: [`Job`] and [`JobBuilder`];
 //! * `keepalive` (private): the thread that keeps a job alive;
+//! * [`v2`]: the v2 (REST) protocol's client, [`v2::Client`] and [`v2::Job`];
+//! * [`any_job`]: [`AnyJob`], a job over either protocol, chosen by address;
 //! * [`version`]: which server versions are accepted;
 //! * [`error`]: the crate's [`Error`].
 //!
@@ -142,17 +144,20 @@
 
 #![warn(missing_docs)]
 
+pub mod any_job;
 pub mod config;
 pub mod error;
 pub mod job;
 mod keepalive;
 pub mod protocol_client;
 pub mod request;
+pub mod v2;
 pub mod version;
 
 #[cfg(test)]
 mod test_support;
 
+pub use any_job::{AnyJob, JobHandle};
 pub use config::{Config, ConfigError};
 pub use error::{Error, Result};
 pub use job::{Job, JobBuilder};

@@ -58,5 +58,30 @@ fn run(args: &ConfigArgs) -> Result<(), Failure> {
     }
     text.push_str("\nEffective values:\n");
     text.push_str(&report.config.to_string());
+    text.push_str(&format!("\nProtocol: {}\n", protocol(&report)));
     write_stdout(&text)
+}
+
+/// Which protocol the tools use, and which file says so: a `url` means v2,
+/// else a `hostname` the legacy protocol (the last file setting a key wins).
+fn protocol(report: &spalloc::config::LoadReport) -> String {
+    let last_file_setting = |key: fn(&Config) -> bool| {
+        report
+            .files
+            .iter()
+            .rev()
+            .filter(|(_, read)| *read)
+            .find(|(path, _)| Config::from_files([path]).is_ok_and(|c| key(&c)))
+            .map_or_else(|| "?".to_owned(), |(path, _)| path.display().to_string())
+    };
+    let config = &report.config;
+    if let Some(url) = &config.url {
+        let from = last_file_setting(|c| c.url.is_some());
+        format!("v2 (REST) at {url} (url in {from})")
+    } else if let Some(host) = &config.hostname {
+        let from = last_file_setting(|c| c.hostname.is_some());
+        format!("legacy at {host}:{} (hostname in {from})", config.port)
+    } else {
+        "none configured (set url for a v2 service, or hostname for a legacy server)".to_owned()
+    }
 }

@@ -97,6 +97,11 @@ impl Plan {
             return Err("expected either no arguments, one argument, NUM, two arguments, WIDTH HEIGHT, or three arguments, X Y Z".to_owned());
         }
         check_numbers(args)?;
+        if args.hostname.is_none() && config.url.is_some() {
+            return Err(crate::v2_service::not_yet("spalloc")
+                .message
+                .unwrap_or_default());
+        }
         let owner = args.owner.clone().or_else(|| config.owner.clone());
         if !owner.as_deref().is_some_and(|o| !o.is_empty()) && args.resume.is_none() {
             return Err("--owner must be specified (typically your email address)".to_owned());

@@ -2,6 +2,7 @@
 
 pub mod info;
 pub mod report;
+pub mod v2;
 
 use crate::ethernet_csv::render_ethernet_csv;
 use crate::failure::Failure;
@@ -63,6 +64,13 @@ pub struct JobArgs {
     /// line per change with --watch); errors as {"error": ..., "exit_code": N}
     #[arg(long)]
     pub json: bool,
+    /// tell the operators that the job's boards are broken (v2 servers
+    /// only), e.g. --report-issue "board will not boot"
+    #[arg(long = "report-issue", value_name = "TEXT")]
+    pub report_issue: Option<String>,
+    /// with --report-issue: the broken board, by its triad coordinates
+    #[arg(long, num_args = 3, value_names = ["X", "Y", "Z"], requires = "report_issue")]
+    pub board: Option<Vec<u32>>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub server: ServerArgs,
@@ -86,14 +94,17 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(started) => started,
         Err(code) => return code,
     };
-    args.owner = args.owner.or(config.owner);
+    args.owner = args.owner.or(config.owner.clone());
     if args.job_id.is_none() && args.owner.is_none() {
         usage_error(&mut command, "job ID (or --owner) not specified");
     }
-    exit_status_json(
-        connect(&settings).and_then(|client| run(&client, &args)),
-        args.json,
-    )
+    let outcome = match crate::v2_service::v2_client(&settings, &config) {
+        Ok(Some(client)) => v2::run(&client, &args),
+        Ok(None) if args.report_issue.is_some() => Err(v2::legacy_report_issue()),
+        Ok(None) => connect(&settings).and_then(|client| run(&client, &args)),
+        Err(failure) => Err(failure),
+    };
+    exit_status_json(outcome, args.json)
 }
 
 impl crate::script::HasServerArgs for JobArgs {

@@ -1,6 +1,7 @@
 //! `spalloc-machine`: the machines and the jobs on them.
 
 pub mod keys;
+pub mod v2;
 pub mod view;
 
 use crate::failure::Failure;
@@ -48,7 +49,7 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         args,
         mut command,
         settings,
-        ..
+        config,
     } = match start::<MachineArgs>(argv, |c, _| c) {
         Ok(started) => started,
         Err(code) => return code,
@@ -59,10 +60,25 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             "--detailed only works when a specific machine is specified",
         );
     }
-    exit_status_json(
-        connect(&settings).and_then(|client| run(&client, &args)),
-        args.json,
-    )
+    let outcome = match crate::v2_service::v2_client(&settings, &config) {
+        Ok(Some(client)) => run_v2(&client, &args),
+        Ok(None) => connect(&settings).and_then(|client| run(&client, &args)),
+        Err(failure) => Err(failure),
+    };
+    exit_status_json(outcome, args.json)
+}
+
+/// `spalloc-machine` over v2 (no `--watch` yet).
+fn run_v2(client: &spalloc::v2::Client, args: &MachineArgs) -> Result<(), Failure> {
+    if args.watch {
+        return Err(Failure::new(
+            2,
+            "--watch is not available over the v2 protocol yet; run spalloc-machine without it",
+        ));
+    }
+    let machines = v2::list_machines(client)?;
+    let jobs = crate::tools::ps::v2::list_jobs(client)?;
+    show_listed(&machines, &jobs, args, &Terminal::stdout())
 }
 impl crate::script::HasServerArgs for MachineArgs {
     fn server_args(&self) -> &ServerArgs {
@@ -81,13 +97,23 @@ struct MachineReport<'a> {
 fn show(client: &ProtocolClient, args: &MachineArgs, terminal: &Terminal) -> Result<(), Failure> {
     let machines = client.list_machines()?;
     let jobs = client.list_jobs()?;
+    show_listed(&machines, &jobs, args, terminal)
+}
+
+/// Prints machines and jobs however they were listed.
+fn show_listed(
+    machines: &[MachineListing],
+    jobs: &[spalloc::JobListing],
+    args: &MachineArgs,
+    terminal: &Terminal,
+) -> Result<(), Failure> {
     let Some(name) = &args.machine else {
         if args.json {
             let summaries: Vec<MachineSummary> =
-                machines.iter().map(|m| summarise(m, &jobs)).collect();
+                machines.iter().map(|m| summarise(m, jobs)).collect();
             return print_json(&summaries);
         }
-        return print_line(&render_machine_list(&machines, &jobs, terminal));
+        return print_line(&render_machine_list(machines, jobs, terminal));
     };
     let Some(machine) = machines.iter().find(|m| &m.name == name) else {
         return Err(Failure::new(6, format!("No machine '{name}' was found")));
@@ -95,11 +121,11 @@ fn show(client: &ProtocolClient, args: &MachineArgs, terminal: &Terminal) -> Res
     if args.json {
         return print_json(&MachineReport {
             machine,
-            summary: summarise(machine, &jobs),
-            jobs: keyed_jobs(machine, &jobs),
+            summary: summarise(machine, jobs),
+            jobs: keyed_jobs(machine, jobs),
         });
     }
-    print_line(&render_machine(machine, &jobs, args.detailed, terminal))
+    print_line(&render_machine(machine, jobs, args.detailed, terminal))
 }
 
 fn run(client: &ProtocolClient, args: &MachineArgs) -> Result<(), Failure> {

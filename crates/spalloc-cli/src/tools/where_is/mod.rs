@@ -107,7 +107,7 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         args,
         mut command,
         settings,
-        ..
+        config,
     } = match start::<WhereIsArgs>(argv, |c, _| c) {
         Ok(started) => started,
         Err(code) => return code,
@@ -116,14 +116,67 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(q) => q,
         Err(message) => usage_error(&mut command, &message),
     };
-    exit_status_json(
-        connect(&settings).and_then(|client| {
+    let outcome = match crate::v2_service::v2_client(&settings, &config) {
+        Ok(Some(client)) => {
+            v2_where_is(&client, &query).and_then(|record| show(record, show_board_chip, args.json))
+        }
+        Ok(None) => connect(&settings).and_then(|client| {
             // The reference sends where_is with no timeout.
             client.set_timeout(None);
             run(&client, &query, show_board_chip, args.json)
         }),
-        args.json,
-    )
+        Err(failure) => Err(failure),
+    };
+    exit_status_json(outcome, args.json)
+}
+
+/// The same query over v2: the machine's lookups, or the job's chip.
+/// Negative coordinates name no board.
+fn v2_where_is(
+    client: &spalloc::v2::Client,
+    query: &WhereIs,
+) -> Result<Option<spalloc::WhereIsRecord>, Failure> {
+    use spalloc::v2::BoardLookup;
+    let n = |v: i64| u32::try_from(v).ok();
+    let found = match query {
+        WhereIs::Board { machine, x, y, z } => match (n(*x), n(*y), n(*z)) {
+            (Some(x), Some(y), Some(z)) => {
+                client.where_is(machine, &BoardLookup::Logical { x, y, z })?
+            }
+            _ => None,
+        },
+        WhereIs::Physical {
+            machine,
+            cabinet,
+            frame,
+            board,
+        } => match (n(*cabinet), n(*frame), n(*board)) {
+            (Some(cabinet), Some(frame), Some(board)) => client.where_is(
+                machine,
+                &BoardLookup::Physical {
+                    cabinet,
+                    frame,
+                    board,
+                },
+            )?,
+            _ => None,
+        },
+        WhereIs::Chip { machine, x, y } => match (n(*x), n(*y)) {
+            (Some(x), Some(y)) => client.where_is(machine, &BoardLookup::Chip { x, y })?,
+            _ => None,
+        },
+        WhereIs::JobChip { job_id, x, y } => match (n(*x), n(*y)) {
+            (Some(x), Some(y)) => match client.job(*job_id)?.where_is_chip(x, y) {
+                Ok(found) => found,
+                Err(spalloc::Error::Http {
+                    status: 404 | 410, ..
+                }) => None,
+                Err(e) => return Err(e.into()),
+            },
+            _ => None,
+        },
+    };
+    Ok(found)
 }
 
 impl crate::script::HasServerArgs for WhereIsArgs {
@@ -138,7 +191,15 @@ fn run(
     show_board_chip: bool,
     json: bool,
 ) -> Result<(), Failure> {
-    let record = client.where_is(query)?;
+    show(client.where_is(query)?, show_board_chip, json)
+}
+
+/// Prints a location, or fails with the reference's exit status 4.
+fn show(
+    record: Option<spalloc::WhereIsRecord>,
+    show_board_chip: bool,
+    json: bool,
+) -> Result<(), Failure> {
     let Some(record) = record else {
         return Err(Failure::new(4, "No boards at the specified location"));
     };
