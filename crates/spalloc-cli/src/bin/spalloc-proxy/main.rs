@@ -19,7 +19,7 @@ use clap::Parser;
 use forward::{Board, Stop, Target};
 use serde_json::json;
 use spalloc::{Config, ProtocolClient};
-use spalloc_cli::server_args::ServerArgs;
+use spalloc_cli::server_args::{seconds_to_timeout, ServerArgs, ServerSettings};
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -33,10 +33,6 @@ use std::time::Duration;
 struct Args {
     /// The job whose boards to reach.
     job: u64,
-    /// The server's HTTP(S) URL (its v2 REST API listener), e.g.
-    /// http://spalloc.example:8080/
-    #[arg(long, env = "SPALLOC_URL")]
-    url: String,
     /// A personal API token (sent as a bearer token).
     #[arg(long, env = "SPALLOC_TOKEN", conflicts_with = "user")]
     token: Option<String>,
@@ -102,12 +98,33 @@ fn authorization(args: &Args) -> Option<String> {
 
 fn run(args: Args) -> Result<ExitCode, String> {
     let config = Config::load().map_err(|e| e.to_string())?;
-    let server = args
+    // Both addresses are needed: the proxy at the URL (the shared --url, or
+    // a config file's `url`), the job's boards and keepalive at the legacy
+    // port (--hostname/--port or the config files), so the shared
+    // resolution, where a URL replaces the host name, does not apply.
+    let url = args
         .server
-        .resolve(&config)
-        .ok_or("no spalloc server given (--hostname or a config file)")?;
+        .url
+        .clone()
+        .or_else(|| config.url.clone())
+        .ok_or(
+            "no proxy URL given (--url, the server's HTTP listener, or `url` in a config file)",
+        )?;
+    let server = ServerSettings {
+        hostname: args
+            .server
+            .hostname
+            .clone()
+            .or_else(|| config.hostname.clone())
+            .ok_or("no spalloc server given for the job's boards (--hostname or a config file)")?,
+        port: args.server.port.unwrap_or(config.port),
+        timeout: seconds_to_timeout(args.server.timeout.or(config.timeout)),
+        ignore_version: config.ignore_version,
+        url: Some(url.clone()),
+        ca_cert: None,
+    };
     let target = Target {
-        url: proxy_url(&args.url, args.job)?,
+        url: proxy_url(&url, args.job)?,
         authorization: authorization(&args),
         board_port: u32::from(args.board_port),
     };
