@@ -113,7 +113,7 @@ pub fn route(method: Method, path: &str) -> Result<Route, Failure> {
         [] => allow(Route::Service, &[Get]),
         ["emergencyStop"] => allow(Route::EmergencyStop, &[Get]),
         ["machines"] => allow(Route::Machines, &[Get]),
-        ["machines", name] => allow(Route::Machine((*name).to_owned()), &[Get]),
+        ["machines", name] => allow(Route::Machine(decoded(name)?), &[Get]),
         ["machines", name, lookup] => {
             let by = match *lookup {
                 "logical-board" => WhereBy::Logical,
@@ -122,7 +122,7 @@ pub fn route(method: Method, path: &str) -> Result<Route, Failure> {
                 "board-ip" => WhereBy::Address,
                 _ => return Err(not_found()),
             };
-            allow(Route::MachineWhereIs((*name).to_owned(), by), &[Get])
+            allow(Route::MachineWhereIs(decoded(name)?, by), &[Get])
         }
         ["jobs"] => allow(Route::Jobs(method), &[Get, Post]),
         ["jobs", id, rest @ ..] => {
@@ -143,6 +143,16 @@ pub fn route(method: Method, path: &str) -> Result<Route, Failure> {
         }
         _ => Err(not_found()),
     }
+}
+
+/// A path segment naming something (a machine), percent-decoded as JAX-RS
+/// does for `@PathParam`: a client that escapes `-` or a space in a
+/// machine's name must reach the same machine.
+fn decoded(segment: &str) -> Result<String, Failure> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(|name| name.into_owned())
+        .map_err(|_| Failure::not_found(format!("no such resource: {segment:?} is not UTF-8")))
 }
 
 /// A job ID from the path: allocserv's `@Positive int`.
@@ -170,6 +180,19 @@ mod tests {
             route(Method::Post, "/jobs/7/machine/power/"),
             Ok(Route::Power(7, Method::Post))
         );
+    }
+
+    #[test]
+    fn machine_names_in_paths_are_percent_decoded() {
+        assert_eq!(
+            route(Method::Get, "/machines/test%2Dmachine"),
+            Ok(Route::Machine("test-machine".into()))
+        );
+        assert_eq!(
+            route(Method::Get, "/machines/my%20machine/chip"),
+            Ok(Route::MachineWhereIs("my machine".into(), WhereBy::Chip))
+        );
+        assert_eq!(route(Method::Get, "/machines/%FF").unwrap_err().status, 404);
     }
 
     #[test]
