@@ -2,6 +2,7 @@
 //! where-is and issue reports, kept alive by a background thread until it
 //! is destroyed, closed or dropped.
 
+use super::create::BoardSelector;
 use super::keepalive::KeepaliveThread;
 use super::session::{Body, Session};
 use super::shapes::{self, JobStatus, SubMachine};
@@ -13,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::warn;
 
-/// A board named in an issue report.
+/// A board named in an issue report: by a chip of the job, or in any of
+/// the ways a create request names a board.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportedBoard {
     /// The board holding this job-relative chip.
@@ -23,40 +25,20 @@ pub enum ReportedBoard {
         /// y.
         y: u32,
     },
-    /// By triad coordinates.
-    Triad {
-        /// x.
-        x: u32,
-        /// y.
-        y: u32,
-        /// z.
-        z: u32,
-    },
-    /// By physical location.
-    Physical {
-        /// Cabinet.
-        cabinet: u32,
-        /// Frame.
-        frame: u32,
-        /// Board.
-        board: u32,
-    },
-    /// By IP address.
-    Address(String),
+    /// A board by triad, physical location or IP address.
+    Board(BoardSelector),
 }
 
 impl ReportedBoard {
     fn to_json(&self, machine: &str) -> Value {
-        match self {
-            ReportedBoard::Chip { x, y } => json!({"machine": machine, "chip": {"x": x, "y": y}}),
-            ReportedBoard::Triad { x, y, z } => json!({"machine": machine, "x": x, "y": y, "z": z}),
-            ReportedBoard::Physical {
-                cabinet,
-                frame,
-                board,
-            } => json!({"machine": machine, "cabinet": cabinet, "frame": frame, "board": board}),
-            ReportedBoard::Address(a) => json!({"machine": machine, "address": a}),
+        let mut value = match self {
+            ReportedBoard::Chip { x, y } => json!({"chip": {"x": x, "y": y}}),
+            ReportedBoard::Board(board) => board.to_json(),
+        };
+        if let Value::Object(map) = &mut value {
+            map.insert("machine".into(), Value::from(machine));
         }
+        value
     }
 }
 
@@ -386,5 +368,20 @@ impl Drop for Job {
         } else if let Some(t) = self.keepalive_thread.take() {
             t.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reported_board_is_named_as_a_create_request_names_it_plus_its_machine() {
+        let chip = ReportedBoard::Chip { x: 8, y: 4 }.to_json("m");
+        assert_eq!(chip, json!({"chip": {"x": 8, "y": 4}, "machine": "m"}));
+        let triad = ReportedBoard::Board(BoardSelector::Triad { x: 1, y: 0, z: 2 }).to_json("m");
+        assert_eq!(triad, json!({"x": 1, "y": 0, "z": 2, "machine": "m"}));
+        let ip = ReportedBoard::Board(BoardSelector::Address("10.0.0.1".into())).to_json("m");
+        assert_eq!(ip, json!({"address": "10.0.0.1", "machine": "m"}));
     }
 }

@@ -9,7 +9,7 @@ use crate::failure::Failure;
 use crate::output::{print_json, print_line, write_stdout};
 use crate::terminal::Terminal;
 use crate::tools::alloc::messages::QueueNote;
-use spalloc::v2::{Client, ReportedBoard};
+use spalloc::v2::{BoardSelector, Client, ReportedBoard};
 use spalloc::{Connection, JobMachineInfo, JobState, JobStateRecord};
 use std::time::{Duration, Instant};
 
@@ -30,11 +30,11 @@ pub fn run(client: &Client, args: &JobArgs) -> Result<(), Failure> {
     let job = client.job(job_id)?;
     if let Some(issue) = &args.report_issue {
         let boards: Vec<ReportedBoard> = match args.board.as_deref() {
-            Some([x, y, z]) => vec![ReportedBoard::Triad {
+            Some([x, y, z]) => vec![ReportedBoard::Board(BoardSelector::Triad {
                 x: *x,
                 y: *y,
                 z: *z,
-            }],
+            })],
             _ => Vec::new(),
         };
         let action = job.report_issue(issue, &boards)?;
