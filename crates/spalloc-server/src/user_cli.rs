@@ -50,11 +50,13 @@ pub enum UserCommand {
         /// No password: the user can only use API tokens.
         #[arg(long)]
         no_password: bool,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
     /// List the users.
     List {
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -62,6 +64,7 @@ pub enum UserCommand {
     Passwd {
         /// The user.
         name: String,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -69,6 +72,7 @@ pub enum UserCommand {
     Disable {
         /// The user.
         name: String,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -76,6 +80,7 @@ pub enum UserCommand {
     Enable {
         /// The user.
         name: String,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -83,6 +88,7 @@ pub enum UserCommand {
     Unlock {
         /// The user.
         name: String,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -92,6 +98,7 @@ pub enum UserCommand {
         name: String,
         /// reader, user or admin.
         role: Role,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -99,6 +106,7 @@ pub enum UserCommand {
     Delete {
         /// The user.
         name: String,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -112,6 +120,7 @@ pub enum UserCommand {
         /// Make it stop working after this many days.
         #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
         expires_in_days: Option<u32>,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -119,6 +128,7 @@ pub enum UserCommand {
     Tokens {
         /// The user.
         name: String,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
@@ -128,6 +138,7 @@ pub enum UserCommand {
         name: String,
         /// The token's number.
         id: i64,
+        /// Where the accounts are kept.
         #[command(flatten)]
         state: StateFile,
     },
