@@ -3,10 +3,10 @@
 //! delete), measured the same way as their legacy counterparts so
 //! `bench/run.sh` can put them side by side.
 
-use super::{summarize, Run, TIMEOUT};
+use super::{concurrent_run, summarize, Run, TIMEOUT};
 use serde_json::{json, Value};
 use spalloc_bench::{maybe_cpu, Error, Result, Stats};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the API is and who asks.
@@ -120,42 +120,13 @@ pub fn conc(t: &HttpTarget, clients: usize, per_client: usize, repeat: usize) ->
     }
     let mut runs = Vec::new();
     for _ in 0..repeat.max(1) {
-        let barrier = Arc::new(Barrier::new(pool.len() + 1));
-        let handles: Vec<_> = pool
-            .drain(..)
-            .map(|c| {
-                let (barrier, job) = (Arc::clone(&barrier), Arc::clone(&job));
-                std::thread::spawn(move || -> Result<(Client, Vec<f64>)> {
-                    let mut lat = Vec::with_capacity(per_client);
-                    barrier.wait();
-                    for _ in 0..per_client {
-                        let t0 = Instant::now();
-                        c.state(&job, false)?;
-                        lat.push(t0.elapsed().as_secs_f64());
-                    }
-                    Ok((c, lat))
-                })
-            })
-            .collect();
-        let c0 = maybe_cpu(t.server_pid);
-        barrier.wait();
-        let start = Instant::now();
-        let mut lat = Vec::new();
-        for h in handles {
-            let (c, l) = h
-                .join()
-                .map_err(|_| Error("a client thread panicked".into()))??;
-            pool.push(c);
-            lat.extend(l);
-        }
-        let el = start.elapsed().as_secs_f64();
-        let c1 = maybe_cpu(t.server_pid);
-        let n = lat.len();
-        runs.push(Run {
-            rate: n as f64 / el,
-            stats: Stats::of(&mut lat),
-            cpu_us_per_call: c0.zip(c1).map(|(a, b)| (b - a) * 1e6 / n as f64),
-        });
+        let job = Arc::clone(&job);
+        runs.push(concurrent_run(
+            &mut pool,
+            per_client,
+            t.server_pid,
+            move |c| c.state(&job, false).map(drop),
+        )?);
     }
     setup.call("DELETE", &format!("{job}?reason=bench"), None)?;
     Ok(summarize(

@@ -284,6 +284,55 @@ struct Run {
     cpu_us_per_call: Option<f64>,
 }
 
+/// One timed run of concurrent load: each client (moved to a thread of its
+/// own and back into `clients` afterwards) makes `per_client` calls, all
+/// starting together; the rate, latencies and the server's CPU per call.
+/// Shared by the legacy and v2 `conc` tests so that they measure alike.
+fn concurrent_run<C: Send + 'static>(
+    clients: &mut Vec<C>,
+    per_client: usize,
+    server_pid: Option<u32>,
+    call: impl Fn(&mut C) -> Result<()> + Send + Sync + 'static,
+) -> Result<Run> {
+    let call = Arc::new(call);
+    let barrier = Arc::new(Barrier::new(clients.len() + 1));
+    let handles: Vec<_> = clients
+        .drain(..)
+        .map(|mut c| {
+            let (barrier, call) = (Arc::clone(&barrier), Arc::clone(&call));
+            std::thread::spawn(move || -> Result<(C, Vec<f64>)> {
+                let mut lat = Vec::with_capacity(per_client);
+                barrier.wait();
+                for _ in 0..per_client {
+                    let t0 = Instant::now();
+                    call(&mut c)?;
+                    lat.push(t0.elapsed().as_secs_f64());
+                }
+                Ok((c, lat))
+            })
+        })
+        .collect();
+    let c0 = maybe_cpu(server_pid);
+    barrier.wait();
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    for h in handles {
+        let (c, l) = h
+            .join()
+            .map_err(|_| Error("a client thread panicked".into()))??;
+        clients.push(c);
+        lat.extend(l);
+    }
+    let el = start.elapsed().as_secs_f64();
+    let c1 = maybe_cpu(server_pid);
+    let n = lat.len();
+    Ok(Run {
+        rate: n as f64 / el,
+        stats: Stats::of(&mut lat),
+        cpu_us_per_call: c0.zip(c1).map(|(a, b)| (b - a) * 1e6 / n as f64),
+    })
+}
+
 /// The median repeat by rate, plus the median CPU per call over repeats.
 fn summarize(label: &str, test: &str, runs: &[Run], extra: Value) -> Value {
     let mut order: Vec<usize> = (0..runs.len()).collect();
@@ -363,41 +412,13 @@ fn conc(
     }
     let mut runs = Vec::new();
     for _ in 0..repeat.max(1) {
-        let barrier = Arc::new(Barrier::new(conns.len() + 1));
-        let mut handles = Vec::new();
-        for mut c in conns.drain(..) {
-            let barrier = Arc::clone(&barrier);
-            let line = Arc::clone(&line);
-            handles.push(std::thread::spawn(move || -> Result<(Conn, Vec<f64>)> {
-                let mut lat = Vec::with_capacity(per_client);
-                barrier.wait();
-                for _ in 0..per_client {
-                    let t0 = Instant::now();
-                    c.call_line(&line)?;
-                    lat.push(t0.elapsed().as_secs_f64());
-                }
-                Ok((c, lat))
-            }));
-        }
-        let c0 = maybe_cpu(t.server_pid);
-        barrier.wait();
-        let start = Instant::now();
-        let mut lat = Vec::new();
-        for h in handles {
-            let (c, l) = h
-                .join()
-                .map_err(|_| Error("a client thread panicked".into()))??;
-            conns.push(c);
-            lat.extend(l);
-        }
-        let el = start.elapsed().as_secs_f64();
-        let c1 = maybe_cpu(t.server_pid);
-        let n = lat.len();
-        runs.push(Run {
-            rate: n as f64 / el,
-            stats: Stats::of(&mut lat),
-            cpu_us_per_call: c0.zip(c1).map(|(a, b)| (b - a) * 1e6 / n as f64),
-        });
+        let line = Arc::clone(&line);
+        runs.push(concurrent_run(
+            &mut conns,
+            per_client,
+            t.server_pid,
+            move |c| c.call_line(&line).map(drop),
+        )?);
     }
     Ok(summarize(
         &t.label,
