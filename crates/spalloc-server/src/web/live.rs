@@ -9,10 +9,10 @@
 //! The waits share the REST API's long-poll places, so open dashboards
 //! cannot hold more of the server than `[http] max_long_polls`.
 
-use super::viewer;
+use super::Viewer;
 use crate::core::controller::Controller;
 use crate::http::HttpState;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -32,12 +32,8 @@ pub struct Since {
 pub async fn changes(
     State(state): State<HttpState>,
     Query(since): Query<Since>,
-    request: Request,
+    _viewer: Viewer,
 ) -> Response {
-    let (parts, _) = request.into_parts();
-    if let Err(redirect) = viewer(&state, &parts).await {
-        return redirect;
-    }
     let mut signal = state.shared.subscribe_changes();
     signal.borrow_and_update();
     let current = state.shared.read(|s| fingerprint(&s.service.controller));

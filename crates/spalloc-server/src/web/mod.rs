@@ -20,6 +20,7 @@ pub mod pages;
 
 use crate::http::auth::{self, Principal};
 use crate::http::HttpState;
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -74,16 +75,25 @@ pub fn page_template(path: &str) -> Option<&'static str> {
     })
 }
 
-/// The caller of a page, or the response that sends a browser to log in.
-pub async fn viewer(state: &HttpState, parts: &Parts) -> Result<Principal, Response> {
-    auth::authenticate(&state.accounts, parts)
-        .await
-        .map_err(|_| {
-            (
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, auth::LOGIN_PAGE)],
-                "log in first",
-            )
-                .into_response()
-        })
+/// The caller of a page, as an extractor: a request without a valid
+/// session (or token) is answered by sending the browser to log in, before
+/// the handler runs. Pages only: the API answers 401 instead.
+pub struct Viewer(pub Principal);
+
+impl FromRequestParts<HttpState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, Response> {
+        auth::authenticate(&state.accounts, parts)
+            .await
+            .map(Viewer)
+            .map_err(|_| {
+                (
+                    StatusCode::SEE_OTHER,
+                    [(header::LOCATION, auth::LOGIN_PAGE)],
+                    "log in first",
+                )
+                    .into_response()
+            })
+    }
 }

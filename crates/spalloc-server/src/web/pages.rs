@@ -3,14 +3,14 @@
 //! and changes nothing.
 
 use super::map::{self, BoardJob};
-use super::{layout, viewer, JOB_PAGE, MACHINE_PAGE};
+use super::{layout, Viewer, JOB_PAGE, MACHINE_PAGE};
 use crate::core::controller::Controller;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::Machine;
 use crate::http::auth::{Principal, Role};
 use crate::http::HttpState;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
@@ -66,12 +66,7 @@ fn not_found(what: String) -> Response {
 }
 
 /// `GET /spalloc/system/list_machines`.
-pub async fn machines(State(state): State<HttpState>, request: Request) -> Response {
-    let (parts, _) = request.into_parts();
-    let viewer = match viewer(&state, &parts).await {
-        Ok(v) => v,
-        Err(redirect) => return redirect,
-    };
+pub async fn machines(State(state): State<HttpState>, Viewer(viewer): Viewer) -> Response {
     let body = state.shared.read(|s| {
         let c = &s.service.controller;
         let rows: Vec<Markup> = c
@@ -118,13 +113,8 @@ pub async fn machines(State(state): State<HttpState>, request: Request) -> Respo
 pub async fn machine(
     State(state): State<HttpState>,
     Path(name): Path<String>,
-    request: Request,
+    Viewer(viewer): Viewer,
 ) -> Response {
-    let (parts, _) = request.into_parts();
-    let viewer = match viewer(&state, &parts).await {
-        Ok(v) => v,
-        Err(redirect) => return redirect,
-    };
     let body = state
         .shared
         .read(|s| machine_body(&s.service.controller, &name));
@@ -177,13 +167,8 @@ pub struct JobsFilter {
 pub async fn jobs(
     State(state): State<HttpState>,
     Query(filter): Query<JobsFilter>,
-    request: Request,
+    Viewer(viewer): Viewer,
 ) -> Response {
-    let (parts, _) = request.into_parts();
-    let viewer = match viewer(&state, &parts).await {
-        Ok(v) => v,
-        Err(redirect) => return redirect,
-    };
     let mine = filter.mine.is_some_and(|m| m != "0" && m != "false");
     let body = state.shared.read(|s| {
         let c = &s.service.controller;
@@ -220,13 +205,8 @@ pub async fn jobs(
 pub async fn job(
     State(state): State<HttpState>,
     Path(id): Path<u64>,
-    request: Request,
+    Viewer(viewer): Viewer,
 ) -> Response {
-    let (parts, _) = request.into_parts();
-    let viewer = match viewer(&state, &parts).await {
-        Ok(v) => v,
-        Err(redirect) => return redirect,
-    };
     let body = state.shared.read(|s| {
         let c = &s.service.controller;
         let Some(j) = c.job(id) else {
