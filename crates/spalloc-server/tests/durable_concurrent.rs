@@ -3,13 +3,15 @@
 //! must come back as acknowledged after a restart on the same state file,
 //! however the commits of those clients were grouped.
 
+mod common;
+
+use common::server_process::ServerProcess;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 200;
@@ -49,44 +51,6 @@ fn write_config(dir: &Path, synchronous: &str) -> PathBuf {
     )
     .expect("write config");
     path
-}
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(config: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spalloc-server"))
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn spalloc-server");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("address=").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-                }
-            }
-        });
-        let address = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the server logs its address");
-        Server { child, address }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A protocol client that reports a dead server instead of panicking.
@@ -191,7 +155,7 @@ fn kill_9_with_synchronous_full_loses_no_acknowledged_job() {
 fn kill_9_under_load(name: &str, synchronous: &str, clients: usize, load: Duration) {
     let dir = temp_dir(name);
     let config = write_config(&dir, synchronous);
-    let mut server = Server::start(&config);
+    let mut server = ServerProcess::start(&config, &[]);
     let start = Arc::new(Barrier::new(clients + 1));
     let deadline = Instant::now() + Duration::from_secs(30);
     let clients_threads: Vec<_> = (0..clients)
@@ -234,7 +198,7 @@ fn kill_9_under_load(name: &str, synchronous: &str, clients: usize, load: Durati
         alive.len() + destroyed.len()
     );
 
-    let server = Server::start(&config);
+    let server = ServerProcess::start(&config, &[]);
     let mut c = Raw::connect(&server.address).expect("connect after restart");
     let listed: BTreeMap<u64, Value> = c
         .call("list_jobs", json!([]), json!({}))

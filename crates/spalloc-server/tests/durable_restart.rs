@@ -3,14 +3,15 @@
 
 mod common;
 
+use common::server_process::ServerProcess;
 use common::Client;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
+
 use std::time::{Duration, Instant};
 
 const QUEUED: u64 = 1;
@@ -44,55 +45,6 @@ fn write_config(dir: &Path) -> PathBuf {
     )
     .expect("write config");
     path
-}
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(config: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spalloc-server"))
-            .arg(config)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn spalloc-server");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("address=").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-                }
-            }
-        });
-        let address = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the server logs its address");
-        Server { child, address }
-    }
-
-    fn client(&self) -> Client {
-        Client::from_stream(TcpStream::connect(&self.address).expect("connect"))
-    }
-
-    /// SIGKILL: no chance to save anything on the way out.
-    fn kill9(mut self) {
-        self.child.kill().expect("kill -9");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// What an acknowledged job must look like after a restart.
@@ -173,7 +125,7 @@ fn every_acknowledged_job_survives_kill_9() {
 
     // Round 1: a ready single board, a ready triad, a destroyed job and a
     // queued whole-machine job; killed right after the last acknowledgement.
-    let server = Server::start(&config, &[]);
+    let server = ServerProcess::start(&config, &[]);
     let mut c = server.client();
     let a = create(&mut c, json!([]), "alice");
     c.wait_state(a, READY);
@@ -214,7 +166,7 @@ fn every_acknowledged_job_survives_kill_9() {
 
     // Round 2: the next job ID survived; B destroyed and killed while its
     // power-off is in flight.
-    let server = Server::start(&config, &[]);
+    let server = ServerProcess::start(&config, &[]);
     restarts += 1;
     let mut c = server.client();
     lost += check(&mut c, &model);
@@ -237,7 +189,7 @@ fn every_acknowledged_job_survives_kill_9() {
 
     // Round 3: B's and C's boards were freed: with A and E gone, D gets the
     // whole machine. Killed while D is powering on.
-    let server = Server::start(&config, &[]);
+    let server = ServerProcess::start(&config, &[]);
     restarts += 1;
     let mut c = server.client();
     lost += check(&mut c, &model);
@@ -285,7 +237,7 @@ fn every_acknowledged_job_survives_kill_9() {
     server.kill9();
 
     // Round 4: the power-on is re-issued; then a power-off, killed at once.
-    let server = Server::start(&config, &[]);
+    let server = ServerProcess::start(&config, &[]);
     restarts += 1;
     let mut c = server.client();
     lost += check(&mut c, &model);
@@ -303,7 +255,7 @@ fn every_acknowledged_job_survives_kill_9() {
 
     // Round 5: nothing in flight; and one more restart on top.
     for _ in 0..2 {
-        let server = Server::start(&config, &[]);
+        let server = ServerProcess::start(&config, &[]);
         restarts += 1;
         let mut c = server.client();
         lost += check(&mut c, &model);
@@ -313,14 +265,14 @@ fn every_acknowledged_job_survives_kill_9() {
 
     // --cold-start starts empty, as the reference does, and stays empty;
     // job IDs never go back, so an old ID is never handed out again.
-    let server = Server::start(&config, &["--cold-start"]);
+    let server = ServerProcess::start(&config, &["--cold-start"]);
     let mut c = server.client();
     assert_eq!(c.ok("list_jobs", json!([]), json!({})), json!([]));
     assert_eq!(c.state(d)["state"], json!(0), "unknown after a cold start");
     let frank = create(&mut c, json!([]), "frank");
     assert!(frank > d, "job {frank} after job {d}");
     server.kill9();
-    let server = Server::start(&config, &[]);
+    let server = ServerProcess::start(&config, &[]);
     let mut c = server.client();
     let jobs = c.ok("list_jobs", json!([]), json!({}));
     assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
@@ -343,7 +295,7 @@ fn a_corrupt_state_file_is_set_aside_under_its_own_name_and_a_cold_start_follows
     )
     .expect("write junk");
     let state_arg = state.to_string_lossy().into_owned();
-    let server = Server::start(&config, &["--state", &state_arg]);
+    let server = ServerProcess::start(&config, &["--state", &state_arg]);
     let mut c = server.client();
     assert_eq!(c.ok("list_jobs", json!([]), json!({})), json!([]));
     let id = create(&mut c, json!([]), "gina");
@@ -358,7 +310,7 @@ fn a_corrupt_state_file_is_set_aside_under_its_own_name_and_a_cold_start_follows
         })
         .collect();
     assert_eq!(aside.len(), 1, "kept for inspection");
-    let server = Server::start(&config, &["--state", &state_arg]);
+    let server = ServerProcess::start(&config, &["--state", &state_arg]);
     let mut c = server.client();
     assert_eq!(
         c.ok("list_jobs", json!([]), json!({}))[0]["job_id"],
@@ -423,7 +375,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_job() {
     let mut destroyed: Vec<u64> = Vec::new();
     const ROUNDS: usize = 10;
     for round in 0..=ROUNDS {
-        let server = Server::start(&config, &[]);
+        let server = ServerProcess::start(&config, &[]);
         let pid = server.child.id();
         let mut c = Raw::connect(&server.address);
         // Check everything acknowledged so far.
@@ -539,7 +491,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_job() {
 fn a_second_server_on_one_state_file_refuses_to_start_and_names_the_holder() {
     let dir = temp_dir("durable-twice");
     let config = write_config(&dir);
-    let first = Server::start(&config, &[]);
+    let first = ServerProcess::start(&config, &[]);
     let out = Command::new(env!("CARGO_BIN_EXE_spalloc-server"))
         .arg(&config)
         .env("NO_COLOR", "1")
@@ -572,28 +524,9 @@ fn a_change_the_disk_refuses_is_refused_and_reads_keep_working() {
         config.display(),
         state.display()
     );
-    let mut child = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-            }
-        }
-    });
-    let address = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the server logs its address");
-    let server = Server { child, address };
+    let mut command = Command::new("bash");
+    command.arg("-c").arg(&script);
+    let server = ServerProcess::spawn(command);
     let stream = TcpStream::connect(&server.address).expect("connect");
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut writer = stream;
@@ -636,7 +569,7 @@ fn a_change_the_disk_refuses_is_refused_and_reads_keep_working() {
     assert_eq!(listed.len(), acknowledged.len(), "only acknowledged jobs");
     // And every acknowledged job survives a crash.
     server.kill9();
-    let server = Server::start(&config, &["--state", &state.to_string_lossy()]);
+    let server = ServerProcess::start(&config, &["--state", &state.to_string_lossy()]);
     let mut c = server.client();
     let jobs = c.ok("list_jobs", json!([]), json!({}));
     let ids: Vec<Value> = jobs

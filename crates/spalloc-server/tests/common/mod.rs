@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod server_process;
+
 use serde_json::{json, Value};
 use spalloc_server::{RunningServer, ServerConfig};
 use std::io::{BufRead, BufReader, Write};
