@@ -173,6 +173,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let restored = match server::Restored::open(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("spalloc-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let accounts = match server::open_accounts(&config) {
         Ok(a) => a,
         Err(e) => {
@@ -180,9 +187,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(server::serve_listeners(
+    let result = runtime.block_on(server::serve_restored(
         config,
         listeners,
+        restored,
         shutdown.recv(),
         reloads,
         accounts,

@@ -85,18 +85,11 @@ pub fn bind_http(config: &ServerConfig) -> std::io::Result<Option<HttpListener>>
 
 /// Opens the accounts the v2 REST API authenticates against: in the state
 /// file if the server keeps one, else in memory (`--no-state`, the demo)
-/// with a `demo` user whose fresh password and token are logged.
+/// with a `demo` user whose fresh password and token are logged. Call it
+/// after [`Restored::open`], which sets a damaged state file aside first:
+/// the accounts must live in the file the store then uses.
 pub fn open_accounts(config: &ServerConfig) -> std::io::Result<crate::accounts::Accounts> {
     use crate::accounts::{demo, Accounts};
-    if let Some(path) = config.state_file.as_deref() {
-        // The store first: it sets a damaged file aside and starts a new
-        // one, and the accounts must live in the file the store then uses.
-        let (_, opened) = crate::store::Store::open(path, config.state_synchronous)
-            .map_err(std::io::Error::other)?;
-        for damage in &opened.damage {
-            tracing::error!("damaged state file: {damage}");
-        }
-    }
     let accounts =
         Accounts::for_state_file(config.state_file.as_deref()).map_err(std::io::Error::other)?;
     if config.http.is_some() {
@@ -145,21 +138,8 @@ pub async fn serve_with_reload(
         legacy: Some(listener),
         http: bind_http(&config)?,
     };
-    let accounts = open_accounts(&config)?;
-    serve_listeners(config, listeners, shutdown, reloads, accounts).await
-}
-
-/// Serves the legacy protocol and the v2 REST API on `listeners` until
-/// `shutdown` completes, reloading the configuration when `reloads` say so
-/// (see [`reload`]). Must run inside a tokio runtime.
-pub async fn serve_listeners(
-    config: ServerConfig,
-    listeners: Listeners,
-    shutdown: impl Future<Output = ()>,
-    reloads: reload::ReloadSources,
-    accounts: crate::accounts::Accounts,
-) -> std::io::Result<()> {
     let restored = Restored::open(&config)?;
+    let accounts = open_accounts(&config)?;
     serve_restored(config, listeners, restored, shutdown, reloads, accounts).await
 }
 
@@ -187,7 +167,10 @@ impl Restored {
     }
 }
 
-/// [`serve_listeners`] for a service already [`Restored`].
+/// Serves the legacy protocol and the v2 REST API on `listeners` for a
+/// service already [`Restored`] until `shutdown` completes, reloading the
+/// configuration when `reloads` say so (see [`reload`]). Must run inside a
+/// tokio runtime.
 pub async fn serve_restored(
     config: ServerConfig,
     listeners: Listeners,
@@ -383,6 +366,7 @@ impl RunningServer {
         let address = legacy_address
             .or(http_address)
             .ok_or_else(|| std::io::Error::other("no port to listen on"))?;
+        let restored = Restored::open(&config)?;
         let accounts = open_accounts(&config)?;
         let server_accounts = accounts.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -399,7 +383,6 @@ impl RunningServer {
             requests: Some(reload_requests),
             ..Default::default()
         };
-        let restored = Restored::open(&config)?;
         let thread = std::thread::Builder::new()
             .name("spalloc-server".into())
             .spawn(move || {
