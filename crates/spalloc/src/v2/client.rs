@@ -173,6 +173,13 @@ impl Client {
         answer.json("the machine")
     }
 
+    /// Waits (a long-poll: up to 30 s) until the list of jobs this user may
+    /// see changes, for watching it.
+    pub fn wait_for_jobs_change(&self) -> Result<()> {
+        let url = format!("{}?wait=true", self.jobs_url()?);
+        self.session.get_long_poll(&url).map(|_| ())
+    }
+
     /// Where a board or chip of a machine is, and which job holds it;
     /// `None` if there is no such board.
     pub fn where_is(&self, machine: &str, lookup: &BoardLookup) -> Result<Option<WhereIsRecord>> {
