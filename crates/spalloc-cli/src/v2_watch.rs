@@ -70,11 +70,13 @@ impl Watch<'_> {
                 }
                 last = Some(now);
             }
-            if !wait_interruptibly(&wait, &section)? {
-                return Ok(());
-            }
-            let gap = MIN_GAP.saturating_sub(read_at.elapsed());
-            if !gap.is_zero() && !sleep_interruptibly(gap, &section) {
+            let gap = || MIN_GAP.saturating_sub(read_at.elapsed());
+            if !wait_interruptibly(&wait, &section)? || !sleep_interruptibly(gap(), &section) {
+                // As over legacy: the interrupted wait ends its snapshot
+                // with a blank line.
+                if !self.json {
+                    print_line("")?;
+                }
                 return Ok(());
             }
         }
