@@ -356,6 +356,52 @@ mod tests {
     }
 
     #[test]
+    fn a_url_means_v2_where_legacy_only_options_are_refused_by_name() {
+        let v2 = |argv: &[&str]| {
+            let mut all = vec!["--url", "http://h/spalloc/"];
+            all.extend_from_slice(argv);
+            plan(&all)
+        };
+        let chosen = v2(&["--ca-cert", "ca.pem"]).map(|p| p.v2);
+        assert_eq!(
+            chosen,
+            Ok(Some(V2Service {
+                url: "http://h/spalloc/".into(),
+                ca_cert: Some(PathBuf::from("ca.pem")),
+            }))
+        );
+        for (argv, name) in [
+            (vec!["--min-ratio", "0.5"], "--min-ratio"),
+            (vec!["--max-dead-links", "-1"], "--max-dead-links"),
+            (vec!["-w"], "--require-torus"),
+        ] {
+            let e = v2(&argv).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{name} is an option of the legacy")),
+                "{e}"
+            );
+        }
+        // The config file's legacy-only settings are named too.
+        let config = Config {
+            url: Some("http://h/spalloc/".into()),
+            require_torus: true,
+            ..Config::default()
+        };
+        let args = AllocArgs::try_parse_from(["spalloc"]).unwrap();
+        let e = Plan::from_args(&args, &config).unwrap_err();
+        assert!(e.starts_with("require_torus (config file)"), "{e}");
+        // No owner is needed: the server knows who logs in.
+        let config = Config {
+            url: Some("http://h/spalloc/".into()),
+            ..Config::default()
+        };
+        assert!(Plan::from_args(&args, &config).is_ok_and(|p| p.v2.is_some()));
+        // --hostname on the command line wins over the config file's url.
+        let args = AllocArgs::try_parse_from(["spalloc", "-H", "legacy", "--owner", "me"]).unwrap();
+        assert!(Plan::from_args(&args, &config).is_ok_and(|p| p.v2.is_none()));
+    }
+
+    #[test]
     fn the_server_timeout_is_an_hour_unless_told_otherwise() {
         let timeout = |argv: &[&str]| plan(argv).map(|p| p.server_timeout);
         assert_eq!(timeout(&[]), Ok(Some(Duration::from_secs(3600))));
