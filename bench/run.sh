@@ -5,6 +5,7 @@
 #   bench/run.sh            # about 4-5 minutes
 #   bench/run.sh --quick    # fewer repeats, a smoke test (~2 minutes); does not touch BENCHMARKS.md
 #   bench/state.sh          # only the durable-state comparison (section 7), ~1 minute
+#   bench/v2_tools.sh       # only the tools over v2 beside legacy (section 9), ~1 minute
 #
 # Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
 # $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
@@ -177,6 +178,9 @@ for line in open(sys.argv[1]):
 PY
 kill "$v2_pid" 2>/dev/null || true
 
+say "9. tool latency over v2 (plain HTTP and HTTPS) beside the legacy protocol"
+bench/v2_tools.sh $RUNS > "$out/v2_tools.md"
+
 say "4b. allocator micro-benchmark (sans-I/O Controller)"
 if [ $quick = 1 ]; then scale_args=(-- --quick); else scale_args=(); fi
 cargo bench -q -p spalloc-bench --bench alloc_scale "${scale_args[@]}" 2>/dev/null | grep '^|' > "$out/alloc_scale.md"
@@ -188,6 +192,8 @@ python3 bench/report.py "$R" "$out/alloc_scale.md" \
 cat "$out/table.md"
 printf '\nv2 REST API beside the legacy port (one server process):\n\n'
 cat "$out/v2.md"
+printf '\nTool latency over v2 beside the legacy protocol (bench/v2_tools.sh):\n\n'
+cat "$out/v2_tools.md"
 if [ $quick = 0 ]; then
   python3 bench/report.py --splice "$out/table.md" BENCHMARKS.md
   echo "(table written to BENCHMARKS.md; raw results in $R)" >&2
