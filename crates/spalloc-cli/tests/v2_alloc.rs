@@ -531,3 +531,44 @@ fn spalloc_c_keeps_its_job_alive_through_a_kill_9_and_restart_of_the_server() {
     let status = alice.job(id).unwrap().status(false).unwrap();
     assert_eq!(status.job_state(), JobState::Destroyed, "{status:?}");
 }
+
+#[test]
+fn a_waiting_spalloc_reconnects_to_a_restarted_server_and_goes_on_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.sqlite");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/spalloc/");
+    let first = ChildServer::start(&state_file, port);
+    let bob = Client::builder(&url)
+        .credentials(Credentials::password("bob", "bob"))
+        .build()
+        .unwrap();
+    let filler = bob
+        .create_job(&CreateJob::boards(3).keepalive(Duration::from_secs(300)))
+        .unwrap();
+
+    let mut tool = Running::piped(v2_spalloc(dir.path(), &url).args([
+        "--reconnect-delay",
+        "0.2",
+        "-c",
+        "echo ran {id}",
+    ]));
+    let stderr = tool.stderr();
+    stderr.wait_until("the job to queue", |t| t.contains("Waiting in queue"));
+    first.kill9();
+    stderr.wait_until("the tool to notice", |t| t.contains("Lost the server"));
+    let _second = ChildServer::start(&state_file, port);
+    stderr.wait_until("the tool to reconnect", |t| t.contains("Reconnected."));
+    filler.destroy(None).unwrap();
+    assert_eq!(tool.wait_exit(), 0, "{}", tool.stderr_text());
+    let text = tool.stderr_text();
+    assert!(
+        text.contains("Lost the server (") && text.contains("reconnecting every 0.2 s"),
+        "{text}"
+    );
+    assert!(tool.stdout().text().starts_with("ran "), "{text}");
+}
