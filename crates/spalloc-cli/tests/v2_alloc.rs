@@ -195,6 +195,26 @@ fn spalloc_prints_the_same_for_the_same_request_over_both_protocols() {
         outputs[0]
     );
 
+    // A request that can never fit: destroyed (exit 1), with the reason in
+    // numbers, over both.
+    let impossible: Vec<(i32, String)> = [
+        legacy_spalloc(home.path(), &server),
+        v2_spalloc(home.path(), &url),
+    ]
+    .into_iter()
+    .map(|mut tool| {
+        let (code, _, err) = run(tool.arg("100"));
+        (code, mask_job_ids(&err))
+    })
+    .collect();
+    assert_eq!(impossible[0], impossible[1]);
+    assert_eq!(impossible[0].0, 1, "{}", impossible[0].1);
+    assert!(
+        impossible[0].1.contains("No suitable machines available."),
+        "{}",
+        impossible[0].1
+    );
+
     // The other forms: W H, and a board X Y Z, on a named machine.
     for what in [vec!["1", "1"], vec!["0", "0", "1"]] {
         let shown: Vec<String> = [

@@ -73,6 +73,11 @@ pub fn run(plan: &Plan, service: &V2Service, config: &Config) -> i32 {
             },
             WaitEnd::Exit { code, message } => {
                 reporter.line(&Style::RED, &message);
+                if code == EXIT_DESTROYED
+                    && message.ends_with(super::impossible::NO_SUITABLE_MACHINES)
+                {
+                    explain_impossible(&client, plan, job_id, &reporter);
+                }
                 if code == EXIT_INTERRUPTED {
                     destroy_reason = Some("Keyboard interrupt.");
                 }
@@ -81,6 +86,27 @@ pub fn run(plan: &Plan, service: &V2Service, config: &Config) -> i32 {
         };
     drop(csv_file);
     finish(job, plan, code, destroy_reason, &reporter)
+}
+
+/// After a cancellation for "No suitable machines available.", says in
+/// numbers why the request can never fit, as over legacy.
+fn explain_impossible(client: &Client, plan: &Plan, job_id: u64, reporter: &Reporter) {
+    let JobRequest::Create {
+        allocation,
+        options,
+    } = &plan.request
+    else {
+        return;
+    };
+    if let Ok(machines) = crate::tools::machine::v2::list_machines(client) {
+        reporter.line(
+            &Style::RED,
+            &format!(
+                "Job {job_id}: {}.",
+                super::impossible::explain(allocation, options, &machines)
+            ),
+        );
+    }
 }
 
 /// Ends the run as the legacy tool does: the job is destroyed unless
@@ -211,7 +237,12 @@ fn machine_info(client: &Client, job: &Job) -> spalloc::Result<JobMachineInfo> {
             job.id()
         )));
     };
-    let machine = client.machine(&allocated.machine_name, false).ok();
+    // The machine's size matters only for a job of several boards (does it
+    // wrap around?): one board is 8×8 chips, with no request.
+    let machine = match allocated.boards.len() {
+        1 => None,
+        _ => client.machine(&allocated.machine_name, false).ok(),
+    };
     let (width, height) = allocated.chip_size(machine.as_ref());
     Ok(JobMachineInfo {
         width: Some(width),
