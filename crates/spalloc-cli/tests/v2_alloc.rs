@@ -592,3 +592,36 @@ fn a_waiting_spalloc_reconnects_to_a_restarted_server_and_goes_on_waiting() {
     );
     assert!(tool.stdout().text().starts_with("ran "), "{text}");
 }
+
+#[test]
+fn on_a_terminal_the_v2_waiting_line_is_redrawn_in_place_as_over_legacy() {
+    let server = start(config(0, "", None));
+    let home = tempfile::tempdir().unwrap();
+    let url = url_of(&server);
+    let bob = Client::builder(&url)
+        .credentials(Credentials::password("bob", "bob"))
+        .build()
+        .unwrap();
+    let filler = bob.create_job(&CreateJob::boards(3)).unwrap();
+    filler.wait_until_ready(Some(PATIENCE)).unwrap();
+    let mut command = v2_spalloc(home.path(), &url);
+    command.env("NO_COLOR", "1");
+    let mut spalloc = Running::on_terminal(&mut command, support::process::OnTerminal::ALL);
+    let screen = spalloc.screen();
+    // The line is redrawn in place (save, restore, clear), with the clock
+    // (but no estimate of the queue: the v2 API shows alice only her own
+    // jobs, so one would call the full machine idle).
+    let text = screen.wait_until("a redraw of the waiting line", |text| {
+        text.contains("\x1b8\x1b[KJob ") && text.contains("elapsed")
+    });
+    assert!(text.starts_with("\x1b7Job "), "{text:?}");
+    assert!(text.contains("Waiting in queue... (0:0"), "{text:?}");
+    assert!(!text.contains("in use"), "{text:?}");
+    filler.destroy(Some("make room")).unwrap();
+    let text = screen.wait_for("<Press enter when done>");
+    assert!(text.contains("Ready!\n"), "{text:?}");
+    let (waiting, _) = text.split_once("Ready!").expect("Ready!");
+    assert!(!waiting.contains('\n'), "one line, redrawn: {waiting:?}");
+    spalloc.type_keys(b"\n");
+    assert_eq!(spalloc.wait_exit(), 0);
+}

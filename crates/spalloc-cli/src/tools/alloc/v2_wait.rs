@@ -7,12 +7,14 @@
 //! once rather than after the poll. A failed poll is retried every
 //! `reconnect_delay`; the line says "Reconnecting…" meanwhile, and after
 //! `server_timeout` without the server the wait gives up, as over legacy.
+//! The one difference: no estimate of the queue on the live line (see
+//! [`wait_until_ready`]).
 
 use super::reporter::Reporter;
 use super::waiting::{interrupted, Wait, WaitEnd, WaitSettings, LIVE_REFRESH};
 use super::EXIT_DESTROYED;
 use crate::interrupt::InterruptibleSection;
-use crate::queue_state::{estimate_queue_note, QueueNote};
+use crate::queue_state::QueueNote;
 use spalloc::v2::{Client, Job, JobStatus};
 use spalloc::{JobState, JobStateRecord};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -68,14 +70,6 @@ fn is_unavailable(error: &spalloc::Error) -> bool {
     )
 }
 
-/// Where a queued job stands, estimated from the v2 listings as the legacy
-/// tool estimates it from `list_jobs` (a v2 server does not say).
-fn estimated_queue_note(client: &Client, job_id: u64) -> Option<QueueNote> {
-    let jobs = crate::tools::ps::v2::list_jobs(client).ok()?;
-    let machines = crate::tools::machine::v2::list_machines(client).ok()?;
-    Some(estimate_queue_note(job_id, &jobs, &machines))
-}
-
 /// The legacy record for a v2 state, so that both protocols print alike.
 fn record_of(status: &JobStatus) -> JobStateRecord {
     let mut record = JobStateRecord::unknown();
@@ -96,7 +90,10 @@ pub fn wait_until_ready(
     let job_id = settings.job_id;
     let mut wait = Wait::new(
         client.session().service_url().to_owned(),
-        Box::new(|| estimated_queue_note(client, job_id)),
+        // No estimate of the queue: the v2 API shows a user only their
+        // own jobs, so one made from its listings would call a machine full
+        // of others' jobs idle (and the API says nothing of queues).
+        Box::new(|| None),
         settings,
         section,
         reporter,
