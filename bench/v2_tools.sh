@@ -39,7 +39,7 @@ serve() {
   { cat bench/machines/small-free0.toml; printf '\n[http]\nport = %s\n%s\n' "$3" "${4:-}"; } > "$work/$name.toml"
   "$bin/spalloc-server" "$work/$name.toml" --port "$2" --no-state 2>"$work/$name.log" &
   pids+=($!)
-  for _ in $(seq 200); do grep -q 'Authorization: Bearer' "$work/$name.log" && break; sleep 0.05; done
+  for _ in $(seq 200); do grep -qs 'Authorization: Bearer' "$work/$name.log" && break; sleep 0.05; done
   local token
   token=$(sed -n 's/.*Authorization: Bearer \([A-Za-z0-9_-]*\).*/\1/p' "$work/$name.log" | head -n 1)
   [ -n "$token" ] || { echo "no demo token in $work/$name.log" >&2; exit 1; }
