@@ -25,6 +25,7 @@ use crate::core::machine::{Machine, Physical};
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredJobs;
 use crate::core::tombstone::{Tombstone, Tombstones};
+use crate::core::usage::UsageBook;
 use crate::core::where_is::{self, WhereIsQuery};
 use spalloc_protocol::{
     Connection, JobListing, JobMachineInfo, JobState, JobStateRecord, MachineListing, WhereIsRecord,
@@ -95,6 +96,8 @@ pub struct Controller {
     pub(crate) tombstones: Tombstones,
     /// Users' reports of broken boards (in memory only).
     pub(crate) issue_reports: IssueReports,
+    /// Finished jobs' usage and the quotas (see [`crate::core::usage`]).
+    pub(crate) usage: UsageBook,
 }
 
 impl Controller {
@@ -115,6 +118,7 @@ impl Controller {
             machines_unsaved: true,
             tombstones: Tombstones::new(settings.max_retired_jobs),
             issue_reports: IssueReports::default(),
+            usage: UsageBook::default(),
         }
     }
 
@@ -122,7 +126,10 @@ impl Controller {
     /// [`Controller::take_record_changes`] (keepalive touches and reads
     /// change none).
     pub fn has_unsaved_changes(&self) -> bool {
-        self.jobs.has_unsaved() || self.retired.has_unsaved() || self.machines_unsaved
+        self.jobs.has_unsaved()
+            || self.retired.has_unsaved()
+            || self.machines_unsaved
+            || self.usage.has_unsaved()
     }
 
     /// Marks the machine definitions to be saved (a reload changed them).
@@ -161,6 +168,19 @@ impl Controller {
         original_request: Option<serde_json::Value>,
         now: f64,
     ) -> u64 {
+        self.create_job_in_group(spec, host, original_request, None, now)
+    }
+
+    /// [`Controller::create_job_with_request`] for a job charged to `group`
+    /// (see [`crate::core::usage`]; no quota is checked here).
+    pub(crate) fn create_job_in_group(
+        &mut self,
+        spec: JobSpec,
+        host: Option<String>,
+        original_request: Option<serde_json::Value>,
+        group: Option<String>,
+        now: f64,
+    ) -> u64 {
         let id = self.next_job_id;
         self.next_job_id += 1;
         info!(
@@ -169,6 +189,7 @@ impl Controller {
         );
         let mut job = Job::new(id, &spec, host, now);
         job.original_request = original_request;
+        job.usage.group = group;
         self.jobs.insert(job);
         let placed = if spec.impossible {
             None
@@ -258,6 +279,7 @@ impl Controller {
         let Some(mut job) = self.jobs.kill(job_id) else {
             return;
         };
+        self.record_job_end(&mut job, reason.as_deref(), now);
         self.tombstones.insert(
             job_id,
             Tombstone {
@@ -303,6 +325,7 @@ impl Controller {
         for id in expired {
             self.destroy_job(id, Some(REASON_TIMED_OUT.to_owned()), now);
         }
+        self.enforce_quotas(now);
         let placed = self.queue.check_free(now);
         self.on_placed(placed);
     }
@@ -528,6 +551,8 @@ impl Controller {
                 job = p.job_id, machine = %allocation.machine,
                 boards = allocation.boards.len(), "allocated"
             );
+            job.usage
+                .hold(u32::try_from(allocation.boards.len()).unwrap_or(u32::MAX), p.at);
             job.allocation = Some(allocation);
             drop(job);
             self.changed_machines.insert(p.machine.name.clone());
@@ -611,6 +636,7 @@ impl Controller {
                 .into_values()
                 .collect(),
             retired: self.retired.entries(),
+            usage: self.usage.records(),
         }
     }
 
@@ -643,6 +669,7 @@ impl Controller {
                 .collect(),
             retired: self.retired.take_unsaved(all),
             retired_floor: self.retired.floor(),
+            usage: self.usage.take_unsaved(all),
         }
     }
 
@@ -697,6 +724,7 @@ impl Controller {
         c.next_bmp_request_id = first_bmp_request;
         c.next_job_id = records.next_job_id;
         c.retired.restore(records.retired);
+        c.usage.restore(records.usage);
         let mut claims: BTreeMap<String, Vec<(u64, Claim)>> = BTreeMap::new();
         let mut jobs = BTreeMap::new();
         for mut job in records.jobs {
