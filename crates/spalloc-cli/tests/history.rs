@@ -1,6 +1,7 @@
 //! `spalloc-ps --history` as a real process over both protocols: finished
 //! and running jobs with their board-seconds and the totals; over v2 a user
-//! sees only their own jobs.
+//! sees only their own jobs. And `spalloc-job` showing a running job's
+//! quota warning over both.
 
 mod support;
 
@@ -15,7 +16,12 @@ use std::time::Duration;
 /// A server with both ports and the users alice and bob (passwords: the
 /// names reversed), both in the group `testers`.
 fn server() -> RunningServer {
-    let config = ServerConfig::from_toml_str(
+    server_with("")
+}
+
+/// [`server`] with more tables at the end of its configuration.
+fn server_with(keys: &str) -> RunningServer {
+    let config = ServerConfig::from_toml_str(&format!(
         r#"
         ip = "127.0.0.1"
         port = 0
@@ -30,8 +36,9 @@ fn server() -> RunningServer {
         height = 1
         base_ip = "127.0.1.0"
         power_delay = 0.02
-        "#,
-    )
+        {keys}
+        "#
+    ))
     .expect("config");
     let server = RunningServer::start(config).expect("server starts");
     let now = spalloc_server::clock::now() as i64;
@@ -130,4 +137,36 @@ fn spalloc_ps_history_lists_finished_jobs_with_board_seconds_over_both_protocols
         .env("SPALLOC_PASSWORD", "ecila"));
     assert_ne!(code, 0);
     assert!(err.contains("403") || err.contains("administrators"), "{err}");
+}
+
+#[test]
+fn spalloc_job_shows_the_quota_warning_of_a_running_job_over_both_protocols() {
+    // A budget far from spent, but a warning horizon beyond it.
+    let server = server_with("[quota]\nwarning_seconds = 1e12\n[quota.groups]\ntesters = 1e9");
+    let alice = Client::builder(url(&server))
+        .credentials(Credentials::password("alice", "ecila"))
+        .build()
+        .expect("client");
+    let job = alice.create_job(&CreateJob::boards(1)).expect("create");
+    job.wait_until_ready(Some(Duration::from_secs(60)))
+        .expect("ready");
+    let id = job.id().to_string();
+    let home = tempfile::tempdir().expect("temp dir");
+    let path = home.path().to_path_buf();
+    let port = server.local_addr().port().to_string();
+    let (code, legacy, err) = run(bare_tool("spalloc-job", &path).args([
+        "--hostname",
+        "127.0.0.1",
+        "--port",
+        &port,
+        &id,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(legacy.contains("Quota warning: group testers has"), "{legacy}");
+    let (code, v2, err) = run(bare_tool("spalloc-job", &path)
+        .args(["--url", &url(&server), &id])
+        .env("SPALLOC_USER", "alice")
+        .env("SPALLOC_PASSWORD", "ecila"));
+    assert_eq!(code, 0, "{err}");
+    assert!(v2.contains("Quota warning: group testers has"), "{v2}");
 }
