@@ -78,6 +78,10 @@ fn a_user_sees_their_own_usage_and_only_an_administrator_sees_anyone_elses() {
     let listed = legacy.ok("list_usage", json!([]), json!({"owner": "alice"}));
     assert_eq!(listed["matched"], 3, "{listed}");
     assert!(listed["jobs"][0]["board_seconds"].is_number());
+    let doc = Api::new(&server, None)
+        .get("/spalloc/srv/openapi.json")
+        .json();
+    assert!(doc["paths"]["/spalloc/usage"]["get"].is_object(), "documented");
 }
 
 #[test]
