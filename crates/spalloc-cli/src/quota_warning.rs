@@ -33,7 +33,10 @@ mod tests {
     #[test]
     fn the_warning_is_read_when_present_and_absent_otherwise() {
         let warned = serde_json::json!({"state": 3, "quota_warning": "group g has 10 left"});
-        assert_eq!(quota_warning(&warned).as_deref(), Some("group g has 10 left"));
+        assert_eq!(
+            quota_warning(&warned).as_deref(),
+            Some("group g has 10 left")
+        );
         assert_eq!(quota_warning(&serde_json::json!({"state": 3})), None);
     }
 }

@@ -10,8 +10,8 @@ use spalloc::v2::{Client, CreateJob, Credentials};
 use spalloc::{Allocation, JobOptions, ProtocolClient};
 use spalloc_server::accounts::{NewUser, Role};
 use spalloc_server::{RunningServer, ServerConfig};
-use support::{bare_tool, run};
 use std::time::Duration;
+use support::{bare_tool, run};
 
 /// A server with both ports and the users alice and bob (passwords: the
 /// names reversed), both in the group `testers`.
@@ -77,10 +77,7 @@ fn spalloc_ps_history_lists_finished_jobs_with_board_seconds_over_both_protocols
     job.destroy(Some("finished")).expect("destroy");
     let legacy = ProtocolClient::new("127.0.0.1", server.local_addr().port());
     let legacy_id = legacy
-        .create_job(
-            &Allocation::Boards(1),
-            &JobOptions::new("ann"),
-        )
+        .create_job(&Allocation::Boards(1), &JobOptions::new("ann"))
         .expect("legacy create");
     let port = server.local_addr().port().to_string();
     let home = tempfile::tempdir().expect("temp dir");
@@ -127,7 +124,10 @@ fn spalloc_ps_history_lists_finished_jobs_with_board_seconds_over_both_protocols
     let mine: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(mine["matched"], 1, "{mine}");
     assert_eq!(mine["jobs"][0]["job_id"], v2_id);
-    assert_eq!(mine["jobs"][0]["board_seconds"], report["jobs"][1]["board_seconds"]);
+    assert_eq!(
+        mine["jobs"][0]["board_seconds"],
+        report["jobs"][1]["board_seconds"]
+    );
     assert_eq!(mine["groups"][0]["group"], "testers");
 
     // Somebody else's usage is for administrators only.
@@ -136,7 +136,10 @@ fn spalloc_ps_history_lists_finished_jobs_with_board_seconds_over_both_protocols
         .env("SPALLOC_USER", "alice")
         .env("SPALLOC_PASSWORD", "ecila"));
     assert_ne!(code, 0);
-    assert!(err.contains("403") || err.contains("administrators"), "{err}");
+    assert!(
+        err.contains("403") || err.contains("administrators"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -162,7 +165,10 @@ fn spalloc_job_shows_the_quota_warning_of_a_running_job_over_both_protocols() {
         &id,
     ]));
     assert_eq!(code, 0, "{err}");
-    assert!(legacy.contains("Quota warning: group testers has"), "{legacy}");
+    assert!(
+        legacy.contains("Quota warning: group testers has"),
+        "{legacy}"
+    );
     let (code, v2, err) = run(bare_tool("spalloc-job", &path)
         .args(["--url", &url(&server), &id])
         .env("SPALLOC_USER", "alice")

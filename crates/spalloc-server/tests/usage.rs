@@ -55,7 +55,10 @@ fn a_user_sees_their_own_usage_and_only_an_administrator_sees_anyone_elses() {
 
     let mine = alice.get(&format!("{API}/usage")).json();
     assert_eq!(mine["user"], "alice");
-    assert_eq!(mine["matched"], 2, "her two v2 jobs, not the legacy one: {mine}");
+    assert_eq!(
+        mine["matched"], 2,
+        "her two v2 jobs, not the legacy one: {mine}"
+    );
     let jobs = mine["jobs"].as_array().expect("jobs");
     assert_eq!(jobs[0]["running"], true, "newest first: {mine}");
     assert_eq!(jobs[1]["running"], false);
@@ -69,7 +72,10 @@ fn a_user_sees_their_own_usage_and_only_an_administrator_sees_anyone_elses() {
     assert_eq!(bob.get(&format!("{API}/usage?user=alice")).status, 403);
     assert_eq!(bob.get(&format!("{API}/usage?all=true")).status, 403);
     let hers = root.get(&format!("{API}/usage?user=alice")).json();
-    assert_eq!(hers["matched"], 3, "an administrator also sees her legacy job");
+    assert_eq!(
+        hers["matched"], 3,
+        "an administrator also sees her legacy job"
+    );
     let page = root.get(&format!("{API}/usage?all=true&limit=1"));
     assert!(page.link.as_ref().is_some_and(|l| l.contains("start=1")));
     assert_eq!(page.json()["jobs"].as_array().map(Vec::len), Some(1));
@@ -81,7 +87,10 @@ fn a_user_sees_their_own_usage_and_only_an_administrator_sees_anyone_elses() {
     let doc = Api::new(&server, None)
         .get("/spalloc/srv/openapi.json")
         .json();
-    assert!(doc["paths"]["/spalloc/usage"]["get"].is_object(), "documented");
+    assert!(
+        doc["paths"]["/spalloc/usage"]["get"].is_object(),
+        "documented"
+    );
 }
 
 #[test]
@@ -98,7 +107,11 @@ fn a_create_charged_to_a_spent_group_is_refused_on_both_ports() {
         &json!({"num-boards": 1, "machine-name": "test-machine",
                 "keepalive-interval": "PT120S", "group": "testers"}),
     );
-    assert!(asked.body.contains("group testers has used 0 of its 0"), "{}", asked.body);
+    assert!(
+        asked.body.contains("group testers has used 0 of its 0"),
+        "{}",
+        asked.body
+    );
     let other = alice.post_json(
         &format!("{API}/jobs"),
         &json!({"num-boards": 1, "machine-name": "test-machine",
@@ -132,9 +145,14 @@ fn a_running_job_carries_the_quota_warning_in_both_job_states() {
             .is_some_and(|w| w.contains("group testers")),
         "{state}"
     );
-    assert!(state["quota_seconds_left"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(state["quota_seconds_left"]
+        .as_f64()
+        .is_some_and(|s| s > 0.0));
     let v2 = alice.get(&url).json();
-    assert!(v2["quota-warning"]["seconds-left"].as_f64().is_some(), "{v2}");
+    assert!(
+        v2["quota-warning"]["seconds-left"].as_f64().is_some(),
+        "{v2}"
+    );
     let listed = legacy.ok("list_jobs", json!([]), json!({}));
     assert!(listed[0]["quota_warning"].is_string(), "{listed}");
 }
@@ -155,7 +173,12 @@ fn a_job_whose_group_runs_out_is_destroyed_with_a_reason_naming_the_quota() {
     assert!(reason.contains("Quota exceeded"), "{last}");
     assert!(reason.contains("group testers"), "{last}");
     let usage = legacy.ok("list_usage", json!([]), json!({}));
-    assert!(usage["total_board_seconds"].as_f64().is_some_and(|s| s >= 0.2), "{usage}");
+    assert!(
+        usage["total_board_seconds"]
+            .as_f64()
+            .is_some_and(|s| s >= 0.2),
+        "{usage}"
+    );
     assert_eq!(usage["groups"][0]["remaining"], 0.0);
 }
 
@@ -207,12 +230,22 @@ fn the_usage_history_survives_kill_9_and_outlives_the_retired_reasons() {
         .filter(|j| j["finish_time"].is_number())
         .collect();
     assert_eq!(finished.len(), 3);
-    for (row_after, row_before) in finished.iter().zip(before["jobs"].as_array().expect("jobs").iter().skip(1)) {
-        assert_eq!(*row_after, row_before, "a finished job's usage is kept as it was");
+    for (row_after, row_before) in finished
+        .iter()
+        .zip(before["jobs"].as_array().expect("jobs").iter().skip(1))
+    {
+        assert_eq!(
+            *row_after, row_before,
+            "a finished job's usage is kept as it was"
+        );
     }
     assert_eq!(after["jobs"][0]["job_id"], running);
     assert!(after["jobs"][0]["finish_time"].is_null(), "still running");
     let forgotten = c.state(ids[0]);
-    assert_eq!(forgotten["reason"], Value::Null, "its reason was pruned: {forgotten}");
+    assert_eq!(
+        forgotten["reason"],
+        Value::Null,
+        "its reason was pruned: {forgotten}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -551,8 +551,10 @@ impl Controller {
                 job = p.job_id, machine = %allocation.machine,
                 boards = allocation.boards.len(), "allocated"
             );
-            job.usage
-                .hold(u32::try_from(allocation.boards.len()).unwrap_or(u32::MAX), p.at);
+            job.usage.hold(
+                u32::try_from(allocation.boards.len()).unwrap_or(u32::MAX),
+                p.at,
+            );
             job.allocation = Some(allocation);
             drop(job);
             self.changed_machines.insert(p.machine.name.clone());

@@ -412,7 +412,9 @@ impl Controller {
             .iter()
             .find(|g| !self.group_standing(g, now).is_spent())
             .map(|g| Some((*g).clone()))
-            .ok_or_else(|| format!("out of quota: {owner} is not a member of any group with quota left"))
+            .ok_or_else(|| {
+                format!("out of quota: {owner} is not a member of any group with quota left")
+            })
     }
 
     /// The group a legacy job is charged to.
@@ -451,9 +453,7 @@ impl Controller {
     /// spent within `warning_seconds` at the current rate.
     pub fn quota_warning(&self, job_id: u64, now: f64) -> Option<QuotaWarning> {
         let job = self.jobs.live(job_id)?;
-        if job.usage.held_since.is_none() {
-            return None;
-        }
+        job.usage.held_since?;
         let group = job.usage.group.as_deref()?;
         self.usage.settings.groups.get(group)?;
         let standing = self.group_standing(group, now);
@@ -496,24 +496,20 @@ impl Controller {
     /// Records a job's end in the history (called as it is destroyed).
     pub(crate) fn record_job_end(&mut self, job: &mut Job, reason: Option<&str>, now: f64) {
         job.usage.release(now);
-        self.usage
-            .finish(UsageRecord::of(job, now, Some(reason)));
+        self.usage.finish(UsageRecord::of(job, now, Some(reason)));
     }
 
     /// Usage matching `query` at `now`: finished jobs from the history and
     /// running jobs so far, newest job first.
     pub fn usage_report(&self, query: &UsageQuery, now: f64) -> UsageReport {
-        let running = self
-            .jobs
-            .live_jobs()
-            .map(|j| UsageRecord::of(j, now, None));
+        let running = self.jobs.live_jobs().map(|j| UsageRecord::of(j, now, None));
         let matches = |r: &UsageRecord| {
-            query.owner.as_ref().is_none_or(|o| *o == r.owner)
-                && query.legacy.is_none_or(|l| l == r.legacy)
+            query.owner.as_ref().map_or(true, |o| *o == r.owner)
+                && query.legacy.map_or(true, |l| l == r.legacy)
                 && match r.finish_time {
                     None => query.until.is_none(),
                     Some(t) => {
-                        query.since.is_none_or(|s| t >= s) && query.until.is_none_or(|u| t < u)
+                        query.since.map_or(true, |s| t >= s) && query.until.map_or(true, |u| t < u)
                     }
                 }
         };
@@ -525,7 +521,7 @@ impl Controller {
             .chain(running)
             .filter(|r| matches(r))
             .collect();
-        all.sort_by(|a, b| b.job_id.cmp(&a.job_id));
+        all.sort_by_key(|r| std::cmp::Reverse(r.job_id));
         let mut report = UsageReport {
             jobs: Vec::new(),
             matched: all.len(),
@@ -540,7 +536,11 @@ impl Controller {
                 *report.by_group.entry(g.clone()).or_default() += r.board_seconds;
             }
         }
-        report.jobs = all.into_iter().skip(query.start).take(query.limit).collect();
+        report.jobs = all
+            .into_iter()
+            .skip(query.start)
+            .take(query.limit)
+            .collect();
         report
     }
 }

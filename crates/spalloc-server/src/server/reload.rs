@@ -214,9 +214,7 @@ impl Reloader {
             seconds_before_free: new.seconds_before_free,
         };
         let report = self.shared.with(|s| {
-            s.service
-                .controller
-                .set_quota_settings(new.quota.clone());
+            s.service.controller.set_quota_settings(new.quota.clone());
             let report = s
                 .service
                 .controller

@@ -168,8 +168,15 @@ pub fn look_up(client: &Client, job_id: u64) -> Result<Looked, Failure> {
 /// send none, and a failure to read it only loses the warning).
 fn quota_warning(client: &Client, job_id: u64) -> Option<String> {
     let url = format!("{}jobs/{job_id}", client.session().api_url());
-    let state: serde_json::Value = client.session().get(&url).ok()?.json("a job's state").ok()?;
-    state["quota-warning"]["message"].as_str().map(str::to_owned)
+    let state: serde_json::Value = client
+        .session()
+        .get(&url)
+        .ok()?
+        .json("a job's state")
+        .ok()?;
+    state["quota-warning"]["message"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// `--report-issue` over the legacy protocol.

@@ -85,7 +85,10 @@ pub fn render(report: &UsageReport, terminal: &Terminal) -> String {
         text.push_str(&format!(" ({} listed)", report.jobs.len()));
     }
     for g in &report.groups {
-        text.push_str(&format!("\nGroup {}: {:.0} board-seconds used", g.group, g.used));
+        text.push_str(&format!(
+            "\nGroup {}: {:.0} board-seconds used",
+            g.group, g.used
+        ));
         if let (Some(quota), Some(left)) = (g.quota, g.remaining) {
             text.push_str(&format!(" of its {quota:.0} quota ({left:.0} left)"));
         }
@@ -103,7 +106,12 @@ fn from_v2(v: &Value) -> UsageReport {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.timestamp_millis() as f64 / 1000.0)
     };
-    let list = |k: &str| v.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     UsageReport {
         jobs: list("jobs")
             .iter()
@@ -160,7 +168,13 @@ mod tests {
         assert_eq!(report.groups[0].remaining, Some(1000.0));
         let text = render(&report, &Terminal::forced(false));
         assert!(text.contains("running"), "{text}");
-        assert!(text.contains("Total: 7200 board-seconds (2.00 board-hours) over 2 jobs (1 listed)"), "{text}");
-        assert!(text.contains("Group g: 9000 board-seconds used of its 10000 quota (1000 left)"), "{text}");
+        assert!(
+            text.contains("Total: 7200 board-seconds (2.00 board-hours) over 2 jobs (1 listed)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Group g: 9000 board-seconds used of its 10000 quota (1000 left)"),
+            "{text}"
+        );
     }
 }

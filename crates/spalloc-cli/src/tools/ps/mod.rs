@@ -74,12 +74,22 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
             // The server shows a user only their own usage; an owner
             // filter names another user (administrators only).
             let owner = if args.mine { None } else { args.owner.clone() };
-            history::run_v2(&client, owner.as_deref(), args.machine.as_deref(), args.json)
+            history::run_v2(
+                &client,
+                owner.as_deref(),
+                args.machine.as_deref(),
+                args.json,
+            )
         }
         Ok(Some(client)) => run_v2(&client, args),
         Ok(None) if args.history => connect(&started.settings).and_then(|client| {
             let owner = owner_filter(args, started.config.owner.clone())?;
-            history::run_legacy(&client, owner.as_deref(), args.machine.as_deref(), args.json)
+            history::run_legacy(
+                &client,
+                owner.as_deref(),
+                args.machine.as_deref(),
+                args.json,
+            )
         }),
         Ok(None) => connect(&started.settings)
             .and_then(|client| run(&client, args, started.config.owner.clone())),

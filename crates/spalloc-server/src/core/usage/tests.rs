@@ -48,8 +48,14 @@ fn spec(owner: &str, boards: u32) -> JobSpec {
 }
 
 fn create(c: &mut Controller, owner: &str, boards: u32, group: Option<&str>, now: f64) -> u64 {
-    c.create_charged_job(spec(owner, boards), None, None, group.map(str::to_owned), now)
-        .expect("created")
+    c.create_charged_job(
+        spec(owner, boards),
+        None,
+        None,
+        group.map(str::to_owned),
+        now,
+    )
+    .expect("created")
 }
 
 #[test]
@@ -112,7 +118,10 @@ fn usage_survives_records_and_restore_and_running_jobs_keep_counting() {
     let running = create(&mut c, "alice", 3, Some("g"), 10.0);
     let records = c.records();
     let restored = Controller::from_records(SETTINGS, records, vec![machine()], 20.0);
-    assert_eq!(restored.job_usage(done, 50.0).map(|r| r.board_seconds), Some(10.0));
+    assert_eq!(
+        restored.job_usage(done, 50.0).map(|r| r.board_seconds),
+        Some(10.0)
+    );
     assert_eq!(
         restored.job_usage(running, 20.0).map(|r| r.board_seconds),
         Some(30.0)
