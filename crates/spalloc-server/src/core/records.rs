@@ -8,6 +8,7 @@
 //! [`Controller::from_records`](crate::core::controller::Controller::from_records)
 //! rebuilds a controller, allocators and queues included, from them.
 
+use crate::core::cooling::CoolingBoards;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
@@ -97,6 +98,9 @@ pub struct Records {
     /// Finished jobs' usage, by job ID (never pruned).
     #[serde(default)]
     pub usage: Vec<UsageRecord>,
+    /// Freed boards still waiting out `seconds_before_free`, by job.
+    #[serde(default)]
+    pub cooling: Vec<CoolingBoards>,
 }
 
 /// The records changed since the last
@@ -115,6 +119,9 @@ pub struct RecordChanges {
     pub retired_floor: u64,
     /// Usage of jobs finished since (never forgotten).
     pub usage: Vec<UsageRecord>,
+    /// Changed records of boards waiting to be freed, by job: the new
+    /// record, or `None` if the wait is over.
+    pub cooling: Vec<(u64, Option<CoolingBoards>)>,
 }
 
 impl RecordChanges {
@@ -124,5 +131,6 @@ impl RecordChanges {
             && self.jobs.is_empty()
             && self.retired.is_empty()
             && self.usage.is_empty()
+            && self.cooling.is_empty()
     }
 }
