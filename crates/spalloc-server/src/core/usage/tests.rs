@@ -338,3 +338,29 @@ proptest! {
         prop_assert_eq!(report.total, measured.values().map(|m| m.2).sum::<f64>());
     }
 }
+
+#[test]
+fn the_quota_table_of_the_configuration_is_read_and_bad_values_refused() {
+    let base = "[[machine]]\nname = \"m\"\nwidth = 1\nheight = 1\nbase_ip = \"10.0.0.0\"\n";
+    let config = ServerConfig::from_toml_str(&format!(
+        "{base}[quota]\nlegacy_group = \"legacy\"\nwarning_seconds = 60\n\
+         [quota.groups]\nstudents = 3600000\nlegacy = 0\n"
+    ))
+    .expect("valid");
+    assert_eq!(config.quota.groups.get("students"), Some(&3_600_000.0));
+    assert_eq!(config.quota.legacy_group.as_deref(), Some("legacy"));
+    assert_eq!(config.quota.warning_seconds, 60.0);
+    let unlimited = ServerConfig::from_toml_str(base).expect("valid");
+    assert_eq!(unlimited.quota, QuotaSettings::default());
+    for bad in [
+        "[quota.groups]\nstudents = -1\n",
+        "[quota]\nwarning_seconds = -5\n",
+        "[quota]\nlegacy_group = \"no spaces\"\n",
+        "[quota]\nlimit = 3\n",
+    ] {
+        assert!(
+            ServerConfig::from_toml_str(&format!("{base}{bad}")).is_err(),
+            "{bad}"
+        );
+    }
+}
