@@ -2,6 +2,7 @@
 
 use crate::core::allocator::{AllocRequest, Allocation};
 use crate::core::coordinates::{Board, WrapAround};
+use crate::core::job_history::StateChange;
 use crate::core::python_set::{iteration_order, tuple_hash};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -124,6 +125,10 @@ pub struct Job {
     /// (which is what shows it to v2 administrators only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_request: Option<Value>,
+    /// Its changes of state and power, oldest first, starting with its
+    /// creation (empty for a job recorded before histories were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StateChange>,
 }
 
 impl Job {
@@ -145,6 +150,11 @@ impl Job {
             allocation: None,
             bmp_requests_until_ready: 0,
             original_request: None,
+            history: vec![StateChange {
+                state: JobState::Queued,
+                power: None,
+                time: now,
+            }],
         }
     }
 

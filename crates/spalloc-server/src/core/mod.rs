@@ -25,6 +25,7 @@ pub mod controller;
 pub mod coordinates;
 pub mod issue_report;
 pub mod job;
+pub mod job_history;
 pub mod job_queue;
 pub mod job_table;
 pub mod machine;
