@@ -303,6 +303,61 @@ mod tests {
     }
 
     #[test]
+    fn state_changes_are_recorded_at_the_clock_and_the_first_ready_counts_one_wait() {
+        let mut t = JobTable::default();
+        t.insert(job(1));
+        t.set_clock(3.0);
+        if let Some(mut j) = t.get_mut(1) {
+            j.state = JobState::Power;
+            j.power = Some(true);
+        }
+        if let Some(mut j) = t.get_mut(1) {
+            j.bmp_requests_until_ready = 0;
+        }
+        t.set_clock(5.0);
+        if let Some(mut j) = t.get_mut(1) {
+            j.state = JobState::Ready;
+        }
+        t.set_clock(9.0);
+        for state in [JobState::Power, JobState::Ready] {
+            if let Some(mut j) = t.get_mut(1) {
+                j.state = state;
+            }
+        }
+        let states: Vec<(JobState, f64)> = t
+            .history(1)
+            .expect("history")
+            .iter()
+            .map(|c| (c.state, c.time))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (JobState::Queued, 0.0),
+                (JobState::Power, 3.0),
+                (JobState::Ready, 5.0),
+                (JobState::Power, 9.0),
+                (JobState::Ready, 9.0)
+            ],
+            "one entry per change, none for a change nobody sees"
+        );
+        assert_eq!(t.waits().count(), 1, "only the first ready ends a wait");
+        assert_eq!(t.waits().sum(), 5.0);
+    }
+
+    #[test]
+    fn a_killed_jobs_history_ends_destroyed_and_outlives_the_job() {
+        let mut t = JobTable::default();
+        t.insert(job(1));
+        t.set_clock(7.0);
+        drop(t.kill(1));
+        let history = t.history(1).expect("remembered");
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].state, JobState::Destroyed);
+        assert_eq!(history[1].time, 7.0);
+    }
+
+    #[test]
     fn keepalive_touches_are_neither_saved_nor_notified() {
         let mut t = JobTable::default();
         t.insert(job(1));
