@@ -8,6 +8,7 @@
 //! [`Controller::from_records`](crate::core::controller::Controller::from_records)
 //! rebuilds a controller, allocators and queues included, from them.
 
+use crate::core::cooling::CoolingBoards;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
@@ -93,6 +94,9 @@ pub struct Records {
     /// Remembered reasons of destroyed jobs, oldest first, with their
     /// insertion numbers: `(number, job, reason)`.
     pub retired: Vec<RetiredEntry>,
+    /// Freed boards still waiting out `seconds_before_free`, by job.
+    #[serde(default)]
+    pub cooling: Vec<CoolingBoards>,
 }
 
 /// The records changed since the last
@@ -109,11 +113,17 @@ pub struct RecordChanges {
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
+    /// Changed records of boards waiting to be freed, by job: the new
+    /// record, or `None` if the wait is over.
+    pub cooling: Vec<(u64, Option<CoolingBoards>)>,
 }
 
 impl RecordChanges {
     /// Whether nothing but the counters is in it.
     pub fn is_empty(&self) -> bool {
-        self.machines.is_none() && self.jobs.is_empty() && self.retired.is_empty()
+        self.machines.is_none()
+            && self.jobs.is_empty()
+            && self.retired.is_empty()
+            && self.cooling.is_empty()
     }
 }

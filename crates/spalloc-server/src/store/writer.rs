@@ -29,6 +29,7 @@
 
 use super::checkpoint::Checkpointer;
 use super::{Store, Synchronous};
+use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use std::collections::BTreeMap;
@@ -46,6 +47,7 @@ struct Mirror {
     machines: Vec<MachineRecord>,
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
+    cooling: BTreeMap<u64, CoolingBoards>,
 }
 
 impl Mirror {
@@ -59,6 +61,7 @@ impl Mirror {
                 .into_iter()
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
+            cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
         }
     }
 
@@ -66,6 +69,7 @@ impl Mirror {
         if all {
             self.jobs.clear();
             self.retired.clear();
+            self.cooling.clear();
         }
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
@@ -75,6 +79,12 @@ impl Mirror {
             match job {
                 Some(job) => self.jobs.insert(id, job),
                 None => self.jobs.remove(&id),
+            };
+        }
+        for (id, entry) in changes.cooling {
+            match entry {
+                Some(entry) => self.cooling.insert(id, entry),
+                None => self.cooling.remove(&id),
             };
         }
         if !changes.retired.is_empty() {
@@ -95,6 +105,7 @@ impl Mirror {
                 .iter()
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
+            cooling: self.cooling.values().cloned().collect(),
         }
     }
 }
