@@ -9,8 +9,9 @@
 # Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
 # $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
 # spalloc-load (crate spalloc-bench) and bench/tools/. Needs python3 and cc. Loopback addresses
-# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+9. The reference gets its own BMP IPs
-# (127.0.91.0 and 127.93.x.x) so that it does not collide with other reference servers.
+# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+9, and +20, +21 (bench/web_load.sh).
+# The reference gets its own BMP IPs (127.0.91.0 and 127.93.x.x) so that it does not collide
+# with other reference servers.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -177,6 +178,10 @@ for line in open(sys.argv[1]):
 PY
 kill "$v2_pid" 2>/dev/null || true
 
+say "9. legacy calls per second with and without a dashboard page once a second"
+if [ $quick = 1 ]; then web_args=(--quick --no-build); else web_args=(--no-build); fi
+BENCH_WEB_PORT=$((P + 20)) bench/web_load.sh "${web_args[@]}" > "$out/web.md"
+
 say "4b. allocator micro-benchmark (sans-I/O Controller)"
 if [ $quick = 1 ]; then scale_args=(-- --quick); else scale_args=(); fi
 cargo bench -q -p spalloc-bench --bench alloc_scale "${scale_args[@]}" 2>/dev/null | grep '^|' > "$out/alloc_scale.md"
@@ -188,6 +193,8 @@ python3 bench/report.py "$R" "$out/alloc_scale.md" \
 cat "$out/table.md"
 printf '\nv2 REST API beside the legacy port (one server process):\n\n'
 cat "$out/v2.md"
+printf '\nDashboard: legacy calls with and without one machine page a second (one server process):\n\n'
+cat "$out/web.md"
 if [ $quick = 0 ]; then
   python3 bench/report.py --splice "$out/table.md" BENCHMARKS.md
   echo "(table written to BENCHMARKS.md; raw results in $R)" >&2
