@@ -14,6 +14,7 @@ use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
 use crate::core::retired::RetiredEntry;
 use crate::core::scheduler::Scheduler;
+use crate::core::usage::UsageRecord;
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::Link;
 use std::collections::BTreeSet;
@@ -94,6 +95,9 @@ pub struct Records {
     /// Remembered reasons of destroyed jobs, oldest first, with their
     /// insertion numbers: `(number, job, reason)`.
     pub retired: Vec<RetiredEntry>,
+    /// Finished jobs' usage, by job ID (never pruned).
+    #[serde(default)]
+    pub usage: Vec<UsageRecord>,
     /// Freed boards still waiting out `seconds_before_free`, by job.
     #[serde(default)]
     pub cooling: Vec<CoolingBoards>,
@@ -113,6 +117,8 @@ pub struct RecordChanges {
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
+    /// Usage of jobs finished since (never forgotten).
+    pub usage: Vec<UsageRecord>,
     /// Changed records of boards waiting to be freed, by job: the new
     /// record, or `None` if the wait is over.
     pub cooling: Vec<(u64, Option<CoolingBoards>)>,
@@ -124,6 +130,7 @@ impl RecordChanges {
         self.machines.is_none()
             && self.jobs.is_empty()
             && self.retired.is_empty()
+            && self.usage.is_empty()
             && self.cooling.is_empty()
     }
 }

@@ -32,6 +32,7 @@ use super::{Store, Synchronous};
 use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
+use crate::core::usage::UsageRecord;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,6 +48,7 @@ struct Mirror {
     machines: Vec<MachineRecord>,
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
+    usage: BTreeMap<u64, UsageRecord>,
     cooling: BTreeMap<u64, CoolingBoards>,
 }
 
@@ -61,6 +63,7 @@ impl Mirror {
                 .into_iter()
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
+            usage: r.usage.into_iter().map(|u| (u.job_id, u)).collect(),
             cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
         }
     }
@@ -74,6 +77,9 @@ impl Mirror {
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
             self.machines = machines;
+        }
+        for record in changes.usage {
+            self.usage.insert(record.job_id, record);
         }
         for (id, job) in changes.jobs {
             match job {
@@ -105,6 +111,7 @@ impl Mirror {
                 .iter()
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
+            usage: self.usage.values().cloned().collect(),
             cooling: self.cooling.values().cloned().collect(),
         }
     }
