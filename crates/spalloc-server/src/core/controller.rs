@@ -137,6 +137,16 @@ impl Controller {
             || self.cooling.has_unsaved()
     }
 
+    /// Forgets which records changed, without building them: for a server
+    /// with no state file, so that "something changed" stays true only for
+    /// the turn that changed it (and the sets of changed jobs do not grow).
+    pub fn discard_record_changes(&mut self) {
+        self.jobs.take_unsaved();
+        let _ = self.retired.take_unsaved(false);
+        let _ = self.cooling.take_unsaved(false);
+        self.machines_unsaved = false;
+    }
+
     /// Marks the machine definitions to be saved (a reload changed them).
     pub(crate) fn machines_changed(&mut self) {
         self.machines_unsaved = true;
