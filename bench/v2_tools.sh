@@ -8,14 +8,14 @@
 # builds them; so does this script when run alone), python3 and openssl (for the test certificate).
 # The Python reference tools (compat/reference/setup.sh puts them in $SPALLOC_REF_HOME/client/bin)
 # are timed too, over the legacy protocol (they have no other), when they are there.
-# Ports: $BENCH_PORT+20 to +23 (default 23730-23733), loopback only. The tools authenticate with the
+# Ports: $BENCH_PORT+30 to +33 (default 23740-23743), loopback only. The tools authenticate with the
 # in-memory demo account's token (as scripts do: SPALLOC_TOKEN), so no log-in round trip is timed;
 # the last rows time a password log-in (form, CSRF, session cookie) for comparison.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 RUNS=${1:-20}
-P=$(( ${BENCH_PORT:-23710} + 20 ))
+P=$(( ${BENCH_PORT:-23710} + 30 ))
 LEGACY=$P HTTP=$((P + 1)) TLS_LEGACY=$((P + 2)) HTTPS=$((P + 3))
 bin=${BENCH_BIN:-$root/target/release}   # BENCH_BIN: other builds of the tools, for trying the script
 [ -x "$bin/spalloc" ] && [ -x "$bin/spalloc-server" ] ||

@@ -73,6 +73,7 @@ impl Controller {
         in_service: bool,
         now: f64,
     ) -> Result<(), ServiceError> {
+        self.jobs.set_clock(now);
         let placed = self.queue.set_in_service(machine, board, in_service, now)?;
         self.changed_machines.insert(machine.to_owned());
         self.on_placed(placed);
@@ -91,6 +92,7 @@ impl Controller {
     /// If it is not a live job being powered on, the request is simply
     /// complete. A job no machine could run any more is cancelled.
     pub fn power_on_failed(&mut self, request_id: u64, failed: &[Board], now: f64) {
+        self.jobs.set_clock(now);
         let Some(&job_id) = self.in_flight.get(&request_id) else {
             self.teardown_request_done(request_id, now);
             return;
@@ -140,6 +142,7 @@ impl Controller {
         }
         self.changed_machines.insert(machine.clone());
         if let Some(mut job) = self.jobs.get_mut(job_id) {
+            job.usage.release(now);
             job.allocation = None;
             job.state = JobState::Queued;
             job.power = None;
