@@ -15,7 +15,7 @@
 
 use crate::core::allocator::{AllocShape, Claim};
 use crate::core::bmp_request::BmpRequest;
-use crate::core::board_service::Teardowns;
+use crate::core::board_service::{ServiceLog, Teardowns};
 use crate::core::coordinates::Board;
 use crate::core::issue_report::{IssueReport, IssueReports};
 use crate::core::job::{job_allocation, Job, JobSpec};
@@ -93,8 +93,10 @@ pub struct Controller {
     machines_unsaved: bool,
     /// What the v2 API shows of destroyed jobs (in memory only).
     pub(crate) tombstones: Tombstones,
-    /// Users' reports of broken boards (in memory only).
+    /// Users' reports of broken boards.
     pub(crate) issue_reports: IssueReports,
+    /// Why boards are out of service (see [`crate::core::board_service`]).
+    pub(crate) service_log: ServiceLog,
 }
 
 impl Controller {
@@ -115,6 +117,7 @@ impl Controller {
             machines_unsaved: true,
             tombstones: Tombstones::new(settings.max_retired_jobs),
             issue_reports: IssueReports::default(),
+            service_log: ServiceLog::default(),
         }
     }
 
@@ -122,7 +125,10 @@ impl Controller {
     /// [`Controller::take_record_changes`] (keepalive touches and reads
     /// change none).
     pub fn has_unsaved_changes(&self) -> bool {
-        self.jobs.has_unsaved() || self.retired.has_unsaved() || self.machines_unsaved
+        self.jobs.has_unsaved()
+            || self.retired.has_unsaved()
+            || self.machines_unsaved
+            || self.service_log.unsaved
     }
 
     /// Marks the machine definitions to be saved (a reload changed them).
@@ -499,15 +505,6 @@ impl Controller {
         self.tombstones.ids_newest_first()
     }
 
-    /// Records a user's report of a broken board.
-    pub fn report_issue(&mut self, report: IssueReport) {
-        info!(
-            job = report.job_id, reporter = %report.reporter, machine = %report.machine,
-            board = ?report.board, issue = %report.issue, "board issue reported"
-        );
-        self.issue_reports.record(report);
-    }
-
     /// Every board issue reported, oldest first.
     pub fn issue_reports(&self) -> impl Iterator<Item = &IssueReport> {
         self.issue_reports.all()
@@ -611,6 +608,7 @@ impl Controller {
                 .into_values()
                 .collect(),
             retired: self.retired.entries(),
+            boards: self.board_records(),
         }
     }
 
@@ -634,6 +632,8 @@ impl Controller {
                 .collect()
         });
         self.machines_unsaved = false;
+        let boards = (all || self.service_log.unsaved).then(|| self.board_records());
+        self.service_log.unsaved = false;
         RecordChanges {
             next_job_id: self.next_job_id,
             machines,
@@ -643,6 +643,7 @@ impl Controller {
                 .collect(),
             retired: self.retired.take_unsaved(all),
             retired_floor: self.retired.floor(),
+            boards,
         }
     }
 
@@ -715,7 +716,7 @@ impl Controller {
                     .or_default()
                     .push((job.id, claim));
             } else if job.state != JobState::Destroyed {
-                c.queue.add_pending(job.id, job.target.clone(), job.request);
+                c.queue.add_pending(job.id, job.target.clone(), job.request.clone());
             }
             jobs.insert(job.id, job);
         }
@@ -760,6 +761,7 @@ impl Controller {
         // destroyed), then the queues, then the power work that was in
         // flight for the jobs still there.
         c.reconfigure(settings, configured, now);
+        c.restore_board_records(records.boards, now);
         let (placed, impossible) = c.queue.regenerate(now);
         c.on_placed(placed);
         for id in impossible {

@@ -8,6 +8,7 @@
 //! [`Controller::from_records`](crate::core::controller::Controller::from_records)
 //! rebuilds a controller, allocators and queues included, from them.
 
+use crate::core::board_service::BoardRecords;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
@@ -77,6 +78,7 @@ impl From<MachineRecord> for Machine {
             // Not recorded: the scheduling policy always comes from the
             // configuration, applied over the recorded machines on restore.
             scheduler: Scheduler::default(),
+            quarantine_after_reports: 0,
         }
     }
 }
@@ -93,6 +95,9 @@ pub struct Records {
     /// Remembered reasons of destroyed jobs, oldest first, with their
     /// insertion numbers: `(number, job, reason)`.
     pub retired: Vec<RetiredEntry>,
+    /// Boards out of service and issue reports.
+    #[serde(default)]
+    pub boards: BoardRecords,
 }
 
 /// The records changed since the last
@@ -109,11 +114,16 @@ pub struct RecordChanges {
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
+    /// Every board record, if any changed.
+    pub boards: Option<BoardRecords>,
 }
 
 impl RecordChanges {
     /// Whether nothing but the counters is in it.
     pub fn is_empty(&self) -> bool {
-        self.machines.is_none() && self.jobs.is_empty() && self.retired.is_empty()
+        self.machines.is_none()
+            && self.jobs.is_empty()
+            && self.retired.is_empty()
+            && self.boards.is_none()
     }
 }

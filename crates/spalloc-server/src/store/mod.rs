@@ -34,12 +34,14 @@
 //! by a newer release is left alone and start-up refused. The schema has
 //! migrations ([`schema`]).
 
+pub mod board_rows;
 pub mod checkpoint;
 pub mod lock;
 pub mod schema;
 pub mod writer;
 
 use crate::config::ServerConfig;
+use crate::core::board_service::BoardRecords;
 use crate::core::controller::Controller;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
@@ -292,7 +294,13 @@ impl Store {
                 }
             }
         }
-        if next_job_id.is_none() && jobs.is_empty() && retired.is_empty() && bad.is_empty() {
+        let boards = board_rows::read(&self.conn, &mut bad)?;
+        if next_job_id.is_none()
+            && jobs.is_empty()
+            && retired.is_empty()
+            && bad.is_empty()
+            && boards == BoardRecords::default()
+        {
             return Ok((None, bad));
         }
         // A damaged job is remembered as destroyed, with a reason saying so.
@@ -318,6 +326,7 @@ impl Store {
                 machines,
                 jobs,
                 retired,
+                boards,
             }),
             bad,
         ))
@@ -367,6 +376,7 @@ struct Net<'a> {
     jobs: BTreeMap<u64, Option<&'a Job>>,
     retired: BTreeMap<u64, &'a RetiredEntry>,
     floor: Option<u64>,
+    boards: Option<&'a BoardRecords>,
 }
 
 impl<'a> Net<'a> {
@@ -378,6 +388,7 @@ impl<'a> Net<'a> {
             jobs: BTreeMap::new(),
             retired: BTreeMap::new(),
             floor: None,
+            boards: None,
         };
         for (changes, all) in group {
             if *all {
@@ -389,6 +400,9 @@ impl<'a> Net<'a> {
             net.next_job_id = changes.next_job_id;
             if let Some(machines) = &changes.machines {
                 net.machines = Some(machines);
+            }
+            if let Some(boards) = &changes.boards {
+                net.boards = Some(boards);
             }
             for (id, job) in &changes.jobs {
                 net.jobs.insert(*id, job.as_ref());
@@ -417,6 +431,7 @@ struct Encoded {
     jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
     floor: Option<u64>,
+    boards: Option<BoardRecords>,
 }
 
 impl Encoded {
@@ -447,6 +462,7 @@ impl Encoded {
             jobs,
             retired: net.retired.values().map(|e| (*e).clone()).collect(),
             floor: net.floor,
+            boards: net.boards.cloned(),
         })
     }
 
@@ -486,6 +502,9 @@ impl Encoded {
             }
             tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
                 .execute(params![floor])?;
+        }
+        if let Some(boards) = &self.boards {
+            board_rows::write(tx, boards)?;
         }
         Ok(())
     }

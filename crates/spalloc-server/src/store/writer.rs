@@ -29,6 +29,7 @@
 
 use super::checkpoint::Checkpointer;
 use super::{Store, Synchronous};
+use crate::core::board_service::BoardRecords;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use std::collections::BTreeMap;
@@ -46,6 +47,7 @@ struct Mirror {
     machines: Vec<MachineRecord>,
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
+    boards: BoardRecords,
 }
 
 impl Mirror {
@@ -59,6 +61,7 @@ impl Mirror {
                 .into_iter()
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
+            boards: r.boards,
         }
     }
 
@@ -70,6 +73,9 @@ impl Mirror {
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
             self.machines = machines;
+        }
+        if let Some(boards) = changes.boards {
+            self.boards = boards;
         }
         for (id, job) in changes.jobs {
             match job {
@@ -95,6 +101,7 @@ impl Mirror {
                 .iter()
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
+            boards: self.boards.clone(),
         }
     }
 }
