@@ -353,6 +353,21 @@ mod tests {
     }
 
     #[test]
+    fn a_candidate_giving_an_avoided_board_is_rejected_whole() {
+        let t = topology(2, 1, &[], &[]);
+        let avoided: BTreeSet<Board> = [Board::new(0, 0, 2)].into();
+        let mut f = CandidateFilter::new(&t, None, None, false, None).avoiding(&avoided);
+        assert!(!f.check(0, 0, 1, 1));
+        assert!(!f.check(0, 0, 2, 1));
+        assert!(f.check(1, 0, 1, 1));
+        assert!(f.accepted().unwrap().boards.is_disjoint(&avoided));
+        // An avoided board that is dead anyway changes nothing.
+        let t = topology(2, 1, &[(0, 0, 2)], &[]);
+        let mut f = CandidateFilter::new(&t, None, None, false, None).avoiding(&avoided);
+        assert!(f.check(0, 0, 1, 1));
+    }
+
+    #[test]
     fn dead_link_limits() {
         // (0,0,0) north -> (0,0,2), internal, not wrapping.
         let t = topology(2, 2, &[], &[(0, 0, 0, Link::North)]);
