@@ -664,6 +664,9 @@ impl Controller {
     ///   [`MACHINE_REMOVED`](crate::core::reconfigure::MACHINE_REMOVED),
     ///   a machine whose tags or dead boards changed is modified in place,
     ///   and queued jobs no machine can run any more are cancelled;
+    /// * the boards out of service and the issue reports are put back
+    ///   (see [`crate::core::board_service`]); boards of a machine removed
+    ///   or reshaped by the reconfiguration are back in service;
     /// * a job whose record cannot be put back (its boards overlap another
     ///   job's or lie outside its machine) is destroyed with
     ///   [`REASON_BAD_RECORD`], and the rest carries on.
@@ -757,11 +760,12 @@ impl Controller {
                 c.jobs.insert(job);
             }
         }
-        // Machines first (jobs on a removed or reshaped machine are
-        // destroyed), then the queues, then the power work that was in
+        // Boards out of service first (nothing placed from here on may be
+        // given one), then machines (jobs on a removed or reshaped machine
+        // are destroyed), then the queues, then the power work that was in
         // flight for the jobs still there.
-        c.reconfigure(settings, configured, now);
         c.restore_board_records(records.boards, now);
+        c.reconfigure(settings, configured, now);
         let (placed, impossible) = c.queue.regenerate(now);
         c.on_placed(placed);
         for id in impossible {
