@@ -119,10 +119,7 @@ pub fn run_board(command: BoardCommand) -> Result<(), String> {
             ..
         } => {
             let records = read(&state.path()?)?;
-            println!(
-                "{:<12} {:<10} {:<24} REASON",
-                "MACHINE", "BOARD", "SINCE"
-            );
+            println!("{:<12} {:<10} {:<24} REASON", "MACHINE", "BOARD", "SINCE");
             for o in &records.out_of_service {
                 println!(
                     "{:<12} {:<10} {:<24} {}",
@@ -210,7 +207,8 @@ fn read(path: &Path) -> Result<BoardRecords, String> {
         return Ok(BoardRecords::default());
     }
     let mut bad = Vec::new();
-    let records = board_rows::read(&conn, &mut bad).map_err(|e| format!("{}: {e}", path.display()))?;
+    let records =
+        board_rows::read(&conn, &mut bad).map_err(|e| format!("{}: {e}", path.display()))?;
     for b in bad {
         eprintln!("spalloc-server: skipped an unreadable row: {b}");
     }

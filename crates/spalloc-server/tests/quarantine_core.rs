@@ -116,7 +116,9 @@ fn without_a_threshold_reports_never_take_a_board_out() {
 #[test]
 fn a_legacy_report_names_the_board_by_address_and_counts_for_the_job_holding_it() {
     let mut c = controller(1, 1, "quarantine_after_reports = 1");
-    let ip = |c: &Controller, z: u32| c.machine("m").unwrap().spinnaker_ips[&Board::new(0, 0, z)].clone();
+    let ip = |c: &Controller, z: u32| {
+        c.machine("m").unwrap().spinnaker_ips[&Board::new(0, 0, z)].clone()
+    };
     let (held, free) = (ip(&c, 0), ip(&c, 1));
     assert_eq!(
         c.report_problem("10.9.9.9", None, "x", "legacy client", 1.0),
@@ -128,14 +130,23 @@ fn a_legacy_report_names_the_board_by_address_and_counts_for_the_job_holding_it(
         c.report_problem(&free, None, "x", "legacy client", 1.0),
         Err(format!("the board at {free} is not allocated to a job"))
     );
-    c.report_problem(&held, Some((1, 2, Some(3))), "bad core", "legacy client", 2.0)
-        .unwrap();
+    c.report_problem(
+        &held,
+        Some((1, 2, Some(3))),
+        "bad core",
+        "legacy client",
+        2.0,
+    )
+    .unwrap();
     let kept: Vec<_> = c.issue_reports().cloned().collect();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].job_id, id);
     assert_eq!(kept[0].board, Board::new(0, 0, 0));
     assert_eq!(kept[0].issue, "chip (1, 2) core 3: bad core");
-    assert_eq!(c.boards_out_of_service("m"), Some(&[Board::new(0, 0, 0)].into()));
+    assert_eq!(
+        c.boards_out_of_service("m"),
+        Some(&[Board::new(0, 0, 0)].into())
+    );
 }
 
 fn power_on_request(c: &mut Controller) -> BmpRequest {
@@ -159,7 +170,10 @@ fn a_back_end_reporting_failed_power_on_checks_quarantines_the_boards_and_requeu
     let out = c.boards_out_of_service_all();
     assert_eq!(out.len(), 1);
     assert!(first.contains(&out[0].board));
-    assert_eq!(out[0].reason, format!("failed its power-on checks (job {id})"));
+    assert_eq!(
+        out[0].reason,
+        format!("failed its power-on checks (job {id})")
+    );
     // Not destroyed: queued again, and placed on the other triad at once.
     let state = c.get_job_state(id, None, 2.0);
     assert_eq!(state.state, JobState::Power);
@@ -196,8 +210,11 @@ fn boards_out_of_service_and_reports_survive_a_restart_on_the_same_state_file() 
         let id = create(&mut c, json!([0, 0, 1]), 1.0);
         complete_all(&mut c, 1.0);
         c.report_issue(report(id, reported, 2.0));
-        c.take_board_out_of_service("m", out, "fan broken", 3.0).unwrap();
-        store.commit(&[(c.take_record_changes(false), false)]).unwrap();
+        c.take_board_out_of_service("m", out, "fan broken", 3.0)
+            .unwrap();
+        store
+            .commit(&[(c.take_record_changes(false), false)])
+            .unwrap();
     }
     let (_store, opened) = Store::open(&path, Synchronous::Normal).unwrap();
     let records = opened.records.expect("records");
@@ -209,7 +226,10 @@ fn boards_out_of_service_and_reports_survive_a_restart_on_the_same_state_file() 
     );
     assert_eq!(c.boards_out_of_service("m"), Some(&[out].into()));
     let listed = c.boards_out_of_service_all();
-    assert_eq!((listed[0].since, listed[0].reason.as_str()), (3.0, "fan broken"));
+    assert_eq!(
+        (listed[0].since, listed[0].reason.as_str()),
+        (3.0, "fan broken")
+    );
     let reports: Vec<_> = c.issue_reports().cloned().collect();
     assert_eq!(reports, [report(1, reported, 2.0)]);
     // Still not handed out: a job asking for it waits, saying why.

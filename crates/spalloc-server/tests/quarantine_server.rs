@@ -19,7 +19,8 @@ const QUEUED: u64 = 1;
 const READY: u64 = 3;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spalloc-quarantine-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("spalloc-quarantine-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
@@ -104,7 +105,10 @@ fn boards_failing_power_on_are_quarantined_the_job_runs_elsewhere_and_it_all_sur
 
     // A legacy report of one of its boards, by address, takes it out too.
     let info = c.ok("get_job_machine_info", json!([id]), json!({}));
-    let address = info["connections"][0][1].as_str().expect("an address").to_owned();
+    let address = info["connections"][0][1]
+        .as_str()
+        .expect("an address")
+        .to_owned();
     let reported = c.ok(
         "report_problem",
         json!([address]),
@@ -116,7 +120,11 @@ fn boards_failing_power_on_are_quarantined_the_job_runs_elsewhere_and_it_all_sur
     assert!(reports.contains(" open "), "{reports}");
     let now_out = listed_out_of_service(&config);
     assert_eq!(now_out.len(), 3);
-    let reported_board = now_out.difference(&out).next().expect("the reported board").clone();
+    let reported_board = now_out
+        .difference(&out)
+        .next()
+        .expect("the reported board")
+        .clone();
     let [x, y, z]: [u32; 3] = reported_board
         .trim_start_matches("m ")
         .split(',')
@@ -134,7 +142,10 @@ fn boards_failing_power_on_are_quarantined_the_job_runs_elsewhere_and_it_all_sur
     let state = c.state(waiting);
     assert_eq!(state["state"], json!(QUEUED));
     assert!(
-        state["queue_reason"].as_str().unwrap_or("").contains("out of service"),
+        state["queue_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("out of service"),
         "{state}"
     );
 
@@ -180,12 +191,22 @@ fn an_admin_takes_a_board_out_from_the_command_line_with_a_reason() {
     drop(ServerProcess::start(&config, &[]));
     let out = board_cli(
         &config,
-        &["out-of-service", "m", "1", "0", "2", "--reason", "fan broken"],
+        &[
+            "out-of-service",
+            "m",
+            "1",
+            "0",
+            "2",
+            "--reason",
+            "fan broken",
+        ],
     );
     assert!(out.status.success(), "{out:?}");
     let listed = stdout_of(&board_cli(&config, &["out-of-service"]));
     assert!(
-        listed.lines().any(|l| l.starts_with("m ") && l.contains("1,0,2") && l.ends_with("fan broken")),
+        listed
+            .lines()
+            .any(|l| l.starts_with("m ") && l.contains("1,0,2") && l.ends_with("fan broken")),
         "{listed}"
     );
     let again = board_cli(&config, &["out-of-service", "m", "1", "0", "2"]);
@@ -248,7 +269,9 @@ fn a_v2_job_avoiding_boards_is_never_given_them_and_its_reports_count() {
         .expect("runs");
     let listed = stdout_of(&listed);
     assert!(
-        listed.lines().any(|l| l.starts_with("test-machine") && l.contains("1,0,2")),
+        listed
+            .lines()
+            .any(|l| l.starts_with("test-machine") && l.contains("1,0,2")),
         "{listed}"
     );
     server.shutdown();

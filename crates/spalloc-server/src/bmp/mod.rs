@@ -35,8 +35,7 @@ pub trait Completions: Send + Sync {
 /// A back end's way of carrying out one request.
 pub trait CarryOut {
     /// Carries out `request` (one at a time, in order).
-    fn carry_out(&mut self, request: &BmpRequest)
-        -> impl Future<Output = Result<(), BmpFailure>>;
+    fn carry_out(&mut self, request: &BmpRequest) -> impl Future<Output = Result<(), BmpFailure>>;
 }
 
 /// Carries out each request of `inbox` in order with `backend` and reports

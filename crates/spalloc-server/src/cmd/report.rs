@@ -40,7 +40,11 @@ pub fn report_problem(mut call: Call) -> Result<Value, String> {
                 .ok_or_else(|| format!("{name} must be an integer, not {}", python_str(v))),
         }
     };
-    let (x, y, p) = (coordinate(1, "x")?, coordinate(2, "y")?, coordinate(3, "p")?);
+    let (x, y, p) = (
+        coordinate(1, "x")?,
+        coordinate(2, "y")?,
+        coordinate(3, "p")?,
+    );
     let chip = match (x, y) {
         (Some(x), Some(y)) => Some((x, y, p)),
         (None, None) => None,

@@ -719,7 +719,8 @@ impl Controller {
                     .or_default()
                     .push((job.id, claim));
             } else if job.state != JobState::Destroyed {
-                c.queue.add_pending(job.id, job.target.clone(), job.request.clone());
+                c.queue
+                    .add_pending(job.id, job.target.clone(), job.request.clone());
             }
             jobs.insert(job.id, job);
         }
