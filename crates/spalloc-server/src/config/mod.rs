@@ -11,6 +11,7 @@
 //! seconds_before_free = 30.0
 //! max_connections = 1024             # more are refused with an exception
 //! stalled_client_timeout = 60.0      # a client not reading its replies for this long is dropped
+//! quarantine_after_reports = 2       # see below; 0 (the default) = never
 //!
 //! [[machine]]
 //! name = "m1"
@@ -24,6 +25,11 @@
 //! bmp = "simulated"
 //! power_delay = 0.2
 //! ```
+//!
+//! `quarantine_after_reports` is how many distinct jobs must report a board
+//! broken (v2 `report-issue`, legacy `report_problem`) before it is taken
+//! out of service automatically (see `core::board_service`); a machine may
+//! set its own. 0 or absent: never (admins decide).
 //!
 //! A file must define its machines: one with no `[[machine]]` table at all
 //! (such as an emptied file) is refused, at start-up and on reload. To run
@@ -44,7 +50,10 @@
 //!
 //! `bmp = "simulated"` (the default) needs no hardware: `power_delay`
 //! (seconds, default 0.2) is how long each power command takes, and
-//! `fail_power = true` makes every one fail. `answer_scp = true` makes every
+//! `fail_power = true` makes every one fail (the job is destroyed, as by
+//! the reference); `fail_power_on = [[x, y, z], ...]` makes those boards
+//! fail their power-on checks (they go out of service and the job goes
+//! back to the queue). `answer_scp = true` makes every
 //! live board answer SCP on its IP, UDP port 17893, like a board running
 //! SC&MP (the version command and memory reads and writes: see
 //! `board_sim`); the embedded demo machine does.
@@ -722,6 +731,28 @@ single_board = true
 bmp_ip = "127.0.2.0"
 spinnaker_ip = "127.0.2.1"
 "#;
+
+    #[test]
+    fn quarantine_after_reports_has_a_default_that_a_machine_may_override() {
+        let c = ServerConfig::from_toml_str(
+            "quarantine_after_reports = 2\n\
+             [[machine]]\nname = \"a\"\nwidth = 1\nheight = 1\nbase_ip = \"10.0.0.0\"\n\
+             [[machine]]\nname = \"b\"\nwidth = 1\nheight = 1\nbase_ip = \"10.1.0.0\"\n\
+             quarantine_after_reports = 0\n",
+        )
+        .unwrap();
+        let got: Vec<u32> = c
+            .machines
+            .iter()
+            .map(|m| m.machine.quarantine_after_reports)
+            .collect();
+        assert_eq!(got, [2, 0]);
+        let none = ServerConfig::from_toml_str(
+            "[[machine]]\nname = \"a\"\nwidth = 1\nheight = 1\nbase_ip = \"10.0.0.0\"\n",
+        )
+        .unwrap();
+        assert_eq!(none.machines[0].machine.quarantine_after_reports, 0);
+    }
 
     #[test]
     fn the_issue_example_loads_as_written() {
