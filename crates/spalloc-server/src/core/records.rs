@@ -9,6 +9,7 @@
 //! rebuilds a controller, allocators and queues included, from them.
 
 use crate::core::board_service::BoardRecords;
+use crate::core::cooling::CoolingBoards;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
@@ -98,6 +99,9 @@ pub struct Records {
     /// Boards out of service and issue reports.
     #[serde(default)]
     pub boards: BoardRecords,
+    /// Freed boards still waiting out `seconds_before_free`, by job.
+    #[serde(default)]
+    pub cooling: Vec<CoolingBoards>,
 }
 
 /// The records changed since the last
@@ -116,6 +120,9 @@ pub struct RecordChanges {
     pub retired_floor: u64,
     /// Every board record, if any changed.
     pub boards: Option<BoardRecords>,
+    /// Changed records of boards waiting to be freed, by job: the new
+    /// record, or `None` if the wait is over.
+    pub cooling: Vec<(u64, Option<CoolingBoards>)>,
 }
 
 impl RecordChanges {
@@ -125,5 +132,6 @@ impl RecordChanges {
             && self.jobs.is_empty()
             && self.retired.is_empty()
             && self.boards.is_none()
+            && self.cooling.is_empty()
     }
 }

@@ -30,6 +30,7 @@
 use super::checkpoint::Checkpointer;
 use super::{Store, Synchronous};
 use crate::core::board_service::BoardRecords;
+use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use std::collections::BTreeMap;
@@ -48,6 +49,7 @@ struct Mirror {
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
     boards: BoardRecords,
+    cooling: BTreeMap<u64, CoolingBoards>,
 }
 
 impl Mirror {
@@ -62,6 +64,7 @@ impl Mirror {
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
             boards: r.boards,
+            cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
         }
     }
 
@@ -69,6 +72,7 @@ impl Mirror {
         if all {
             self.jobs.clear();
             self.retired.clear();
+            self.cooling.clear();
         }
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
@@ -81,6 +85,12 @@ impl Mirror {
             match job {
                 Some(job) => self.jobs.insert(id, job),
                 None => self.jobs.remove(&id),
+            };
+        }
+        for (id, entry) in changes.cooling {
+            match entry {
+                Some(entry) => self.cooling.insert(id, entry),
+                None => self.cooling.remove(&id),
             };
         }
         if !changes.retired.is_empty() {
@@ -102,6 +112,7 @@ impl Mirror {
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
             boards: self.boards.clone(),
+            cooling: self.cooling.values().cloned().collect(),
         }
     }
 }
