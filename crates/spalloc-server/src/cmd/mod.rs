@@ -8,6 +8,7 @@
 //! * [`listing`]: `version`, `list_jobs`, `list_machines`;
 //! * [`location`]: `get_board_position`, `get_board_at_position`, `where_is`;
 //! * [`report`]: `report_problem` (allocserv's, not the Python reference's).
+//! * [`usage`]: `list_usage` (an extension: board-seconds and quotas).
 //!
 //! The commands themselves are the [`Command`] enum; [`dispatch`] matches
 //! every variant, so adding one without a handler does not compile. The
@@ -25,6 +26,7 @@ pub mod listing;
 pub mod location;
 pub mod notify;
 pub mod report;
+pub mod usage;
 
 use crate::core::watch::ClientId;
 use crate::service::Service;
@@ -119,6 +121,7 @@ pub fn dispatch(
         Command::GetBoardAtPosition => location::board_at_position(call),
         Command::WhereIs => location::where_is(call),
         Command::ReportProblem => report::report_problem(call),
+        Command::ListUsage => usage::list_usage(call),
     }
 }
 

@@ -31,6 +31,19 @@
 //! out of service automatically (see `core::board_service`); a machine may
 //! set its own. 0 or absent: never (admins decide).
 //!
+//! # Quotas
+//!
+//! Optional budgets in board-seconds per group (see `core::usage`):
+//!
+//! ```toml
+//! [quota]
+//! legacy_group = "legacy"     # legacy-port jobs are charged to this group
+//! warning_seconds = 600       # warn running jobs this long before the budget runs out
+//! [quota.groups]
+//! students = 3600000          # board-seconds; groups not listed are unlimited
+//! legacy = 360000
+//! ```
+//!
 //! A file must define its machines: one with no `[[machine]]` table at all
 //! (such as an emptied file) is refused, at start-up and on reload. To run
 //! with no machines on purpose, say so with an explicit empty list,
@@ -237,6 +250,8 @@ pub struct ServerConfig {
     pub state_synchronous: crate::store::Synchronous,
     /// The v2 REST API's listener (`[http]`); `None` serves none.
     pub http: Option<http::HttpConfig>,
+    /// Per-group quotas (`[quota]`).
+    pub quota: crate::core::usage::QuotaSettings,
 }
 
 /// The default cap on simultaneous client connections.
@@ -264,6 +279,7 @@ impl Default for ServerConfig {
             cold_start: false,
             state_synchronous: crate::store::Synchronous::Normal,
             http: None,
+            quota: crate::core::usage::QuotaSettings::default(),
         }
     }
 }
@@ -399,8 +415,42 @@ impl ServerConfig {
                 .map(|h| h.build(base_dir))
                 .transpose()
                 .map_err(ConfigError::Invalid)?,
+            quota: raw
+                .quota
+                .map(build_quota)
+                .transpose()
+                .map_err(ConfigError::Invalid)?
+                .unwrap_or_default(),
         })
     }
+}
+
+/// Validates the `[quota]` table.
+fn build_quota(raw: toml_schema::RawQuota) -> Result<crate::core::usage::QuotaSettings, String> {
+    let defaults = crate::core::usage::QuotaSettings::default();
+    let groups = raw.groups.unwrap_or_default();
+    for (group, seconds) in &groups {
+        crate::accounts::check_name(group).map_err(|e| format!("[quota.groups]: {e}"))?;
+        if !(seconds.is_finite() && *seconds >= 0.0) {
+            return Err(format!(
+                "[quota.groups] {group} must be a non-negative number of board-seconds, not {seconds}"
+            ));
+        }
+    }
+    if let Some(group) = &raw.legacy_group {
+        crate::accounts::check_name(group).map_err(|e| format!("[quota] legacy_group: {e}"))?;
+    }
+    let warning_seconds = raw.warning_seconds.unwrap_or(defaults.warning_seconds);
+    if !(warning_seconds.is_finite() && warning_seconds >= 0.0) {
+        return Err(format!(
+            "[quota] warning_seconds must be a non-negative number of seconds, not {warning_seconds}"
+        ));
+    }
+    Ok(crate::core::usage::QuotaSettings {
+        groups,
+        legacy_group: raw.legacy_group,
+        warning_seconds,
+    })
 }
 
 fn build_machine(

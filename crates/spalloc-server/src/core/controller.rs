@@ -26,6 +26,7 @@ use crate::core::machine::{Machine, Physical};
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredJobs;
 use crate::core::tombstone::{Tombstone, Tombstones};
+use crate::core::usage::UsageBook;
 use crate::core::where_is::{self, WhereIsQuery};
 use spalloc_protocol::{
     Connection, JobListing, JobMachineInfo, JobState, JobStateRecord, MachineListing, WhereIsRecord,
@@ -98,6 +99,8 @@ pub struct Controller {
     pub(crate) issue_reports: IssueReports,
     /// Why boards are out of service (see [`crate::core::board_service`]).
     pub(crate) service_log: ServiceLog,
+    /// Finished jobs' usage and the quotas (see [`crate::core::usage`]).
+    pub(crate) usage: UsageBook,
     /// Freed boards waiting out `seconds_before_free` (recorded).
     cooling: Cooling,
 }
@@ -121,6 +124,7 @@ impl Controller {
             tombstones: Tombstones::new(settings.max_retired_jobs),
             issue_reports: IssueReports::default(),
             service_log: ServiceLog::default(),
+            usage: UsageBook::default(),
             cooling: Cooling::default(),
         }
     }
@@ -133,6 +137,7 @@ impl Controller {
             || self.retired.has_unsaved()
             || self.machines_unsaved
             || self.service_log.unsaved
+            || self.usage.has_unsaved()
             || self.cooling.has_unsaved()
     }
 
@@ -172,6 +177,19 @@ impl Controller {
         original_request: Option<serde_json::Value>,
         now: f64,
     ) -> u64 {
+        self.create_job_in_group(spec, host, original_request, None, now)
+    }
+
+    /// [`Controller::create_job_with_request`] for a job charged to `group`
+    /// (see [`crate::core::usage`]; no quota is checked here).
+    pub(crate) fn create_job_in_group(
+        &mut self,
+        spec: JobSpec,
+        host: Option<String>,
+        original_request: Option<serde_json::Value>,
+        group: Option<String>,
+        now: f64,
+    ) -> u64 {
         let id = self.next_job_id;
         self.next_job_id += 1;
         info!(
@@ -180,6 +198,7 @@ impl Controller {
         );
         let mut job = Job::new(id, &spec, host, now);
         job.original_request = original_request;
+        job.usage.group = group;
         self.jobs.insert(job);
         let placed = if spec.impossible {
             None
@@ -269,6 +288,7 @@ impl Controller {
         let Some(mut job) = self.jobs.kill(job_id) else {
             return;
         };
+        self.record_job_end(&mut job, reason.as_deref(), now);
         self.tombstones.insert(
             job_id,
             Tombstone {
@@ -314,6 +334,7 @@ impl Controller {
         for id in expired {
             self.destroy_job(id, Some(REASON_TIMED_OUT.to_owned()), now);
         }
+        self.enforce_quotas(now);
         let placed = self.queue.check_free(now);
         self.on_placed(placed);
         self.cooling.expire(now, self.settings.seconds_before_free);
@@ -536,6 +557,10 @@ impl Controller {
                 job = p.job_id, machine = %allocation.machine,
                 boards = allocation.boards.len(), "allocated"
             );
+            job.usage.hold(
+                u32::try_from(allocation.boards.len()).unwrap_or(u32::MAX),
+                p.at,
+            );
             job.allocation = Some(allocation);
             drop(job);
             self.changed_machines.insert(p.machine.name.clone());
@@ -620,6 +645,7 @@ impl Controller {
                 .collect(),
             retired: self.retired.entries(),
             boards: self.board_records(),
+            usage: self.usage.records(),
             cooling: self.cooling.entries(),
         }
     }
@@ -656,6 +682,7 @@ impl Controller {
             retired: self.retired.take_unsaved(all),
             retired_floor: self.retired.floor(),
             boards,
+            usage: self.usage.take_unsaved(all),
             cooling: self.cooling.take_unsaved(all),
         }
     }
@@ -715,6 +742,7 @@ impl Controller {
         c.next_bmp_request_id = first_bmp_request;
         c.next_job_id = records.next_job_id;
         c.retired.restore(records.retired);
+        c.usage.restore(records.usage);
         let mut claims: BTreeMap<String, Vec<(u64, Claim)>> = BTreeMap::new();
         let mut jobs = BTreeMap::new();
         for mut job in records.jobs {

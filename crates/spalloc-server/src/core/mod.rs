@@ -8,6 +8,7 @@
 //! * [`job`], [`job_queue`], [`retired`], [`tombstone`]: jobs and their queues;
 //! * [`cooling`]: freed boards waiting out `seconds_before_free`, as records;
 //! * [`issue_report`]: users' reports of broken boards;
+//! * [`usage`]: board-seconds per job, user and group, and quotas;
 //! * [`scheduler`]: a machine's queue policy (FIFO or backfill);
 //! * [`board_service`]: boards taken out of service and returned;
 //! * [`queue_status`]: where a queued job stands and why it waits;
@@ -38,5 +39,6 @@ pub mod records;
 pub mod retired;
 pub mod scheduler;
 pub mod tombstone;
+pub mod usage;
 pub mod watch;
 pub mod where_is;

@@ -15,6 +15,7 @@ use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
 use crate::core::retired::RetiredEntry;
 use crate::core::scheduler::Scheduler;
+use crate::core::usage::UsageRecord;
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::Link;
 use std::collections::BTreeSet;
@@ -99,6 +100,9 @@ pub struct Records {
     /// Boards out of service and issue reports.
     #[serde(default)]
     pub boards: BoardRecords,
+    /// Finished jobs' usage, by job ID (never pruned).
+    #[serde(default)]
+    pub usage: Vec<UsageRecord>,
     /// Freed boards still waiting out `seconds_before_free`, by job.
     #[serde(default)]
     pub cooling: Vec<CoolingBoards>,
@@ -120,6 +124,8 @@ pub struct RecordChanges {
     pub retired_floor: u64,
     /// Every board record, if any changed.
     pub boards: Option<BoardRecords>,
+    /// Usage of jobs finished since (never forgotten).
+    pub usage: Vec<UsageRecord>,
     /// Changed records of boards waiting to be freed, by job: the new
     /// record, or `None` if the wait is over.
     pub cooling: Vec<(u64, Option<CoolingBoards>)>,
@@ -132,6 +138,7 @@ impl RecordChanges {
             && self.jobs.is_empty()
             && self.retired.is_empty()
             && self.boards.is_none()
+            && self.usage.is_empty()
             && self.cooling.is_empty()
     }
 }

@@ -299,6 +299,7 @@ pub(crate) fn apply_to_state(
     machines: Vec<Machine>,
     backend_changed: &[String],
 ) -> ReconfigureReport {
+    s.service.controller.set_quota_settings(new.quota.clone());
     let report = s
         .service
         .controller

@@ -423,6 +423,7 @@ fn roll_back(controller: &mut Controller, records: crate::core::records::Records
         clock::now(),
         controller.next_bmp_request_id(),
     );
+    rebuilt.set_quota_settings(controller.quota_settings().clone());
     std::mem::swap(controller, &mut rebuilt);
 }
 

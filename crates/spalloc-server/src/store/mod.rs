@@ -48,6 +48,7 @@ use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredEntry;
+use crate::core::usage::UsageRecord;
 use crate::service::Service;
 use lock::{LockError, StateLock};
 use rusqlite::{params, Connection, ErrorCode};
@@ -312,10 +313,12 @@ impl Store {
                 Err(e) => bad.push(format!("boards waiting to be freed of job {id}: {e}")),
             }
         }
+        let usage = read_usage(&self.conn, &mut bad)?;
         let boards = board_rows::read(&self.conn, &mut bad)?;
         if next_job_id.is_none()
             && jobs.is_empty()
             && retired.is_empty()
+            && usage.is_empty()
             && bad.is_empty()
             && cooling.is_empty()
             && boards == BoardRecords::default()
@@ -346,6 +349,7 @@ impl Store {
                 jobs,
                 retired,
                 boards,
+                usage,
                 cooling,
             }),
             bad,
@@ -387,6 +391,22 @@ impl Store {
     }
 }
 
+/// The usage history's rows; an unreadable row is described in `bad` and
+/// skipped.
+fn read_usage(conn: &Connection, bad: &mut Vec<String>) -> rusqlite::Result<Vec<UsageRecord>> {
+    let mut usage = Vec::new();
+    let mut query = conn.prepare("SELECT job_id, record FROM usage_history ORDER BY job_id")?;
+    let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, text) = row?;
+        match serde_json::from_str::<UsageRecord>(&text) {
+            Ok(record) => usage.push(record),
+            Err(e) => bad.push(format!("usage of job {id}: {e}")),
+        }
+    }
+    Ok(usage)
+}
+
 /// The net effect of a group of change sets: what applying them one by
 /// one would leave, by reference.
 struct Net<'a> {
@@ -397,6 +417,7 @@ struct Net<'a> {
     retired: BTreeMap<u64, &'a RetiredEntry>,
     floor: Option<u64>,
     boards: Option<&'a BoardRecords>,
+    usage: BTreeMap<u64, &'a UsageRecord>,
     cooling: BTreeMap<u64, Option<&'a CoolingBoards>>,
 }
 
@@ -410,6 +431,7 @@ impl<'a> Net<'a> {
             retired: BTreeMap::new(),
             floor: None,
             boards: None,
+            usage: BTreeMap::new(),
             cooling: BTreeMap::new(),
         };
         for (changes, all) in group {
@@ -429,6 +451,9 @@ impl<'a> Net<'a> {
             }
             for (id, job) in &changes.jobs {
                 net.jobs.insert(*id, job.as_ref());
+            }
+            for record in &changes.usage {
+                net.usage.insert(record.job_id, record);
             }
             for (id, entry) in &changes.cooling {
                 net.cooling.insert(*id, entry.as_ref());
@@ -458,8 +483,13 @@ struct Encoded {
     retired: Vec<RetiredEntry>,
     floor: Option<u64>,
     boards: Option<BoardRecords>,
+    /// `(job, owner, group, finish time, board-seconds, record)`.
+    usage: Vec<UsageRow>,
     cooling: Vec<(u64, Option<String>)>,
 }
+
+/// One usage history row, encoded.
+type UsageRow = (u64, String, Option<String>, Option<f64>, f64, String);
 
 impl Encoded {
     fn new(net: &Net<'_>) -> serde_json::Result<Encoded> {
@@ -490,6 +520,20 @@ impl Encoded {
             retired: net.retired.values().map(|e| (*e).clone()).collect(),
             floor: net.floor,
             boards: net.boards.cloned(),
+            usage: net
+                .usage
+                .values()
+                .map(|r| {
+                    Ok((
+                        r.job_id,
+                        r.owner.clone(),
+                        r.group.clone(),
+                        r.finish_time,
+                        r.board_seconds,
+                        serde_json::to_string(r)?,
+                    ))
+                })
+                .collect::<serde_json::Result<Vec<_>>>()?,
             cooling: net
                 .cooling
                 .iter()
@@ -550,6 +594,17 @@ impl Encoded {
         }
         if let Some(boards) = &self.boards {
             board_rows::write(tx, boards)?;
+        }
+        if !self.usage.is_empty() {
+            // Never deleted, not even when every record is rewritten.
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO usage_history
+                     (job_id, owner, grp, finish_time, board_seconds, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (id, owner, group, finish, seconds, record) in &self.usage {
+                upsert.execute(params![id, owner, group, finish, seconds, record])?;
+            }
         }
         Ok(())
     }
@@ -653,6 +708,7 @@ pub fn open_and_restore(
     let settings = service.controller.settings();
     let machines: Vec<_> = config.machines.iter().map(|m| m.machine.clone()).collect();
     let committed = opened.records.clone();
+    let quotas = service.controller.quota_settings().clone();
     match opened.records {
         None => info!(file = %path.display(), "no saved state: cold start"),
         Some(mut records) if config.cold_start => {
@@ -660,6 +716,7 @@ pub fn open_and_restore(
             records.jobs.clear();
             records.retired.clear();
             records.machines.clear();
+            // The usage history is accounting: a cold start keeps it.
             service.controller = Controller::from_records(settings, records, machines, now);
         }
         Some(records) => {
@@ -671,6 +728,7 @@ pub fn open_and_restore(
             );
         }
     }
+    service.controller.set_quota_settings(quotas);
     Ok(Some((store, committed)))
 }
 

@@ -80,6 +80,18 @@ pub const MIGRATIONS: &[&str] = &[
          job_id INTEGER PRIMARY KEY,
          record TEXT NOT NULL
      );",
+    // Usage history (issue 16, item 4): one row per finished job, never
+    // pruned; `record` is the whole `UsageRecord`, the other columns are
+    // for an operator's queries.
+    "CREATE TABLE usage_history (
+         job_id INTEGER PRIMARY KEY,
+         owner TEXT NOT NULL,
+         grp TEXT,
+         finish_time REAL,
+         board_seconds REAL NOT NULL,
+         record TEXT NOT NULL
+     );
+     CREATE INDEX usage_history_by_owner ON usage_history (owner, job_id);",
     // Board reports and board service state (issue 16): the boards out of
     // service (why, since when) and users' reports of broken boards.
     "CREATE TABLE boards_out_of_service (

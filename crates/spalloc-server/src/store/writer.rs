@@ -33,6 +33,7 @@ use crate::core::board_service::BoardRecords;
 use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
+use crate::core::usage::UsageRecord;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,6 +50,7 @@ struct Mirror {
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
     boards: BoardRecords,
+    usage: BTreeMap<u64, UsageRecord>,
     cooling: BTreeMap<u64, CoolingBoards>,
 }
 
@@ -64,6 +66,7 @@ impl Mirror {
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
             boards: r.boards,
+            usage: r.usage.into_iter().map(|u| (u.job_id, u)).collect(),
             cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
         }
     }
@@ -80,6 +83,9 @@ impl Mirror {
         }
         if let Some(boards) = changes.boards {
             self.boards = boards;
+        }
+        for record in changes.usage {
+            self.usage.insert(record.job_id, record);
         }
         for (id, job) in changes.jobs {
             match job {
@@ -112,6 +118,7 @@ impl Mirror {
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
             boards: self.boards.clone(),
+            usage: self.usage.values().cloned().collect(),
             cooling: self.cooling.values().cloned().collect(),
         }
     }
