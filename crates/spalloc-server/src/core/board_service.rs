@@ -141,6 +141,7 @@ impl Controller {
         reason: &str,
         now: f64,
     ) -> Result<(), ServiceError> {
+        self.jobs.set_clock(now);
         let already = self
             .queue
             .out_of_service(machine)
@@ -165,6 +166,7 @@ impl Controller {
         board: Board,
         now: f64,
     ) -> Result<(), ServiceError> {
+        self.jobs.set_clock(now);
         let placed = self.queue.set_in_service(machine, board, true, now)?;
         let was_out = self
             .service_log
@@ -363,6 +365,7 @@ impl Controller {
     /// If it is not a live job being powered on, the request is simply
     /// complete. A job no machine could run any more is cancelled.
     pub fn power_on_failed(&mut self, request_id: u64, failed: &[Board], now: f64) {
+        self.jobs.set_clock(now);
         let Some(&job_id) = self.in_flight.get(&request_id) else {
             self.teardown_request_done(request_id, now);
             return;

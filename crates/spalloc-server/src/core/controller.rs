@@ -141,6 +141,16 @@ impl Controller {
             || self.cooling.has_unsaved()
     }
 
+    /// Forgets which records changed, without building them: for a server
+    /// with no state file, so that "something changed" stays true only for
+    /// the turn that changed it (and the sets of changed jobs do not grow).
+    pub fn discard_record_changes(&mut self) {
+        self.jobs.take_unsaved();
+        let _ = self.retired.take_unsaved(false);
+        let _ = self.cooling.take_unsaved(false);
+        self.machines_unsaved = false;
+    }
+
     /// Marks the machine definitions to be saved (a reload changed them).
     pub(crate) fn machines_changed(&mut self) {
         self.machines_unsaved = true;
@@ -190,6 +200,7 @@ impl Controller {
         group: Option<String>,
         now: f64,
     ) -> u64 {
+        self.jobs.set_clock(now);
         let id = self.next_job_id;
         self.next_job_id += 1;
         info!(
@@ -274,6 +285,7 @@ impl Controller {
     /// `power_on_job_boards` (`on = true`) or `power_off_job_boards`; also a
     /// keepalive. A queued, unknown or destroyed job is ignored.
     pub fn power_job(&mut self, job_id: u64, on: bool, host: Option<&str>, now: f64) {
+        self.jobs.set_clock(now);
         let allocated = self
             .touch(job_id, host, now)
             .is_some_and(|j| j.allocation.is_some());
@@ -285,6 +297,7 @@ impl Controller {
     /// `destroy_job`: cancels a queued job or tears down an allocated one.
     /// Unknown and already destroyed jobs are ignored.
     pub fn destroy_job(&mut self, job_id: u64, reason: Option<String>, now: f64) {
+        self.jobs.set_clock(now);
         let Some(mut job) = self.jobs.kill(job_id) else {
             return;
         };
@@ -325,6 +338,7 @@ impl Controller {
     /// Destroys expired jobs and performs due delayed frees. Call it at least
     /// every `timeout_check_interval`.
     pub fn tick(&mut self, now: f64) {
+        self.jobs.set_clock(now);
         let expired: Vec<u64> = self
             .jobs
             .live_jobs()
@@ -348,6 +362,7 @@ impl Controller {
     /// Reports that a BMP request finished: `Err(bmp_ip)` if it failed after
     /// its retries. A failure destroys the job with the reference's reason.
     pub fn bmp_request_done(&mut self, request_id: u64, result: Result<(), String>, now: f64) {
+        self.jobs.set_clock(now);
         if self.teardown_request_done(request_id, now) {
             return;
         }
@@ -540,6 +555,17 @@ impl Controller {
     /// Every board issue reported, oldest first.
     pub fn issue_reports(&self) -> impl Iterator<Item = &IssueReport> {
         self.issue_reports.all()
+    }
+
+    /// A job's changes of state, oldest first: a live job's, or a
+    /// recently destroyed one's (see [`crate::core::job_history`]).
+    pub fn job_history(&self, job_id: u64) -> Option<&[crate::core::job_history::StateChange]> {
+        self.jobs.history(job_id)
+    }
+
+    /// How long jobs waited from creation to first ready, since start-up.
+    pub fn completed_waits(&self) -> &crate::core::job_history::WaitHistogram {
+        self.jobs.waits()
     }
 
     /// The jobs a BMP back end should know about (for tests and diagnostics).
@@ -739,6 +765,7 @@ impl Controller {
             records.machines.into_iter().map(Machine::from).collect()
         };
         let mut c = Controller::new(settings, saved);
+        c.jobs.set_clock(now);
         c.next_bmp_request_id = first_bmp_request;
         c.next_job_id = records.next_job_id;
         c.retired.restore(records.retired);

@@ -295,6 +295,9 @@ impl State {
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
         }
         let Some(journal) = &mut self.journal else {
+            // Nothing to save them to: without this, every later turn
+            // would count as a change (and wake every HTTP long-poll).
+            self.service.controller.discard_record_changes();
             for output in outputs {
                 self.release(output);
             }

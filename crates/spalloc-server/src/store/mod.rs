@@ -361,15 +361,21 @@ impl Store {
     /// Only the group's net effect is encoded and written: a job changed by
     /// several turns of the group is written once, as it ended.
     pub fn commit(&mut self, group: &[(RecordChanges, bool)]) -> Result<(), String> {
-        let net = Encoded::new(&Net::of(group)).map_err(|e| e.to_string())?;
+        let net = Net::of(group);
+        let forgets_an_id = net.forgets_an_id();
+        let net = Encoded::new(&net).map_err(|e| e.to_string())?;
         // BEGIN and COMMIT as cached statements: `Connection::transaction`
         // parses them anew each time, a measurable part of a small commit.
         let conn = &self.conn;
         conn.prepare_cached("BEGIN")
             .and_then(|mut s| s.execute([]))
             .map_err(|e| e.to_string())?;
-        // The next job ID changes only on creates: written when it did.
-        let next_job_id = Some(net.next_job_id).filter(|id| self.next_job_id_written != Some(*id));
+        // The next job ID is written only when a job ID may leave the
+        // file (see `Net::forgets_an_id`): otherwise the rows themselves
+        // carry the highest ID handed out, which `Store::read` takes into
+        // account, so a create writes its job's row and nothing else.
+        let next_job_id = Some(net.next_job_id)
+            .filter(|id| self.next_job_id_written != Some(*id) && forgets_an_id);
         let written = net
             .write(conn)
             .and_then(|()| match next_job_id {
@@ -422,6 +428,15 @@ struct Net<'a> {
 }
 
 impl<'a> Net<'a> {
+    /// Whether the group may take the only row holding some job ID out of
+    /// the file (a job row deleted, a destroyed job's reason forgotten, or
+    /// every row rewritten): then the next job ID must be written, so that
+    /// IDs never go back. Otherwise every ID handed out since the last
+    /// write of the next job ID is in a job row or a reason row.
+    fn forgets_an_id(&self) -> bool {
+        self.all || self.floor.is_some() || self.jobs.values().any(Option::is_none)
+    }
+
     fn of(group: &'a [(RecordChanges, bool)]) -> Net<'a> {
         let mut net = Net {
             all: false,
