@@ -3,8 +3,9 @@
 //! wait for a long-poll (`?wait=true`, which the server holds until what is
 //! watched changes, or 30 s), or, where the API has none, for a fixed
 //! period. Each wait runs on a thread of its own so that Ctrl-C ends the
-//! watch at once; a snapshot is shown only when it differs from the last
-//! one, so a long-poll that ran out of time prints nothing.
+//! watch at once, and what is watched is re-read at least every
+//! [`POLL_PERIOD`] (a long-poll begun just after a change waits for the next
+//! one); a snapshot is shown only when it differs from the last one.
 
 use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
@@ -21,7 +22,8 @@ const INTERRUPT_CHECK: Duration = Duration::from_millis(100);
 /// long-poll at once (or a failing one) is not asked in a tight loop.
 pub const MIN_GAP: Duration = Duration::from_secs(1);
 
-/// How often to re-read what has no long-poll in the API.
+/// How often to re-read what has no long-poll in the API, and the longest
+/// a long-poll is waited for before reading again.
 pub const POLL_PERIOD: Duration = Duration::from_secs(5);
 
 /// A wait for the next change: a long-poll, or a sleep.
@@ -55,6 +57,7 @@ impl Watch<'_> {
     ) -> Result<(), Failure> {
         let section = InterruptibleSection::enter();
         let mut last: Option<T> = None;
+        let mut pending: Option<mpsc::Receiver<spalloc::Result<()>>> = None;
         loop {
             let read_at = Instant::now();
             let now = read()?;
@@ -70,8 +73,20 @@ impl Watch<'_> {
                 }
                 last = Some(now);
             }
+            let receiver = pending.get_or_insert_with(|| start_wait(&wait));
             let gap = || MIN_GAP.saturating_sub(read_at.elapsed());
-            if !wait_interruptibly(&wait, &section)? || !sleep_interruptibly(gap(), &section) {
+            let go_on = match wait_interruptibly(receiver, &section)? {
+                Waited::Changed => {
+                    pending = None;
+                    sleep_interruptibly(gap(), &section)
+                }
+                // A long-poll waits for the *next* change, so one that began
+                // just after a change (missed by the read before it) would
+                // sit out its 30 s: re-read meanwhile, leaving it running.
+                Waited::StillWaiting => true,
+                Waited::Interrupted => false,
+            };
+            if !go_on {
                 // As over legacy: the interrupted wait ends its snapshot
                 // with a blank line.
                 if !self.json {
@@ -83,23 +98,45 @@ impl Watch<'_> {
     }
 }
 
-/// Runs `wait` on a thread; false if Ctrl-C came first. A wait left
-/// behind ends by itself (a long-poll within its 30 s).
-fn wait_interruptibly(wait: &ChangeWait, section: &InterruptibleSection) -> Result<bool, Failure> {
+/// How one slice of waiting ended.
+enum Waited {
+    /// The wait returned: something may have changed.
+    Changed,
+    /// [`POLL_PERIOD`] passed with the wait still under way.
+    StillWaiting,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// Runs `wait` on a thread of its own; its answer comes on the receiver.
+/// A wait nobody listens to any more ends by itself (a long-poll within
+/// its 30 s).
+fn start_wait(wait: &ChangeWait) -> mpsc::Receiver<spalloc::Result<()>> {
     let (sender, receiver) = mpsc::channel();
     let wait = wait.clone();
     std::thread::spawn(move || {
         let _ = sender.send(wait());
     });
+    receiver
+}
+
+/// Waits for the pending wait, at most [`POLL_PERIOD`], noticing Ctrl-C.
+fn wait_interruptibly(
+    receiver: &mpsc::Receiver<spalloc::Result<()>>,
+    section: &InterruptibleSection,
+) -> Result<Waited, Failure> {
+    let end = Instant::now() + POLL_PERIOD;
     loop {
         if section.take_interrupt() {
-            return Ok(false);
+            return Ok(Waited::Interrupted);
+        }
+        if Instant::now() >= end {
+            return Ok(Waited::StillWaiting);
         }
         match receiver.recv_timeout(INTERRUPT_CHECK) {
-            Ok(Ok(())) => return Ok(true),
+            Ok(Ok(())) | Err(RecvTimeoutError::Disconnected) => return Ok(Waited::Changed),
             Ok(Err(e)) => return Err(e.into()),
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return Ok(true),
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::queue_state::QueueNote;
 use spalloc::v2::{Client, Job, JobStatus};
 use spalloc::{JobState, JobStateRecord};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the wait looks for Ctrl-C between the poller's news.
@@ -26,17 +27,51 @@ const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
 /// What the poller thread reports.
 type Polled = Result<JobStatus, spalloc::Error>;
 
+/// How long a long-poll is waited for before the state is read again: a
+/// long-poll waits for the *next* change, so one begun just after a change
+/// (missed by the read before it) would sit out its 30 s.
+const REREAD: Duration = Duration::from_secs(5);
+
 /// Starts the thread that reads the job's state, then long-polls it, and
 /// sends every answer (or failure) until the job is over or nobody
 /// listens any more. It owns a detached handle (no keepalive, no destroy
 /// on drop), so that a poll still held by the server when the wait ends
-/// does not hold the tool up.
+/// does not hold the tool up. The long-poll runs on a thread of its own,
+/// so that the state can be read again meanwhile (every [`REREAD`]).
 fn start_poller(job: Job, reconnect_delay: Duration) -> mpsc::Receiver<Polled> {
     let (sender, receiver) = mpsc::channel();
+    let job = Arc::new(job);
     std::thread::spawn(move || {
-        let mut long_poll = false;
+        let mut pending: Option<mpsc::Receiver<Polled>> = None;
+        let mut read_now = true;
         loop {
-            let answer = job.status(long_poll);
+            let answer = if read_now {
+                job.status(false)
+            } else {
+                let long_poll = pending.get_or_insert_with(|| {
+                    let (tx, rx) = mpsc::channel();
+                    let job = job.clone();
+                    std::thread::spawn(move || {
+                        let _ = tx.send(job.status(true));
+                    });
+                    rx
+                });
+                match long_poll.recv_timeout(REREAD) {
+                    Ok(answer) => {
+                        pending = None;
+                        answer
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        read_now = true;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        pending = None;
+                        read_now = true;
+                        continue;
+                    }
+                }
+            };
             let failed = answer.is_err();
             let over = match &answer {
                 Ok(status) => matches!(
@@ -53,7 +88,7 @@ fn start_poller(job: Job, reconnect_delay: Duration) -> mpsc::Receiver<Polled> {
             }
             // After a failure, read the state at once (it may have changed
             // while the server was away), then go back to long-polling.
-            long_poll = !failed;
+            read_now = failed;
         }
     });
     receiver
