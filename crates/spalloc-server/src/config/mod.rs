@@ -77,6 +77,7 @@
 
 pub mod board_layout;
 pub mod http;
+pub mod proxy;
 pub mod ip_scheme;
 mod toml_schema;
 
@@ -224,6 +225,8 @@ pub struct ServerConfig {
     pub state_synchronous: crate::store::Synchronous,
     /// The v2 REST API's listener (`[http]`); `None` serves none.
     pub http: Option<http::HttpConfig>,
+    /// The job proxy's settings (`[proxy]`).
+    pub proxy: proxy::ProxyConfig,
 }
 
 /// The default cap on simultaneous client connections.
@@ -251,6 +254,7 @@ impl Default for ServerConfig {
             cold_start: false,
             state_synchronous: crate::store::Synchronous::Normal,
             http: None,
+            proxy: proxy::ProxyConfig::default(),
         }
     }
 }
@@ -385,6 +389,12 @@ impl ServerConfig {
                 .map(|h| h.build(base_dir))
                 .transpose()
                 .map_err(ConfigError::Invalid)?,
+            proxy: raw
+                .proxy
+                .map(|p| p.build())
+                .transpose()
+                .map_err(ConfigError::Invalid)?
+                .unwrap_or_default(),
         })
     }
 }
