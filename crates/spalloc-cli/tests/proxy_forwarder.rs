@@ -68,6 +68,35 @@ fn add_user(fixture: &Fixture) -> String {
         .secret
 }
 
+/// The HTTP(S) service URL of the fixture's server.
+fn service_url(fixture: &Fixture, tls: bool) -> String {
+    let port = fixture.server.http_addr().expect("an HTTP listener").port();
+    if tls {
+        format!("https://localhost:{port}/spalloc/")
+    } else {
+        format!("http://127.0.0.1:{port}/spalloc/")
+    }
+}
+
+/// A one-board job of the user's, created through the v2 API (legacy jobs
+/// are not the user's to proxy) and ready; its ID.
+fn create_job(fixture: &Fixture, ca_cert: Option<&std::path::Path>) -> u64 {
+    let client = spalloc::v2::Client::builder(service_url(fixture, ca_cert.is_some()))
+        .credentials(spalloc::v2::Credentials::password(USER, PASSWORD))
+        .ca_cert_opt(ca_cert.map(std::path::Path::to_path_buf))
+        .build()
+        .expect("v2 client");
+    let job = client
+        .create_job(&spalloc::v2::CreateJob::boards(1))
+        .expect("job");
+    job.wait_until_ready(Some(Duration::from_secs(60)))
+        .expect("ready");
+    let id = job.id();
+    // The forwarder keeps it alive from here.
+    job.close();
+    id
+}
+
 /// Starts `spalloc-proxy JOB ARGS --json` in the fixture's home.
 fn forwarder(fixture: &Fixture, job: u64, args: &[&str]) -> Running {
     let home = fixture.home.path();
@@ -134,12 +163,11 @@ fn version_through(local: &str, seq: u16, forwarder: &Running) -> VersionInfo {
 fn an_scp_version_request_to_the_local_port_gets_the_boards_reply_and_ctrl_c_stops_it() {
     let fixture = server("127.77.0.0", "");
     let token = add_user(&fixture);
-    let job = fixture.create_job(&fixture.client(), Allocation::Boards(1), USER);
-    let http = fixture.server.http_addr().expect("an HTTP listener");
+    let job = create_job(&fixture, None);
     let mut forwarder = forwarder(
         &fixture,
         job,
-        &["--url", &format!("http://{http}/spalloc/"), "--token", &token],
+        &["--url", &service_url(&fixture, false), "--token", &token],
     );
     let table = table(&forwarder);
     assert_eq!(table["job"], job);
@@ -165,6 +193,7 @@ fn an_scp_version_request_to_the_local_port_gets_the_boards_reply_and_ctrl_c_sto
     // Ctrl-C leaves the job alone.
     let state = fixture.client().get_job_state(job).expect("job state");
     assert_eq!(state.state, spalloc::JobState::Ready);
+    assert!(state.keepalive.is_some());
 }
 
 #[test]
@@ -184,9 +213,8 @@ fn the_forwarder_reaches_a_board_over_wss_trusting_the_ca_certificate() {
         ),
     );
     add_user(&fixture);
-    let job = fixture.create_job(&fixture.client(), Allocation::Boards(1), USER);
-    let port = fixture.server.http_addr().expect("HTTPS").port();
-    let url = format!("https://localhost:{port}/spalloc/");
+    let job = create_job(&fixture, Some(&cert));
+    let url = service_url(&fixture, true);
     let cert_path = cert.display().to_string();
     let mut forwarder = forwarder(
         &fixture,
@@ -293,7 +321,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 fn the_forwarder_reconnects_when_the_websocket_drops() {
     let fixture = server("127.79.0.0", "");
     let token = add_user(&fixture);
-    let job = fixture.create_job(&fixture.client(), Allocation::Boards(1), USER);
+    let job = create_job(&fixture, None);
     let relay = Relay::to(fixture.server.http_addr().expect("HTTP"));
     let mut forwarder = forwarder(
         &fixture,
@@ -324,20 +352,21 @@ fn the_forwarder_reconnects_when_the_websocket_drops() {
 fn destroying_the_job_stops_the_forwarder_with_the_servers_reason() {
     let fixture = server("127.80.0.0", "");
     let token = add_user(&fixture);
-    let client = fixture.client();
-    let job = fixture.create_job(&client, Allocation::Boards(1), USER);
-    let http = fixture.server.http_addr().expect("HTTP");
+    let job = create_job(&fixture, None);
     let mut forwarder = forwarder(
         &fixture,
         job,
-        &["--url", &format!("http://{http}/spalloc/"), "--token", &token],
+        &["--url", &service_url(&fixture, false), "--token", &token],
     );
     let local = table(&forwarder)["boards"][0]["local"]
         .as_str()
         .expect("local")
         .to_owned();
     version_through(&local, 1, &forwarder);
-    client.destroy_job(job, Some("done")).expect("destroy");
+    fixture
+        .client()
+        .destroy_job(job, Some("done"))
+        .expect("destroy");
     assert_eq!(forwarder.wait_exit(), 1);
     let said = forwarder.stderr_text();
     assert!(said.contains("proxy closed"), "{said}");
@@ -349,11 +378,10 @@ fn a_job_of_someone_else_is_refused_without_retrying() {
     let fixture = server("127.81.0.0", "");
     let token = add_user(&fixture);
     let job = fixture.create_job(&fixture.client(), Allocation::Boards(1), "somebody-else");
-    let http = fixture.server.http_addr().expect("HTTP");
     let mut forwarder = forwarder(
         &fixture,
         job,
-        &["--url", &format!("http://{http}/spalloc/"), "--token", &token],
+        &["--url", &service_url(&fixture, false), "--token", &token],
     );
     assert_eq!(forwarder.wait_exit(), 1);
     let said = forwarder.stderr_text();
