@@ -203,6 +203,61 @@ async fn boards_change(jobs: Arc<dyn ProxyJobs>, job: u64, allocation: (String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// A job table that counts lookups and signals changes by hand.
+    struct Table {
+        lookups: AtomicUsize,
+        answer: Mutex<Lookup>,
+        changed: watch::Sender<u64>,
+    }
+
+    impl ProxyJobs for Table {
+        fn lookup(&self, _job: u64) -> Lookup {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            self.answer.lock().map(|a| a.clone()).unwrap_or(Lookup::Unknown)
+        }
+
+        fn changes(&self) -> Option<watch::Receiver<u64>> {
+            Some(self.changed.subscribe())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_proxy_rechecks_its_job_on_each_change_signal_and_never_polls() {
+        let allocation = ("m".to_owned(), 7);
+        let table = Arc::new(Table {
+            lookups: AtomicUsize::new(0),
+            answer: Mutex::new(Lookup::Allocated(access::ProxyTarget {
+                owner: "a".into(),
+                allocation: allocation.clone(),
+                boards: BTreeMap::new(),
+            })),
+            changed: watch::Sender::new(0),
+        });
+        let jobs: Arc<dyn ProxyJobs> = Arc::clone(&table) as Arc<dyn ProxyJobs>;
+        let ended = tokio::spawn(boards_change(jobs, 1, allocation));
+        // Longer than several polling intervals: one lookup, at the start.
+        tokio::time::sleep(JOB_CHECK_INTERVAL * 3).await;
+        assert_eq!(table.lookups.load(Ordering::SeqCst), 1);
+        assert!(!ended.is_finished());
+        // A change that leaves the job alone: one more lookup, still open.
+        table.changed.send_modify(|n| *n += 1);
+        tokio::time::sleep(JOB_CHECK_INTERVAL).await;
+        assert_eq!(table.lookups.load(Ordering::SeqCst), 2);
+        assert!(!ended.is_finished());
+        // The job is destroyed and the change signalled: the proxy ends.
+        if let Ok(mut answer) = table.answer.lock() {
+            *answer = Lookup::Unknown;
+        }
+        table.changed.send_modify(|n| *n += 1);
+        tokio::time::timeout(Duration::from_secs(30), ended)
+            .await
+            .expect("the proxy ends on the signal")
+            .expect("no panic");
+    }
 
     #[test]
     fn the_proxy_ref_keeps_the_host_and_the_security_of_the_job_url() {
