@@ -247,7 +247,10 @@ fn the_forwarder_reaches_a_board_over_wss_trusting_the_ca_certificate() {
     );
     assert_ne!(untrusting.wait_exit(), 0);
     let said = untrusting.stderr_text();
-    assert!(said.contains("certificate") || said.contains("Certificate"), "{said}");
+    assert!(
+        said.contains("certificate") || said.contains("Certificate"),
+        "{said}"
+    );
 }
 
 /// A TCP relay in front of the server whose connections the test can cut,
@@ -341,7 +344,9 @@ fn the_forwarder_reconnects_when_the_websocket_drops() {
     assert!(relay.cut() > 0, "the websocket went through the relay");
     forwarder
         .stderr()
-        .wait_until("the forwarder notices the drop", |t| t.contains("reconnecting"));
+        .wait_until("the forwarder notices the drop", |t| {
+            t.contains("reconnecting")
+        });
     let info = version_through(&local, 2, &forwarder);
     assert!(info.hardware.contains("127.79.0."), "{}", info.hardware);
     forwarder.interrupt();

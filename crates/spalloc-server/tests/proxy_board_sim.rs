@@ -106,7 +106,10 @@ fn stops_answering(socket: &UdpSocket, board: &str) -> bool {
     let mut silent = 0;
     for seq in 0..50u16 {
         socket
-            .send_to(&scp(CMD_VER, 1000 + seq, [0, 0, 0], &[]), (board, SCAMP_PORT))
+            .send_to(
+                &scp(CMD_VER, 1000 + seq, [0, 0, 0], &[]),
+                (board, SCAMP_PORT),
+            )
             .expect("send");
         // Replies to earlier requests are drained first.
         let mut answered = false;
@@ -165,7 +168,10 @@ fn a_reload_rebinds_the_simulated_boards_to_the_new_machines() {
         "{}",
         info.hardware
     );
-    assert!(stops_answering(&socket, &gone), "the removed board still answers");
+    assert!(
+        stops_answering(&socket, &gone),
+        "the removed board still answers"
+    );
     let read = call(&socket, &kept, &scp(CMD_READ, 5, [MEMORY_BASE, 4, 2], &[]));
     assert_eq!(read.payload, vec![9, 8, 7, 6]);
     server.shutdown();

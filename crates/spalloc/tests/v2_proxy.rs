@@ -126,16 +126,9 @@ fn an_unconnected_channel_binds_the_configured_address_and_hears_a_board() {
     let (_client, job) = ready_job(&server);
     let proxy = job.proxy().expect("proxy");
     let channel = proxy.open_unconnected().expect("unconnected channel");
-    assert_eq!(
-        *channel.server_address().ip(),
-        Ipv4Addr::new(127, 87, 9, 9)
-    );
+    assert_eq!(*channel.server_address().ip(), Ipv4Addr::new(127, 87, 9, 9));
     assert_ne!(channel.server_address().port(), 0);
-    let info = version(
-        3,
-        |d| channel.send_to(0, 0, 17893, d),
-        |t| channel.recv(t),
-    );
+    let info = version(3, |d| channel.send_to(0, 0, 17893, d), |t| channel.recv(t));
     assert!(info.hardware.contains("127.87.0."), "{}", info.hardware);
     job.destroy(None).expect("destroy");
 }
@@ -164,17 +157,23 @@ fn destroying_the_job_closes_its_connections_with_the_servers_reason() {
     let id = job.id();
     job.destroy(Some("done")).expect("destroy");
     // Bounded: the close comes from the server's change signal.
-    let closed = (0..100).find_map(|_| match board.recv(Duration::from_millis(100)) {
-        Err(e) => Some(e),
-        Ok(_) => None,
-    });
+    let closed = (0..100).find_map(|_| board.recv(Duration::from_millis(100)).err());
     let closed = closed.expect("the connection closed");
     assert!(
-        matches!(closed, Error::ProxyClosed { code: Some(1001), .. }),
+        matches!(
+            closed,
+            Error::ProxyClosed {
+                code: Some(1001),
+                ..
+            }
+        ),
         "{closed:?}"
     );
     assert!(closed.is_final_proxy_close());
-    assert!(matches!(board.send(&[1, 2, 3]), Err(Error::ProxyClosed { .. })));
+    assert!(matches!(
+        board.send(&[1, 2, 3]),
+        Err(Error::ProxyClosed { .. })
+    ));
     // The job has no proxy any more.
     let again = client.job(id).expect("handle");
     assert!(again.proxy().is_err());

@@ -77,8 +77,8 @@
 
 pub mod board_layout;
 pub mod http;
-pub mod proxy;
 pub mod ip_scheme;
+pub mod proxy;
 mod toml_schema;
 
 use crate::core::coordinates::Board;

@@ -217,7 +217,10 @@ mod tests {
     impl ProxyJobs for Table {
         fn lookup(&self, _job: u64) -> Lookup {
             self.lookups.fetch_add(1, Ordering::SeqCst);
-            self.answer.lock().map(|a| a.clone()).unwrap_or(Lookup::Unknown)
+            self.answer
+                .lock()
+                .map(|a| a.clone())
+                .unwrap_or(Lookup::Unknown)
         }
 
         fn changes(&self) -> Option<watch::Receiver<u64>> {

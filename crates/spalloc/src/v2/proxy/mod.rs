@@ -80,9 +80,7 @@ struct Link {
 
 impl Link {
     fn send(&self, frame: Vec<u8>) -> Result<()> {
-        self.outgoing
-            .send(frame)
-            .map_err(|_| self.closed_error())?;
+        self.outgoing.send(frame).map_err(|_| self.closed_error())?;
         self.waker.wake().map_err(|e| Error::ProxyClosed {
             code: None,
             reason: format!("cannot wake the proxy's thread: {e}"),
@@ -115,10 +113,13 @@ impl Link {
     /// Sends a call and waits for the channel it opens.
     fn call(&self, frame: impl FnOnce(u32) -> Vec<u8>) -> Result<Opened> {
         let corr = self.shared.next_corr();
-        let replied = self.shared.expect_reply(corr).map_err(|r| Error::ProxyClosed {
-            code: r.code,
-            reason: r.reason,
-        })?;
+        let replied = self
+            .shared
+            .expect_reply(corr)
+            .map_err(|r| Error::ProxyClosed {
+                code: r.code,
+                reason: r.reason,
+            })?;
         self.send(frame(corr))?;
         match replied.recv_timeout(CALL_TIMEOUT) {
             Ok(Ok(opened)) => Ok(opened),

@@ -104,7 +104,9 @@ pub fn open(target: &Target) -> Result<(WebSocket<Stream>, Poll)> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let port = url.port_or_known_default().unwrap_or(if secure { 443 } else { 80 });
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if secure { 443 } else { 80 });
     let mut request = target
         .url
         .as_str()
