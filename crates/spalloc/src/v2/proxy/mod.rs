@@ -43,7 +43,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Layout: [`stream`](self) opens the websocket (TCP, TLS, handshake),
+//! Layout: `stream` opens the websocket (TCP, TLS, handshake),
 //! `io` is the thread that owns it; this file is the API.
 
 mod io;
