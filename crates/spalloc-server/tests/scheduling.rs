@@ -433,6 +433,7 @@ impl FifoOracle {
                             job_id: head,
                             machine: Arc::clone(m),
                             allocation,
+                            at: now,
                         });
                         changed = true;
                     }

@@ -43,6 +43,9 @@ pub enum Command {
     GetBoardAtPosition,
     /// `where_is(**kwargs)`.
     WhereIs,
+    /// `list_usage(owner=None, since=None, until=None, start=None,
+    /// limit=None)`: an extension (see [`super::usage`]).
+    ListUsage,
 }
 
 impl Command {
@@ -71,7 +74,7 @@ mod tests {
         for command in Command::iter() {
             assert_eq!(Command::from_name(command.name()), Some(command));
         }
-        assert_eq!(Command::names().count(), 17);
+        assert_eq!(Command::names().count(), 18);
         assert_eq!(Command::from_name("where_is"), Some(Command::WhereIs));
         assert_eq!(Command::from_name("WhereIs"), None);
         assert_eq!(Command::from_name("no_such"), None);

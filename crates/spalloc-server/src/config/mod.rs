@@ -25,6 +25,19 @@
 //! power_delay = 0.2
 //! ```
 //!
+//! # Quotas
+//!
+//! Optional budgets in board-seconds per group (see `core::usage`):
+//!
+//! ```toml
+//! [quota]
+//! legacy_group = "legacy"     # legacy-port jobs are charged to this group
+//! warning_seconds = 600       # warn running jobs this long before the budget runs out
+//! [quota.groups]
+//! students = 3600000          # board-seconds; groups not listed are unlimited
+//! legacy = 360000
+//! ```
+//!
 //! A file must define its machines: one with no `[[machine]]` table at all
 //! (such as an emptied file) is refused, at start-up and on reload. To run
 //! with no machines on purpose, say so with an explicit empty list,
@@ -227,6 +240,8 @@ pub struct ServerConfig {
     pub http: Option<http::HttpConfig>,
     /// The job proxy's settings (`[proxy]`).
     pub proxy: proxy::ProxyConfig,
+    /// Per-group quotas (`[quota]`).
+    pub quota: crate::core::usage::QuotaSettings,
 }
 
 /// The default cap on simultaneous client connections.
@@ -255,6 +270,7 @@ impl Default for ServerConfig {
             state_synchronous: crate::store::Synchronous::Normal,
             http: None,
             proxy: proxy::ProxyConfig::default(),
+            quota: crate::core::usage::QuotaSettings::default(),
         }
     }
 }
@@ -395,8 +411,42 @@ impl ServerConfig {
                 .transpose()
                 .map_err(ConfigError::Invalid)?
                 .unwrap_or_default(),
+            quota: raw
+                .quota
+                .map(build_quota)
+                .transpose()
+                .map_err(ConfigError::Invalid)?
+                .unwrap_or_default(),
         })
     }
+}
+
+/// Validates the `[quota]` table.
+fn build_quota(raw: toml_schema::RawQuota) -> Result<crate::core::usage::QuotaSettings, String> {
+    let defaults = crate::core::usage::QuotaSettings::default();
+    let groups = raw.groups.unwrap_or_default();
+    for (group, seconds) in &groups {
+        crate::accounts::check_name(group).map_err(|e| format!("[quota.groups]: {e}"))?;
+        if !(seconds.is_finite() && *seconds >= 0.0) {
+            return Err(format!(
+                "[quota.groups] {group} must be a non-negative number of board-seconds, not {seconds}"
+            ));
+        }
+    }
+    if let Some(group) = &raw.legacy_group {
+        crate::accounts::check_name(group).map_err(|e| format!("[quota] legacy_group: {e}"))?;
+    }
+    let warning_seconds = raw.warning_seconds.unwrap_or(defaults.warning_seconds);
+    if !(warning_seconds.is_finite() && warning_seconds >= 0.0) {
+        return Err(format!(
+            "[quota] warning_seconds must be a non-negative number of seconds, not {warning_seconds}"
+        ));
+    }
+    Ok(crate::core::usage::QuotaSettings {
+        groups,
+        legacy_group: raw.legacy_group,
+        warning_seconds,
+    })
 }
 
 fn build_machine(m: RawMachine, base_dir: &Path) -> Result<MachineConfig, String> {

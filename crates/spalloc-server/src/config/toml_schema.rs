@@ -26,6 +26,20 @@ pub(super) struct RawConfig {
     pub http: Option<super::http::RawHttp>,
     /// `[proxy]`: the job proxy's settings.
     pub proxy: Option<super::proxy::RawProxy>,
+    /// `[quota]`: per-group budgets in board-seconds.
+    pub quota: Option<RawQuota>,
+}
+
+/// The `[quota]` table (see `core::usage`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuota {
+    /// `[quota.groups]`: group name → board-seconds.
+    pub groups: Option<std::collections::BTreeMap<String, f64>>,
+    /// The group legacy jobs are charged to.
+    pub legacy_group: Option<String>,
+    /// Warn this many seconds before a group's quota runs out.
+    pub warning_seconds: Option<f64>,
 }
 
 /// The `[store]` table.

@@ -140,6 +140,7 @@ impl Controller {
         }
         self.changed_machines.insert(machine.clone());
         if let Some(mut job) = self.jobs.get_mut(job_id) {
+            job.usage.release(now);
             job.allocation = None;
             job.state = JobState::Queued;
             job.power = None;

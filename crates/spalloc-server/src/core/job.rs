@@ -3,6 +3,7 @@
 use crate::core::allocator::{AllocRequest, Allocation};
 use crate::core::coordinates::{Board, WrapAround};
 use crate::core::python_set::{iteration_order, tuple_hash};
+use crate::core::usage::JobUsage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use spalloc_protocol::{ChipCoord, JobState, Link};
@@ -124,6 +125,10 @@ pub struct Job {
     /// (which is what shows it to v2 administrators only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_request: Option<Value>,
+    /// The group it is charged to and the board-seconds it has used (see
+    /// [`crate::core::usage`]).
+    #[serde(default, skip_serializing_if = "JobUsage::is_unset")]
+    pub usage: JobUsage,
 }
 
 impl Job {
@@ -145,6 +150,7 @@ impl Job {
             allocation: None,
             bmp_requests_until_ready: 0,
             original_request: None,
+            usage: JobUsage::default(),
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Placed {
     pub machine: Arc<Machine>,
     /// What it got.
     pub allocation: Allocation,
+    /// When (Unix seconds): its usage is charged from then.
+    pub at: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -387,7 +389,14 @@ struct Jobs<'a> {
 
 impl QueuedMachine {
     /// Records that the job at `index` of the queue got `allocation`.
-    fn record(&mut self, index: usize, job_id: u64, allocation: Allocation, jobs: &mut Jobs) {
+    fn record(
+        &mut self,
+        index: usize,
+        job_id: u64,
+        allocation: Allocation,
+        jobs: &mut Jobs,
+        now: f64,
+    ) {
         self.queue.remove(index);
         jobs.pending.remove(&job_id);
         jobs.allocated
@@ -396,6 +405,7 @@ impl QueuedMachine {
             job_id,
             machine: Arc::clone(&self.machine),
             allocation,
+            at: now,
         });
     }
 
@@ -409,7 +419,7 @@ impl QueuedMachine {
                 continue;
             };
             if let Some(allocation) = self.allocator.alloc(&job.request, now) {
-                self.record(0, head, allocation, jobs);
+                self.record(0, head, allocation, jobs, now);
                 return true;
             }
             return false;
@@ -459,7 +469,7 @@ impl QueuedMachine {
             }
             match self.allocator.alloc_outside(&request, now, reserved) {
                 Some(allocation) => {
-                    self.record(index, id, allocation, jobs);
+                    self.record(index, id, allocation, jobs, now);
                     room = self.allocator.free_outside(reserved);
                     changed = true;
                 }
@@ -564,6 +574,18 @@ impl JobQueue {
             }
         }
         refused
+    }
+
+    /// Frees an allocation put back by [`JobQueue::rebuild_machine`] as if
+    /// freed at `freed_at` (restoring boards that were waiting out
+    /// `seconds_before_free`; call in order of `freed_at`). Allocates
+    /// nothing: the restore processes the queues afterwards.
+    pub fn free_at(&mut self, job_id: u64, freed_at: f64) {
+        if let Some((machine, allocation_id)) = self.allocated.remove(&job_id) {
+            if let Some(m) = self.machines.iter_mut().find(|m| m.machine.name == machine) {
+                m.allocator.free(allocation_id, freed_at);
+            }
+        }
     }
 
     /// Records a job as waiting for boards without queueing it anywhere

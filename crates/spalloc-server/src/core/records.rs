@@ -8,11 +8,13 @@
 //! [`Controller::from_records`](crate::core::controller::Controller::from_records)
 //! rebuilds a controller, allocators and queues included, from them.
 
+use crate::core::cooling::CoolingBoards;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
 use crate::core::retired::RetiredEntry;
 use crate::core::scheduler::Scheduler;
+use crate::core::usage::UsageRecord;
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::Link;
 use std::collections::BTreeSet;
@@ -93,6 +95,12 @@ pub struct Records {
     /// Remembered reasons of destroyed jobs, oldest first, with their
     /// insertion numbers: `(number, job, reason)`.
     pub retired: Vec<RetiredEntry>,
+    /// Finished jobs' usage, by job ID (never pruned).
+    #[serde(default)]
+    pub usage: Vec<UsageRecord>,
+    /// Freed boards still waiting out `seconds_before_free`, by job.
+    #[serde(default)]
+    pub cooling: Vec<CoolingBoards>,
 }
 
 /// The records changed since the last
@@ -109,11 +117,20 @@ pub struct RecordChanges {
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
+    /// Usage of jobs finished since (never forgotten).
+    pub usage: Vec<UsageRecord>,
+    /// Changed records of boards waiting to be freed, by job: the new
+    /// record, or `None` if the wait is over.
+    pub cooling: Vec<(u64, Option<CoolingBoards>)>,
 }
 
 impl RecordChanges {
     /// Whether nothing but the counters is in it.
     pub fn is_empty(&self) -> bool {
-        self.machines.is_none() && self.jobs.is_empty() && self.retired.is_empty()
+        self.machines.is_none()
+            && self.jobs.is_empty()
+            && self.retired.is_empty()
+            && self.usage.is_empty()
+            && self.cooling.is_empty()
     }
 }

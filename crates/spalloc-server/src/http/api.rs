@@ -78,6 +78,7 @@ fn api_user(p: auth::Principal) -> ApiUser {
             auth::Role::Admin => Role::Admin,
         },
         csrf: p.csrf.map(|c| (c.header.to_owned(), c.value)),
+        groups: p.groups,
     }
 }
 

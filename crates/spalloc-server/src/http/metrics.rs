@@ -94,6 +94,7 @@ fn api_template(r: &Route) -> &'static str {
         Route::ReportIssue(_) => "/spalloc/srv/spalloc/jobs/{id}/report-issue",
         Route::BoardIo(_) => "/spalloc/srv/spalloc/jobs/{id}/{board-io}",
         Route::EmergencyStop => "/spalloc/srv/spalloc/emergencyStop",
+        Route::Usage => "/spalloc/srv/spalloc/usage",
     }
 }
 

@@ -340,9 +340,29 @@ pub fn create_job(service: &mut Service, request: &ApiRequest, now: f64) -> Outc
         original_request,
     } = validate(service, request.user, request.body)?;
     let host = request.host.map(str::to_owned);
-    let id = service
-        .controller
-        .create_job_with_request(spec, host, Some(original_request), now);
+    // The group charged (see `core::usage`): the one asked for, or the
+    // owner's first with quota left. An administrator creating a job for
+    // someone else may name any group (their groups are not the owner's).
+    let requested = original_request.get("group").and_then(Value::as_str);
+    let user = request.user;
+    let member_of: &[String] = if spec.owner == user.name {
+        &user.groups
+    } else {
+        &[]
+    };
+    let controller = &mut service.controller;
+    let group = controller
+        .choose_group(
+            &spec.owner,
+            requested,
+            member_of,
+            user.role == Role::Admin,
+            now,
+        )
+        .map_err(Failure::bad)?;
+    let id = controller
+        .create_charged_job(spec, host, Some(original_request), group, now)
+        .map_err(Failure::bad)?;
     let url = format!("{}/jobs/{id}", request.base);
     let mut reply = Reply::json(json!({"job-id": id, "job-ref": url}));
     reply.status = 201;

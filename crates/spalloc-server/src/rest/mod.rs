@@ -15,6 +15,7 @@
 //! * [`query`]: query parameters, parsed leniently where clients need it;
 //! * [`create`]: the create-job request and its validation;
 //! * [`jobs`], [`machines`]: the operations;
+//! * [`usage`]: the caller's board-seconds and quotas;
 //! * [`shapes`]: the JSON shapes, as allocserv serialises them.
 
 pub mod create;
@@ -25,6 +26,7 @@ pub mod query;
 pub mod route;
 pub mod shapes;
 pub mod time_format;
+pub mod usage;
 
 use crate::service::Service;
 pub use route::{Method, Route};
@@ -53,6 +55,9 @@ pub struct ApiUser {
     pub role: Role,
     /// The CSRF header name and token of its session, for the service description.
     pub csrf: Option<(String, String)>,
+    /// Its groups, sorted: what its jobs may be charged to (see
+    /// [`crate::core::usage`]).
+    pub groups: Vec<String>,
 }
 
 impl ApiUser {
@@ -217,6 +222,7 @@ fn run(service: &mut Service, request: &ApiRequest, now: f64) -> Outcome {
         Route::JobChip(id) => jobs::chip(service, request, id, &q, now),
         Route::ReportIssue(id) => jobs::report_issue(service, request, id, now),
         Route::BoardIo(id) => jobs::board_io(service, request, id),
+        Route::Usage => usage::usage(service, request, &q, now),
         Route::EmergencyStop => Err(Failure::forbidden(
             "emergency stop is not enabled on this server",
         )),

@@ -3,7 +3,8 @@
 //! What is stored is what an operator would recognise, one row per record
 //! (`sqlite3 FILE 'select id, state, record from jobs'`): each job (request,
 //! owner, state, boards, power, keepalive settings, times), each destroyed
-//! job's reason, the next job ID, and each machine's definition. A row is
+//! job's reason, the next job ID, each machine's definition, and freed
+//! boards still waiting out `seconds_before_free`. A row is
 //! written only when it changes. The allocators and queues are not stored:
 //! [`Controller::from_records`] rebuilds them.
 //!
@@ -41,9 +42,11 @@ pub mod writer;
 
 use crate::config::ServerConfig;
 use crate::core::controller::Controller;
+use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredEntry;
+use crate::core::usage::UsageRecord;
 use crate::service::Service;
 use lock::{LockError, StateLock};
 use rusqlite::{params, Connection, ErrorCode};
@@ -292,7 +295,29 @@ impl Store {
                 }
             }
         }
-        if next_job_id.is_none() && jobs.is_empty() && retired.is_empty() && bad.is_empty() {
+        let mut cooling = Vec::new();
+        let mut query = self
+            .conn
+            .prepare("SELECT job_id, record FROM cooling_boards ORDER BY job_id")?;
+        let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (id, text) = row?;
+            match serde_json::from_str::<CoolingBoards>(&text) {
+                Ok(entry) if entry.job_id == id => cooling.push(entry),
+                Ok(entry) => bad.push(format!(
+                    "boards waiting to be freed of job {id}: the record says job {}",
+                    entry.job_id
+                )),
+                Err(e) => bad.push(format!("boards waiting to be freed of job {id}: {e}")),
+            }
+        }
+        let usage = read_usage(&self.conn, &mut bad)?;
+        if next_job_id.is_none()
+            && jobs.is_empty()
+            && retired.is_empty()
+            && usage.is_empty()
+            && bad.is_empty()
+        {
             return Ok((None, bad));
         }
         // A damaged job is remembered as destroyed, with a reason saying so.
@@ -318,6 +343,8 @@ impl Store {
                 machines,
                 jobs,
                 retired,
+                usage,
+                cooling,
             }),
             bad,
         ))
@@ -358,6 +385,22 @@ impl Store {
     }
 }
 
+/// The usage history's rows; an unreadable row is described in `bad` and
+/// skipped.
+fn read_usage(conn: &Connection, bad: &mut Vec<String>) -> rusqlite::Result<Vec<UsageRecord>> {
+    let mut usage = Vec::new();
+    let mut query = conn.prepare("SELECT job_id, record FROM usage_history ORDER BY job_id")?;
+    let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, text) = row?;
+        match serde_json::from_str::<UsageRecord>(&text) {
+            Ok(record) => usage.push(record),
+            Err(e) => bad.push(format!("usage of job {id}: {e}")),
+        }
+    }
+    Ok(usage)
+}
+
 /// The net effect of a group of change sets: what applying them one by
 /// one would leave, by reference.
 struct Net<'a> {
@@ -367,6 +410,8 @@ struct Net<'a> {
     jobs: BTreeMap<u64, Option<&'a Job>>,
     retired: BTreeMap<u64, &'a RetiredEntry>,
     floor: Option<u64>,
+    usage: BTreeMap<u64, &'a UsageRecord>,
+    cooling: BTreeMap<u64, Option<&'a CoolingBoards>>,
 }
 
 impl<'a> Net<'a> {
@@ -378,6 +423,8 @@ impl<'a> Net<'a> {
             jobs: BTreeMap::new(),
             retired: BTreeMap::new(),
             floor: None,
+            usage: BTreeMap::new(),
+            cooling: BTreeMap::new(),
         };
         for (changes, all) in group {
             if *all {
@@ -385,6 +432,7 @@ impl<'a> Net<'a> {
                 net.jobs.clear();
                 net.retired.clear();
                 net.floor = None;
+                net.cooling.clear();
             }
             net.next_job_id = changes.next_job_id;
             if let Some(machines) = &changes.machines {
@@ -392,6 +440,12 @@ impl<'a> Net<'a> {
             }
             for (id, job) in &changes.jobs {
                 net.jobs.insert(*id, job.as_ref());
+            }
+            for record in &changes.usage {
+                net.usage.insert(record.job_id, record);
+            }
+            for (id, entry) in &changes.cooling {
+                net.cooling.insert(*id, entry.as_ref());
             }
             if !changes.retired.is_empty() {
                 for entry in &changes.retired {
@@ -417,7 +471,13 @@ struct Encoded {
     jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
     floor: Option<u64>,
+    /// `(job, owner, group, finish time, board-seconds, record)`.
+    usage: Vec<UsageRow>,
+    cooling: Vec<(u64, Option<String>)>,
 }
+
+/// One usage history row, encoded.
+type UsageRow = (u64, String, Option<String>, Option<f64>, f64, String);
 
 impl Encoded {
     fn new(net: &Net<'_>) -> serde_json::Result<Encoded> {
@@ -447,6 +507,25 @@ impl Encoded {
             jobs,
             retired: net.retired.values().map(|e| (*e).clone()).collect(),
             floor: net.floor,
+            usage: net
+                .usage
+                .values()
+                .map(|r| {
+                    Ok((
+                        r.job_id,
+                        r.owner.clone(),
+                        r.group.clone(),
+                        r.finish_time,
+                        r.board_seconds,
+                        serde_json::to_string(r)?,
+                    ))
+                })
+                .collect::<serde_json::Result<Vec<_>>>()?,
+            cooling: net
+                .cooling
+                .iter()
+                .map(|(id, e)| Ok((*id, e.map(serde_json::to_string).transpose()?)))
+                .collect::<serde_json::Result<_>>()?,
         })
     }
 
@@ -454,6 +533,7 @@ impl Encoded {
         if self.all {
             tx.execute("DELETE FROM jobs", [])?;
             tx.execute("DELETE FROM retired", [])?;
+            tx.execute("DELETE FROM cooling_boards", [])?;
         }
         if let Some(machines) = &self.machines {
             tx.execute("DELETE FROM machines", [])?;
@@ -477,6 +557,18 @@ impl Encoded {
                 };
             }
         }
+        if !self.cooling.is_empty() {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO cooling_boards (job_id, record) VALUES (?1, ?2)",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM cooling_boards WHERE job_id = ?1")?;
+            for (id, row) in &self.cooling {
+                match row {
+                    Some(text) => upsert.execute(params![id, text])?,
+                    None => delete.execute(params![id])?,
+                };
+            }
+        }
         if let Some(floor) = self.floor {
             let mut upsert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO retired (seq, job_id, reason) VALUES (?1, ?2, ?3)",
@@ -486,6 +578,17 @@ impl Encoded {
             }
             tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
                 .execute(params![floor])?;
+        }
+        if !self.usage.is_empty() {
+            // Never deleted, not even when every record is rewritten.
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO usage_history
+                     (job_id, owner, grp, finish_time, board_seconds, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (id, owner, group, finish, seconds, record) in &self.usage {
+                upsert.execute(params![id, owner, group, finish, seconds, record])?;
+            }
         }
         Ok(())
     }
@@ -589,6 +692,7 @@ pub fn open_and_restore(
     let settings = service.controller.settings();
     let machines: Vec<_> = config.machines.iter().map(|m| m.machine.clone()).collect();
     let committed = opened.records.clone();
+    let quotas = service.controller.quota_settings().clone();
     match opened.records {
         None => info!(file = %path.display(), "no saved state: cold start"),
         Some(mut records) if config.cold_start => {
@@ -596,6 +700,7 @@ pub fn open_and_restore(
             records.jobs.clear();
             records.retired.clear();
             records.machines.clear();
+            // The usage history is accounting: a cold start keeps it.
             service.controller = Controller::from_records(settings, records, machines, now);
         }
         Some(records) => {
@@ -607,6 +712,7 @@ pub fn open_and_restore(
             );
         }
     }
+    service.controller.set_quota_settings(quotas);
     Ok(Some((store, committed)))
 }
 

@@ -29,8 +29,10 @@
 
 use super::checkpoint::Checkpointer;
 use super::{Store, Synchronous};
+use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
+use crate::core::usage::UsageRecord;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,6 +48,8 @@ struct Mirror {
     machines: Vec<MachineRecord>,
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
+    usage: BTreeMap<u64, UsageRecord>,
+    cooling: BTreeMap<u64, CoolingBoards>,
 }
 
 impl Mirror {
@@ -59,6 +63,8 @@ impl Mirror {
                 .into_iter()
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
+            usage: r.usage.into_iter().map(|u| (u.job_id, u)).collect(),
+            cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
         }
     }
 
@@ -66,15 +72,25 @@ impl Mirror {
         if all {
             self.jobs.clear();
             self.retired.clear();
+            self.cooling.clear();
         }
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
             self.machines = machines;
         }
+        for record in changes.usage {
+            self.usage.insert(record.job_id, record);
+        }
         for (id, job) in changes.jobs {
             match job {
                 Some(job) => self.jobs.insert(id, job),
                 None => self.jobs.remove(&id),
+            };
+        }
+        for (id, entry) in changes.cooling {
+            match entry {
+                Some(entry) => self.cooling.insert(id, entry),
+                None => self.cooling.remove(&id),
             };
         }
         if !changes.retired.is_empty() {
@@ -95,6 +111,8 @@ impl Mirror {
                 .iter()
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
+            usage: self.usage.values().cloned().collect(),
+            cooling: self.cooling.values().cloned().collect(),
         }
     }
 }
