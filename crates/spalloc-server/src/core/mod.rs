@@ -28,6 +28,7 @@ pub mod cooling;
 pub mod coordinates;
 pub mod issue_report;
 pub mod job;
+pub mod job_history;
 pub mod job_queue;
 pub mod job_table;
 pub mod machine;

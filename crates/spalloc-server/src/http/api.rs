@@ -169,7 +169,7 @@ pub async fn handle(State(state): State<HttpState>, request: Request) -> Respons
 /// writer when the reply was made, which holds whatever the reply shows)
 /// is committed, as the legacy port holds its replies: an answer never
 /// shows a change a crash could lose. 503 if the commit was refused.
-async fn committed(
+pub(crate) async fn committed(
     state: &HttpState,
     seq: u64,
     mut changes: tokio::sync::watch::Receiver<u64>,

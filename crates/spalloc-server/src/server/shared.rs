@@ -295,6 +295,9 @@ impl State {
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
         }
         let Some(journal) = &mut self.journal else {
+            // Nothing to save them to: without this, every later turn
+            // would count as a change (and wake every HTTP long-poll).
+            self.service.controller.discard_record_changes();
             for output in outputs {
                 self.release(output);
             }
@@ -428,11 +431,16 @@ fn roll_back(controller: &mut Controller, records: crate::core::records::Records
 }
 
 impl crate::bmp::Completions for Shared {
-    fn bmp_request_done(&self, request_id: u64, result: Result<(), String>) {
+    fn bmp_request_done(
+        &self,
+        request: &crate::core::bmp_request::BmpRequest,
+        result: Result<(), crate::core::bmp_request::BmpFailure>,
+    ) {
         self.with(|state| {
             state
                 .service
-                .bmp_request_done(request_id, result, clock::now())
+                .controller
+                .bmp_request_finished(request, result, clock::now())
         });
     }
 }

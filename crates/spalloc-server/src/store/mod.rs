@@ -35,12 +35,14 @@
 //! by a newer release is left alone and start-up refused. The schema has
 //! migrations ([`schema`]).
 
+pub mod board_rows;
 pub mod checkpoint;
 pub mod lock;
 pub mod schema;
 pub mod writer;
 
 use crate::config::ServerConfig;
+use crate::core::board_service::BoardRecords;
 use crate::core::controller::Controller;
 use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
@@ -312,11 +314,14 @@ impl Store {
             }
         }
         let usage = read_usage(&self.conn, &mut bad)?;
+        let boards = board_rows::read(&self.conn, &mut bad)?;
         if next_job_id.is_none()
             && jobs.is_empty()
             && retired.is_empty()
             && usage.is_empty()
             && bad.is_empty()
+            && cooling.is_empty()
+            && boards == BoardRecords::default()
         {
             return Ok((None, bad));
         }
@@ -343,6 +348,7 @@ impl Store {
                 machines,
                 jobs,
                 retired,
+                boards,
                 usage,
                 cooling,
             }),
@@ -355,15 +361,21 @@ impl Store {
     /// Only the group's net effect is encoded and written: a job changed by
     /// several turns of the group is written once, as it ended.
     pub fn commit(&mut self, group: &[(RecordChanges, bool)]) -> Result<(), String> {
-        let net = Encoded::new(&Net::of(group)).map_err(|e| e.to_string())?;
+        let net = Net::of(group);
+        let forgets_an_id = net.forgets_an_id();
+        let net = Encoded::new(&net).map_err(|e| e.to_string())?;
         // BEGIN and COMMIT as cached statements: `Connection::transaction`
         // parses them anew each time, a measurable part of a small commit.
         let conn = &self.conn;
         conn.prepare_cached("BEGIN")
             .and_then(|mut s| s.execute([]))
             .map_err(|e| e.to_string())?;
-        // The next job ID changes only on creates: written when it did.
-        let next_job_id = Some(net.next_job_id).filter(|id| self.next_job_id_written != Some(*id));
+        // The next job ID is written only when a job ID may leave the
+        // file (see `Net::forgets_an_id`): otherwise the rows themselves
+        // carry the highest ID handed out, which `Store::read` takes into
+        // account, so a create writes its job's row and nothing else.
+        let next_job_id = Some(net.next_job_id)
+            .filter(|id| self.next_job_id_written != Some(*id) && forgets_an_id);
         let written = net
             .write(conn)
             .and_then(|()| match next_job_id {
@@ -410,11 +422,21 @@ struct Net<'a> {
     jobs: BTreeMap<u64, Option<&'a Job>>,
     retired: BTreeMap<u64, &'a RetiredEntry>,
     floor: Option<u64>,
+    boards: Option<&'a BoardRecords>,
     usage: BTreeMap<u64, &'a UsageRecord>,
     cooling: BTreeMap<u64, Option<&'a CoolingBoards>>,
 }
 
 impl<'a> Net<'a> {
+    /// Whether the group may take the only row holding some job ID out of
+    /// the file (a job row deleted, a destroyed job's reason forgotten, or
+    /// every row rewritten): then the next job ID must be written, so that
+    /// IDs never go back. Otherwise every ID handed out since the last
+    /// write of the next job ID is in a job row or a reason row.
+    fn forgets_an_id(&self) -> bool {
+        self.all || self.floor.is_some() || self.jobs.values().any(Option::is_none)
+    }
+
     fn of(group: &'a [(RecordChanges, bool)]) -> Net<'a> {
         let mut net = Net {
             all: false,
@@ -423,6 +445,7 @@ impl<'a> Net<'a> {
             jobs: BTreeMap::new(),
             retired: BTreeMap::new(),
             floor: None,
+            boards: None,
             usage: BTreeMap::new(),
             cooling: BTreeMap::new(),
         };
@@ -437,6 +460,9 @@ impl<'a> Net<'a> {
             net.next_job_id = changes.next_job_id;
             if let Some(machines) = &changes.machines {
                 net.machines = Some(machines);
+            }
+            if let Some(boards) = &changes.boards {
+                net.boards = Some(boards);
             }
             for (id, job) in &changes.jobs {
                 net.jobs.insert(*id, job.as_ref());
@@ -471,6 +497,7 @@ struct Encoded {
     jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
     floor: Option<u64>,
+    boards: Option<BoardRecords>,
     /// `(job, owner, group, finish time, board-seconds, record)`.
     usage: Vec<UsageRow>,
     cooling: Vec<(u64, Option<String>)>,
@@ -507,6 +534,7 @@ impl Encoded {
             jobs,
             retired: net.retired.values().map(|e| (*e).clone()).collect(),
             floor: net.floor,
+            boards: net.boards.cloned(),
             usage: net
                 .usage
                 .values()
@@ -578,6 +606,9 @@ impl Encoded {
             }
             tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
                 .execute(params![floor])?;
+        }
+        if let Some(boards) = &self.boards {
+            board_rows::write(tx, boards)?;
         }
         if !self.usage.is_empty() {
             // Never deleted, not even when every record is rewritten.
