@@ -100,6 +100,7 @@
 pub mod board_layout;
 pub mod http;
 pub mod ip_scheme;
+pub mod proxy;
 mod toml_schema;
 
 use crate::core::coordinates::Board;
@@ -250,6 +251,8 @@ pub struct ServerConfig {
     pub state_synchronous: crate::store::Synchronous,
     /// The v2 REST API's listener (`[http]`); `None` serves none.
     pub http: Option<http::HttpConfig>,
+    /// The job proxy's settings (`[proxy]`).
+    pub proxy: proxy::ProxyConfig,
     /// Per-group quotas (`[quota]`).
     pub quota: crate::core::usage::QuotaSettings,
 }
@@ -279,6 +282,7 @@ impl Default for ServerConfig {
             cold_start: false,
             state_synchronous: crate::store::Synchronous::Normal,
             http: None,
+            proxy: proxy::ProxyConfig::default(),
             quota: crate::core::usage::QuotaSettings::default(),
         }
     }
@@ -415,6 +419,12 @@ impl ServerConfig {
                 .map(|h| h.build(base_dir))
                 .transpose()
                 .map_err(ConfigError::Invalid)?,
+            proxy: raw
+                .proxy
+                .map(|p| p.build())
+                .transpose()
+                .map_err(ConfigError::Invalid)?
+                .unwrap_or_default(),
             quota: raw
                 .quota
                 .map(build_quota)

@@ -27,6 +27,8 @@ pub(super) struct RawConfig {
     pub machines: Option<Vec<RawMachine>>,
     /// `[http]`: the v2 REST API's listener.
     pub http: Option<super::http::RawHttp>,
+    /// `[proxy]`: the job proxy's settings.
+    pub proxy: Option<super::proxy::RawProxy>,
     /// `[quota]`: per-group budgets in board-seconds.
     pub quota: Option<RawQuota>,
 }
