@@ -91,7 +91,7 @@ pub struct Controller {
     /// Whether the machines or their order changed since the last
     /// [`Controller::take_record_changes`].
     machines_unsaved: bool,
-    /// What the v2 API shows of destroyed jobs (in memory only).
+    /// What the v2 API shows of destroyed jobs (durable, as records).
     pub(crate) tombstones: Tombstones,
     /// Users' reports of broken boards (in memory only).
     pub(crate) issue_reports: IssueReports,
@@ -122,7 +122,10 @@ impl Controller {
     /// [`Controller::take_record_changes`] (keepalive touches and reads
     /// change none).
     pub fn has_unsaved_changes(&self) -> bool {
-        self.jobs.has_unsaved() || self.retired.has_unsaved() || self.machines_unsaved
+        self.jobs.has_unsaved()
+            || self.retired.has_unsaved()
+            || self.tombstones.has_unsaved()
+            || self.machines_unsaved
     }
 
     /// Marks the machine definitions to be saved (a reload changed them).
@@ -611,6 +614,7 @@ impl Controller {
                 .into_values()
                 .collect(),
             retired: self.retired.entries(),
+            tombstones: self.tombstones.entries(),
         }
     }
 
@@ -643,6 +647,7 @@ impl Controller {
                 .collect(),
             retired: self.retired.take_unsaved(all),
             retired_floor: self.retired.floor(),
+            tombstones: self.tombstones.take_unsaved(all),
         }
     }
 
@@ -697,6 +702,7 @@ impl Controller {
         c.next_bmp_request_id = first_bmp_request;
         c.next_job_id = records.next_job_id;
         c.retired.restore(records.retired);
+        c.tombstones.restore(records.tombstones);
         let mut claims: BTreeMap<String, Vec<(u64, Claim)>> = BTreeMap::new();
         let mut jobs = BTreeMap::new();
         for mut job in records.jobs {

@@ -13,6 +13,7 @@ use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
 use crate::core::retired::RetiredEntry;
 use crate::core::scheduler::Scheduler;
+use crate::core::tombstone::{Tombstone, TombstoneChange};
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::Link;
 use std::collections::BTreeSet;
@@ -93,6 +94,9 @@ pub struct Records {
     /// Remembered reasons of destroyed jobs, oldest first, with their
     /// insertion numbers: `(number, job, reason)`.
     pub retired: Vec<RetiredEntry>,
+    /// What the v2 API still shows of destroyed jobs, by job ID.
+    #[serde(default)]
+    pub tombstones: Vec<(u64, Tombstone)>,
 }
 
 /// The records changed since the last
@@ -109,11 +113,16 @@ pub struct RecordChanges {
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
+    /// Tombstones recorded (`Some`) or forgotten (`None`).
+    pub tombstones: Vec<TombstoneChange>,
 }
 
 impl RecordChanges {
     /// Whether nothing but the counters is in it.
     pub fn is_empty(&self) -> bool {
-        self.machines.is_none() && self.jobs.is_empty() && self.retired.is_empty()
+        self.machines.is_none()
+            && self.jobs.is_empty()
+            && self.retired.is_empty()
+            && self.tombstones.is_empty()
     }
 }

@@ -10,6 +10,7 @@
 //! `board` (a rectangle rooted at a board) and the NMPI charging fields are
 //! refused with a 400 saying so.
 
+use super::board_by::BoardBy;
 use super::duration::parse_seconds;
 use super::jobs::json_body;
 use super::{ApiRequest, Failure, Outcome, Reply, Role};
@@ -70,13 +71,6 @@ struct SpecificBoard {
 /// A non-negative coordinate, or allocserv-style 400.
 fn coordinate(name: &str, v: i32) -> Result<u32, Failure> {
     u32::try_from(v).map_err(|_| Failure::bad(format!("{name} must not be negative")))
-}
-
-/// Which board a `board` names.
-enum BoardBy {
-    Triad(Board),
-    Physical(Physical),
-    Address(String),
 }
 
 impl SpecificBoard {
@@ -313,23 +307,12 @@ fn resolve_board(
     target: &Target,
     by: BoardBy,
 ) -> Result<(Option<String>, Board), Failure> {
-    let found = |m: &Machine| -> Option<Board> {
-        match &by {
-            BoardBy::Triad(b) => Some(*b),
-            BoardBy::Physical(p) => m.board_at(*p),
-            BoardBy::Address(a) => m
-                .spinnaker_ips
-                .iter()
-                .find(|(_, ip)| *ip == a)
-                .map(|(b, _)| *b),
-        }
-    };
     if let BoardBy::Triad(b) = by {
         return Ok((None, b));
     }
     candidates(service, target)
         .into_iter()
-        .find_map(|m| found(m).map(|b| (Some(m.name.clone()), b)))
+        .find_map(|m| by.find_on(m).map(|b| (Some(m.name.clone()), b)))
         .ok_or_else(|| Failure::bad("no such board on any machine matching the request"))
 }
 

@@ -15,8 +15,13 @@
 //! * [`query`]: query parameters, parsed leniently where clients need it;
 //! * [`create`]: the create-job request and its validation;
 //! * [`jobs`], [`machines`]: the operations;
+//! * [`admin`]: allocserv's admin API (boards on the service; users and
+//!   groups on the accounts database, see [`uses_accounts`]);
+//! * [`board_by`]: naming a board by triad, physical location or address;
 //! * [`shapes`]: the JSON shapes, as allocserv serialises them.
 
+pub mod admin;
+pub mod board_by;
 pub mod create;
 pub mod duration;
 pub mod jobs;
@@ -27,7 +32,7 @@ pub mod shapes;
 pub mod time_format;
 
 use crate::service::Service;
-pub use route::{Method, Route};
+pub use route::{AdminRoute, Method, Route};
 use serde_json::Value;
 
 /// How long a long-poll (`wait=true`) is held at most, as allocserv's `spalloc.wait`.
@@ -220,7 +225,25 @@ fn run(service: &mut Service, request: &ApiRequest, now: f64) -> Outcome {
         Route::EmergencyStop => Err(Failure::forbidden(
             "emergency stop is not enabled on this server",
         )),
+        Route::Admin(AdminRoute::Describe) => admin::describe(request),
+        Route::Admin(AdminRoute::Import(method)) => admin::import(method),
+        Route::Admin(AdminRoute::Board(method)) => {
+            admin::boards::board(service, request, method, &q, now)
+        }
+        // The shell sends these to `admin::handle_accounts` (see `uses_accounts`).
+        Route::Admin(_) => Err(admin::misrouted()),
     }
+}
+
+/// Whether a request is answered by [`admin::handle_accounts`] on the
+/// accounts database instead of by [`handle`] on the service: the admin
+/// API's user and group routes. The shell runs those without the service
+/// lock and off the async runtime (setting a password hashes it).
+pub fn uses_accounts(request: &ApiRequest) -> bool {
+    matches!(
+        route::route(request.method, request.path),
+        Ok(Route::Admin(admin)) if admin.uses_accounts()
+    )
 }
 
 /// What a `wait=true` request waits for a change of: `Some(fingerprint)`

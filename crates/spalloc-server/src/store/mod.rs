@@ -37,6 +37,7 @@
 pub mod checkpoint;
 pub mod lock;
 pub mod schema;
+pub mod tombstones;
 pub mod writer;
 
 use crate::config::ServerConfig;
@@ -275,6 +276,7 @@ impl Store {
                 Err(e) => bad.push(format!("a destroyed job's reason: {e}")),
             }
         }
+        let tombstones = tombstones::read(&self.conn, &mut bad)?;
         let mut jobs = Vec::new();
         let mut damaged_ids = Vec::new();
         let mut query = self
@@ -318,6 +320,7 @@ impl Store {
                 machines,
                 jobs,
                 retired,
+                tombstones,
             }),
             bad,
         ))
@@ -367,6 +370,7 @@ struct Net<'a> {
     jobs: BTreeMap<u64, Option<&'a Job>>,
     retired: BTreeMap<u64, &'a RetiredEntry>,
     floor: Option<u64>,
+    tombstones: BTreeMap<u64, Option<&'a crate::core::tombstone::Tombstone>>,
 }
 
 impl<'a> Net<'a> {
@@ -378,6 +382,7 @@ impl<'a> Net<'a> {
             jobs: BTreeMap::new(),
             retired: BTreeMap::new(),
             floor: None,
+            tombstones: BTreeMap::new(),
         };
         for (changes, all) in group {
             if *all {
@@ -385,7 +390,9 @@ impl<'a> Net<'a> {
                 net.jobs.clear();
                 net.retired.clear();
                 net.floor = None;
+                net.tombstones.clear();
             }
+            tombstones::net(&mut net.tombstones, &changes.tombstones);
             net.next_job_id = changes.next_job_id;
             if let Some(machines) = &changes.machines {
                 net.machines = Some(machines);
@@ -417,6 +424,7 @@ struct Encoded {
     jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
     floor: Option<u64>,
+    tombstones: Vec<(u64, Option<String>)>,
 }
 
 impl Encoded {
@@ -447,6 +455,7 @@ impl Encoded {
             jobs,
             retired: net.retired.values().map(|e| (*e).clone()).collect(),
             floor: net.floor,
+            tombstones: tombstones::encode(&net.tombstones)?,
         })
     }
 
@@ -487,6 +496,7 @@ impl Encoded {
             tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
                 .execute(params![floor])?;
         }
+        tombstones::write(tx, &self.tombstones, self.all)?;
         Ok(())
     }
 
@@ -595,6 +605,7 @@ pub fn open_and_restore(
             info!(file = %path.display(), "cold start: the saved state is discarded");
             records.jobs.clear();
             records.retired.clear();
+            records.tombstones.clear();
             records.machines.clear();
             service.controller = Controller::from_records(settings, records, machines, now);
         }

@@ -32,6 +32,8 @@ pub const MIGRATIONS: &[&str] = &[
          job_id INTEGER NOT NULL,
          reason TEXT
      );",
+    // tombstones (v2-admin): what the v2 API shows of destroyed jobs.
+    super::tombstones::MIGRATION,
 ];
 
 /// The version this build writes.

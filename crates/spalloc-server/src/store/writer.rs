@@ -46,6 +46,7 @@ struct Mirror {
     machines: Vec<MachineRecord>,
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
+    tombstones: BTreeMap<u64, crate::core::tombstone::Tombstone>,
 }
 
 impl Mirror {
@@ -59,6 +60,7 @@ impl Mirror {
                 .into_iter()
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
+            tombstones: r.tombstones.into_iter().collect(),
         }
     }
 
@@ -66,6 +68,13 @@ impl Mirror {
         if all {
             self.jobs.clear();
             self.retired.clear();
+            self.tombstones.clear();
+        }
+        for (id, tombstone) in changes.tombstones {
+            match tombstone {
+                Some(t) => self.tombstones.insert(id, t),
+                None => self.tombstones.remove(&id),
+            };
         }
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
@@ -94,6 +103,11 @@ impl Mirror {
                 .retired
                 .iter()
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
+                .collect(),
+            tombstones: self
+                .tombstones
+                .iter()
+                .map(|(id, t)| (*id, t.clone()))
                 .collect(),
         }
     }
