@@ -6,9 +6,10 @@
 //! `{x, y, z}`, physical `{cabinet, frame, board}` or `{address}`; none of
 //! these (one board). With `machine-name` or `tags` (exactly one, as
 //! allocserv insists), `max-dead-boards` and `keepalive-interval` (ISO-8601,
-//! 30 to 300 seconds). Deliberate differences: `dimensions` together with
-//! `board` (a rectangle rooted at a board) and the NMPI charging fields are
-//! refused with a 400 saying so.
+//! 30 to 300 seconds). `dimensions` together with `board` is a rectangle
+//! whose bottom-left triad is that board's; unlike allocserv's it does not
+//! wrap around the machine's edges. Deliberate difference: the NMPI
+//! charging fields are refused with a 400 saying so.
 
 use super::board_by::BoardBy;
 use super::duration::parse_seconds;
@@ -214,22 +215,24 @@ pub fn validate(
         // One board is a board, not a triad (as the legacy `create_job(1)`).
         (Some(1), _, _) => (AllocShape::Board(None), vec![json!(1)]),
         (Some(n), _, _) => (AllocShape::Boards(i64::from(*n)), vec![json!(n)]),
-        (None, Some(_), Some(_)) => {
-            return Err(Failure::bad(
-                "dimensions at a given root board are not supported by this server; \
-                 give dimensions or a board",
-            ))
-        }
-        (None, Some(d), None) => {
+        (None, Some(d), root) => {
             if d.width < 1 || d.height < 1 {
                 return Err(Failure::bad(
                     "dimensions must be at least 1 triad wide and high",
                 ));
             }
-            (
-                AllocShape::Triads(d.width.into(), d.height.into()),
-                vec![json!(d.width), json!(d.height)],
-            )
+            let (w, h) = (i64::from(d.width), i64::from(d.height));
+            let shape = match root {
+                None => AllocShape::Triads(w, h),
+                Some(b) => {
+                    let (machine, board) = resolve_board(service, &target, b.identify()?)?;
+                    if let Some(m) = machine {
+                        target = Target::Machine(m);
+                    }
+                    AllocShape::TriadsAt(w, h, board)
+                }
+            };
+            (shape, vec![json!(d.width), json!(d.height)])
         }
         (None, None, Some(b)) => {
             let (machine, board) = resolve_board(service, &target, b.identify()?)?;
