@@ -456,9 +456,16 @@ fn locate_reported(service: &Service, job: &Job, b: &ReportedBoard) -> Result<Bo
     Ok(board)
 }
 
-/// `memory`, `fast-data-*`, `router`: allocserv drives the boards itself
-/// for these; this server leaves board I/O to the client, so they answer
-/// 501 (after the usual 404 for a job the caller may not see).
+/// `memory`, `fast-data-*`, `router`: allocserv drives the job's boards
+/// itself for these, with its own SpiNNaker transceiver (SCP memory reads
+/// and writes, the extra monitors' data-speed-up protocol, router resets
+/// with diagnostic filters). This server has no transceiver: clients do
+/// board I/O themselves, directly or through the job proxy, as SpiNNMan
+/// does without a `SpallocTransceiver`. The simulated boards would answer
+/// SCP memory reads and writes, but fast data and router resets need
+/// SC&MP's extra monitors, which nothing here has; so all four answer 501
+/// (after the usual 404 for a job the caller may not see, and 410 for a
+/// destroyed one). See `docs/v2-endpoints.md`.
 pub fn board_io(service: &Service, request: &ApiRequest, id: u64) -> Outcome {
     live(service, request.user, id)?;
     Ok(Reply {
