@@ -168,6 +168,7 @@ fn path() -> impl Strategy<Value = String> {
         2 => admin_path(),
         3 => (1u64..5, prop::sample::select(vec![
             "", "/", "/keepalive", "/machine", "/machine/power", "/chip", "/report-issue", "/memory",
+            "/router",
         ]))
             .prop_map(|(id, tail)| format!("/jobs/{id}{tail}")),
         2 => prop::sample::select(vec![
@@ -243,7 +244,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 fn query() -> impl Strategy<Value = Vec<(String, String)>> {
     let name = prop::sample::select(vec![
         "wait", "deleted", "limit", "start", "reason", "x", "y", "z", "cabinet", "frame", "board",
-        "address", "junk", "machine",
+        "address", "junk", "machine", "size",
     ]);
     prop::collection::vec((name.prop_map(str::to_owned), nasty_text()), 0..4)
 }
@@ -319,6 +320,17 @@ proptest! {
                     let _ = rest::poll_fingerprint(&service, &request);
                     let reply = if rest::uses_accounts(&request) {
                         rest::admin::handle_accounts(&accounts, &request, now as i64)
+                    } else if let Some(access) = rest::board_access(&service, &request) {
+                        match access {
+                            Err(reply) => reply,
+                            // The shell would do it over the network: the
+                            // answer is the board's, so only what was
+                            // decided is checked.
+                            Ok(_) => {
+                                prop_assert!(who.role >= Role::User);
+                                continue;
+                            }
+                        }
                     } else {
                         rest::handle(&mut service, &request, now)
                     };
@@ -332,6 +344,7 @@ proptest! {
                         Body::Text(m) => prop_assert!(!m.is_empty(), "empty message, {status}"),
                         Body::Json(_) => prop_assert!(status < 300),
                         Body::Empty => prop_assert!(matches!(status, 202 | 204)),
+                        Body::Bytes(_) => prop_assert!(status == 200),
                     }
                     if status == 201 {
                         prop_assert!(reply.location.is_some());

@@ -92,6 +92,12 @@ pub fn to_response(reply: Reply) -> Response {
             .into_response(),
         Body::Text(message) => text(status, message),
         Body::Empty => status.into_response(),
+        Body::Bytes(data) => (
+            status,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            data,
+        )
+            .into_response(),
     };
     let headers = response.headers_mut();
     if let Some(v) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -150,6 +156,14 @@ pub async fn handle(State(state): State<HttpState>, request: Request) -> Respons
     };
     if rest::uses_accounts(&request) {
         return from_accounts(&state, &request).await;
+    }
+    match state
+        .shared
+        .with(|s| rest::board_access(&s.service, &request))
+    {
+        Some(Ok(access)) => return to_response(super::board_io::perform(access).await),
+        Some(Err(reply)) => return to_response(reply),
+        None => {}
     }
     if let Err(response) = long_poll(&state, &request).await {
         return response;

@@ -92,6 +92,7 @@ fn api_template(r: &Route) -> &'static str {
         Route::Power(..) => "/spalloc/srv/spalloc/jobs/{id}/machine/power",
         Route::JobChip(_) => "/spalloc/srv/spalloc/jobs/{id}/chip",
         Route::ReportIssue(_) => "/spalloc/srv/spalloc/jobs/{id}/report-issue",
+        Route::Memory(..) => "/spalloc/srv/spalloc/jobs/{id}/memory",
         Route::BoardIo(_) => "/spalloc/srv/spalloc/jobs/{id}/{board-io}",
         Route::EmergencyStop => "/spalloc/srv/spalloc/emergencyStop",
         Route::Admin(a) => admin_template(a),

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod board_io;
 pub mod metrics;
 pub mod openapi;
 pub mod tls;

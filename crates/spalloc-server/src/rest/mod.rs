@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod board_by;
+pub mod board_io;
 pub mod create;
 pub mod duration;
 pub mod jobs;
@@ -99,6 +100,8 @@ pub enum Body {
     Text(String),
     /// Nothing (204 and 202).
     Empty,
+    /// `application/octet-stream`: memory read from a board.
+    Bytes(Vec<u8>),
 }
 
 /// A reply: status, body and the headers the API sets.
@@ -130,7 +133,7 @@ impl Reply {
         Reply::with(status, Body::Text(message.into()))
     }
 
-    fn with(status: u16, body: Body) -> Reply {
+    pub(crate) fn with(status: u16, body: Body) -> Reply {
         Reply {
             status,
             body,
@@ -222,6 +225,12 @@ fn run(service: &mut Service, request: &ApiRequest, now: f64) -> Outcome {
         Route::JobChip(id) => jobs::chip(service, request, id, &q, now),
         Route::ReportIssue(id) => jobs::report_issue(service, request, id, now),
         Route::BoardIo(id) => jobs::board_io(service, request, id),
+        // Refused at once if they can be; else the shell does them through
+        // `board_access` (they need the network).
+        Route::Memory(..) => match board_access(service, request) {
+            Some(Err(reply)) => Ok(reply),
+            _ => Err(admin::misrouted()),
+        },
         Route::EmergencyStop => Err(Failure::forbidden(
             "emergency stop is not enabled on this server",
         )),
@@ -233,6 +242,27 @@ fn run(service: &mut Service, request: &ApiRequest, now: f64) -> Outcome {
         // The shell sends these to `admin::handle_accounts` (see `uses_accounts`).
         Route::Admin(_) => Err(admin::misrouted()),
     }
+}
+
+/// For `GET`/`POST /jobs/{id}/memory`: `Some(Ok(access))` for the shell
+/// to perform (then it answers with [`board_io::read_reply`] or
+/// [`board_io::write_reply`]), `Some(Err(reply))` to answer at once;
+/// `None` for every other request (answered by [`handle`]).
+pub fn board_access(
+    service: &Service,
+    request: &ApiRequest,
+) -> Option<Result<board_io::MemoryAccess, Reply>> {
+    let Ok(Route::Memory(id, method)) = route::route(request.method, request.path) else {
+        return None;
+    };
+    let q = query::Query::new(request.query);
+    Some(
+        Route::Memory(id, method)
+            .required_role()
+            .check(request.user)
+            .and_then(|()| board_io::memory_access(service, request, id, method == Method::Get, &q))
+            .map_err(Reply::from),
+    )
 }
 
 /// Whether a request is answered by [`admin::handle_accounts`] on the

@@ -58,8 +58,11 @@ pub enum Route {
     JobChip(u64),
     /// `POST /jobs/{id}/report-issue`.
     ReportIssue(u64),
-    /// `memory`, `fast-data-read`, `fast-data-write`, `router`: board I/O
-    /// through the server, which this server does not do.
+    /// `GET` or `POST /jobs/{id}/memory`: a chip's memory, through the
+    /// server (see [`crate::rest::board_io`]).
+    Memory(u64, Method),
+    /// `fast-data-read`, `fast-data-write`, `router`: board I/O through the
+    /// server that this server does not do.
     BoardIo(u64),
     /// `GET /emergencyStop`.
     EmergencyStop,
@@ -165,7 +168,7 @@ pub fn route(method: Method, path: &str) -> Result<Route, Failure> {
                 ["machine", "power"] => allow(Route::Power(id, method), &[Get, Post]),
                 ["chip"] => allow(Route::JobChip(id), &[Get]),
                 ["report-issue"] => allow(Route::ReportIssue(id), &[Post]),
-                ["memory"] => allow(Route::BoardIo(id), &[Get, Post]),
+                ["memory"] => allow(Route::Memory(id, method), &[Get, Post]),
                 ["fast-data-read"] => allow(Route::BoardIo(id), &[Get]),
                 ["fast-data-write"] => allow(Route::BoardIo(id), &[Post]),
                 ["router"] => allow(Route::BoardIo(id), &[Delete]),
