@@ -118,15 +118,13 @@ async fn exchange(
             .await
             .map_err(|e| Fault::Unreachable(format!("board at {board}: {e}")))?;
         let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
-        loop {
-            match tokio::time::timeout_at(deadline, socket.recv(&mut buffer)).await {
-                Ok(Ok(n)) => match ScpReply::decode(&buffer[..n]) {
-                    Ok(reply) if reply.seq == seq => return Ok(reply),
-                    // A late answer to an earlier attempt, or junk.
-                    _ => continue,
-                },
-                // ICMP "port unreachable" and the like: try again.
-                Ok(Err(_)) | Err(_) => break,
+        // Until the deadline; an error (ICMP "port unreachable" and the
+        // like) sends the piece again at once.
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, socket.recv(&mut buffer)).await {
+            match ScpReply::decode(&buffer[..n]) {
+                Ok(reply) if reply.seq == seq => return Ok(reply),
+                // A late answer to an earlier attempt, or junk.
+                _ => continue,
             }
         }
     }
