@@ -245,3 +245,46 @@ fn a_damaged_record_destroys_only_its_job() {
     assert_eq!(r.get_job_state(queued, None, 200.0).state, JobState::Queued);
     r.check_board_ownership().unwrap();
 }
+
+#[test]
+fn freed_boards_wait_out_seconds_before_free_across_a_restart_neither_less_nor_more() {
+    // One triad: the second job needs the first one's boards.
+    let mut c = Controller::new(SETTINGS, machines("m", 1, 1));
+    let first = c.create_job(spec(json!([1, 1]), 60.0), None, 100.0);
+    complete_bmp(&mut c, 100.0);
+    c.destroy_job(first, None, 101.0);
+    complete_bmp(&mut c, 101.0); // freed at 101: usable again at 111
+    assert_eq!(c.records().cooling.len(), 1, "recorded while they wait");
+
+    let mut r = reload(&c, machines("m", 1, 1), 105.0);
+    let second = r.create_job(spec(json!([1, 1]), 60.0), None, 105.0);
+    r.tick(110.5);
+    assert_eq!(
+        r.get_job_state(second, None, 110.5).state,
+        JobState::Queued,
+        "the restart did not cut the wait"
+    );
+    r.tick(111.0);
+    assert_eq!(
+        r.get_job_state(second, None, 111.0).state,
+        JobState::Power,
+        "nor extend it (to 115)"
+    );
+    assert!(
+        r.records().cooling.is_empty(),
+        "the record goes with the wait"
+    );
+}
+
+#[test]
+fn a_restart_after_the_wait_frees_the_boards_at_once() {
+    let mut c = Controller::new(SETTINGS, machines("m", 1, 1));
+    let first = c.create_job(spec(json!([1, 1]), 60.0), None, 100.0);
+    complete_bmp(&mut c, 100.0);
+    c.destroy_job(first, None, 101.0);
+    complete_bmp(&mut c, 101.0);
+    let mut r = reload(&c, machines("m", 1, 1), 300.0);
+    assert!(r.records().cooling.is_empty());
+    let second = r.create_job(spec(json!([1, 1]), 60.0), None, 300.0);
+    assert_eq!(r.get_job_state(second, None, 300.0).state, JobState::Power);
+}

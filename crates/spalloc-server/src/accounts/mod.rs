@@ -117,8 +117,8 @@ impl Accounts {
 
     /// Opens the accounts in `path` with a chosen policy.
     pub fn open_with(path: &Path, policy: Policy) -> Result<Accounts, AccountsError> {
-        let conn = Connection::open(path)?;
-        schema::prepare_file(&conn)?;
+        let mut conn = Connection::open(path)?;
+        schema::prepare_file(&mut conn)?;
         Ok(Accounts::new(conn, policy, path.display().to_string()))
     }
 
@@ -130,8 +130,8 @@ impl Accounts {
 
     /// In-memory accounts with a chosen policy.
     pub fn in_memory_with(policy: Policy) -> Result<Accounts, AccountsError> {
-        let conn = Connection::open_in_memory()?;
-        schema::create_tables(&conn)?;
+        let mut conn = Connection::open_in_memory()?;
+        schema::create_tables(&mut conn)?;
         Ok(Accounts::new(conn, policy, "memory".into()))
     }
 

@@ -417,3 +417,80 @@ fn only_a_remembered_password_or_a_lock_is_decided_without_hashing() {
         Some(Err(LoginError::Refused(Refusal::Locked(_))))
     ));
 }
+
+/// What releases before the "account tables" migration made of a state
+/// file: the store's first migration (version 1) plus the account tables,
+/// created by the accounts module outside the migration list.
+const ACCOUNTS_BEFORE_MIGRATION: &str = "
+    CREATE TABLE IF NOT EXISTS account_users (
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT,
+        disabled INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+        last_failure INTEGER, created INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS account_groups (
+        name TEXT PRIMARY KEY, created INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS account_memberships (
+        user TEXT NOT NULL REFERENCES account_users(name) ON DELETE CASCADE,
+        grp TEXT NOT NULL REFERENCES account_groups(name) ON DELETE CASCADE,
+        PRIMARY KEY (user, grp));
+    CREATE TABLE IF NOT EXISTS account_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user TEXT NOT NULL REFERENCES account_users(name) ON DELETE CASCADE,
+        name TEXT NOT NULL, secret_digest TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL, last_used INTEGER, expires INTEGER);
+    CREATE TABLE IF NOT EXISTS account_sessions (
+        id_digest TEXT PRIMARY KEY,
+        user TEXT NOT NULL REFERENCES account_users(name) ON DELETE CASCADE,
+        csrf TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL,
+        via_token INTEGER REFERENCES account_tokens(id) ON DELETE CASCADE);
+    CREATE INDEX IF NOT EXISTS account_sessions_by_last_use
+        ON account_sessions(last_used);";
+
+#[test]
+fn a_state_file_whose_account_tables_predate_their_migration_opens_and_keeps_its_users() {
+    let path = state_file("premigration");
+    {
+        let conn = Connection::open(&path).expect("creates");
+        conn.execute_batch(crate::store::schema::MIGRATIONS[0])
+            .expect("first migration");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute_batch(ACCOUNTS_BEFORE_MIGRATION)
+            .expect("old account tables");
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('next_job_id', 7)",
+            [],
+        )
+        .expect("job counter");
+        conn.execute(
+            "INSERT INTO account_users (name, role, password_hash, created)
+             VALUES ('alice', ?1, ?2, ?3)",
+            rusqlite::params![
+                Role::Admin.as_str(),
+                password::hash("pw").expect("hashes"),
+                T0
+            ],
+        )
+        .expect("a user");
+    }
+    // The server opens it (the store migrates it), then the accounts.
+    let (store, opened) =
+        crate::store::Store::open(&path, crate::store::Synchronous::Normal).expect("store opens");
+    assert!(opened.damage.is_empty(), "{:?}", opened.damage);
+    assert_eq!(
+        opened.records.expect("records").next_job_id,
+        7,
+        "the jobs' records are kept"
+    );
+    let a = Accounts::open(&path).expect("accounts open");
+    let users = a.users(T0).expect("lists");
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].identity.user, "alice");
+    assert_eq!(users[0].identity.role, Role::Admin);
+    assert!(a.check_password("alice", "pw", T0).is_ok());
+    drop(store);
+    let conn = Connection::open(&path).expect("reopens");
+    assert_eq!(
+        crate::store::schema::version(&conn).expect("version"),
+        crate::store::schema::current()
+    );
+}

@@ -13,9 +13,10 @@
 //! state leaves as [`Records`] through [`Controller::take_record_changes`]
 //! and comes back through [`Controller::from_records`].
 
-use crate::core::allocator::{AllocShape, Claim};
+use crate::core::allocator::Claim;
 use crate::core::bmp_request::BmpRequest;
 use crate::core::board_service::Teardowns;
+use crate::core::cooling::{claim_of, Cooling, CoolingBoards};
 use crate::core::coordinates::Board;
 use crate::core::issue_report::{IssueReport, IssueReports};
 use crate::core::job::{job_allocation, Job, JobSpec};
@@ -95,6 +96,8 @@ pub struct Controller {
     pub(crate) tombstones: Tombstones,
     /// Users' reports of broken boards (in memory only).
     pub(crate) issue_reports: IssueReports,
+    /// Freed boards waiting out `seconds_before_free` (recorded).
+    cooling: Cooling,
 }
 
 impl Controller {
@@ -115,6 +118,7 @@ impl Controller {
             machines_unsaved: true,
             tombstones: Tombstones::new(settings.max_retired_jobs),
             issue_reports: IssueReports::default(),
+            cooling: Cooling::default(),
         }
     }
 
@@ -124,8 +128,9 @@ impl Controller {
     pub fn has_unsaved_changes(&self) -> bool {
         self.jobs.has_unsaved()
             || self.retired.has_unsaved()
-            || self.tombstones.has_unsaved()
             || self.machines_unsaved
+            || self.cooling.has_unsaved()
+            || self.tombstones.has_unsaved()
     }
 
     /// Marks the machine definitions to be saved (a reload changed them).
@@ -308,6 +313,7 @@ impl Controller {
         }
         let placed = self.queue.check_free(now);
         self.on_placed(placed);
+        self.cooling.expire(now, self.settings.seconds_before_free);
     }
 
     /// BMP work to hand to the back ends, in the order it was decided.
@@ -353,7 +359,12 @@ impl Controller {
             .dying(job_id)
             .is_some_and(|j| j.bmp_requests_until_ready == 0)
         {
-            self.jobs.remove_dying(job_id);
+            let job = self.jobs.remove_dying(job_id);
+            if self.queue.is_allocated(job_id) {
+                if let Some(cooling) = job.as_ref().and_then(|j| CoolingBoards::of(j, now)) {
+                    self.cooling.add(cooling, self.settings.seconds_before_free);
+                }
+            }
             let placed = self.queue.release(job_id, now);
             self.on_placed(placed);
         }
@@ -614,6 +625,7 @@ impl Controller {
                 .into_values()
                 .collect(),
             retired: self.retired.entries(),
+            cooling: self.cooling.entries(),
             tombstones: self.tombstones.entries(),
         }
     }
@@ -647,6 +659,7 @@ impl Controller {
                 .collect(),
             retired: self.retired.take_unsaved(all),
             retired_floor: self.retired.floor(),
+            cooling: self.cooling.take_unsaved(all),
             tombstones: self.tombstones.take_unsaved(all),
         }
     }
@@ -672,8 +685,9 @@ impl Controller {
     ///   job's or lie outside its machine) is destroyed with
     ///   [`REASON_BAD_RECORD`], and the rest carries on.
     ///
-    /// Boards released less than `seconds_before_free` before the records
-    /// were written are free at once (that delay is not recorded).
+    /// Boards freed less than `seconds_before_free` before the restore
+    /// ([`crate::core::cooling`]) stay unallocatable until that long after
+    /// their free, as if there had been no restart.
     pub fn from_records(
         settings: ControllerSettings,
         records: Records,
@@ -711,31 +725,50 @@ impl Controller {
             }
             job.bmp_requests_until_ready = 0;
             job.keepalive_until = job.keepalive.map(|k| now + k);
-            if let Some(a) = &job.allocation {
-                let claim = match (job.request.shape, a.boards.iter().next()) {
-                    (AllocShape::Board(_), Some(b)) if a.boards.len() == 1 => Claim::Board(*b),
-                    _ => Claim::Triads(a.triads, a.boards.clone()),
-                };
-                claims
-                    .entry(a.machine.clone())
-                    .or_default()
-                    .push((job.id, claim));
+            if let Some((machine, claim)) = claim_of(&job) {
+                claims.entry(machine).or_default().push((job.id, claim));
             } else if job.state != JobState::Destroyed {
                 c.queue.add_pending(job.id, job.target.clone(), job.request);
             }
             jobs.insert(job.id, job);
         }
+        // Boards waiting to be freed, oldest free first (the allocator
+        // frees in order); a record whose job is in the records too is
+        // stale (the job holds the boards).
+        let mut cooling: Vec<CoolingBoards> = records
+            .cooling
+            .into_iter()
+            .filter(|e| !jobs.contains_key(&e.job_id))
+            .collect();
+        cooling.sort_by(|a, b| a.freed_at.total_cmp(&b.freed_at));
+        for entry in &cooling {
+            claims
+                .entry(entry.machine.clone())
+                .or_default()
+                .push((entry.job_id, entry.claim()));
+        }
         // Live jobs' boards first: a dying job may still hold boards of an
         // older machine of the same name (reshaped by a reload), which live
-        // jobs on the new one may have been given since.
+        // jobs on the new one may have been given since; boards waiting to
+        // be freed last.
         let mut refused = BTreeSet::new();
         for (machine, claims) in &mut claims {
-            claims.sort_by_key(|(id, _)| {
-                jobs.get(id)
-                    .is_some_and(|j: &Job| j.state == JobState::Destroyed)
+            claims.sort_by_key(|(id, _)| match jobs.get(id) {
+                Some(j) if j.state == JobState::Destroyed => 1,
+                Some(_) => 0,
+                None => 2,
             });
             refused.extend(c.queue.rebuild_machine(machine, claims));
         }
+        c.cooling.restore(cooling.iter().cloned());
+        for entry in &cooling {
+            if refused.contains(&entry.job_id) {
+                c.cooling.forget(entry.job_id);
+            } else {
+                c.queue.free_at(entry.job_id, entry.freed_at);
+            }
+        }
+        c.cooling.expire(now, settings.seconds_before_free);
         let mut reissue = Vec::new();
         for (id, job) in jobs {
             let dying = job.state == JobState::Destroyed;

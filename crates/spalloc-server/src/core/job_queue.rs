@@ -566,6 +566,18 @@ impl JobQueue {
         refused
     }
 
+    /// Frees an allocation put back by [`JobQueue::rebuild_machine`] as if
+    /// freed at `freed_at` (restoring boards that were waiting out
+    /// `seconds_before_free`; call in order of `freed_at`). Allocates
+    /// nothing: the restore processes the queues afterwards.
+    pub fn free_at(&mut self, job_id: u64, freed_at: f64) {
+        if let Some((machine, allocation_id)) = self.allocated.remove(&job_id) {
+            if let Some(m) = self.machines.iter_mut().find(|m| m.machine.name == machine) {
+                m.allocator.free(allocation_id, freed_at);
+            }
+        }
+    }
+
     /// Records a job as waiting for boards without queueing it anywhere
     /// yet (restoring): [`JobQueue::regenerate`] queues it.
     pub fn add_pending(&mut self, job_id: u64, target: Target, request: AllocRequest) {

@@ -6,6 +6,7 @@
 //!   [`allocator`]: geometry and board allocation, exactly as the reference;
 //! * [`machine`]: the validated description of a machine;
 //! * [`job`], [`job_queue`], [`retired`], [`tombstone`]: jobs and their queues;
+//! * [`cooling`]: freed boards waiting out `seconds_before_free`, as records;
 //! * [`issue_report`]: users' reports of broken boards;
 //! * [`scheduler`]: a machine's queue policy (FIFO or backfill);
 //! * [`board_service`]: boards taken out of service and returned;
@@ -22,6 +23,7 @@ pub mod bmp_request;
 pub mod board_service;
 pub mod candidate_filter;
 pub mod controller;
+pub mod cooling;
 pub mod coordinates;
 pub mod issue_report;
 pub mod job;

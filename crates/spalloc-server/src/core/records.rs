@@ -8,6 +8,7 @@
 //! [`Controller::from_records`](crate::core::controller::Controller::from_records)
 //! rebuilds a controller, allocators and queues included, from them.
 
+use crate::core::cooling::CoolingBoards;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
@@ -94,6 +95,9 @@ pub struct Records {
     /// Remembered reasons of destroyed jobs, oldest first, with their
     /// insertion numbers: `(number, job, reason)`.
     pub retired: Vec<RetiredEntry>,
+    /// Freed boards still waiting out `seconds_before_free`, by job.
+    #[serde(default)]
+    pub cooling: Vec<CoolingBoards>,
     /// What the v2 API still shows of destroyed jobs, by job ID.
     #[serde(default)]
     pub tombstones: Vec<(u64, Tombstone)>,
@@ -113,6 +117,9 @@ pub struct RecordChanges {
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
+    /// Changed records of boards waiting to be freed, by job: the new
+    /// record, or `None` if the wait is over.
+    pub cooling: Vec<(u64, Option<CoolingBoards>)>,
     /// Tombstones recorded (`Some`) or forgotten (`None`).
     pub tombstones: Vec<TombstoneChange>,
 }
@@ -123,6 +130,7 @@ impl RecordChanges {
         self.machines.is_none()
             && self.jobs.is_empty()
             && self.retired.is_empty()
+            && self.cooling.is_empty()
             && self.tombstones.is_empty()
     }
 }

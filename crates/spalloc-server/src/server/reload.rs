@@ -21,8 +21,9 @@ use crate::bmp::scp::{check_bmps, BmpCheckError};
 use crate::clock;
 use crate::config::{BmpBackend, ConfigError, ServerConfig};
 use crate::core::controller::ControllerSettings;
+use crate::core::machine::Machine;
 use crate::core::reconfigure::ReconfigureReport;
-use crate::server::shared::Shared;
+use crate::server::shared::{Shared, State};
 use std::path::PathBuf;
 use std::sync::Arc;
 use thiserror::Error;
@@ -213,42 +214,9 @@ impl Reloader {
             max_retired_jobs: new.max_retired_jobs,
             seconds_before_free: new.seconds_before_free,
         };
-        let report = self.shared.with(|s| {
-            let report = s
-                .service
-                .controller
-                .reconfigure(settings, machines, clock::now());
-            // The power-offs below leave before the reload's records are
-            // committed (they must reach the old machine's workers before
-            // those are replaced); a crash in between restores the jobs,
-            // and the restore destroys them again against the same
-            // configuration. Everything else waits for the commit as usual.
-            // Power-offs of jobs destroyed with their machine go to the old
-            // machine's workers; everything else to the new configuration's.
-            let (old, current): (Vec<_>, Vec<_>) = s
-                .service
-                .take_bmp_requests()
-                .into_iter()
-                .partition(|r| !r.power && report.destroyed_jobs.contains(&r.job_id));
-            for request in old {
-                s.bmp.dispatch(request);
-            }
-            let gone: Vec<String> = report
-                .gone_machines()
-                .chain(&backend_changed)
-                .cloned()
-                .collect();
-            let fresh: Vec<String> = report
-                .new_machines()
-                .chain(&backend_changed)
-                .cloned()
-                .collect();
-            s.bmp.reconfigure(&new, &gone, &fresh);
-            for request in current {
-                s.bmp.dispatch(request);
-            }
-            report
-        });
+        let report = self
+            .shared
+            .with(|s| apply_to_state(s, &new, settings, machines, &backend_changed));
 
         let restart_needed = new.ip != self.current.ip || new.port != self.current.port;
         if restart_needed {
@@ -317,6 +285,44 @@ impl Reloader {
             );
         }
     }
+}
+
+/// Applies a checked configuration to the server's state: the controller
+/// first, then the BMP back ends, whose work and reconfiguration leave
+/// once the reload's records are committed (see
+/// [`State::reconfigure_bmp`]). `backend_changed` names the machines equal
+/// in the core whose back end changed (they get new workers).
+pub(crate) fn apply_to_state(
+    s: &mut State,
+    new: &ServerConfig,
+    settings: ControllerSettings,
+    machines: Vec<Machine>,
+    backend_changed: &[String],
+) -> ReconfigureReport {
+    let report = s
+        .service
+        .controller
+        .reconfigure(settings, machines, clock::now());
+    // Power-offs of jobs destroyed with their machine go to the old
+    // machine's workers, then the dispatcher adopts the new back ends, then
+    // everything else goes to the new configuration's workers.
+    let (old, current): (Vec<_>, Vec<_>) = s
+        .service
+        .take_bmp_requests()
+        .into_iter()
+        .partition(|r| !r.power && report.destroyed_jobs.contains(&r.job_id));
+    let gone: Vec<String> = report
+        .gone_machines()
+        .chain(backend_changed)
+        .cloned()
+        .collect();
+    let fresh: Vec<String> = report
+        .new_machines()
+        .chain(backend_changed)
+        .cloned()
+        .collect();
+    s.reconfigure_bmp(old, new.clone(), gone, fresh, current);
+    report
 }
 
 /// Serves reload triggers until the task is aborted.

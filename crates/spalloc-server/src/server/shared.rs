@@ -28,6 +28,7 @@
 
 use crate::bmp::BmpDispatcher;
 use crate::clock;
+use crate::config::ServerConfig;
 use crate::core::bmp_request::BmpRequest;
 use crate::core::controller::Controller;
 use crate::core::watch::ClientId;
@@ -102,6 +103,15 @@ enum Output {
     Reply(ClientId, Vec<u8>),
     Notification(ClientId, Vec<u8>),
     Bmp(BmpRequest),
+    /// A reload's new BMP back ends (see [`State::reconfigure_bmp`]).
+    BmpReconfigure(Box<BmpReconfiguration>),
+}
+
+/// What [`BmpDispatcher::reconfigure`] takes.
+struct BmpReconfiguration {
+    config: ServerConfig,
+    gone: Vec<String>,
+    fresh: Vec<String>,
 }
 
 /// The state file's side of [`State`]: the writer and what waits for it.
@@ -136,6 +146,9 @@ pub struct State {
     journal: Option<Journal>,
     /// Replies of the current turn.
     held: Vec<(ClientId, Vec<u8>)>,
+    /// BMP work and back-end changes of the current turn, in order, ahead
+    /// of the controller's other BMP work (a reload's).
+    held_bmp: Vec<Output>,
     /// Bumped by every turn that changed something and by every commit
     /// report: HTTP long-polls and replies waiting for a commit watch it.
     changed: tokio::sync::watch::Sender<u64>,
@@ -160,6 +173,7 @@ impl State {
                 waiting_replies: HashMap::new(),
             }),
             held: Vec::new(),
+            held_bmp: Vec::new(),
             changed: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -194,6 +208,30 @@ impl State {
     /// after the change that caused it is committed.
     pub fn send(&mut self, client: ClientId, line: Vec<u8>) {
         self.held.push((client, line));
+    }
+
+    /// Adopts a reload's BMP back ends once the turn's changes are
+    /// committed, like every other output of the turn: first `before` (the
+    /// power-offs of jobs destroyed with their machine, for the old
+    /// machine's workers), then the dispatcher's reconfiguration (see
+    /// [`BmpDispatcher::reconfigure`]), then `after` (work for the new
+    /// configuration's workers). Work of later turns follows them.
+    pub fn reconfigure_bmp(
+        &mut self,
+        before: Vec<BmpRequest>,
+        config: ServerConfig,
+        gone: Vec<String>,
+        fresh: Vec<String>,
+        after: Vec<BmpRequest>,
+    ) {
+        self.held_bmp.extend(before.into_iter().map(Output::Bmp));
+        self.held_bmp
+            .push(Output::BmpReconfigure(Box::new(BmpReconfiguration {
+                config,
+                gone,
+                fresh,
+            })));
+        self.held_bmp.extend(after.into_iter().map(Output::Bmp));
     }
 
     /// How many of a client's replies wait for a commit: they count
@@ -240,6 +278,7 @@ impl State {
             .into_iter()
             .map(|(c, l)| Output::Reply(c, l))
             .collect();
+        outputs.append(&mut self.held_bmp);
         outputs.extend(
             self.service
                 .take_bmp_requests()
@@ -297,6 +336,7 @@ impl State {
                 self.deliver(client, line);
             }
             Output::Bmp(request) => self.bmp.dispatch(request),
+            Output::BmpReconfigure(r) => self.bmp.reconfigure(&r.config, &r.gone, &r.fresh),
         }
     }
 
@@ -356,8 +396,12 @@ impl State {
                 // Undone: forget what the rolled-back turns would notify.
                 self.service.take_notifications();
                 for (_, output) in waiting {
-                    if let Output::Reply(client, _) = output {
-                        self.deliver(client, refusal.clone());
+                    match output {
+                        Output::Reply(client, _) => self.deliver(client, refusal.clone()),
+                        // The rolled-back controller keeps the reloaded
+                        // machines: their back ends are needed all the same.
+                        reconfigure @ Output::BmpReconfigure(_) => self.release(reconfigure),
+                        Output::Notification(..) | Output::Bmp(_) => {}
                     }
                 }
                 info!("state rolled back to the last commit");
@@ -453,3 +497,6 @@ impl Shared {
         result
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,8 @@
 //! What is stored is what an operator would recognise, one row per record
 //! (`sqlite3 FILE 'select id, state, record from jobs'`): each job (request,
 //! owner, state, boards, power, keepalive settings, times), each destroyed
-//! job's reason, the next job ID, and each machine's definition. A row is
+//! job's reason, the next job ID, each machine's definition, and freed
+//! boards still waiting out `seconds_before_free`. A row is
 //! written only when it changes. The allocators and queues are not stored:
 //! [`Controller::from_records`] rebuilds them.
 //!
@@ -42,6 +43,7 @@ pub mod writer;
 
 use crate::config::ServerConfig;
 use crate::core::controller::Controller;
+use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredEntry;
@@ -294,6 +296,22 @@ impl Store {
                 }
             }
         }
+        let mut cooling = Vec::new();
+        let mut query = self
+            .conn
+            .prepare("SELECT job_id, record FROM cooling_boards ORDER BY job_id")?;
+        let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (id, text) = row?;
+            match serde_json::from_str::<CoolingBoards>(&text) {
+                Ok(entry) if entry.job_id == id => cooling.push(entry),
+                Ok(entry) => bad.push(format!(
+                    "boards waiting to be freed of job {id}: the record says job {}",
+                    entry.job_id
+                )),
+                Err(e) => bad.push(format!("boards waiting to be freed of job {id}: {e}")),
+            }
+        }
         if next_job_id.is_none() && jobs.is_empty() && retired.is_empty() && bad.is_empty() {
             return Ok((None, bad));
         }
@@ -320,6 +338,7 @@ impl Store {
                 machines,
                 jobs,
                 retired,
+                cooling,
                 tombstones,
             }),
             bad,
@@ -370,6 +389,7 @@ struct Net<'a> {
     jobs: BTreeMap<u64, Option<&'a Job>>,
     retired: BTreeMap<u64, &'a RetiredEntry>,
     floor: Option<u64>,
+    cooling: BTreeMap<u64, Option<&'a CoolingBoards>>,
     tombstones: BTreeMap<u64, Option<&'a crate::core::tombstone::Tombstone>>,
 }
 
@@ -382,6 +402,7 @@ impl<'a> Net<'a> {
             jobs: BTreeMap::new(),
             retired: BTreeMap::new(),
             floor: None,
+            cooling: BTreeMap::new(),
             tombstones: BTreeMap::new(),
         };
         for (changes, all) in group {
@@ -390,6 +411,7 @@ impl<'a> Net<'a> {
                 net.jobs.clear();
                 net.retired.clear();
                 net.floor = None;
+                net.cooling.clear();
                 net.tombstones.clear();
             }
             tombstones::net(&mut net.tombstones, &changes.tombstones);
@@ -399,6 +421,9 @@ impl<'a> Net<'a> {
             }
             for (id, job) in &changes.jobs {
                 net.jobs.insert(*id, job.as_ref());
+            }
+            for (id, entry) in &changes.cooling {
+                net.cooling.insert(*id, entry.as_ref());
             }
             if !changes.retired.is_empty() {
                 for entry in &changes.retired {
@@ -424,6 +449,7 @@ struct Encoded {
     jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
     floor: Option<u64>,
+    cooling: Vec<(u64, Option<String>)>,
     tombstones: Vec<(u64, Option<String>)>,
 }
 
@@ -455,6 +481,11 @@ impl Encoded {
             jobs,
             retired: net.retired.values().map(|e| (*e).clone()).collect(),
             floor: net.floor,
+            cooling: net
+                .cooling
+                .iter()
+                .map(|(id, e)| Ok((*id, e.map(serde_json::to_string).transpose()?)))
+                .collect::<serde_json::Result<_>>()?,
             tombstones: tombstones::encode(&net.tombstones)?,
         })
     }
@@ -463,6 +494,7 @@ impl Encoded {
         if self.all {
             tx.execute("DELETE FROM jobs", [])?;
             tx.execute("DELETE FROM retired", [])?;
+            tx.execute("DELETE FROM cooling_boards", [])?;
         }
         if let Some(machines) = &self.machines {
             tx.execute("DELETE FROM machines", [])?;
@@ -482,6 +514,18 @@ impl Encoded {
             for (id, row) in &self.jobs {
                 match row {
                     Some((state, text)) => upsert.execute(params![id, state, text])?,
+                    None => delete.execute(params![id])?,
+                };
+            }
+        }
+        if !self.cooling.is_empty() {
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO cooling_boards (job_id, record) VALUES (?1, ?2)",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM cooling_boards WHERE job_id = ?1")?;
+            for (id, row) in &self.cooling {
+                match row {
+                    Some(text) => upsert.execute(params![id, text])?,
                     None => delete.execute(params![id])?,
                 };
             }

@@ -4,9 +4,10 @@
 //! Opening a file applies the missing ones in one transaction, so a file
 //! written by an older release opens after an upgrade. A file with a higher
 //! version was written by a newer release: it is not touched (see
-//! [`super::StoreError::TooNew`]). Later work appends tables (accounts,
-//! sessions, tokens, board reports, usage history) by appending
-//! migrations here, never by editing one that has shipped.
+//! [`super::StoreError::TooNew`]). This is the whole schema of the file,
+//! the accounts' tables included: later work appends tables (board reports,
+//! usage history...) by appending migrations here, never by editing one
+//! that has shipped.
 
 use rusqlite::Connection;
 
@@ -31,6 +32,53 @@ pub const MIGRATIONS: &[&str] = &[
          seq INTEGER PRIMARY KEY,
          job_id INTEGER NOT NULL,
          reason TEXT
+     );",
+    // Account tables: users, groups, memberships, API tokens and sessions
+    // (see `crate::accounts`). `IF NOT EXISTS` because releases before this
+    // migration created them outside this list, so a file may have them at
+    // version 1.
+    "CREATE TABLE IF NOT EXISTS account_users (
+         name TEXT PRIMARY KEY,
+         role TEXT NOT NULL,
+         password_hash TEXT,
+         disabled INTEGER NOT NULL DEFAULT 0,
+         failures INTEGER NOT NULL DEFAULT 0,
+         last_failure INTEGER,
+         created INTEGER NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS account_groups (
+         name TEXT PRIMARY KEY,
+         created INTEGER NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS account_memberships (
+         user TEXT NOT NULL REFERENCES account_users(name) ON DELETE CASCADE,
+         grp TEXT NOT NULL REFERENCES account_groups(name) ON DELETE CASCADE,
+         PRIMARY KEY (user, grp)
+     );
+     CREATE TABLE IF NOT EXISTS account_tokens (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         user TEXT NOT NULL REFERENCES account_users(name) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         secret_digest TEXT NOT NULL UNIQUE,
+         created INTEGER NOT NULL,
+         last_used INTEGER,
+         expires INTEGER
+     );
+     CREATE TABLE IF NOT EXISTS account_sessions (
+         id_digest TEXT PRIMARY KEY,
+         user TEXT NOT NULL REFERENCES account_users(name) ON DELETE CASCADE,
+         csrf TEXT NOT NULL,
+         created INTEGER NOT NULL,
+         last_used INTEGER NOT NULL,
+         via_token INTEGER REFERENCES account_tokens(id) ON DELETE CASCADE
+     );
+     CREATE INDEX IF NOT EXISTS account_sessions_by_last_use
+         ON account_sessions(last_used);",
+    // Boards waiting to be freed: each freed allocation still waiting out
+    // `seconds_before_free` (see `crate::core::cooling`), by job.
+    "CREATE TABLE cooling_boards (
+         job_id INTEGER PRIMARY KEY,
+         record TEXT NOT NULL
      );",
     // tombstones (v2-admin): what the v2 API shows of destroyed jobs.
     super::tombstones::MIGRATION,
@@ -57,13 +105,16 @@ pub fn is_unversioned_legacy(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(n > 0)
 }
 
-/// Applies the migrations the file lacks, in one transaction.
+/// Applies the migrations the file lacks, in one transaction. The version
+/// is read again inside it (a write transaction from the start), so that
+/// two connections migrating one file at once (a server starting while
+/// `spalloc-server user add` runs) apply each migration once.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let from = version(conn)?;
-    if from >= current() {
+    if version(conn)? >= current() {
         return Ok(());
     }
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let from = version(&tx)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;

@@ -29,6 +29,7 @@
 
 use super::checkpoint::Checkpointer;
 use super::{Store, Synchronous};
+use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use std::collections::BTreeMap;
@@ -46,6 +47,7 @@ struct Mirror {
     machines: Vec<MachineRecord>,
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
+    cooling: BTreeMap<u64, CoolingBoards>,
     tombstones: BTreeMap<u64, crate::core::tombstone::Tombstone>,
 }
 
@@ -60,6 +62,7 @@ impl Mirror {
                 .into_iter()
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
+            cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
             tombstones: r.tombstones.into_iter().collect(),
         }
     }
@@ -68,6 +71,7 @@ impl Mirror {
         if all {
             self.jobs.clear();
             self.retired.clear();
+            self.cooling.clear();
             self.tombstones.clear();
         }
         for (id, tombstone) in changes.tombstones {
@@ -84,6 +88,12 @@ impl Mirror {
             match job {
                 Some(job) => self.jobs.insert(id, job),
                 None => self.jobs.remove(&id),
+            };
+        }
+        for (id, entry) in changes.cooling {
+            match entry {
+                Some(entry) => self.cooling.insert(id, entry),
+                None => self.cooling.remove(&id),
             };
         }
         if !changes.retired.is_empty() {
@@ -104,6 +114,7 @@ impl Mirror {
                 .iter()
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
+            cooling: self.cooling.values().cloned().collect(),
             tombstones: self
                 .tombstones
                 .iter()
