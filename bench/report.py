@@ -91,9 +91,12 @@ def state_section(rows, w):
                         ("queued_create_s", "1,000 creates queued behind a whole-machine job"),
                         ("alloc_s", "blocker destroyed → all allocated"),
                         ("ready_s", "blocker destroyed → all READY"),
+                        ("idle_create_server_cpu_s", "server CPU, 1,000 creates on the idle machine"),
                         ("server_cpu_s", "server CPU, blocker destroyed → all READY")):
+            if any(x.get(k) is None for d in (q0, q1) for x in d["rounds"]):
+                continue
             a, b = med(q0, k), med(q1, k)
-            c = med(qr, k) if qr else None
+            c = med(qr, k) if qr and all(x.get(k) is not None for x in qr["rounds"]) else None
             w("| %s | %.1f | %.1f | %s | %s | %s |" % (
                 name, a, b, "%.2f×" % (b / a) if a else "–", f(c, "%.1f"), ratio(c, b)))
         w("")

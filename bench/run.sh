@@ -9,8 +9,9 @@
 # Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
 # $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
 # spalloc-load (crate spalloc-bench) and bench/tools/. Needs python3 and cc. Loopback addresses
-# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+9. The reference gets its own BMP IPs
-# (127.0.91.0 and 127.93.x.x) so that it does not collide with other reference servers.
+# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+9, and +20, +21 (bench/web_load.sh).
+# The reference gets its own BMP IPs (127.0.91.0 and 127.93.x.x) so that it does not collide
+# with other reference servers.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -149,22 +150,8 @@ bench/state.sh "$R"
 say "8. v2 REST API beside the legacy port of the same server (ports $((P + 8)) and $((P + 9)))"
 # 16 clients reading a READY job's state, and job cycles (create, READY, delete),
 # over each protocol, against one server process so that its CPU per call compares.
-V2_HTTP=$((P + 8)) V2_LEGACY=$((P + 9)) V2=$out/v2.jsonl
-{ cat bench/machines/small-free0.toml; printf '\n[http]\nport = %s\n' "$V2_HTTP"; } > "$out/v2.toml"
-"$SERVER" "$out/v2.toml" --port "$V2_LEGACY" --no-state 2>"$out/ours-v2.log" & v2_pid=$!
-ours_pids+=("$v2_pid")
-for _ in $(seq 100); do grep -q 'Authorization: Bearer' "$out/ours-v2.log" && break; sleep 0.05; done
-token=$(sed -n 's/.*Authorization: Bearer \([A-Za-z0-9_-]*\).*/\1/p' "$out/ours-v2.log" | head -n 1)
-[ -n "$token" ] || { echo "no demo token in $out/ours-v2.log" >&2; exit 1; }
-api="http://127.0.0.1:$V2_HTTP/spalloc/srv/spalloc"
-job1 "$V2_LEGACY"
-"$L" conc 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --command get-job-state \
-  --clients 16 --per-client 1000 --repeat $REP >> "$V2"
-"$L" http-conc "$api" --token "$token" --server-pid $v2_pid --label "v2" \
-  --clients 16 --per-client 1000 --repeat $REP >> "$V2"
-"$L" cycles 127.0.0.1 "$V2_LEGACY" --server-pid $v2_pid --label "legacy" --wait ready \
-  --seconds $SECS --repeat 3 >> "$V2"
-"$L" http-cycles "$api" --token "$token" --server-pid $v2_pid --label "v2" --seconds $SECS --repeat 3 >> "$V2"
+V2=$out/v2.jsonl
+BENCH_SERVER=$SERVER BENCH_V2_PORT=$((P + 8)) BENCH_V2_REPEAT=$REP BENCH_V2_SECONDS=$SECS bench/v2.sh "$V2"
 python3 - "$V2" > "$out/v2.md" <<'PY'
 import json, sys
 print("| protocol | test | rate /s | p50 µs | p99 µs | server CPU µs/call |")
@@ -175,7 +162,10 @@ for line in open(sys.argv[1]):
     print(f"| {d['label']} | {d['test']} | {d['rate']:.0f} | {d['p50_us']:.0f} | {d['p99_us']:.0f} | "
           f"{'-' if cpu is None else f'{cpu:.1f}'} |")
 PY
-kill "$v2_pid" 2>/dev/null || true
+
+say "9. legacy calls per second with and without a dashboard page once a second"
+if [ $quick = 1 ]; then web_args=(--quick --no-build); else web_args=(--no-build); fi
+BENCH_WEB_PORT=$((P + 20)) bench/web_load.sh "${web_args[@]}" > "$out/web.md"
 
 say "4b. allocator micro-benchmark (sans-I/O Controller)"
 if [ $quick = 1 ]; then scale_args=(-- --quick); else scale_args=(); fi
@@ -188,6 +178,8 @@ python3 bench/report.py "$R" "$out/alloc_scale.md" \
 cat "$out/table.md"
 printf '\nv2 REST API beside the legacy port (one server process):\n\n'
 cat "$out/v2.md"
+printf '\nDashboard: legacy calls with and without one machine page a second (one server process):\n\n'
+cat "$out/web.md"
 if [ $quick = 0 ]; then
   python3 bench/report.py --splice "$out/table.md" BENCHMARKS.md
   echo "(table written to BENCHMARKS.md; raw results in $R)" >&2

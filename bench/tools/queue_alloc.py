@@ -10,8 +10,9 @@ Each round, on one connection:
   queued_create_s  JOBS create_job(1) calls queued behind a job holding the whole machine;
   alloc_s          from destroying that blocker until every queued job that fits has boards;
   ready_s          ... until every one of them is READY;
-  server_cpu_s     the server's CPU time (user + system, from /proc; needs --server-pid) over
-                   the same span as ready_s.
+  server_cpu_s     the server's CPU time (its threads' run time, from /proc; needs
+                   --server-pid) over the same span as ready_s;
+  idle_create_server_cpu_s  the same over the idle creates.
 Progress is read by polling list_jobs every 2 ms, the same way for every server, so its cost is
 part of server_cpu_s. With --json the last line is the results as JSON.
 """
@@ -29,9 +30,19 @@ READY = 3
 
 
 def cpu_seconds(pid):
-    """User + system CPU seconds of a process, or None."""
+    """CPU seconds of a process, or None: the sum of its threads' run time from
+    /proc/PID/task/*/schedstat (nanoseconds), else user + system from /proc/PID/stat (in
+    10 ms ticks, too coarse for phases of tens of milliseconds)."""
     if pid is None:
         return None
+    try:
+        total = 0
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -51,9 +62,11 @@ def wait_for(conn, predicate, what, timeout=120.0):
 
 def one_round(conn, n, width, height, fits, pid):
     create = lambda: conn.call("create_job", 1, owner="queue_alloc", keepalive=None)  # noqa: E731
+    cpu_start = cpu_seconds(pid)
     start = time.perf_counter()
     jobs = set(create() for _ in range(n))
     idle_create = time.perf_counter() - start
+    cpu_created = cpu_seconds(pid)
     gone = lambda listed: not any(j["job_id"] in jobs for j in listed)  # noqa: E731
     for job in jobs:
         conn.call("destroy_job", job, "queue_alloc")
@@ -81,7 +94,8 @@ def one_round(conn, n, width, height, fits, pid):
     wait_for(conn, gone, "the jobs to go")
     return {"idle_create_s": idle_create, "queued_create_s": queued_create,
             "alloc_s": allocated - start, "ready_s": ready - start,
-            "server_cpu_s": None if cpu_before is None else cpu_after - cpu_before}
+            "server_cpu_s": None if cpu_before is None else cpu_after - cpu_before,
+            "idle_create_server_cpu_s": None if cpu_start is None else cpu_created - cpu_start}
 
 
 def main():

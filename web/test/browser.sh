@@ -2,8 +2,10 @@
 # The dashboard in a real browser (crates/spalloc-server/tests/web_browser.rs):
 # headless Chromium over WebDriver logs in, opens a machine's map, sees a job made
 # through the API appear without a reload, destroys it from the job page and checks
-# the map again. Installs Debian's chromium and chromium-driver with apt-get when
-# missing (never downloads a browser otherwise). Screenshots of every page go to
+# the map again; and an administrator takes a board out of service on the admin boards
+# page, sees it marked on the map and puts it back (about 10 s for both). Installs
+# Debian's chromium and chromium-driver with apt-get when missing (never downloads a
+# browser otherwise). Screenshots of every page go to
 # $SPALLOC_SCREENSHOTS (default target/web-screenshots; not committed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -16,6 +16,7 @@ pub mod notification_wait;
 pub mod output;
 pub mod python_text;
 pub mod queue_state;
+pub mod quota_warning;
 pub mod render;
 pub mod script;
 pub mod server_args;

@@ -34,8 +34,10 @@ impl Service {
             seconds_before_free: config.seconds_before_free,
         };
         let machines = config.machines.iter().map(|m| m.machine.clone()).collect();
+        let mut controller = Controller::new(settings, machines);
+        controller.set_quota_settings(config.quota.clone());
         Service {
-            controller: Controller::new(settings, machines),
+            controller,
             watches: Watches::default(),
             last_command: None,
         }

@@ -351,7 +351,8 @@ fn every_create_form_is_accepted_or_refused_with_a_message() {
     ));
     ok(with(json!({"board": {"address": "127.0.1.41"}})));
     ok(json!({"tags": ["default"], "keepalive-interval": "PT300S", "num-boards": 1}));
-    ok(with(json!({"group": "g"})));
+    // A group the user is in (one they are not in is refused: see tests/usage.rs).
+    ok(with(json!({"group": "testers"})));
     let refused = |body: Value, message: &str| {
         let a = alice.post_json(&format!("{API}/jobs"), &body);
         assert_eq!(a.status, 400, "{body}: {}", a.body);

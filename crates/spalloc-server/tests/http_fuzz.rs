@@ -53,6 +53,7 @@ fn users() -> Vec<ApiUser> {
         name: name.into(),
         role,
         csrf: None,
+        groups: Vec::new(),
     })
     .collect()
 }

@@ -41,6 +41,7 @@ fn user(name: &str, role: Role) -> ApiUser {
         name: name.into(),
         role,
         csrf: Some(("X-CSRF-TOKEN".into(), "tok".into())),
+        groups: Vec::new(),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The dashboard in a real browser: headless Chromium, driven over
 //! WebDriver (Debian's `chromedriver`), logs in, opens a machine's map,
 //! sees a job created through the API appear on the open page without a
-//! reload, destroys it from the job page and sees the map empty again.
-//! Screenshots of each page go to `$SPALLOC_SCREENSHOTS` (default
+//! reload, destroys it from the job page and sees the map empty again; and
+//! an administrator takes a board out of service with the admin page's
+//! form, sees it marked on the map, and puts it back. Screenshots of each page go to `$SPALLOC_SCREENSHOTS` (default
 //! `target/web-screenshots`) for people to look at.
 //!
 //! Ignored by default, since it needs Chromium: `web/test/browser.sh`
@@ -105,11 +106,13 @@ async fn connect(driver_port: u16, profile: &std::path::Path) -> Client {
     panic!("cannot start a browser session: {last:?}");
 }
 
-#[test]
-#[ignore = "needs chromium and chromedriver: run web/test/browser.sh"]
-fn a_browser_sees_a_job_appear_on_the_open_map_and_destroys_it_from_its_page() {
-    let server = start(config());
-    let base = format!("http://{}", server.http_addr().expect("http"));
+/// Starts chromedriver and a browser session, runs `test` with them and
+/// cleans up.
+fn with_browser<F, Fut>(test: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let driver_port = free_port();
     let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let _driver = Driver(
@@ -120,14 +123,49 @@ fn a_browser_sees_a_job_appear_on_the_open_map_and_destroys_it_from_its_page() {
             .spawn()
             .expect("chromedriver starts"),
     );
-    let profile = std::env::temp_dir().join(format!("spalloc-browser-{}", std::process::id()));
+    let profile = std::env::temp_dir().join(format!(
+        "spalloc-browser-{}-{driver_port}",
+        std::process::id()
+    ));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
         let browser = connect(driver_port, &profile).await;
+        test(browser).await;
+    });
+    let _ = std::fs::remove_dir_all(&profile);
+}
 
+/// Logs in with the form as `user` (a test account), from the log-in page.
+async fn log_in(browser: &Client, user: &str) {
+    let form = browser
+        .form(Locator::Css("form"))
+        .await
+        .expect("log-in form");
+    form.set_by_name("username", user).await.expect("user");
+    form.set_by_name("password", &http_support::password(user))
+        .await
+        .expect("password");
+    form.submit().await.expect("log in");
+    // Logged in once the page after the form offers to log out.
+    browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(
+            r#"form[action="/spalloc/system/perform_logout"]"#,
+        ))
+        .await
+        .expect("logged in");
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run web/test/browser.sh"]
+fn a_browser_sees_a_job_appear_on_the_open_map_and_destroys_it_from_its_page() {
+    let server = start(config());
+    let base = format!("http://{}", server.http_addr().expect("http"));
+    with_browser(|browser| async move {
         browser
             .goto(&format!("{base}/spalloc/system/machine_info/demo"))
             .await
@@ -136,24 +174,7 @@ fn a_browser_sees_a_job_appear_on_the_open_map_and_destroys_it_from_its_page() {
         let url = browser.current_url().await.expect("url");
         assert!(url.path().ends_with("/login.html"), "{url}");
         screenshot(&browser, "0-login").await;
-        let form = browser
-            .form(Locator::Css("form"))
-            .await
-            .expect("log-in form");
-        form.set_by_name("username", "alice").await.expect("user");
-        form.set_by_name("password", &http_support::password("alice"))
-            .await
-            .expect("password");
-        form.submit().await.expect("log in");
-        // Logged in once the page after the form offers to log out.
-        browser
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css(
-                r#"form[action="/spalloc/system/perform_logout"]"#,
-            ))
-            .await
-            .expect("logged in");
+        log_in(&browser, "alice").await;
 
         browser
             .goto(&format!("{base}/spalloc/system/machine_info/demo"))
@@ -272,5 +293,104 @@ fn a_browser_sees_a_job_appear_on_the_open_map_and_destroys_it_from_its_page() {
         screenshot(&browser, "7-machine-after").await;
         browser.close().await.expect("close");
     });
-    let _ = std::fs::remove_dir_all(&profile);
+}
+
+/// Whether the machine page shows board `b` (as `"x,y,z"`) out of service.
+async fn marked_out_of_service(browser: &Client, base: &str, b: &str) -> bool {
+    browser
+        .goto(&format!("{base}/spalloc/system/machine_info/demo"))
+        .await
+        .expect("map");
+    !browser
+        .find_all(Locator::Css(&format!(
+            r#"g.board.out-of-service[data-board="{b}"]"#
+        )))
+        .await
+        .expect("boards")
+        .is_empty()
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver: run web/test/browser.sh"]
+fn an_admin_takes_a_board_out_of_service_sees_it_on_the_map_and_puts_it_back() {
+    let server = start(config());
+    let base = format!("http://{}", server.http_addr().expect("http"));
+    with_browser(|browser| async move {
+        browser
+            .goto(&format!("{base}/spalloc/system/admin/boards"))
+            .await
+            .expect("goto");
+        log_in(&browser, "root").await;
+        browser
+            .goto(&format!("{base}/spalloc/system/admin/boards"))
+            .await
+            .expect("admin boards");
+        screenshot(&browser, "8-admin-boards").await;
+
+        let form = browser
+            .form(Locator::Id("take-out"))
+            .await
+            .expect("the take-out form");
+        form.set_by_name("x", "1").await.expect("x");
+        form.set_by_name("y", "0").await.expect("y");
+        form.set_by_name("z", "0").await.expect("z");
+        browser
+            .find(Locator::Id("take-out-button"))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("take out");
+        let result = browser
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Id("result"))
+            .await
+            .expect("a result");
+        let text = result.text().await.expect("text");
+        assert!(text.contains("taken out of service"), "{text}");
+        browser
+            .find(Locator::Css(r#"tr[data-board="1,0,0"]"#))
+            .await
+            .expect("listed out of service");
+        screenshot(&browser, "9-admin-board-out").await;
+
+        assert!(marked_out_of_service(&browser, &base, "1,0,0").await);
+        screenshot(&browser, "10-machine-board-out").await;
+
+        browser
+            .goto(&format!("{base}/spalloc/system/admin/boards"))
+            .await
+            .expect("admin boards");
+        browser
+            .find(Locator::Css(r#"tr[data-board="1,0,0"] button.return"#))
+            .await
+            .expect("the return button")
+            .click()
+            .await
+            .expect("return");
+        let result = browser
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::XPath(
+                "//*[@id='result' and contains(., 'returned to service')]",
+            ))
+            .await;
+        assert!(result.is_ok(), "the board was not returned");
+        screenshot(&browser, "11-admin-board-back").await;
+        assert!(!marked_out_of_service(&browser, &base, "1,0,0").await);
+
+        for (page, name) in [
+            ("reports", "12-admin-reports"),
+            ("users", "13-admin-users"),
+            ("create-user", "14-admin-create-user"),
+        ] {
+            browser
+                .goto(&format!("{base}/spalloc/system/admin/{page}"))
+                .await
+                .expect("admin page");
+            screenshot(&browser, name).await;
+        }
+        browser.close().await.expect("close");
+    });
 }

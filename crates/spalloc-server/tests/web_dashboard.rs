@@ -3,101 +3,13 @@
 //! form, and the metrics read with a Prometheus text-format parser.
 
 mod http_support;
+mod web_support;
 
 use http_support::{config, start, Api, API};
-use reqwest::blocking::Client;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-
-fn browser() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-/// Logs in with the form as a browser does; returns the session cookie.
-fn log_in(base: &str, user: &str) -> String {
-    let c = browser();
-    let form = c
-        .get(format!("{base}/spalloc/system/login.html"))
-        .send()
-        .expect("form");
-    let first = session(&form).expect("the form sets a session");
-    let page = form.text().expect("body");
-    let csrf = page
-        .lines()
-        .find_map(|l| l.split(r#"name="_csrf" value=""#).nth(1))
-        .and_then(|rest| rest.split('"').next())
-        .expect("a _csrf input")
-        .to_owned();
-    let password = http_support::password(user);
-    let done = c
-        .post(format!("{base}/spalloc/system/perform_login"))
-        .header("Cookie", format!("JSESSIONID={first}"))
-        .form(&[
-            ("_csrf", csrf.as_str()),
-            ("username", user),
-            ("password", password.as_str()),
-        ])
-        .send()
-        .expect("log in");
-    assert_eq!(done.status().as_u16(), 302, "log-in refused");
-    session(&done).expect("a new session")
-}
-
-fn session(r: &reqwest::blocking::Response) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("JSESSIONID="))
-        .map(|v| v.split(';').next().unwrap_or("").to_owned())
-}
-
-fn page(base: &str, cookie: &str, path: &str) -> (u16, String) {
-    let r = browser()
-        .get(format!("{base}{path}"))
-        .header("Cookie", format!("JSESSIONID={cookie}"))
-        .send()
-        .expect("page");
-    (r.status().as_u16(), r.text().expect("body"))
-}
-
-fn scrape(base: &str) -> prometheus_parse::Scrape {
-    let r = browser()
-        .get(format!("{base}/metrics"))
-        .send()
-        .expect("scrape");
-    assert_eq!(r.status().as_u16(), 200);
-    let text = r.text().expect("body");
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses")
-}
-
-fn gauge(scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &str)) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
-            ref other => panic!("{name} is not a gauge: {other:?}"),
-        })
-        .unwrap_or_else(|| panic!("no {name}{{{}={}}}", label.0, label.1))
-}
-
-fn histogram_count(scrape: &prometheus_parse::Scrape, name: &str, label: (&str, &str)) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
-        .find_map(|s| match &s.value {
-            prometheus_parse::Value::Histogram(buckets) => buckets.last().map(|b| b.count),
-            _ => None,
-        })
-        .unwrap_or(0.0)
-}
+use web_support::{browser, gauge, histogram_count, log_in, page, scrape};
 
 #[test]
 fn metrics_count_a_ready_jobs_boards_and_the_requests_that_made_it() {

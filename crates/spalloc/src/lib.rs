@@ -151,6 +151,7 @@ pub mod job;
 mod keepalive;
 pub mod protocol_client;
 pub mod request;
+pub mod usage;
 pub mod v2;
 pub mod version;
 

@@ -516,6 +516,16 @@ impl ProtocolClient {
         self.typed("list_jobs", vec![], Map::new())
     }
 
+    /// `list_usage` (an extension of this project's server): the usage of
+    /// finished and running jobs, newest first, of `owner` or everybody.
+    pub fn list_usage(&self, owner: Option<&str>) -> Result<crate::usage::UsageReport> {
+        let mut kwargs = Map::new();
+        if let Some(owner) = owner {
+            kwargs.insert("owner".into(), owner.into());
+        }
+        self.typed("list_usage", vec![], kwargs)
+    }
+
     /// `list_machines`: every machine, in the server's priority order.
     pub fn list_machines(&self) -> Result<Vec<MachineListing>> {
         self.typed("list_machines", vec![], Map::new())

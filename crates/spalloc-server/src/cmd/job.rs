@@ -10,7 +10,11 @@ use spalloc_protocol::{JobMachineInfo, JobStateRecord};
 pub fn create(call: Call) -> Result<Value, String> {
     let spec = create_job::parse(call.args, call.kwargs)?;
     let host = call.caller.host.clone();
-    let id = call.service.controller.create_job(spec, host, call.now);
+    let controller = &mut call.service.controller;
+    // Charged to the configured legacy group, if any: refused if it is out
+    // of quota (see `core::usage`).
+    let group = controller.legacy_group();
+    let id = controller.create_charged_job(spec, host, None, group, call.now)?;
     Ok(Value::from(id))
 }
 
@@ -47,6 +51,7 @@ pub fn state(mut call: Call) -> Result<Value, String> {
     let record = controller.get_job_state(id, host.as_deref(), call.now);
     let mut value = to_value(record)?;
     add_queue_status(controller, id, &mut value);
+    super::usage::add_quota_warning(controller, id, call.now, &mut value);
     Ok(value)
 }
 

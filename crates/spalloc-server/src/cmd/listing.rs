@@ -28,6 +28,7 @@ pub fn list_jobs(mut call: Call) -> Result<Value, String> {
         for entry in entries {
             if let Some(id) = entry.get("job_id").and_then(Value::as_u64) {
                 super::job::add_queue_status(controller, id, entry);
+                super::usage::add_quota_warning(controller, id, call.now, entry);
             }
         }
     }

@@ -6,7 +6,9 @@
 //!   `power_on_job_boards`, `power_off_job_boards`, `destroy_job`;
 //! * [`notify`]: `notify_job`, `no_notify_job`, `notify_machine`, `no_notify_machine`;
 //! * [`listing`]: `version`, `list_jobs`, `list_machines`;
-//! * [`location`]: `get_board_position`, `get_board_at_position`, `where_is`.
+//! * [`location`]: `get_board_position`, `get_board_at_position`, `where_is`;
+//! * [`report`]: `report_problem` (allocserv's, not the Python reference's).
+//! * [`usage`]: `list_usage` (an extension: board-seconds and quotas).
 //!
 //! The commands themselves are the [`Command`] enum; [`dispatch`] matches
 //! every variant, so adding one without a handler does not compile. The
@@ -23,6 +25,8 @@ pub mod job;
 pub mod listing;
 pub mod location;
 pub mod notify;
+pub mod report;
+pub mod usage;
 
 use crate::core::watch::ClientId;
 use crate::service::Service;
@@ -116,6 +120,8 @@ pub fn dispatch(
         Command::GetBoardPosition => location::board_position(call),
         Command::GetBoardAtPosition => location::board_at_position(call),
         Command::WhereIs => location::where_is(call),
+        Command::ReportProblem => report::report_problem(call),
+        Command::ListUsage => usage::list_usage(call),
     }
 }
 

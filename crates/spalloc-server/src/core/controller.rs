@@ -15,7 +15,7 @@
 
 use crate::core::allocator::Claim;
 use crate::core::bmp_request::BmpRequest;
-use crate::core::board_service::Teardowns;
+use crate::core::board_service::{ServiceLog, Teardowns};
 use crate::core::cooling::{claim_of, Cooling, CoolingBoards};
 use crate::core::coordinates::Board;
 use crate::core::issue_report::{IssueReport, IssueReports};
@@ -26,6 +26,7 @@ use crate::core::machine::{Machine, Physical};
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredJobs;
 use crate::core::tombstone::{Tombstone, Tombstones};
+use crate::core::usage::UsageBook;
 use crate::core::where_is::{self, WhereIsQuery};
 use spalloc_protocol::{
     Connection, JobListing, JobMachineInfo, JobState, JobStateRecord, MachineListing, WhereIsRecord,
@@ -94,8 +95,12 @@ pub struct Controller {
     machines_unsaved: bool,
     /// What the v2 API shows of destroyed jobs (durable, as records).
     pub(crate) tombstones: Tombstones,
-    /// Users' reports of broken boards (in memory only).
+    /// Users' reports of broken boards.
     pub(crate) issue_reports: IssueReports,
+    /// Why boards are out of service (see [`crate::core::board_service`]).
+    pub(crate) service_log: ServiceLog,
+    /// Finished jobs' usage and the quotas (see [`crate::core::usage`]).
+    pub(crate) usage: UsageBook,
     /// Freed boards waiting out `seconds_before_free` (recorded).
     cooling: Cooling,
 }
@@ -118,6 +123,8 @@ impl Controller {
             machines_unsaved: true,
             tombstones: Tombstones::new(settings.max_retired_jobs),
             issue_reports: IssueReports::default(),
+            service_log: ServiceLog::default(),
+            usage: UsageBook::default(),
             cooling: Cooling::default(),
         }
     }
@@ -129,8 +136,20 @@ impl Controller {
         self.jobs.has_unsaved()
             || self.retired.has_unsaved()
             || self.machines_unsaved
+            || self.service_log.unsaved
+            || self.usage.has_unsaved()
             || self.cooling.has_unsaved()
             || self.tombstones.has_unsaved()
+    }
+
+    /// Forgets which records changed, without building them: for a server
+    /// with no state file, so that "something changed" stays true only for
+    /// the turn that changed it (and the sets of changed jobs do not grow).
+    pub fn discard_record_changes(&mut self) {
+        self.jobs.take_unsaved();
+        let _ = self.retired.take_unsaved(false);
+        let _ = self.cooling.take_unsaved(false);
+        self.machines_unsaved = false;
     }
 
     /// Marks the machine definitions to be saved (a reload changed them).
@@ -169,6 +188,20 @@ impl Controller {
         original_request: Option<serde_json::Value>,
         now: f64,
     ) -> u64 {
+        self.create_job_in_group(spec, host, original_request, None, now)
+    }
+
+    /// [`Controller::create_job_with_request`] for a job charged to `group`
+    /// (see [`crate::core::usage`]; no quota is checked here).
+    pub(crate) fn create_job_in_group(
+        &mut self,
+        spec: JobSpec,
+        host: Option<String>,
+        original_request: Option<serde_json::Value>,
+        group: Option<String>,
+        now: f64,
+    ) -> u64 {
+        self.jobs.set_clock(now);
         let id = self.next_job_id;
         self.next_job_id += 1;
         info!(
@@ -177,6 +210,7 @@ impl Controller {
         );
         let mut job = Job::new(id, &spec, host, now);
         job.original_request = original_request;
+        job.usage.group = group;
         self.jobs.insert(job);
         let placed = if spec.impossible {
             None
@@ -252,6 +286,7 @@ impl Controller {
     /// `power_on_job_boards` (`on = true`) or `power_off_job_boards`; also a
     /// keepalive. A queued, unknown or destroyed job is ignored.
     pub fn power_job(&mut self, job_id: u64, on: bool, host: Option<&str>, now: f64) {
+        self.jobs.set_clock(now);
         let allocated = self
             .touch(job_id, host, now)
             .is_some_and(|j| j.allocation.is_some());
@@ -263,9 +298,11 @@ impl Controller {
     /// `destroy_job`: cancels a queued job or tears down an allocated one.
     /// Unknown and already destroyed jobs are ignored.
     pub fn destroy_job(&mut self, job_id: u64, reason: Option<String>, now: f64) {
+        self.jobs.set_clock(now);
         let Some(mut job) = self.jobs.kill(job_id) else {
             return;
         };
+        self.record_job_end(&mut job, reason.as_deref(), now);
         self.tombstones.insert(
             job_id,
             Tombstone {
@@ -302,6 +339,7 @@ impl Controller {
     /// Destroys expired jobs and performs due delayed frees. Call it at least
     /// every `timeout_check_interval`.
     pub fn tick(&mut self, now: f64) {
+        self.jobs.set_clock(now);
         let expired: Vec<u64> = self
             .jobs
             .live_jobs()
@@ -311,6 +349,7 @@ impl Controller {
         for id in expired {
             self.destroy_job(id, Some(REASON_TIMED_OUT.to_owned()), now);
         }
+        self.enforce_quotas(now);
         let placed = self.queue.check_free(now);
         self.on_placed(placed);
         self.cooling.expire(now, self.settings.seconds_before_free);
@@ -324,6 +363,7 @@ impl Controller {
     /// Reports that a BMP request finished: `Err(bmp_ip)` if it failed after
     /// its retries. A failure destroys the job with the reference's reason.
     pub fn bmp_request_done(&mut self, request_id: u64, result: Result<(), String>, now: f64) {
+        self.jobs.set_clock(now);
         if self.teardown_request_done(request_id, now) {
             return;
         }
@@ -513,18 +553,20 @@ impl Controller {
         self.tombstones.ids_newest_first()
     }
 
-    /// Records a user's report of a broken board.
-    pub fn report_issue(&mut self, report: IssueReport) {
-        info!(
-            job = report.job_id, reporter = %report.reporter, machine = %report.machine,
-            board = ?report.board, issue = %report.issue, "board issue reported"
-        );
-        self.issue_reports.record(report);
-    }
-
     /// Every board issue reported, oldest first.
     pub fn issue_reports(&self) -> impl Iterator<Item = &IssueReport> {
         self.issue_reports.all()
+    }
+
+    /// A job's changes of state, oldest first: a live job's, or a
+    /// recently destroyed one's (see [`crate::core::job_history`]).
+    pub fn job_history(&self, job_id: u64) -> Option<&[crate::core::job_history::StateChange]> {
+        self.jobs.history(job_id)
+    }
+
+    /// How long jobs waited from creation to first ready, since start-up.
+    pub fn completed_waits(&self) -> &crate::core::job_history::WaitHistogram {
+        self.jobs.waits()
     }
 
     /// The jobs a BMP back end should know about (for tests and diagnostics).
@@ -541,6 +583,10 @@ impl Controller {
             info!(
                 job = p.job_id, machine = %allocation.machine,
                 boards = allocation.boards.len(), "allocated"
+            );
+            job.usage.hold(
+                u32::try_from(allocation.boards.len()).unwrap_or(u32::MAX),
+                p.at,
             );
             job.allocation = Some(allocation);
             drop(job);
@@ -625,6 +671,8 @@ impl Controller {
                 .into_values()
                 .collect(),
             retired: self.retired.entries(),
+            boards: self.board_records(),
+            usage: self.usage.records(),
             cooling: self.cooling.entries(),
             tombstones: self.tombstones.entries(),
         }
@@ -650,6 +698,8 @@ impl Controller {
                 .collect()
         });
         self.machines_unsaved = false;
+        let boards = (all || self.service_log.unsaved).then(|| self.board_records());
+        self.service_log.unsaved = false;
         RecordChanges {
             next_job_id: self.next_job_id,
             machines,
@@ -659,6 +709,8 @@ impl Controller {
                 .collect(),
             retired: self.retired.take_unsaved(all),
             retired_floor: self.retired.floor(),
+            boards,
+            usage: self.usage.take_unsaved(all),
             cooling: self.cooling.take_unsaved(all),
             tombstones: self.tombstones.take_unsaved(all),
         }
@@ -681,6 +733,9 @@ impl Controller {
     ///   [`MACHINE_REMOVED`](crate::core::reconfigure::MACHINE_REMOVED),
     ///   a machine whose tags or dead boards changed is modified in place,
     ///   and queued jobs no machine can run any more are cancelled;
+    /// * the boards out of service and the issue reports are put back
+    ///   (see [`crate::core::board_service`]); boards of a machine removed
+    ///   or reshaped by the reconfiguration are back in service;
     /// * a job whose record cannot be put back (its boards overlap another
     ///   job's or lie outside its machine) is destroyed with
     ///   [`REASON_BAD_RECORD`], and the rest carries on.
@@ -713,9 +768,11 @@ impl Controller {
             records.machines.into_iter().map(Machine::from).collect()
         };
         let mut c = Controller::new(settings, saved);
+        c.jobs.set_clock(now);
         c.next_bmp_request_id = first_bmp_request;
         c.next_job_id = records.next_job_id;
         c.retired.restore(records.retired);
+        c.usage.restore(records.usage);
         c.tombstones.restore(records.tombstones);
         let mut claims: BTreeMap<String, Vec<(u64, Claim)>> = BTreeMap::new();
         let mut jobs = BTreeMap::new();
@@ -728,7 +785,8 @@ impl Controller {
             if let Some((machine, claim)) = claim_of(&job) {
                 claims.entry(machine).or_default().push((job.id, claim));
             } else if job.state != JobState::Destroyed {
-                c.queue.add_pending(job.id, job.target.clone(), job.request);
+                c.queue
+                    .add_pending(job.id, job.target.clone(), job.request.clone());
             }
             jobs.insert(job.id, job);
         }
@@ -795,9 +853,11 @@ impl Controller {
                 c.jobs.insert(job);
             }
         }
-        // Machines first (jobs on a removed or reshaped machine are
-        // destroyed), then the queues, then the power work that was in
+        // Boards out of service first (nothing placed from here on may be
+        // given one), then machines (jobs on a removed or reshaped machine
+        // are destroyed), then the queues, then the power work that was in
         // flight for the jobs still there.
+        c.restore_board_records(records.boards, now);
         c.reconfigure(settings, configured, now);
         let (placed, impossible) = c.queue.regenerate(now);
         c.on_placed(placed);

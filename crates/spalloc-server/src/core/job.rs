@@ -2,7 +2,9 @@
 
 use crate::core::allocator::{AllocRequest, Allocation};
 use crate::core::coordinates::{Board, WrapAround};
+use crate::core::job_history::StateChange;
 use crate::core::python_set::{iteration_order, tuple_hash};
+use crate::core::usage::JobUsage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use spalloc_protocol::{ChipCoord, JobState, Link};
@@ -124,6 +126,14 @@ pub struct Job {
     /// (which is what shows it to v2 administrators only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_request: Option<Value>,
+    /// The group it is charged to and the board-seconds it has used (see
+    /// [`crate::core::usage`]).
+    #[serde(default, skip_serializing_if = "JobUsage::is_unset")]
+    pub usage: JobUsage,
+    /// Its changes of state and power, oldest first, starting with its
+    /// creation (empty for a job recorded before histories were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StateChange>,
 }
 
 impl Job {
@@ -141,10 +151,16 @@ impl Job {
             args: spec.args.clone(),
             kwargs: spec.kwargs.clone(),
             target: spec.target.clone(),
-            request: spec.request,
+            request: spec.request.clone(),
             allocation: None,
             bmp_requests_until_ready: 0,
             original_request: None,
+            usage: JobUsage::default(),
+            history: vec![StateChange {
+                state: JobState::Queued,
+                power: None,
+                time: now,
+            }],
         }
     }
 

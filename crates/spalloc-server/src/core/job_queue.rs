@@ -39,6 +39,8 @@ pub struct Placed {
     pub machine: Arc<Machine>,
     /// What it got.
     pub allocation: Allocation,
+    /// When (Unix seconds): its usage is charged from then.
+    pub at: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -387,7 +389,14 @@ struct Jobs<'a> {
 
 impl QueuedMachine {
     /// Records that the job at `index` of the queue got `allocation`.
-    fn record(&mut self, index: usize, job_id: u64, allocation: Allocation, jobs: &mut Jobs) {
+    fn record(
+        &mut self,
+        index: usize,
+        job_id: u64,
+        allocation: Allocation,
+        jobs: &mut Jobs,
+        now: f64,
+    ) {
         self.queue.remove(index);
         jobs.pending.remove(&job_id);
         jobs.allocated
@@ -396,6 +405,7 @@ impl QueuedMachine {
             job_id,
             machine: Arc::clone(&self.machine),
             allocation,
+            at: now,
         });
     }
 
@@ -409,7 +419,7 @@ impl QueuedMachine {
                 continue;
             };
             if let Some(allocation) = self.allocator.alloc(&job.request, now) {
-                self.record(0, head, allocation, jobs);
+                self.record(0, head, allocation, jobs, now);
                 return true;
             }
             return false;
@@ -430,7 +440,7 @@ impl QueuedMachine {
             self.reservation = None;
             return false;
         };
-        let Some(head_request) = jobs.pending.get(&head).map(|j| j.request) else {
+        let Some(head_request) = jobs.pending.get(&head).map(|j| j.request.clone()) else {
             return false;
         };
         let reserved = match self.reservation {
@@ -452,14 +462,14 @@ impl QueuedMachine {
                 self.queue.remove(index);
                 continue;
             };
-            let request = job.request;
+            let request = job.request.clone();
             if failed.contains(&request) || !room.may_fit(&request) {
                 index += 1;
                 continue;
             }
             match self.allocator.alloc_outside(&request, now, reserved) {
                 Some(allocation) => {
-                    self.record(index, id, allocation, jobs);
+                    self.record(index, id, allocation, jobs, now);
                     room = self.allocator.free_outside(reserved);
                     changed = true;
                 }
@@ -526,6 +536,7 @@ impl JobQueue {
                 in_use: usage.in_use,
                 live: usage.live,
                 reserved_for: (position > 1).then_some(head),
+                avoided: job.request.avoid_boards.len(),
             }
         };
         Some((position, reason))

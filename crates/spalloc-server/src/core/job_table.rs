@@ -16,8 +16,14 @@
 //! of a job's outstanding BMP requests (a restart issues outstanding power
 //! work again); saving them would rewrite a job's row, which for a
 //! whole-machine job is ~100 KB, once per BMP of the machine.
+//!
+//! The same door records each job's history ([`super::job_history`]): a
+//! change of state or power made through the guard is appended with the
+//! time the controller last gave ([`JobTable::set_clock`]), and the first
+//! time a job becomes ready its wait is counted.
 
 use crate::core::job::Job;
+use crate::core::job_history::{self, EndedHistories, StateChange, WaitHistogram};
 use spalloc_protocol::JobState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Deref, DerefMut};
@@ -35,6 +41,12 @@ pub struct JobTable {
     /// Jobs a `notify_job` watcher should hear about since the last
     /// [`JobTable::take_notify`].
     notify: BTreeSet<u64>,
+    /// Now, as of the controller's current call: the time of history entries.
+    clock: f64,
+    /// Histories of recently destroyed jobs.
+    ended: EndedHistories,
+    /// Completed waits (creation to first ready).
+    waits: WaitHistogram,
 }
 
 /// What a client sees of a job: a change to it is notified.
@@ -49,6 +61,8 @@ pub struct JobMut<'a> {
     before: (JobState, Option<bool>, bool),
     unsaved: &'a mut BTreeSet<u64>,
     notify: &'a mut BTreeSet<u64>,
+    clock: f64,
+    waits: &'a mut WaitHistogram,
 }
 
 impl Deref for JobMut<'_> {
@@ -69,6 +83,20 @@ impl Drop for JobMut<'_> {
         self.unsaved.insert(self.job.id);
         if visible(self.job) != self.before {
             self.notify.insert(self.job.id);
+        }
+        let (state, power) = (self.job.state, self.job.power);
+        if (state, power) != (self.before.0, self.before.1) {
+            if state == JobState::Ready && !job_history::was_ready(&self.job.history) {
+                self.waits.observe(self.clock - self.job.start_time);
+            }
+            job_history::record(
+                &mut self.job.history,
+                StateChange {
+                    state,
+                    power,
+                    time: self.clock,
+                },
+            );
         }
     }
 }
@@ -98,6 +126,8 @@ impl JobTable {
             job,
             unsaved: &mut self.unsaved,
             notify: &mut self.notify,
+            clock: self.clock,
+            waits: &mut self.waits,
         })
     }
 
@@ -127,10 +157,37 @@ impl JobTable {
     /// keep it as dying with [`JobTable::insert_dying`] (its boards still
     /// being powered off) or drop it.
     pub fn kill(&mut self, id: u64) -> Option<Job> {
-        let job = self.live.remove(&id)?;
+        let mut job = self.live.remove(&id)?;
         self.unsaved.insert(id);
         self.notify.insert(id);
+        job_history::record(
+            &mut job.history,
+            StateChange {
+                state: JobState::Destroyed,
+                power: job.power,
+                time: self.clock,
+            },
+        );
+        self.ended.insert(id, job.history.clone());
         Some(job)
+    }
+
+    /// Sets the time of the changes that follow (the controller's `now`).
+    pub fn set_clock(&mut self, now: f64) {
+        self.clock = now;
+    }
+
+    /// A job's history: a live or dying job's own, else a recently
+    /// destroyed one's (not kept across a restart).
+    pub fn history(&self, id: u64) -> Option<&[StateChange]> {
+        self.any(id)
+            .map(|j| j.history.as_slice())
+            .or_else(|| self.ended.get(id))
+    }
+
+    /// The completed waits so far.
+    pub fn waits(&self) -> &WaitHistogram {
+        &self.waits
     }
 
     /// Forgets a dying job whose boards are released.
@@ -220,6 +277,7 @@ mod tests {
                 max_dead_boards: None,
                 max_dead_links: None,
                 require_torus: false,
+                avoid_boards: Default::default(),
             },
             impossible: false,
             args: Vec::new(),
@@ -243,6 +301,61 @@ mod tests {
             j.state = JobState::Ready;
         }
         assert_eq!(t.take_notify(), [1].into());
+    }
+
+    #[test]
+    fn state_changes_are_recorded_at_the_clock_and_the_first_ready_counts_one_wait() {
+        let mut t = JobTable::default();
+        t.insert(job(1));
+        t.set_clock(3.0);
+        if let Some(mut j) = t.get_mut(1) {
+            j.state = JobState::Power;
+            j.power = Some(true);
+        }
+        if let Some(mut j) = t.get_mut(1) {
+            j.bmp_requests_until_ready = 0;
+        }
+        t.set_clock(5.0);
+        if let Some(mut j) = t.get_mut(1) {
+            j.state = JobState::Ready;
+        }
+        t.set_clock(9.0);
+        for state in [JobState::Power, JobState::Ready] {
+            if let Some(mut j) = t.get_mut(1) {
+                j.state = state;
+            }
+        }
+        let states: Vec<(JobState, f64)> = t
+            .history(1)
+            .expect("history")
+            .iter()
+            .map(|c| (c.state, c.time))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (JobState::Queued, 0.0),
+                (JobState::Power, 3.0),
+                (JobState::Ready, 5.0),
+                (JobState::Power, 9.0),
+                (JobState::Ready, 9.0)
+            ],
+            "one entry per change, none for a change nobody sees"
+        );
+        assert_eq!(t.waits().count(), 1, "only the first ready ends a wait");
+        assert_eq!(t.waits().sum(), 5.0);
+    }
+
+    #[test]
+    fn a_killed_jobs_history_ends_destroyed_and_outlives_the_job() {
+        let mut t = JobTable::default();
+        t.insert(job(1));
+        t.set_clock(7.0);
+        drop(t.kill(1));
+        let history = t.history(1).expect("remembered");
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].state, JobState::Destroyed);
+        assert_eq!(history[1].time, 7.0);
     }
 
     #[test]

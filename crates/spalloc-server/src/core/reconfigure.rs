@@ -176,6 +176,7 @@ impl Controller {
         machines: Vec<Machine>,
         now: f64,
     ) -> ReconfigureReport {
+        self.jobs.set_clock(now);
         let mut report = self.plan_reconfigure(&machines);
         if settings != self.settings || !report.is_unchanged() {
             // Saved at the next flush, even if no job changes.

@@ -8,6 +8,7 @@
 //! [`Controller::from_records`](crate::core::controller::Controller::from_records)
 //! rebuilds a controller, allocators and queues included, from them.
 
+use crate::core::board_service::BoardRecords;
 use crate::core::cooling::CoolingBoards;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
@@ -15,6 +16,7 @@ use crate::core::machine::{Machine, Physical};
 use crate::core::retired::RetiredEntry;
 use crate::core::scheduler::Scheduler;
 use crate::core::tombstone::{Tombstone, TombstoneChange};
+use crate::core::usage::UsageRecord;
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::Link;
 use std::collections::BTreeSet;
@@ -79,6 +81,7 @@ impl From<MachineRecord> for Machine {
             // Not recorded: the scheduling policy always comes from the
             // configuration, applied over the recorded machines on restore.
             scheduler: Scheduler::default(),
+            quarantine_after_reports: 0,
         }
     }
 }
@@ -95,6 +98,12 @@ pub struct Records {
     /// Remembered reasons of destroyed jobs, oldest first, with their
     /// insertion numbers: `(number, job, reason)`.
     pub retired: Vec<RetiredEntry>,
+    /// Boards out of service and issue reports.
+    #[serde(default)]
+    pub boards: BoardRecords,
+    /// Finished jobs' usage, by job ID (never pruned).
+    #[serde(default)]
+    pub usage: Vec<UsageRecord>,
     /// Freed boards still waiting out `seconds_before_free`, by job.
     #[serde(default)]
     pub cooling: Vec<CoolingBoards>,
@@ -117,6 +126,10 @@ pub struct RecordChanges {
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
+    /// Every board record, if any changed.
+    pub boards: Option<BoardRecords>,
+    /// Usage of jobs finished since (never forgotten).
+    pub usage: Vec<UsageRecord>,
     /// Changed records of boards waiting to be freed, by job: the new
     /// record, or `None` if the wait is over.
     pub cooling: Vec<(u64, Option<CoolingBoards>)>,
@@ -130,6 +143,8 @@ impl RecordChanges {
         self.machines.is_none()
             && self.jobs.is_empty()
             && self.retired.is_empty()
+            && self.boards.is_none()
+            && self.usage.is_empty()
             && self.cooling.is_empty()
             && self.tombstones.is_empty()
     }

@@ -77,6 +77,7 @@ fn api_user(p: auth::Principal) -> ApiUser {
             auth::Role::Admin => Role::Admin,
         },
         csrf: p.csrf.map(|c| (c.header.to_owned(), c.value)),
+        groups: p.groups,
     }
 }
 
@@ -218,7 +219,7 @@ async fn from_accounts(state: &HttpState, request: &ApiRequest<'_>) -> Response 
 /// writer when the reply was made, which holds whatever the reply shows)
 /// is committed, as the legacy port holds its replies: an answer never
 /// shows a change a crash could lose. 503 if the commit was refused.
-async fn committed(
+pub(crate) async fn committed(
     state: &HttpState,
     seq: u64,
     mut changes: tokio::sync::watch::Receiver<u64>,

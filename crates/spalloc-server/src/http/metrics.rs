@@ -95,6 +95,7 @@ fn api_template(r: &Route) -> &'static str {
         Route::Memory(..) => "/spalloc/srv/spalloc/jobs/{id}/memory",
         Route::BoardIo(_) => "/spalloc/srv/spalloc/jobs/{id}/{board-io}",
         Route::EmergencyStop => "/spalloc/srv/spalloc/emergencyStop",
+        Route::Usage => "/spalloc/srv/spalloc/usage",
         Route::Admin(a) => admin_template(a),
     }
 }

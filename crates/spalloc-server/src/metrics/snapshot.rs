@@ -1,14 +1,19 @@
 //! What is true now, read from the controller at scrape time: boards by
 //! condition per machine, jobs by state, the queue, open connections.
 //! Nothing here is stored between scrapes, so it cannot disagree with the
-//! controller.
+//! controller. The one history among them, the completed waits, is also
+//! the controller's ([`crate::core::job_history::WaitHistogram`]), copied
+//! at scrape time.
 
 use crate::core::controller::Controller;
+use crate::core::job_history::WaitHistogram;
 use crate::server::shared::State;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use spalloc_protocol::JobState;
 use std::collections::BTreeMap;
@@ -38,6 +43,10 @@ pub struct BoardCounts {
     pub powered: i64,
     /// Boards missing or broken.
     pub dead: i64,
+    /// Working boards an operator took out of service.
+    pub out_of_service: i64,
+    /// Board issue reports received about the machine's boards.
+    pub reports: i64,
 }
 
 /// The facts `/metrics` reports about now.
@@ -51,6 +60,8 @@ pub struct Snapshot {
     pub queued_waits: Vec<f64>,
     /// Open legacy-protocol connections.
     pub connections: i64,
+    /// How long jobs waited from creation to first ready, since start-up.
+    pub completed_waits: WaitHistogram,
 }
 
 /// The job states reported even when no job is in them, so that a
@@ -74,6 +85,9 @@ impl Snapshot {
                 let counts = BoardCounts {
                     total: m.live_boards().count() as i64,
                     dead: m.dead_boards.len() as i64,
+                    out_of_service: controller
+                        .boards_out_of_service(&m.name)
+                        .map_or(0, |b| b.len() as i64),
                     ..BoardCounts::default()
                 };
                 (m.name.clone(), counts)
@@ -97,11 +111,17 @@ impl Snapshot {
                 }
             }
         }
+        for report in controller.issue_reports() {
+            if let Some(counts) = machines.get_mut(&report.machine) {
+                counts.reports += 1;
+            }
+        }
         Snapshot {
             machines,
             jobs,
             queued_waits,
             connections: 0,
+            completed_waits: controller.completed_waits().clone(),
         }
     }
 
@@ -128,6 +148,16 @@ impl Snapshot {
                 |c| c.powered,
             ),
             boards("boards_dead", "Boards missing or broken", |c| c.dead),
+            boards(
+                "boards_out_of_service",
+                "Working boards an operator took out of service",
+                |c| c.out_of_service,
+            ),
+            boards(
+                "board_reports",
+                "Board issue reports kept about a machine's boards",
+                |c| c.reports,
+            ),
         ] {
             registry.register(name, help, family);
         }
@@ -148,6 +178,11 @@ impl Snapshot {
             "How long each job now queued has waited so far (recomputed at every scrape)",
             waits,
         );
+        registry.register(
+            "job_wait_seconds",
+            "How long jobs waited from creation until first ready, since the server started",
+            CompletedWaits(self.completed_waits),
+        );
         let connections = Gauge::<i64>::default();
         connections.set(self.connections);
         registry.register(
@@ -162,5 +197,29 @@ impl Snapshot {
             "REST requests held waiting for a change (wait=true)",
             polls,
         );
+    }
+}
+
+/// The controller's completed waits as a Prometheus histogram (the core
+/// counts them in fixed buckets; this writes those buckets as they are).
+#[derive(Debug)]
+struct CompletedWaits(WaitHistogram);
+
+impl TypedMetric for CompletedWaits {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for CompletedWaits {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<NoLabelSet>(
+            self.0.sum(),
+            self.0.count(),
+            &self.0.buckets(),
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
     }
 }

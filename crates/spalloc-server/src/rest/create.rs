@@ -48,6 +48,9 @@ struct CreateJobRequest {
     machine_name: Option<String>,
     tags: Option<Vec<String>>,
     max_dead_boards: Option<i32>,
+    /// This server's: boards the job must never be given, each named as
+    /// `board` names one.
+    avoid_boards: Option<Vec<SpecificBoard>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +78,12 @@ fn coordinate(name: &str, v: i32) -> Result<u32, Failure> {
 }
 
 impl SpecificBoard {
+    /// The board as echoed in `original-request`.
+    fn echo(&self) -> Value {
+        json!({"x": self.x, "y": self.y, "z": self.z, "cabinet": self.cabinet,
+               "frame": self.frame, "board": self.board, "address": self.address})
+    }
+
     fn identify(&self) -> Result<BoardBy, Failure> {
         if let (Some(x), Some(y), Some(z)) = (self.x, self.y, self.z) {
             let z = coordinate("z", z)?;
@@ -252,6 +261,7 @@ pub fn validate(
         max_dead_boards: Some(max_dead_boards),
         max_dead_links: None,
         require_torus: false,
+        avoid_boards: avoided_boards(service, &target, req.avoid_boards.as_deref())?,
     };
     request
         .validate()
@@ -260,10 +270,7 @@ pub fn validate(
     kwargs.insert("machine".into(), json!(req.machine_name));
     kwargs.insert("tags".into(), json!(req.tags));
     kwargs.insert("max_dead_boards".into(), json!(max_dead_boards));
-    let board_echo = req.board.as_ref().map(|b| {
-        json!({"x": b.x, "y": b.y, "z": b.z, "cabinet": b.cabinet,
-               "frame": b.frame, "board": b.board, "address": b.address})
-    });
+    let board_echo = req.board.as_ref().map(SpecificBoard::echo);
     let original_request = json!({
         "owner": owner,
         "group": req.group,
@@ -277,6 +284,11 @@ pub fn validate(
         "tags": tags,
         "max-dead-boards": max_dead_boards,
     });
+    let mut original_request = original_request;
+    if let (Some(avoid), Value::Object(map)) = (&req.avoid_boards, &mut original_request) {
+        let echo: Vec<Value> = avoid.iter().map(SpecificBoard::echo).collect();
+        map.insert("avoid-boards".into(), Value::Array(echo));
+    }
     Ok(ValidRequest {
         spec: JobSpec {
             owner,
@@ -289,6 +301,49 @@ pub fn validate(
         },
         original_request,
     })
+}
+
+/// The boards of `avoid-boards`: a triad names the same board on every
+/// machine; a physical location or address names the board at it on each
+/// machine the job may run on that has one (so on a job that may run on
+/// several machines it can avoid more than one board). One that names no
+/// board of any of them is refused.
+fn avoided_boards(
+    service: &Service,
+    target: &Target,
+    avoid: Option<&[SpecificBoard]>,
+) -> Result<BTreeSet<Board>, Failure> {
+    let mut boards = BTreeSet::new();
+    for b in avoid.unwrap_or_default() {
+        let by = b.identify()?;
+        if let BoardBy::Triad(board) = by {
+            boards.insert(board);
+            continue;
+        }
+        let before = boards.len();
+        for m in candidates(service, target) {
+            boards.extend(board_on(m, &by));
+        }
+        if boards.len() == before {
+            return Err(Failure::bad(
+                "avoid-boards: no such board on any machine matching the request",
+            ));
+        }
+    }
+    Ok(boards)
+}
+
+/// The board `by` names on machine `m`, if it has one.
+fn board_on(m: &Machine, by: &BoardBy) -> Option<Board> {
+    match by {
+        BoardBy::Triad(b) => Some(*b),
+        BoardBy::Physical(p) => m.board_at(*p),
+        BoardBy::Address(a) => m
+            .spinnaker_ips
+            .iter()
+            .find(|(_, ip)| *ip == a)
+            .map(|(b, _)| *b),
+    }
 }
 
 /// The machines a target may run on.
@@ -326,9 +381,29 @@ pub fn create_job(service: &mut Service, request: &ApiRequest, now: f64) -> Outc
         original_request,
     } = validate(service, request.user, request.body)?;
     let host = request.host.map(str::to_owned);
-    let id = service
-        .controller
-        .create_job_with_request(spec, host, Some(original_request), now);
+    // The group charged (see `core::usage`): the one asked for, or the
+    // owner's first with quota left. An administrator creating a job for
+    // someone else may name any group (their groups are not the owner's).
+    let requested = original_request.get("group").and_then(Value::as_str);
+    let user = request.user;
+    let member_of: &[String] = if spec.owner == user.name {
+        &user.groups
+    } else {
+        &[]
+    };
+    let controller = &mut service.controller;
+    let group = controller
+        .choose_group(
+            &spec.owner,
+            requested,
+            member_of,
+            user.role == Role::Admin,
+            now,
+        )
+        .map_err(Failure::bad)?;
+    let id = controller
+        .create_charged_job(spec, host, Some(original_request), group, now)
+        .map_err(Failure::bad)?;
     let url = format!("{}/jobs/{id}", request.base);
     let mut reply = Reply::json(json!({"job-id": id, "job-ref": url}));
     reply.status = 201;

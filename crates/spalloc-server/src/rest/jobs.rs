@@ -16,7 +16,7 @@ use crate::core::machine::Physical;
 use crate::core::tombstone::Tombstone;
 use crate::service::Service;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use spalloc_protocol::{JobState, WhereIsQuery};
 
 /// allocserv's cap on `limit`.
@@ -199,7 +199,7 @@ pub fn state(service: &mut Service, request: &ApiRequest, id: u64, q: &Query, no
         service.controller.job_keepalive(id, request.host, now);
     }
     let url = job_url(request, id);
-    let body = match visible(service, request.user, id)? {
+    let mut body = match visible(service, request.user, id)? {
         Visible::Live(j) => shapes::job_state(
             &url,
             &JobFacts {
@@ -227,6 +227,15 @@ pub fn state(service: &mut Service, request: &ApiRequest, id: u64, q: &Query, no
             },
         ),
     };
+    // An extension (see `core::usage`): while the job's group is about to
+    // run out of quota, what is left and when the job will be destroyed.
+    if let (Some(w), Value::Object(map)) = (service.controller.quota_warning(id, now), &mut body) {
+        map.insert(
+            "quota-warning".into(),
+            json!({"message": w.message(), "seconds-left": w.seconds_left.floor(),
+                   "group": w.standing.group, "remaining": w.standing.remaining()}),
+        );
+    }
     Ok(Reply::json(body))
 }
 

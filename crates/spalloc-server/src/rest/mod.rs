@@ -15,6 +15,7 @@
 //! * [`query`]: query parameters, parsed leniently where clients need it;
 //! * [`create`]: the create-job request and its validation;
 //! * [`jobs`], [`machines`]: the operations;
+//! * [`usage`]: the caller's board-seconds and quotas;
 //! * [`admin`]: allocserv's admin API (boards on the service; users and
 //!   groups on the accounts database, see [`uses_accounts`]);
 //! * [`board_by`]: naming a board by triad, physical location or address;
@@ -31,6 +32,7 @@ pub mod query;
 pub mod route;
 pub mod shapes;
 pub mod time_format;
+pub mod usage;
 
 use crate::service::Service;
 pub use route::{AdminRoute, Method, Route};
@@ -59,6 +61,9 @@ pub struct ApiUser {
     pub role: Role,
     /// The CSRF header name and token of its session, for the service description.
     pub csrf: Option<(String, String)>,
+    /// Its groups, sorted: what its jobs may be charged to (see
+    /// [`crate::core::usage`]).
+    pub groups: Vec<String>,
 }
 
 impl ApiUser {
@@ -225,6 +230,7 @@ fn run(service: &mut Service, request: &ApiRequest, now: f64) -> Outcome {
         Route::JobChip(id) => jobs::chip(service, request, id, &q, now),
         Route::ReportIssue(id) => jobs::report_issue(service, request, id, now),
         Route::BoardIo(id) => jobs::board_io(service, request, id),
+        Route::Usage => usage::usage(service, request, &q, now),
         // Refused at once if they can be; else the shell does them through
         // `board_access` (they need the network).
         Route::Memory(..) => match board_access(service, request) {

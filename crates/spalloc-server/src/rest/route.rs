@@ -66,6 +66,8 @@ pub enum Route {
     BoardIo(u64),
     /// `GET /emergencyStop`.
     EmergencyStop,
+    /// `GET /usage`: the caller's board-seconds (see [`super::usage`]).
+    Usage,
     /// Under `/admin`: allocserv's admin API (administrators only).
     Admin(AdminRoute),
 }
@@ -113,7 +115,7 @@ impl Route {
         RoleRequirement(match self {
             Route::Service | Route::EmergencyStop => Role::Reader,
             Route::Machines | Route::Machine(_) | Route::MachineWhereIs(..) => Role::Reader,
-            Route::Jobs(Method::Get) => Role::Reader,
+            Route::Jobs(Method::Get) | Route::Usage => Role::Reader,
             Route::Admin(_) => Role::Admin,
             _ => Role::User,
         })
@@ -146,6 +148,7 @@ pub fn route(method: Method, path: &str) -> Result<Route, Failure> {
     match segments.as_slice() {
         [] => allow(Route::Service, &[Get]),
         ["emergencyStop"] => allow(Route::EmergencyStop, &[Get]),
+        ["usage"] => allow(Route::Usage, &[Get]),
         ["machines"] => allow(Route::Machines, &[Get]),
         ["machines", name] => allow(Route::Machine(decoded(name)?), &[Get]),
         ["machines", name, lookup] => {

@@ -295,6 +295,9 @@ impl State {
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
         }
         let Some(journal) = &mut self.journal else {
+            // Nothing to save them to: without this, every later turn
+            // would count as a change (and wake every HTTP long-poll).
+            self.service.controller.discard_record_changes();
             for output in outputs {
                 self.release(output);
             }
@@ -423,15 +426,21 @@ fn roll_back(controller: &mut Controller, records: crate::core::records::Records
         clock::now(),
         controller.next_bmp_request_id(),
     );
+    rebuilt.set_quota_settings(controller.quota_settings().clone());
     std::mem::swap(controller, &mut rebuilt);
 }
 
 impl crate::bmp::Completions for Shared {
-    fn bmp_request_done(&self, request_id: u64, result: Result<(), String>) {
+    fn bmp_request_done(
+        &self,
+        request: &crate::core::bmp_request::BmpRequest,
+        result: Result<(), crate::core::bmp_request::BmpFailure>,
+    ) {
         self.with(|state| {
             state
                 .service
-                .bmp_request_done(request_id, result, clock::now())
+                .controller
+                .bmp_request_finished(request, result, clock::now())
         });
     }
 }

@@ -35,6 +35,7 @@
 //! by a newer release is left alone and start-up refused. The schema has
 //! migrations ([`schema`]).
 
+pub mod board_rows;
 pub mod checkpoint;
 pub mod lock;
 pub mod schema;
@@ -42,11 +43,13 @@ pub mod tombstones;
 pub mod writer;
 
 use crate::config::ServerConfig;
+use crate::core::board_service::BoardRecords;
 use crate::core::controller::Controller;
 use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
 use crate::core::retired::RetiredEntry;
+use crate::core::usage::UsageRecord;
 use crate::service::Service;
 use lock::{LockError, StateLock};
 use rusqlite::{params, Connection, ErrorCode};
@@ -312,7 +315,16 @@ impl Store {
                 Err(e) => bad.push(format!("boards waiting to be freed of job {id}: {e}")),
             }
         }
-        if next_job_id.is_none() && jobs.is_empty() && retired.is_empty() && bad.is_empty() {
+        let usage = read_usage(&self.conn, &mut bad)?;
+        let boards = board_rows::read(&self.conn, &mut bad)?;
+        if next_job_id.is_none()
+            && jobs.is_empty()
+            && retired.is_empty()
+            && usage.is_empty()
+            && bad.is_empty()
+            && cooling.is_empty()
+            && boards == BoardRecords::default()
+        {
             return Ok((None, bad));
         }
         // A damaged job is remembered as destroyed, with a reason saying so.
@@ -338,6 +350,8 @@ impl Store {
                 machines,
                 jobs,
                 retired,
+                boards,
+                usage,
                 cooling,
                 tombstones,
             }),
@@ -350,15 +364,21 @@ impl Store {
     /// Only the group's net effect is encoded and written: a job changed by
     /// several turns of the group is written once, as it ended.
     pub fn commit(&mut self, group: &[(RecordChanges, bool)]) -> Result<(), String> {
-        let net = Encoded::new(&Net::of(group)).map_err(|e| e.to_string())?;
+        let net = Net::of(group);
+        let forgets_an_id = net.forgets_an_id();
+        let net = Encoded::new(&net).map_err(|e| e.to_string())?;
         // BEGIN and COMMIT as cached statements: `Connection::transaction`
         // parses them anew each time, a measurable part of a small commit.
         let conn = &self.conn;
         conn.prepare_cached("BEGIN")
             .and_then(|mut s| s.execute([]))
             .map_err(|e| e.to_string())?;
-        // The next job ID changes only on creates: written when it did.
-        let next_job_id = Some(net.next_job_id).filter(|id| self.next_job_id_written != Some(*id));
+        // The next job ID is written only when a job ID may leave the
+        // file (see `Net::forgets_an_id`): otherwise the rows themselves
+        // carry the highest ID handed out, which `Store::read` takes into
+        // account, so a create writes its job's row and nothing else.
+        let next_job_id = Some(net.next_job_id)
+            .filter(|id| self.next_job_id_written != Some(*id) && forgets_an_id);
         let written = net
             .write(conn)
             .and_then(|()| match next_job_id {
@@ -380,6 +400,22 @@ impl Store {
     }
 }
 
+/// The usage history's rows; an unreadable row is described in `bad` and
+/// skipped.
+fn read_usage(conn: &Connection, bad: &mut Vec<String>) -> rusqlite::Result<Vec<UsageRecord>> {
+    let mut usage = Vec::new();
+    let mut query = conn.prepare("SELECT job_id, record FROM usage_history ORDER BY job_id")?;
+    let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, text) = row?;
+        match serde_json::from_str::<UsageRecord>(&text) {
+            Ok(record) => usage.push(record),
+            Err(e) => bad.push(format!("usage of job {id}: {e}")),
+        }
+    }
+    Ok(usage)
+}
+
 /// The net effect of a group of change sets: what applying them one by
 /// one would leave, by reference.
 struct Net<'a> {
@@ -389,11 +425,22 @@ struct Net<'a> {
     jobs: BTreeMap<u64, Option<&'a Job>>,
     retired: BTreeMap<u64, &'a RetiredEntry>,
     floor: Option<u64>,
+    boards: Option<&'a BoardRecords>,
+    usage: BTreeMap<u64, &'a UsageRecord>,
     cooling: BTreeMap<u64, Option<&'a CoolingBoards>>,
     tombstones: BTreeMap<u64, Option<&'a crate::core::tombstone::Tombstone>>,
 }
 
 impl<'a> Net<'a> {
+    /// Whether the group may take the only row holding some job ID out of
+    /// the file (a job row deleted, a destroyed job's reason forgotten, or
+    /// every row rewritten): then the next job ID must be written, so that
+    /// IDs never go back. Otherwise every ID handed out since the last
+    /// write of the next job ID is in a job row or a reason row.
+    fn forgets_an_id(&self) -> bool {
+        self.all || self.floor.is_some() || self.jobs.values().any(Option::is_none)
+    }
+
     fn of(group: &'a [(RecordChanges, bool)]) -> Net<'a> {
         let mut net = Net {
             all: false,
@@ -402,6 +449,8 @@ impl<'a> Net<'a> {
             jobs: BTreeMap::new(),
             retired: BTreeMap::new(),
             floor: None,
+            boards: None,
+            usage: BTreeMap::new(),
             cooling: BTreeMap::new(),
             tombstones: BTreeMap::new(),
         };
@@ -419,8 +468,14 @@ impl<'a> Net<'a> {
             if let Some(machines) = &changes.machines {
                 net.machines = Some(machines);
             }
+            if let Some(boards) = &changes.boards {
+                net.boards = Some(boards);
+            }
             for (id, job) in &changes.jobs {
                 net.jobs.insert(*id, job.as_ref());
+            }
+            for record in &changes.usage {
+                net.usage.insert(record.job_id, record);
             }
             for (id, entry) in &changes.cooling {
                 net.cooling.insert(*id, entry.as_ref());
@@ -449,9 +504,15 @@ struct Encoded {
     jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
     floor: Option<u64>,
+    boards: Option<BoardRecords>,
+    /// `(job, owner, group, finish time, board-seconds, record)`.
+    usage: Vec<UsageRow>,
     cooling: Vec<(u64, Option<String>)>,
     tombstones: Vec<(u64, Option<String>)>,
 }
+
+/// One usage history row, encoded.
+type UsageRow = (u64, String, Option<String>, Option<f64>, f64, String);
 
 impl Encoded {
     fn new(net: &Net<'_>) -> serde_json::Result<Encoded> {
@@ -481,6 +542,21 @@ impl Encoded {
             jobs,
             retired: net.retired.values().map(|e| (*e).clone()).collect(),
             floor: net.floor,
+            boards: net.boards.cloned(),
+            usage: net
+                .usage
+                .values()
+                .map(|r| {
+                    Ok((
+                        r.job_id,
+                        r.owner.clone(),
+                        r.group.clone(),
+                        r.finish_time,
+                        r.board_seconds,
+                        serde_json::to_string(r)?,
+                    ))
+                })
+                .collect::<serde_json::Result<Vec<_>>>()?,
             cooling: net
                 .cooling
                 .iter()
@@ -539,6 +615,20 @@ impl Encoded {
             }
             tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
                 .execute(params![floor])?;
+        }
+        if let Some(boards) = &self.boards {
+            board_rows::write(tx, boards)?;
+        }
+        if !self.usage.is_empty() {
+            // Never deleted, not even when every record is rewritten.
+            let mut upsert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO usage_history
+                     (job_id, owner, grp, finish_time, board_seconds, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (id, owner, group, finish, seconds, record) in &self.usage {
+                upsert.execute(params![id, owner, group, finish, seconds, record])?;
+            }
         }
         tombstones::write(tx, &self.tombstones, self.all)?;
         Ok(())
@@ -643,6 +733,7 @@ pub fn open_and_restore(
     let settings = service.controller.settings();
     let machines: Vec<_> = config.machines.iter().map(|m| m.machine.clone()).collect();
     let committed = opened.records.clone();
+    let quotas = service.controller.quota_settings().clone();
     match opened.records {
         None => info!(file = %path.display(), "no saved state: cold start"),
         Some(mut records) if config.cold_start => {
@@ -651,6 +742,7 @@ pub fn open_and_restore(
             records.retired.clear();
             records.tombstones.clear();
             records.machines.clear();
+            // The usage history is accounting: a cold start keeps it.
             service.controller = Controller::from_records(settings, records, machines, now);
         }
         Some(records) => {
@@ -662,6 +754,7 @@ pub fn open_and_restore(
             );
         }
     }
+    service.controller.set_quota_settings(quotas);
     Ok(Some((store, committed)))
 }
 

@@ -80,6 +80,41 @@ pub const MIGRATIONS: &[&str] = &[
          job_id INTEGER PRIMARY KEY,
          record TEXT NOT NULL
      );",
+    // Usage history (issue 16, item 4): one row per finished job, never
+    // pruned; `record` is the whole `UsageRecord`, the other columns are
+    // for an operator's queries.
+    "CREATE TABLE usage_history (
+         job_id INTEGER PRIMARY KEY,
+         owner TEXT NOT NULL,
+         grp TEXT,
+         finish_time REAL,
+         board_seconds REAL NOT NULL,
+         record TEXT NOT NULL
+     );
+     CREATE INDEX usage_history_by_owner ON usage_history (owner, job_id);",
+    // Board reports and board service state (issue 16): the boards out of
+    // service (why, since when) and users' reports of broken boards.
+    "CREATE TABLE boards_out_of_service (
+         machine TEXT NOT NULL,
+         x INTEGER NOT NULL,
+         y INTEGER NOT NULL,
+         z INTEGER NOT NULL,
+         since REAL NOT NULL,
+         reason TEXT NOT NULL,
+         PRIMARY KEY (machine, x, y, z)
+     );
+     CREATE TABLE board_reports (
+         seq INTEGER PRIMARY KEY,
+         machine TEXT NOT NULL,
+         x INTEGER NOT NULL,
+         y INTEGER NOT NULL,
+         z INTEGER NOT NULL,
+         job_id INTEGER NOT NULL,
+         reporter TEXT NOT NULL,
+         issue TEXT NOT NULL,
+         time REAL NOT NULL,
+         closed INTEGER NOT NULL
+     );",
     // tombstones (v2-admin): what the v2 API shows of destroyed jobs.
     super::tombstones::MIGRATION,
 ];

@@ -29,9 +29,11 @@
 
 use super::checkpoint::Checkpointer;
 use super::{Store, Synchronous};
+use crate::core::board_service::BoardRecords;
 use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
+use crate::core::usage::UsageRecord;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,6 +49,8 @@ struct Mirror {
     machines: Vec<MachineRecord>,
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
+    boards: BoardRecords,
+    usage: BTreeMap<u64, UsageRecord>,
     cooling: BTreeMap<u64, CoolingBoards>,
     tombstones: BTreeMap<u64, crate::core::tombstone::Tombstone>,
 }
@@ -62,6 +66,8 @@ impl Mirror {
                 .into_iter()
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
+            boards: r.boards,
+            usage: r.usage.into_iter().map(|u| (u.job_id, u)).collect(),
             cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
             tombstones: r.tombstones.into_iter().collect(),
         }
@@ -83,6 +89,12 @@ impl Mirror {
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
             self.machines = machines;
+        }
+        if let Some(boards) = changes.boards {
+            self.boards = boards;
+        }
+        for record in changes.usage {
+            self.usage.insert(record.job_id, record);
         }
         for (id, job) in changes.jobs {
             match job {
@@ -114,6 +126,8 @@ impl Mirror {
                 .iter()
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
+            boards: self.boards.clone(),
+            usage: self.usage.values().cloned().collect(),
             cooling: self.cooling.values().cloned().collect(),
             tombstones: self
                 .tombstones

@@ -2,7 +2,7 @@
 //! in, the log-out button, the style sheet and the live-update script.
 
 use super::{JOBS_PAGE, MACHINES_PAGE};
-use crate::http::auth::{Principal, LOGOUT_ACTION};
+use crate::http::auth::{Principal, Role, LOGOUT_ACTION};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
@@ -17,6 +17,8 @@ th{background:#f0f0f0}
 .map svg{max-width:100%;height:auto;border:1px solid #ddd;background:#fafafa}
 .legend span{display:inline-block;padding:0 .5em;margin-right:.4em;border:1px solid #999}
 button{padding:.3em .9em}
+#result{padding:.4em .8em;background:#fff6d5;border:1px solid #e0c060}
+fieldset{display:inline-block;margin:.3em .5em .3em 0}
 ";
 
 /// A complete page around `body`.
@@ -36,6 +38,7 @@ pub fn page(title: &str, viewer: &Principal, body: Markup) -> Response {
                     strong { "spalloc" }
                     a href=(MACHINES_PAGE) { "Machines" }
                     a href=(JOBS_PAGE) { "Jobs" }
+                    @if viewer.role == Role::Admin { a href=(super::admin::ADMIN_PAGE) id="admin-link" { "Admin" } }
                     span { "Logged in as " b id="viewer" { (viewer.user) } " (" (viewer.role.to_string()) ")" }
                     form method="post" action=(LOGOUT_ACTION) {
                         input type="hidden" name="_csrf" value=(csrf);

@@ -64,12 +64,19 @@ pub async fn changes(
     }
 }
 
-/// A digest of what the pages show: the machines' dead boards and links,
-/// and every live job's state, power, owner and boards.
+/// A digest of what the pages show: the machines' dead boards and links
+/// and boards out of service, and every live job's state, power, owner
+/// and boards.
 pub fn fingerprint(controller: &Controller) -> u64 {
     let mut h = DefaultHasher::new();
     for m in controller.machines() {
-        (&m.name, m.dead_boards.len(), m.dead_links.len()).hash(&mut h);
+        (
+            &m.name,
+            m.dead_boards.len(),
+            m.dead_links.len(),
+            controller.boards_out_of_service(&m.name),
+        )
+            .hash(&mut h);
     }
     for j in controller.live_jobs() {
         (j.id, j.state.to_wire(), j.power, &j.owner).hash(&mut h);

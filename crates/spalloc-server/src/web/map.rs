@@ -5,14 +5,16 @@
 //! `z = 1`, `+ (4, 8)` for `z = 2`), drawn with the grid's axes 60° apart,
 //! so neighbouring boards touch as in the hardware. Each board is a
 //! hexagon coloured by its job; dead boards are dark and crossed, dead
-//! links are red strokes towards the neighbour; hovering shows a board's
-//! logical and physical coordinates, IP address and job.
+//! links are red strokes towards the neighbour; boards an operator took
+//! out of service are amber (or, while a job still holds one, outlined
+//! in amber); hovering shows a board's logical and physical coordinates,
+//! IP address and job.
 
 use crate::core::coordinates::Board;
 use crate::core::machine::Machine;
 use maud::{html, Markup};
 use spalloc_protocol::Link;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One board's job, as the map shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,11 +60,16 @@ fn link_angle(link: Link) -> f64 {
     degrees.to_radians()
 }
 
-/// The SVG map of `machine`, boards coloured by `jobs`; boards in
-/// `highlight` (a job's own) are outlined.
+/// The colour of a board out of service.
+const OUT_OF_SERVICE: &str = "#f0b040";
+
+/// The SVG map of `machine`, boards coloured by `jobs`, boards
+/// `out_of_service` marked; boards in `highlight` (a job's own) are
+/// outlined.
 pub fn render(
     machine: &Machine,
     jobs: &BTreeMap<Board, BoardJob>,
+    out_of_service: &BTreeSet<Board>,
     highlight: Option<u64>,
 ) -> Markup {
     let boards: Vec<Board> =
@@ -83,14 +90,15 @@ pub fn render(
                 @let hexagon = hexagon_points(x, y, radius * 0.97);
                 @let dead = machine.dead_boards.contains(b);
                 @let job = jobs.get(b);
-                @let fill = if dead { "#555".to_owned() } else { job.map_or("#e4e4e4".to_owned(), |j| job_colour(j.id)) };
+                @let off = !dead && out_of_service.contains(b);
+                @let fill = if dead { "#555".to_owned() } else { job.map_or_else(|| if off { OUT_OF_SERVICE.to_owned() } else { "#e4e4e4".to_owned() }, |j| job_colour(j.id)) };
                 @let mine = job.is_some_and(|j| Some(j.id) == highlight);
-                g class="board" data-board=(format!("{},{},{}", b.x, b.y, b.z))
+                g class=(if off { "board out-of-service" } else { "board" }) data-board=(format!("{},{},{}", b.x, b.y, b.z))
                     data-job=(job.map(|j| j.id.to_string()).unwrap_or_default()) {
-                    title { (describe(machine, b, job, dead)) }
+                    title { (describe(machine, b, job, dead, off)) }
                     polygon points=(hexagon) fill=(fill)
-                        stroke=(if mine { "#000" } else { "#fff" })
-                        stroke-width=(if mine { "3" } else { "1.5" }) {}
+                        stroke=(if mine { "#000" } else if off { OUT_OF_SERVICE } else { "#fff" })
+                        stroke-width=(if mine || off { "3" } else { "1.5" }) {}
                     @if dead {
                         line x1=(x - radius / 2.0) y1=(y - radius / 2.0) x2=(x + radius / 2.0) y2=(y + radius / 2.0) stroke="#e33" stroke-width="3" {}
                         line x1=(x - radius / 2.0) y1=(y + radius / 2.0) x2=(x + radius / 2.0) y2=(y - radius / 2.0) stroke="#e33" stroke-width="3" {}
@@ -120,7 +128,13 @@ fn hexagon_points(x: f64, y: f64, r: f64) -> String {
 }
 
 /// A board's hover text.
-fn describe(machine: &Machine, b: &Board, job: Option<&BoardJob>, dead: bool) -> String {
+fn describe(
+    machine: &Machine,
+    b: &Board,
+    job: Option<&BoardJob>,
+    dead: bool,
+    out_of_service: bool,
+) -> String {
     let mut text = format!("board ({}, {}, {})", b.x, b.y, b.z);
     if let Some(p) = machine.board_locations.get(b) {
         text.push_str(&format!(
@@ -137,6 +151,9 @@ fn describe(machine: &Machine, b: &Board, job: Option<&BoardJob>, dead: bool) ->
         text.push_str(&format!("\njob {} ({})", j.id, j.owner));
     } else {
         text.push_str("\nfree");
+    }
+    if out_of_service {
+        text.push_str("\nout of service");
     }
     for (_, link) in machine.dead_links.iter().filter(|(d, _)| d == b) {
         text.push_str(&format!("\ndead link {}", link.name()));

@@ -2,7 +2,10 @@
 //! `/spalloc/system/` (`spalloc-v2-and-ecosystem.md` §11), readable without
 //! JavaScript and kept live by a few lines of it ([`live`]).
 //!
-//! * [`pages`]: the machines, a machine, the jobs, a job;
+//! * [`pages`]: the machines, a machine, the jobs, a job (with its state
+//!   history);
+//! * [`admin`]: administrators' pages: boards in and out of service, board
+//!   reports, users;
 //! * [`map`]: a machine's hexagonal board map as SVG;
 //! * [`layout`]: the frame every page shares (navigation, log-out);
 //! * [`live`]: the "something changed" long-poll the pages wait on.
@@ -11,8 +14,10 @@
 //! [`crate::http::auth`]); a browser without one is sent to the log-in
 //! form. Only pages redirect: the API answers 401 as SpiNNMan expects.
 //! The pages read the controller under the service lock and change
-//! nothing: power and destroy buttons call the REST API.
+//! nothing: power and destroy buttons call the REST API. Only the admin
+//! pages' forms change things, through the core and the accounts.
 
+pub mod admin;
 pub mod layout;
 pub mod live;
 pub mod map;
@@ -46,6 +51,7 @@ pub fn routes() -> Router<HttpState> {
         .route(JOBS_PAGE, get(pages::jobs))
         .route("/spalloc/system/job_info/{id}", get(pages::job))
         .route(CHANGES_PATH, get(live::changes))
+        .merge(admin::routes())
 }
 
 /// The template of a dashboard address, for request metrics.
@@ -61,6 +67,12 @@ pub fn page_template(path: &str) -> Option<&'static str> {
         (auth::LOGOUT_ACTION, false),
         (auth::HOME_PAGE, false),
     ];
+    if let Some(t) = admin::TEMPLATES
+        .into_iter()
+        .find(|t| path == *t || path == t.trim_end_matches('/'))
+    {
+        return Some(t);
+    }
     templates.into_iter().find_map(|(t, prefix)| {
         let hit = if prefix {
             path.starts_with(t)

@@ -7,6 +7,7 @@ use super::{layout, Viewer, JOB_PAGE, MACHINE_PAGE};
 use crate::core::controller::Controller;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
+use crate::core::job_history::StateChange;
 use crate::core::machine::Machine;
 use crate::http::auth::{Principal, Role};
 use crate::http::HttpState;
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
 use spalloc_protocol::JobState;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which board each job holds on `machine`.
 fn board_jobs(controller: &Controller, machine: &str) -> BTreeMap<Board, BoardJob> {
@@ -38,6 +39,14 @@ fn board_jobs(controller: &Controller, machine: &str) -> BTreeMap<Board, BoardJo
     boards
 }
 
+/// The boards of `machine` out of service.
+fn out_of_service(controller: &Controller, machine: &str) -> BTreeSet<Board> {
+    controller
+        .boards_out_of_service(machine)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Whether a queued job could go to `machine`: it names it, or names no
 /// machine and asks for tags the machine has (`default` if none).
 fn waits_for(job: &Job, machine: &Machine) -> bool {
@@ -52,7 +61,8 @@ fn waits_for(job: &Job, machine: &Machine) -> bool {
     }
 }
 
-fn time(t: f64) -> String {
+/// A Unix time as an RFC 3339 instant.
+pub fn time(t: f64) -> String {
     let since_epoch = std::time::Duration::from_secs_f64(t.max(0.0));
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since_epoch).to_string()
 }
@@ -138,8 +148,9 @@ pub fn machine_body(c: &Controller, name: &str) -> Option<Markup> {
         h1 { "Machine " (m.name) }
         p { (m.width) " × " (m.height) " triads; " (m.live_boards().count()) " boards, "
             span id="in-use" { (jobs.len()) } " in use, " (m.dead_boards.len()) " dead, "
+            span id="out-of-service" { (out_of_service(c, &m.name).len()) } " out of service, "
             (m.dead_links.len()) " dead links." }
-        div class="map" { (map::render(m, &jobs, None)) }
+        div class="map" { (map::render(m, &jobs, &out_of_service(c, &m.name), None)) }
         h2 { "Jobs on it" }
         @if running.is_empty() { p { "None." } }
         ul id="running" {
@@ -201,6 +212,40 @@ pub async fn jobs(
     layout::page("jobs", &viewer, body)
 }
 
+/// What a history entry says of a job.
+fn describe_change(change: &StateChange) -> &'static str {
+    match (change.state, change.power) {
+        (JobState::Queued, _) => "queued",
+        (JobState::Power, Some(false)) => "powering off",
+        (JobState::Power, _) => "powering on",
+        (JobState::Ready, Some(false)) => "ready (powered off)",
+        (JobState::Ready, _) => "ready",
+        (JobState::Destroyed, _) => "destroyed",
+        _ => "unknown",
+    }
+}
+
+/// A job's state history as a table (nothing if none is known), the
+/// destroyed entry with `reason`.
+fn history(changes: Option<&[StateChange]>, reason: Option<&str>) -> Markup {
+    let Some(changes) = changes.filter(|c| !c.is_empty()) else {
+        return html! {};
+    };
+    html! {
+        h2 { "History" }
+        table id="history" {
+            tr { th { "When" } th { "State" } th { "Reason" } }
+            @for change in changes {
+                tr data-state=(change.state.name()) {
+                    td { (time(change.time)) }
+                    td { (describe_change(change)) }
+                    td { @if change.state == JobState::Destroyed { (reason.unwrap_or("")) } }
+                }
+            }
+        }
+    }
+}
+
 /// `GET /spalloc/system/job_info/{id}`.
 pub async fn job(
     State(state): State<HttpState>,
@@ -210,9 +255,21 @@ pub async fn job(
     let body = state.shared.read(|s| {
         let c = &s.service.controller;
         let Some(j) = c.job(id) else {
+            let destroyed = c.destroyed_job(id);
+            let reason = destroyed.and_then(|(reason, _)| reason);
+            // After a restart only the tombstone's two times may be left.
+            let from_tombstone: Option<Vec<StateChange>> =
+                destroyed.and_then(|(_, t)| t).map(|t| {
+                    vec![
+                        StateChange { state: JobState::Queued, power: None, time: t.start_time },
+                        StateChange { state: JobState::Destroyed, power: None, time: t.finish_time },
+                    ]
+                });
+            let changes = c.job_history(id).or(from_tombstone.as_deref());
             return html! {
                 h1 { "Job " (id) }
                 p id="job-state" { "This job is gone (destroyed, or never existed)." }
+                (history(changes, reason))
             };
         };
         let api = format!("{}/jobs/{id}", crate::http::api::API_PREFIX);
@@ -248,6 +305,7 @@ pub async fn job(
                 }
                 @if details { tr { th { "Request" } td { pre id="request" { (request_text) } } } }
             }
+            (history(c.job_history(id), None))
             @if may_act(&viewer, j) {
                 p class="actions" {
                     button type="button" id="power-on" data-method="POST" data-url=(format!("{api}/machine/power")) data-body=r#"{"power":"ON"}"# { "Power on" } " "
@@ -258,7 +316,7 @@ pub async fn job(
             }
             @if let Some(m) = machine {
                 @let boards = board_jobs(c, &m.name);
-                div class="map" { (map::render(m, &boards, Some(id))) }
+                div class="map" { (map::render(m, &boards, &out_of_service(c, &m.name), Some(id))) }
             }
         }
     });

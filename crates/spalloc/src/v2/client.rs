@@ -190,6 +190,18 @@ impl Client {
         }
     }
 
+    /// `GET usage` (an extension of this project's server): the logged-in
+    /// user's usage, or with `user` (administrators only) that user's, as
+    /// the server's JSON (see its OpenAPI description); one page of at most
+    /// 1000 jobs, newest first.
+    pub fn usage(&self, user: Option<&str>) -> Result<serde_json::Value> {
+        let mut url = format!("{}usage?limit=1000", self.session.api_url());
+        if let Some(user) = user {
+            url.push_str(&format!("&user={}", encode(user)));
+        }
+        self.session.get(&url)?.json("the usage report")
+    }
+
     /// The URLs of the jobs this user may see (with `deleted`, destroyed
     /// ones too), following `next` links to the end.
     pub fn job_urls(&self, deleted: bool) -> Result<Vec<String>> {

@@ -188,6 +188,9 @@ pub struct Looked {
     pub state: Option<JobStateRecord>,
     /// Where it is in its queue, and why, when the server says.
     pub queue: QueueNote,
+    /// The server's warning that the job's group is running out of quota
+    /// (see [`crate::quota_warning`]), for a running job.
+    pub quota_warning: Option<String>,
 }
 
 impl Looked {
@@ -209,7 +212,12 @@ impl Looked {
     pub fn render(&self, terminal: &Terminal) -> String {
         match (&self.listing, &self.machine_info, &self.state) {
             (Some(listing), Some(machine), _) => {
-                info::render_listed_job(listing, machine, self.queue.describe(), terminal)
+                let text =
+                    info::render_listed_job(listing, machine, self.queue.describe(), terminal);
+                match &self.quota_warning {
+                    Some(w) => format!("{text}\nQuota warning: {w}"),
+                    None => text,
+                }
             }
             (_, _, Some(state)) => info::render_unlisted_job(self.job_id, state),
             _ => info::render_unlisted_job(self.job_id, &JobStateRecord::unknown()),
@@ -253,12 +261,21 @@ pub fn look_up(client: &ProtocolClient, job_id: u64) -> Result<Looked, Failure> 
         Some(_) => Some(client.get_job_machine_info(job_id)?),
         None => None,
     };
+    let running = listing
+        .as_ref()
+        .is_some_and(|l| l.state != JobState::Queued);
+    let quota_warning = if running {
+        crate::quota_warning::fetch_quota_warning(client, job_id)?
+    } else {
+        None
+    };
     Ok(Looked {
         job_id,
         listing,
         machine_info,
         state,
         queue,
+        quota_warning,
     })
 }
 

@@ -103,6 +103,7 @@ pub fn look_up(client: &Client, job_id: u64) -> Result<Looked, Failure> {
                 machine_info: None,
                 state: Some(JobStateRecord::unknown()),
                 queue: QueueNote::default(),
+                quota_warning: None,
             })
         }
         Err(e) => return Err(e.into()),
@@ -118,6 +119,7 @@ pub fn look_up(client: &Client, job_id: u64) -> Result<Looked, Failure> {
             machine_info: None,
             state: Some(state),
             queue: QueueNote::default(),
+            quota_warning: None,
         });
     }
     let allocated = job.sub_machine()?;
@@ -157,7 +159,24 @@ pub fn look_up(client: &Client, job_id: u64) -> Result<Looked, Failure> {
         machine_info: Some(machine_info),
         state: None,
         queue: QueueNote::default(),
+        quota_warning: quota_warning(client, job_id),
     })
+}
+
+/// The `quota-warning` this project's server adds to a running job's state
+/// while its group is about to run out of quota (read raw: other servers
+/// send none, and a failure to read it only loses the warning).
+fn quota_warning(client: &Client, job_id: u64) -> Option<String> {
+    let url = format!("{}jobs/{job_id}", client.session().api_url());
+    let state: serde_json::Value = client
+        .session()
+        .get(&url)
+        .ok()?
+        .json("a job's state")
+        .ok()?;
+    state["quota-warning"]["message"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// `--report-issue` over the legacy protocol.

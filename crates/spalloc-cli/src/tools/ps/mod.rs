@@ -1,5 +1,7 @@
-//! `spalloc-ps`: list the live jobs.
+//! `spalloc-ps`: list the live jobs (or, with `--history`, the finished
+//! ones with the board-seconds they used: [`history`]).
 
+pub mod history;
 pub mod table;
 pub mod v2;
 
@@ -29,6 +31,11 @@ pub struct PsArgs {
     /// watch the list of live jobs in real time
     #[arg(short, long)]
     pub watch: bool,
+    /// list finished (and running) jobs with the board-seconds they used,
+    /// and the totals and quotas, newest first (at most 1000 jobs); over v2
+    /// only your own jobs unless you are an administrator
+    #[arg(long, conflicts_with = "watch")]
+    pub history: bool,
     /// print the jobs as one line of JSON, a list of jobs in spalloc-job's
     /// shape (one line per refresh with --watch); errors as {"error": ..., "exit_code": N}
     #[arg(long)]
@@ -61,10 +68,31 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(started) => started,
         Err(code) => return code,
     };
+    let args = &started.args;
     let outcome = match crate::v2_service::v2_client(&started.settings, &started.config) {
-        Ok(Some(client)) => run_v2(&client, &started.args),
+        Ok(Some(client)) if args.history => {
+            // The server shows a user only their own usage; an owner
+            // filter names another user (administrators only).
+            let owner = if args.mine { None } else { args.owner.clone() };
+            history::run_v2(
+                &client,
+                owner.as_deref(),
+                args.machine.as_deref(),
+                args.json,
+            )
+        }
+        Ok(Some(client)) => run_v2(&client, args),
+        Ok(None) if args.history => connect(&started.settings).and_then(|client| {
+            let owner = owner_filter(args, started.config.owner.clone())?;
+            history::run_legacy(
+                &client,
+                owner.as_deref(),
+                args.machine.as_deref(),
+                args.json,
+            )
+        }),
         Ok(None) => connect(&started.settings)
-            .and_then(|client| run(&client, &started.args, started.config.owner.clone())),
+            .and_then(|client| run(&client, args, started.config.owner.clone())),
         Err(failure) => Err(failure),
     };
     exit_status_json(outcome, started.args.json)

@@ -75,6 +75,7 @@ mod tests {
             max_dead_boards: max_dead,
             max_dead_links: None,
             require_torus: false,
+            avoid_boards: BTreeSet::new(),
         }
     }
 

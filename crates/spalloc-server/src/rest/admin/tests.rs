@@ -33,6 +33,7 @@ fn user(name: &str, role: Role) -> ApiUser {
         name: name.into(),
         role,
         csrf: None,
+        groups: vec![],
     }
 }
 
