@@ -18,7 +18,9 @@ impl Allocator {
         let Some((w, h)) = self.rooted_fits(w, h, root, req) else {
             return false;
         };
-        self.filter(req, None).check(root.x, root.y, w, h)
+        self.filter(req, None)
+            .avoiding(&req.avoid_boards)
+            .check(root.x, root.y, w, h)
     }
 
     /// The rectangle `w × h` at `root` if it lies in the machine, its root
@@ -50,7 +52,7 @@ impl Allocator {
         if super::overlaps(avoid, root.x, root.y, w, h) {
             return None;
         }
-        let mut filter = self.filter(req, None);
+        let mut filter = self.filter(req, None).avoiding(&req.avoid_boards);
         if !filter.check(root.x, root.y, w, h) {
             return None;
         }
