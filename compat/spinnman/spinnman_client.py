@@ -422,11 +422,9 @@ def run_checks(server, url, token, http_port, proxy_tool, work):
     if time.monotonic() < deadline:
         try:
             outcome = at_root_board()
-            if outcome == "refused":
-                print("KNOWN spinnman: dimensions at a root board are not "
-                      "served (a clear 400, as documented)", flush=True)
-            else:
-                report(True, "create a job by dimensions at a root board")
+            report(outcome == "served",
+                   "create a job by dimensions at a root board, ready, destroy",
+                   "refused by the server")
         except Exception as e:
             report(False, "create a job by dimensions at a root board",
                    f"{type(e).__name__}: {e}")

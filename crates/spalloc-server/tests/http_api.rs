@@ -401,10 +401,9 @@ fn every_create_form_is_accepted_or_refused_with_a_message() {
         "IP address",
     );
     refused(with(json!({"machine-name": "no-such"})), "no such machine");
-    refused(
-        with(json!({"dimensions": {"width": 1, "height": 1}, "board": {"x": 0, "y": 0, "z": 0}})),
-        "not supported",
-    );
+    ok(with(
+        json!({"dimensions": {"width": 1, "height": 1}, "board": {"x": 1, "y": 0, "z": 0}}),
+    ));
     let malformed = alice.send(
         "POST",
         &format!("{API}/jobs"),
@@ -526,6 +525,83 @@ fn a_v2_job_survives_a_restart_with_its_owner_and_request() {
     let state = alice.get(&job_path).json();
     assert_eq!(state["owner"], "alice");
     assert_eq!(state["original-request"]["machine-name"], "test-machine");
+    assert_eq!(Api::new(&server, Some("bob")).get(&job_path).status, 404);
+    server.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn dimensions_at_a_root_board_allocate_the_rectangle_rooted_there() {
+    let server = start(config(""));
+    let alice = Api::new(&server, Some("alice"));
+    let body = json!({
+        "machine-name": "test-machine", "keepalive-interval": "PT60S",
+        "dimensions": {"width": 1, "height": 1}, "board": {"x": 1, "y": 0, "z": 0},
+        "max-dead-boards": 0,
+    });
+    let job = alice.create(body.clone());
+    alice.wait_for(&job, "READY");
+    let machine = alice.get(&format!("{job}/machine")).json();
+    assert_eq!(machine["boards"], json!([[1, 0, 0], [1, 0, 1], [1, 0, 2]]));
+    assert_eq!(
+        alice.get(&job).json()["original-request"]["board"]["x"],
+        1,
+        "the root is echoed"
+    );
+    // The same root by its address, while the first holds it: queued.
+    let address = machine["connections"][0][1].clone();
+    let mut by_address = body.clone();
+    by_address["board"] = json!({ "address": address });
+    let queued = alice.create(by_address);
+    assert_eq!(alice.get(&queued).json()["state"], "QUEUED");
+    assert_eq!(alice.delete(&job).status, 204);
+    alice.wait_for(&queued, "READY");
+    alice.delete(&queued);
+    // A rectangle leaving the machine from its root is never possible.
+    let mut too_wide = body;
+    too_wide["dimensions"] = json!({"width": 2, "height": 1});
+    let a = alice.post_json(&format!("{API}/jobs"), &too_wide);
+    let gone = match a.status {
+        201 => alice.get(&a.location.expect("Location")).json()["state"] == "DESTROYED",
+        status => status == 400,
+    };
+    assert!(gone, "{}", a.body);
+}
+
+#[test]
+fn a_destroyed_jobs_tombstone_and_reason_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("spalloc-http-tombstone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut c = config("");
+    c.state_file = Some(dir.join("state.sqlite"));
+    let job_path = {
+        let server = start(c.clone());
+        let alice = Api::new(&server, Some("alice"));
+        let job = alice.create(one_board(json!({})));
+        alice.wait_for(&job, "READY");
+        assert_eq!(
+            alice.delete(&format!("{job}?reason=all%20done")).status,
+            204
+        );
+        let path = job[job.find(API).expect("API path")..].to_owned();
+        server.shutdown();
+        path
+    };
+    let server = start(c);
+    let alice = Api::new(&server, Some("alice"));
+    let state = alice.get(&job_path).json();
+    assert_eq!(state["state"], "DESTROYED");
+    assert_eq!(state["reason"], "all done");
+    assert_eq!(state["owner"], "alice");
+    assert!(state["finish-time"].is_string());
+    assert_eq!(state["original-request"]["machine-name"], "test-machine");
+    assert_eq!(alice.get(&format!("{job_path}/machine")).status, 410);
+    assert_eq!(
+        alice.get(&format!("{API}/jobs?deleted=true")).json()["jobs"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
     assert_eq!(Api::new(&server, Some("bob")).get(&job_path).status, 404);
     server.shutdown();
     let _ = std::fs::remove_dir_all(dir);

@@ -128,6 +128,8 @@ struct Send<'a> {
     authorization: Option<&'a str>,
     form: Option<&'a [(&'a str, &'a str)]>,
     body: Option<&'a str>,
+    /// `X-Forwarded-Proto`, as a TLS-terminating reverse proxy sends it.
+    forwarded_proto: Option<&'a str>,
 }
 
 fn send(method: &str, url: &str, what: Send<'_>) -> Reply {
@@ -150,6 +152,9 @@ fn send(method: &str, url: &str, what: Send<'_>) -> Reply {
     }
     if let Some(value) = what.authorization {
         request = request.set("Authorization", value);
+    }
+    if let Some(proto) = what.forwarded_proto {
+        request = request.set("X-Forwarded-Proto", proto);
     }
     let result = match (what.form, what.body) {
         (Some(form), _) => request.send_form(form),
@@ -296,6 +301,56 @@ fn the_login_form_sets_a_session_and_has_the_csrf_input_alone_on_its_line() {
         line,
         format!(r#"<input type="hidden" name="_csrf" value="{token}" />"#)
     );
+}
+
+/// The `Set-Cookie` value that gives the session.
+fn session_set_cookie(reply: &Reply) -> String {
+    reply
+        .headers
+        .iter()
+        .find(|(n, v)| n.eq_ignore_ascii_case("set-cookie") && v.starts_with("JSESSIONID="))
+        .map(|(_, v)| v.clone())
+        .expect("a session cookie")
+}
+
+#[test]
+fn the_session_cookie_is_secure_only_when_the_client_came_over_https() {
+    let server = TestServer::start(accounts_with_alice());
+    let plain = session_set_cookie(&server.get("/spalloc/system/login.html", Send::default()));
+    assert!(
+        plain.contains("HttpOnly") && plain.contains("SameSite=Lax"),
+        "{plain}"
+    );
+    assert!(!plain.contains("Secure"), "{plain}");
+
+    // Behind a TLS-terminating proxy: the form's session and the logged-in one.
+    let behind_proxy = || Send {
+        forwarded_proto: Some("https"),
+        ..Send::default()
+    };
+    let form = server.get("/spalloc/system/login.html", behind_proxy());
+    let cookie = session_set_cookie(&form);
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    let session = form.session_cookie().expect("session");
+    let csrf = csrf_from_form(&form.body).expect("csrf");
+    let logged_in = server.post(
+        "/spalloc/system/perform_login",
+        Send {
+            session: Some(&session),
+            form: Some(&[
+                ("_csrf", &csrf),
+                ("username", "alice"),
+                ("password", "wonderland"),
+            ]),
+            ..behind_proxy()
+        },
+    );
+    assert_eq!(logged_in.status, 302);
+    assert!(session_set_cookie(&logged_in).ends_with("; Secure"));
 }
 
 #[test]

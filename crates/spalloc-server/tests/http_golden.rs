@@ -390,11 +390,12 @@ fn errors_are_text_with_allocserv_statuses() {
         (204, &Body::Empty),
         "no boards yet"
     );
-    let cases: [(Method, &str, &str, u16); 4] = [
+    let cases: [(Method, &str, &str, u16); 5] = [
         (Method::Get, "/jobs/99", "", 404),
         (Method::Post, "/jobs", "{", 400),
         (Method::Delete, "/machines", "", 405),
-        (Method::Get, "/jobs/1/memory", "", 501),
+        (Method::Get, "/jobs/1/memory", "", 400),
+        (Method::Delete, "/jobs/1/router", "", 501),
     ];
     for (method, path, body, status) in cases {
         let r = call(&mut s, &alice, method, path, &[], body, T0);

@@ -15,7 +15,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn the_api_is_served_over_tls_from_pem_files() {
+fn the_api_is_served_over_tls_from_pem_files_with_a_secure_session_cookie() {
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
     let dir = temp_dir("ok");
@@ -53,6 +53,19 @@ fn the_api_is_served_over_tls_from_pem_files() {
     assert_eq!(
         description["jobs-ref"],
         format!("https://localhost:{port}/spalloc/srv/spalloc/jobs")
+    );
+    // The session cookie given over TLS is marked Secure.
+    let form = agent
+        .get(&format!(
+            "https://localhost:{port}/spalloc/system/login.html"
+        ))
+        .call()
+        .expect("HTTPS answer");
+    let cookie = form.header("Set-Cookie").expect("a session cookie");
+    assert!(cookie.starts_with("JSESSIONID="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.ends_with("; Secure"),
+        "{cookie}"
     );
     // Plain HTTP to the TLS port gets nowhere.
     let plain = ureq::get(&format!("http://127.0.0.1:{port}{API}/")).call();

@@ -135,17 +135,18 @@ fn every_create_form_reaches_the_server() {
         .expect("found by its physical location");
     assert_eq!(triad.logical, [1, 0, 1]);
 
-    // Our server refuses a rectangle at a root board (a documented
-    // difference from allocserv); the message is the server's.
-    let e = client
-        .create_job(&CreateJob::dimensions_at(
-            1,
-            1,
-            BoardSelector::Triad { x: 0, y: 0, z: 0 },
-        ))
-        .unwrap_err();
-    assert!(matches!(e, Error::Http { status: 400, .. }), "{e:?}");
-    assert!(e.to_string().contains("400"), "{e}");
+    // A rectangle at a root board: the triad rooted at board (1, 0, 0).
+    let rooted = client
+        .create_job(
+            &CreateJob::dimensions_at(1, 1, BoardSelector::Triad { x: 1, y: 0, z: 0 })
+                .machine("test-machine"),
+        )
+        .unwrap();
+    rooted.wait_until_ready(READY_WITHIN).unwrap();
+    let boards = rooted.boards().unwrap().expect("allocated");
+    assert_eq!(boards.len(), 3);
+    assert!(boards.iter().all(|b| (b[0], b[1]) == (1, 0)), "{boards:?}");
+    rooted.destroy(None).unwrap();
 }
 
 #[test]

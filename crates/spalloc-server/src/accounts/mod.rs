@@ -21,6 +21,7 @@
 
 pub mod anonymous;
 pub mod demo;
+mod groups;
 pub mod password;
 pub mod policy;
 pub mod role;
@@ -31,6 +32,7 @@ mod tokens;
 mod users;
 pub mod verified;
 
+pub use groups::GroupInfo;
 pub use policy::{Policy, UnixSeconds};
 pub use role::Role;
 pub use sessions::{NewSession, Session};
@@ -66,6 +68,12 @@ pub enum AccountsError {
     /// A user of that name already exists.
     #[error("a user named {0:?} already exists")]
     UserExists(String),
+    /// There is no group of that name.
+    #[error("no group named {0:?}")]
+    NoSuchGroup(String),
+    /// A group of that name already exists.
+    #[error("a group named {0:?} already exists")]
+    GroupExists(String),
     /// A user or group name that could not be used safely everywhere.
     #[error("bad name {0:?}: use 1 to 64 letters, digits and . _ - @ +")]
     BadName(String),

@@ -31,6 +31,8 @@ pub struct UserInfo {
     pub locked_until: Option<UnixSeconds>,
     /// Consecutive failed log-ins.
     pub failures: u32,
+    /// When the last of those failures was (cleared by a success).
+    pub last_failure: Option<UnixSeconds>,
     /// When the account was made.
     pub created: UnixSeconds,
 }
@@ -377,6 +379,7 @@ impl Accounts {
             disabled: row.disabled,
             locked_until: self.policy().locked_until(row.failures, now),
             failures: row.failures.count,
+            last_failure: row.failures.last,
             created: row.created,
         })
     }

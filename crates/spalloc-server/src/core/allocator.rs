@@ -16,6 +16,7 @@ use super::coordinates::{Board, WrapAround};
 use super::pack_tree::PackTree;
 
 mod reservation;
+mod rooted;
 pub use reservation::{BoardUsage, FreeOutside, Reservation};
 
 /// The shape of an allocation request, decided from the positional
@@ -30,6 +31,9 @@ pub enum AllocShape {
     Boards(i64),
     /// Exactly `w × h` triads (`[w, h]`).
     Triads(i64, i64),
+    /// Exactly `w × h` triads whose bottom-left triad is the given board's
+    /// (the v2 API's `dimensions` with a root `board`; see [`rooted`]).
+    TriadsAt(i64, i64, Board),
 }
 
 /// A complete allocation request: the shape plus the keyword constraints.
@@ -455,6 +459,7 @@ impl Allocator {
             AllocShape::Board(board) => self.board_possible(board),
             AllocShape::Boards(n) => self.boards_possible(n, req),
             AllocShape::Triads(w, h) => self.triads_possible(w, h, req),
+            AllocShape::TriadsAt(w, h, root) => self.rooted_possible(w, h, root, req),
         }
     }
 
@@ -560,6 +565,7 @@ impl Allocator {
             AllocShape::Board(board) => self.alloc_board(board, avoid, &req.avoid_boards),
             AllocShape::Boards(n) => self.alloc_boards(n, req, avoid),
             AllocShape::Triads(w, h) => self.alloc_triads(w, h, req, avoid),
+            AllocShape::TriadsAt(w, h, root) => self.alloc_rooted(w, h, root, req, avoid),
         }
     }
 

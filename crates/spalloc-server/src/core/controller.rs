@@ -93,7 +93,7 @@ pub struct Controller {
     /// Whether the machines or their order changed since the last
     /// [`Controller::take_record_changes`].
     machines_unsaved: bool,
-    /// What the v2 API shows of destroyed jobs (in memory only).
+    /// What the v2 API shows of destroyed jobs (durable, as records).
     pub(crate) tombstones: Tombstones,
     /// Users' reports of broken boards.
     pub(crate) issue_reports: IssueReports,
@@ -139,6 +139,7 @@ impl Controller {
             || self.service_log.unsaved
             || self.usage.has_unsaved()
             || self.cooling.has_unsaved()
+            || self.tombstones.has_unsaved()
     }
 
     /// Forgets which records changed, without building them: for a server
@@ -673,6 +674,7 @@ impl Controller {
             boards: self.board_records(),
             usage: self.usage.records(),
             cooling: self.cooling.entries(),
+            tombstones: self.tombstones.entries(),
         }
     }
 
@@ -710,6 +712,7 @@ impl Controller {
             boards,
             usage: self.usage.take_unsaved(all),
             cooling: self.cooling.take_unsaved(all),
+            tombstones: self.tombstones.take_unsaved(all),
         }
     }
 
@@ -770,6 +773,7 @@ impl Controller {
         c.next_job_id = records.next_job_id;
         c.retired.restore(records.retired);
         c.usage.restore(records.usage);
+        c.tombstones.restore(records.tombstones);
         let mut claims: BTreeMap<String, Vec<(u64, Claim)>> = BTreeMap::new();
         let mut jobs = BTreeMap::new();
         for mut job in records.jobs {

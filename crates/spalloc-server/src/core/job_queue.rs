@@ -488,7 +488,7 @@ fn boards_wanted(request: &AllocRequest) -> u64 {
     match request.shape {
         AllocShape::Board(_) => 1,
         AllocShape::Boards(n) => u64::try_from(n).unwrap_or(0),
-        AllocShape::Triads(w, h) => {
+        AllocShape::Triads(w, h) | AllocShape::TriadsAt(w, h, _) => {
             u64::try_from(w.saturating_mul(h).saturating_mul(3)).unwrap_or(0)
         }
     }

@@ -255,6 +255,40 @@ impl PackTree {
         Ok(self.alloc(w, h, filter).map(|(x, y)| (x, y, w, h)))
     }
 
+    /// Allocates exactly the `width × height` rectangle whose bottom-left
+    /// corner is `(x, y)`, if it lies wholly in one free leaf, cutting that
+    /// leaf (left, right, below, above) until the rectangle is a leaf of its
+    /// own. `false` (and the tree unchanged) if it does not: a rectangle
+    /// rooted at a given board, as allocserv's "dimensions at a board".
+    pub fn alloc_at(&mut self, x: u32, y: u32, width: u32, height: u32) -> bool {
+        let inside = |n: &PackTree| {
+            u64::from(n.x) <= u64::from(x)
+                && u64::from(n.y) <= u64::from(y)
+                && u64::from(x) + u64::from(width) <= u64::from(n.x) + u64::from(n.width)
+                && u64::from(y) + u64::from(height) <= u64::from(n.y) + u64::from(n.height)
+        };
+        if width == 0 || height == 0 || self.allocated || !inside(self) {
+            return false;
+        }
+        if let Some(children) = self.children.as_mut() {
+            return children.iter_mut().any(|c| c.alloc_at(x, y, width, height));
+        }
+        if (x, y, width, height) == (self.x, self.y, self.width, self.height) {
+            self.allocated = true;
+            return true;
+        }
+        if x > self.x {
+            self.vsplit(x);
+        } else if x + width < self.x + self.width {
+            self.vsplit(x + width);
+        } else if y > self.y {
+            self.hsplit(y);
+        } else {
+            self.hsplit(y + height);
+        }
+        self.alloc_at(x, y, width, height)
+    }
+
     /// Allocates exactly the 1×1 cell `(x, y)` if it is free, splitting
     /// along the side with the most room first (left, right, above, below).
     pub fn request(&mut self, x: u32, y: u32) -> Option<(u32, u32)> {
@@ -379,6 +413,23 @@ impl PackTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rectangle_is_allocated_exactly_where_asked_and_freed_again() {
+        let mut t = PackTree::new(0, 0, 5, 4);
+        assert!(t.alloc_at(1, 1, 2, 2));
+        assert!(t.has_node((1, 1, 2, 2)));
+        // Overlapping it, or leaving the region, is refused.
+        assert!(!t.alloc_at(2, 2, 2, 2));
+        assert!(!t.alloc_at(4, 3, 2, 1));
+        assert!(!t.alloc_at(0, 0, 0, 1));
+        // Beside it is fine, and so is everything once it is freed.
+        assert!(t.alloc_at(3, 0, 2, 4));
+        t.free(1, 1).expect("frees");
+        t.free(3, 0).expect("frees");
+        assert!(t.is_free_leaf());
+        assert!(t.alloc_at(0, 0, 5, 4));
+    }
 
     fn accept_all(_: u32, _: u32, _: u32, _: u32) -> bool {
         true

@@ -184,6 +184,7 @@ impl Controller {
         }
         self.settings = settings;
         self.retired.set_capacity(settings.max_retired_jobs);
+        self.tombstones.set_capacity(settings.max_retired_jobs);
         if report.is_unchanged() {
             return report;
         }

@@ -15,6 +15,7 @@ use crate::core::job::Job;
 use crate::core::machine::{Machine, Physical};
 use crate::core::retired::RetiredEntry;
 use crate::core::scheduler::Scheduler;
+use crate::core::tombstone::{Tombstone, TombstoneChange};
 use crate::core::usage::UsageRecord;
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::Link;
@@ -106,6 +107,9 @@ pub struct Records {
     /// Freed boards still waiting out `seconds_before_free`, by job.
     #[serde(default)]
     pub cooling: Vec<CoolingBoards>,
+    /// What the v2 API still shows of destroyed jobs, by job ID.
+    #[serde(default)]
+    pub tombstones: Vec<(u64, Tombstone)>,
 }
 
 /// The records changed since the last
@@ -129,6 +133,8 @@ pub struct RecordChanges {
     /// Changed records of boards waiting to be freed, by job: the new
     /// record, or `None` if the wait is over.
     pub cooling: Vec<(u64, Option<CoolingBoards>)>,
+    /// Tombstones recorded (`Some`) or forgotten (`None`).
+    pub tombstones: Vec<TombstoneChange>,
 }
 
 impl RecordChanges {
@@ -140,5 +146,6 @@ impl RecordChanges {
             && self.boards.is_none()
             && self.usage.is_empty()
             && self.cooling.is_empty()
+            && self.tombstones.is_empty()
     }
 }

@@ -45,11 +45,10 @@ fn base_url(headers: &HeaderMap, tls: bool, local: Option<SocketAddr>) -> String
             .map(str::trim)
             .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_graphic()))
     };
-    let scheme = match first("x-forwarded-proto") {
-        Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        Some(p) if p.eq_ignore_ascii_case("http") => "http",
-        _ if tls => "https",
-        _ => "http",
+    let scheme = if auth::over_https(headers, tls) {
+        "https"
+    } else {
+        "http"
     };
     let host = first("x-forwarded-host")
         .or_else(|| first("host"))
@@ -94,6 +93,12 @@ pub fn to_response(reply: Reply) -> Response {
             .into_response(),
         Body::Text(message) => text(status, message),
         Body::Empty => status.into_response(),
+        Body::Bytes(data) => (
+            status,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            data,
+        )
+            .into_response(),
     };
     let headers = response.headers_mut();
     if let Some(v) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -150,6 +155,17 @@ pub async fn handle(State(state): State<HttpState>, request: Request) -> Respons
         base: &base,
         host: host.as_deref(),
     };
+    if rest::uses_accounts(&request) {
+        return from_accounts(&state, &request).await;
+    }
+    match state
+        .shared
+        .with(|s| rest::board_access(&s.service, &request))
+    {
+        Some(Ok(access)) => return to_response(super::board_io::perform(access).await),
+        Some(Err(reply)) => return to_response(reply),
+        None => {}
+    }
     if let Err(response) = long_poll(&state, &request).await {
         return response;
     }
@@ -163,6 +179,40 @@ pub async fn handle(State(state): State<HttpState>, request: Request) -> Respons
         return response;
     }
     to_response(reply)
+}
+
+/// Answers an admin request on users or groups: on a blocking thread
+/// (setting a password hashes it, tens of milliseconds) and without the
+/// service lock. The accounts database commits each change itself.
+async fn from_accounts(state: &HttpState, request: &ApiRequest<'_>) -> Response {
+    let accounts = state.accounts.clone();
+    let method = request.method;
+    let path = request.path.to_owned();
+    let query = request.query.to_vec();
+    let body = request.body.to_vec();
+    let user = request.user.clone();
+    let base = request.base.to_owned();
+    let host = request.host.map(str::to_owned);
+    let answered = tokio::task::spawn_blocking(move || {
+        let request = ApiRequest {
+            method,
+            path: &path,
+            query: &query,
+            body: &body,
+            user: &user,
+            base: &base,
+            host: host.as_deref(),
+        };
+        rest::admin::handle_accounts(&accounts, &request, clock::now() as i64)
+    })
+    .await;
+    match answered {
+        Ok(reply) => to_response(reply),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the accounts operation failed: {e}"),
+        ),
+    }
 }
 
 /// Waits until change set `seq` (the last one handed to the state file's

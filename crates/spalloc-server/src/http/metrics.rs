@@ -92,9 +92,26 @@ fn api_template(r: &Route) -> &'static str {
         Route::Power(..) => "/spalloc/srv/spalloc/jobs/{id}/machine/power",
         Route::JobChip(_) => "/spalloc/srv/spalloc/jobs/{id}/chip",
         Route::ReportIssue(_) => "/spalloc/srv/spalloc/jobs/{id}/report-issue",
+        Route::Memory(..) => "/spalloc/srv/spalloc/jobs/{id}/memory",
         Route::BoardIo(_) => "/spalloc/srv/spalloc/jobs/{id}/{board-io}",
         Route::EmergencyStop => "/spalloc/srv/spalloc/emergencyStop",
         Route::Usage => "/spalloc/srv/spalloc/usage",
+        Route::Admin(a) => admin_template(a),
+    }
+}
+
+fn admin_template(a: &crate::rest::AdminRoute) -> &'static str {
+    use crate::rest::AdminRoute;
+    match a {
+        AdminRoute::Describe => "/spalloc/srv/spalloc/admin",
+        AdminRoute::Import(_) => "/spalloc/srv/spalloc/admin/import",
+        AdminRoute::Board(_) => "/spalloc/srv/spalloc/admin/board",
+        AdminRoute::Users(_) => "/spalloc/srv/spalloc/admin/users",
+        AdminRoute::User(..) => "/spalloc/srv/spalloc/admin/users/{name}",
+        AdminRoute::Groups(_) => "/spalloc/srv/spalloc/admin/groups",
+        AdminRoute::Group(..) => "/spalloc/srv/spalloc/admin/groups/{name}",
+        AdminRoute::Members(_) => "/spalloc/srv/spalloc/admin/groups/{name}/members",
+        AdminRoute::Member(..) => "/spalloc/srv/spalloc/admin/groups/{name}/members/{user}",
     }
 }
 

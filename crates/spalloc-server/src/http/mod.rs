@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod board_io;
 pub mod metrics;
 pub mod openapi;
 pub mod tls;
@@ -54,13 +55,14 @@ pub struct HttpState {
 /// unchanged).
 pub fn router(state: HttpState) -> Router {
     let accounts = state.accounts.clone();
+    let tls = state.tls;
     let proxy = crate::proxy::route::routes(crate::proxy::route::for_http(&state));
     Router::new()
         .route(metrics::METRICS_PATH, axum::routing::get(metrics::scrape))
         .merge(crate::web::routes())
         .fallback(api::handle)
         .with_state(state)
-        .merge(auth::routes(accounts))
+        .merge(auth::routes_over(accounts, tls))
         .merge(proxy)
         .layer(axum::middleware::from_fn(metrics::time_request))
 }

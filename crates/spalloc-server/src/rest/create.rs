@@ -6,10 +6,12 @@
 //! `{x, y, z}`, physical `{cabinet, frame, board}` or `{address}`; none of
 //! these (one board). With `machine-name` or `tags` (exactly one, as
 //! allocserv insists), `max-dead-boards` and `keepalive-interval` (ISO-8601,
-//! 30 to 300 seconds). Deliberate differences: `dimensions` together with
-//! `board` (a rectangle rooted at a board) and the NMPI charging fields are
-//! refused with a 400 saying so.
+//! 30 to 300 seconds). `dimensions` together with `board` is a rectangle
+//! whose bottom-left triad is that board's; unlike allocserv's it does not
+//! wrap around the machine's edges. Deliberate difference: the NMPI
+//! charging fields are refused with a 400 saying so.
 
+use super::board_by::BoardBy;
 use super::duration::parse_seconds;
 use super::jobs::json_body;
 use super::{ApiRequest, Failure, Outcome, Reply, Role};
@@ -73,13 +75,6 @@ struct SpecificBoard {
 /// A non-negative coordinate, or allocserv-style 400.
 fn coordinate(name: &str, v: i32) -> Result<u32, Failure> {
     u32::try_from(v).map_err(|_| Failure::bad(format!("{name} must not be negative")))
-}
-
-/// Which board a `board` names.
-enum BoardBy {
-    Triad(Board),
-    Physical(Physical),
-    Address(String),
 }
 
 impl SpecificBoard {
@@ -229,22 +224,24 @@ pub fn validate(
         // One board is a board, not a triad (as the legacy `create_job(1)`).
         (Some(1), _, _) => (AllocShape::Board(None), vec![json!(1)]),
         (Some(n), _, _) => (AllocShape::Boards(i64::from(*n)), vec![json!(n)]),
-        (None, Some(_), Some(_)) => {
-            return Err(Failure::bad(
-                "dimensions at a given root board are not supported by this server; \
-                 give dimensions or a board",
-            ))
-        }
-        (None, Some(d), None) => {
+        (None, Some(d), root) => {
             if d.width < 1 || d.height < 1 {
                 return Err(Failure::bad(
                     "dimensions must be at least 1 triad wide and high",
                 ));
             }
-            (
-                AllocShape::Triads(d.width.into(), d.height.into()),
-                vec![json!(d.width), json!(d.height)],
-            )
+            let (w, h) = (i64::from(d.width), i64::from(d.height));
+            let shape = match root {
+                None => AllocShape::Triads(w, h),
+                Some(b) => {
+                    let (machine, board) = resolve_board(service, &target, b.identify()?)?;
+                    if let Some(m) = machine {
+                        target = Target::Machine(m);
+                    }
+                    AllocShape::TriadsAt(w, h, board)
+                }
+            };
+            (shape, vec![json!(d.width), json!(d.height)])
         }
         (None, None, Some(b)) => {
             let (machine, board) = resolve_board(service, &target, b.identify()?)?;
@@ -368,13 +365,12 @@ fn resolve_board(
     target: &Target,
     by: BoardBy,
 ) -> Result<(Option<String>, Board), Failure> {
-    let found = |m: &Machine| board_on(m, &by);
     if let BoardBy::Triad(b) = by {
         return Ok((None, b));
     }
     candidates(service, target)
         .into_iter()
-        .find_map(|m| found(m).map(|b| (Some(m.name.clone()), b)))
+        .find_map(|m| by.find_on(m).map(|b| (Some(m.name.clone()), b)))
         .ok_or_else(|| Failure::bad("no such board on any machine matching the request"))
 }
 

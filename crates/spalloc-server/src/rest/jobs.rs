@@ -56,7 +56,7 @@ fn visible<'a>(service: &'a Service, user: &ApiUser, id: u64) -> Result<Visible<
 
 /// The live job if `user` may control it: 404 for an unknown or invisible
 /// job, 410 for a destroyed one.
-fn live<'a>(service: &'a Service, user: &ApiUser, id: u64) -> Result<&'a Job, Failure> {
+pub(crate) fn live<'a>(service: &'a Service, user: &ApiUser, id: u64) -> Result<&'a Job, Failure> {
     match visible(service, user, id)? {
         Visible::Live(job) => Ok(job),
         Visible::Destroyed { .. } => Err(Failure {
@@ -465,16 +465,24 @@ fn locate_reported(service: &Service, job: &Job, b: &ReportedBoard) -> Result<Bo
     Ok(board)
 }
 
-/// `memory`, `fast-data-*`, `router`: allocserv drives the boards itself
-/// for these; this server leaves board I/O to the client, so they answer
-/// 501 (after the usual 404 for a job the caller may not see).
+/// `fast-data-*`, `router`: allocserv drives the job's boards itself for
+/// these, with its own SpiNNaker transceiver (the extra monitors'
+/// data-speed-up protocol, router resets with diagnostic filters). This
+/// server speaks only plain SCP memory reads and writes to boards
+/// ([`super::board_io`]); fast data and router resets need SC&MP's extra
+/// monitors and SpiNNMan's router-clearing sequence, which nothing here
+/// has (nor do the simulated boards), so these answer 501 (after the usual
+/// 404 for a job the caller may not see, and 410 for a destroyed one).
+/// Clients do that I/O themselves, directly or through the job proxy. See
+/// `docs/v2-endpoints.md`.
 pub fn board_io(service: &Service, request: &ApiRequest, id: u64) -> Outcome {
     live(service, request.user, id)?;
     Ok(Reply {
         status: 501,
         body: Body::Text(
-            "this server does not read or write board memory or routers for clients; \
-             talk to the boards directly"
+            "this server does not do fast data transfers or router resets for clients \
+             (they need SC&MP's extra monitor cores): do them from the client, directly \
+             or through the job proxy"
                 .into(),
         ),
         location: None,

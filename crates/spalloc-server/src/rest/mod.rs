@@ -16,8 +16,14 @@
 //! * [`create`]: the create-job request and its validation;
 //! * [`jobs`], [`machines`]: the operations;
 //! * [`usage`]: the caller's board-seconds and quotas;
+//! * [`admin`]: allocserv's admin API (boards on the service; users and
+//!   groups on the accounts database, see [`uses_accounts`]);
+//! * [`board_by`]: naming a board by triad, physical location or address;
 //! * [`shapes`]: the JSON shapes, as allocserv serialises them.
 
+pub mod admin;
+pub mod board_by;
+pub mod board_io;
 pub mod create;
 pub mod duration;
 pub mod jobs;
@@ -29,7 +35,7 @@ pub mod time_format;
 pub mod usage;
 
 use crate::service::Service;
-pub use route::{Method, Route};
+pub use route::{AdminRoute, Method, Route};
 use serde_json::Value;
 
 /// How long a long-poll (`wait=true`) is held at most, as allocserv's `spalloc.wait`.
@@ -99,6 +105,8 @@ pub enum Body {
     Text(String),
     /// Nothing (204 and 202).
     Empty,
+    /// `application/octet-stream`: memory read from a board.
+    Bytes(Vec<u8>),
 }
 
 /// A reply: status, body and the headers the API sets.
@@ -130,7 +138,7 @@ impl Reply {
         Reply::with(status, Body::Text(message.into()))
     }
 
-    fn with(status: u16, body: Body) -> Reply {
+    pub(crate) fn with(status: u16, body: Body) -> Reply {
         Reply {
             status,
             body,
@@ -223,10 +231,55 @@ fn run(service: &mut Service, request: &ApiRequest, now: f64) -> Outcome {
         Route::ReportIssue(id) => jobs::report_issue(service, request, id, now),
         Route::BoardIo(id) => jobs::board_io(service, request, id),
         Route::Usage => usage::usage(service, request, &q, now),
+        // Refused at once if they can be; else the shell does them through
+        // `board_access` (they need the network).
+        Route::Memory(..) => match board_access(service, request) {
+            Some(Err(reply)) => Ok(reply),
+            _ => Err(admin::misrouted()),
+        },
         Route::EmergencyStop => Err(Failure::forbidden(
             "emergency stop is not enabled on this server",
         )),
+        Route::Admin(AdminRoute::Describe) => admin::describe(request),
+        Route::Admin(AdminRoute::Import(method)) => admin::import(method),
+        Route::Admin(AdminRoute::Board(method)) => {
+            admin::boards::board(service, request, method, &q, now)
+        }
+        // The shell sends these to `admin::handle_accounts` (see `uses_accounts`).
+        Route::Admin(_) => Err(admin::misrouted()),
     }
+}
+
+/// For `GET`/`POST /jobs/{id}/memory`: `Some(Ok(access))` for the shell
+/// to perform (then it answers with [`board_io::read_reply`] or
+/// [`board_io::write_reply`]), `Some(Err(reply))` to answer at once;
+/// `None` for every other request (answered by [`handle`]).
+pub fn board_access(
+    service: &Service,
+    request: &ApiRequest,
+) -> Option<Result<board_io::MemoryAccess, Reply>> {
+    let Ok(Route::Memory(id, method)) = route::route(request.method, request.path) else {
+        return None;
+    };
+    let q = query::Query::new(request.query);
+    Some(
+        Route::Memory(id, method)
+            .required_role()
+            .check(request.user)
+            .and_then(|()| board_io::memory_access(service, request, id, method == Method::Get, &q))
+            .map_err(Reply::from),
+    )
+}
+
+/// Whether a request is answered by [`admin::handle_accounts`] on the
+/// accounts database instead of by [`handle`] on the service: the admin
+/// API's user and group routes. The shell runs those without the service
+/// lock and off the async runtime (setting a password hashes it).
+pub fn uses_accounts(request: &ApiRequest) -> bool {
+    matches!(
+        route::route(request.method, request.path),
+        Ok(Route::Admin(admin)) if admin.uses_accounts()
+    )
 }
 
 /// What a `wait=true` request waits for a change of: `Some(fingerprint)`

@@ -58,13 +58,55 @@ pub enum Route {
     JobChip(u64),
     /// `POST /jobs/{id}/report-issue`.
     ReportIssue(u64),
-    /// `memory`, `fast-data-read`, `fast-data-write`, `router`: board I/O
-    /// through the server, which this server does not do.
+    /// `GET` or `POST /jobs/{id}/memory`: a chip's memory, through the
+    /// server (see [`crate::rest::board_io`]).
+    Memory(u64, Method),
+    /// `fast-data-read`, `fast-data-write`, `router`: board I/O through the
+    /// server that this server does not do.
     BoardIo(u64),
     /// `GET /emergencyStop`.
     EmergencyStop,
     /// `GET /usage`: the caller's board-seconds (see [`super::usage`]).
     Usage,
+    /// Under `/admin`: allocserv's admin API (administrators only).
+    Admin(AdminRoute),
+}
+
+/// An endpoint of the admin API (allocserv's `AdminAPI`), below `/admin`.
+/// Users, groups and members are named in paths by their names, which are
+/// unique (allocserv uses numeric IDs; a client following the returned
+/// links never sees the difference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `GET /admin`: links to the other resources.
+    Describe,
+    /// `GET` or `POST /admin/import`: machine definitions.
+    Import(Method),
+    /// `GET` or `PUT /admin/board`: a board's enabled state.
+    Board(Method),
+    /// `GET` or `POST /admin/users`.
+    Users(Method),
+    /// `GET`, `PUT` or `DELETE /admin/users/{name}`.
+    User(String, Method),
+    /// `GET` or `POST /admin/groups`.
+    Groups(Method),
+    /// `GET`, `PUT` or `DELETE /admin/groups/{name}`.
+    Group(String, Method),
+    /// `POST /admin/groups/{name}/members`.
+    Members(String),
+    /// `GET` or `DELETE /admin/groups/{name}/members/{user}`.
+    Member(String, String, Method),
+}
+
+impl AdminRoute {
+    /// Whether it works on the accounts database rather than the service
+    /// (the shell runs those off the service lock: a password is hashed).
+    pub fn uses_accounts(&self) -> bool {
+        !matches!(
+            self,
+            AdminRoute::Describe | AdminRoute::Import(_) | AdminRoute::Board(_)
+        )
+    }
 }
 
 impl Route {
@@ -74,6 +116,7 @@ impl Route {
             Route::Service | Route::EmergencyStop => Role::Reader,
             Route::Machines | Route::Machine(_) | Route::MachineWhereIs(..) => Role::Reader,
             Route::Jobs(Method::Get) | Route::Usage => Role::Reader,
+            Route::Admin(_) => Role::Admin,
             _ => Role::User,
         })
     }
@@ -100,16 +143,7 @@ impl RoleRequirement {
 pub fn route(method: Method, path: &str) -> Result<Route, Failure> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let not_found = || Failure::not_found(format!("no such resource: {path}"));
-    let allow = |route: Route, allowed: &[Method]| {
-        if allowed.contains(&method) {
-            Ok(route)
-        } else {
-            Err(Failure {
-                status: 405,
-                message: format!("{method:?} is not allowed on {path}"),
-            })
-        }
-    };
+    let allow = |route: Route, allowed: &[Method]| allowed_method(method, path, route, allowed);
     use Method::*;
     match segments.as_slice() {
         [] => allow(Route::Service, &[Get]),
@@ -137,18 +171,64 @@ pub fn route(method: Method, path: &str) -> Result<Route, Failure> {
                 ["machine", "power"] => allow(Route::Power(id, method), &[Get, Post]),
                 ["chip"] => allow(Route::JobChip(id), &[Get]),
                 ["report-issue"] => allow(Route::ReportIssue(id), &[Post]),
-                ["memory"] => allow(Route::BoardIo(id), &[Get, Post]),
+                ["memory"] => allow(Route::Memory(id, method), &[Get, Post]),
                 ["fast-data-read"] => allow(Route::BoardIo(id), &[Get]),
                 ["fast-data-write"] => allow(Route::BoardIo(id), &[Post]),
                 ["router"] => allow(Route::BoardIo(id), &[Delete]),
                 _ => Err(not_found()),
             }
         }
+        ["admin", rest @ ..] => admin_route(method, path, rest).map(Route::Admin),
         _ => Err(not_found()),
     }
 }
 
-/// A path segment naming something (a machine), percent-decoded as JAX-RS
+/// `value` if `method` is one of `allowed`, else 405.
+fn allowed_method<T>(
+    method: Method,
+    path: &str,
+    value: T,
+    allowed: &[Method],
+) -> Result<T, Failure> {
+    if allowed.contains(&method) {
+        Ok(value)
+    } else {
+        Err(Failure {
+            status: 405,
+            message: format!("{method:?} is not allowed on {path}"),
+        })
+    }
+}
+
+/// The admin API's routes (`segments` are those after `admin`).
+fn admin_route(method: Method, path: &str, segments: &[&str]) -> Result<AdminRoute, Failure> {
+    use Method::*;
+    let allow =
+        |route: AdminRoute, allowed: &[Method]| allowed_method(method, path, route, allowed);
+    match segments {
+        [] => allow(AdminRoute::Describe, &[Get]),
+        ["import"] => allow(AdminRoute::Import(method), &[Get, Post]),
+        ["board"] => allow(AdminRoute::Board(method), &[Get, Put]),
+        ["users"] => allow(AdminRoute::Users(method), &[Get, Post]),
+        ["users", name] => allow(
+            AdminRoute::User(decoded(name)?, method),
+            &[Get, Put, Delete],
+        ),
+        ["groups"] => allow(AdminRoute::Groups(method), &[Get, Post]),
+        ["groups", name] => allow(
+            AdminRoute::Group(decoded(name)?, method),
+            &[Get, Put, Delete],
+        ),
+        ["groups", name, "members"] => allow(AdminRoute::Members(decoded(name)?), &[Post]),
+        ["groups", name, "members", user] => allow(
+            AdminRoute::Member(decoded(name)?, decoded(user)?, method),
+            &[Get, Delete],
+        ),
+        _ => Err(Failure::not_found(format!("no such resource: {path}"))),
+    }
+}
+
+/// A path segment naming something (a machine, user or group), percent-decoded as JAX-RS
 /// does for `@PathParam`: a client that escapes `-` or a space in a
 /// machine's name must reach the same machine.
 fn decoded(segment: &str) -> Result<String, Failure> {
@@ -196,6 +276,40 @@ mod tests {
             Ok(Route::MachineWhereIs("my machine".into(), WhereBy::Chip))
         );
         assert_eq!(route(Method::Get, "/machines/%FF").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn admin_paths_name_users_groups_and_members_by_percent_decoded_names() {
+        assert_eq!(
+            route(Method::Get, "/admin/"),
+            Ok(Route::Admin(AdminRoute::Describe))
+        );
+        assert_eq!(
+            route(Method::Put, "/admin/board"),
+            Ok(Route::Admin(AdminRoute::Board(Method::Put)))
+        );
+        assert_eq!(
+            route(Method::Delete, "/admin/users/a%40b"),
+            Ok(Route::Admin(AdminRoute::User("a@b".into(), Method::Delete)))
+        );
+        assert_eq!(
+            route(Method::Get, "/admin/groups/crew/members/bob/"),
+            Ok(Route::Admin(AdminRoute::Member(
+                "crew".into(),
+                "bob".into(),
+                Method::Get
+            )))
+        );
+        assert_eq!(
+            route(Method::Post, "/admin/groups/crew/members"),
+            Ok(Route::Admin(AdminRoute::Members("crew".into())))
+        );
+        assert_eq!(route(Method::Post, "/admin/board").unwrap_err().status, 405);
+        assert_eq!(route(Method::Get, "/admin/nope").unwrap_err().status, 404);
+        let admin = route(Method::Get, "/admin/users").expect("routes");
+        assert_eq!(admin.required_role(), RoleRequirement(Role::Admin));
+        assert!(matches!(admin, Route::Admin(a) if a.uses_accounts()));
+        assert!(!AdminRoute::Board(Method::Get).uses_accounts());
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub mod board_rows;
 pub mod checkpoint;
 pub mod lock;
 pub mod schema;
+pub mod tombstones;
 pub mod writer;
 
 use crate::config::ServerConfig;
@@ -280,6 +281,7 @@ impl Store {
                 Err(e) => bad.push(format!("a destroyed job's reason: {e}")),
             }
         }
+        let tombstones = tombstones::read(&self.conn, &mut bad)?;
         let mut jobs = Vec::new();
         let mut damaged_ids = Vec::new();
         let mut query = self
@@ -351,6 +353,7 @@ impl Store {
                 boards,
                 usage,
                 cooling,
+                tombstones,
             }),
             bad,
         ))
@@ -425,6 +428,7 @@ struct Net<'a> {
     boards: Option<&'a BoardRecords>,
     usage: BTreeMap<u64, &'a UsageRecord>,
     cooling: BTreeMap<u64, Option<&'a CoolingBoards>>,
+    tombstones: BTreeMap<u64, Option<&'a crate::core::tombstone::Tombstone>>,
 }
 
 impl<'a> Net<'a> {
@@ -448,6 +452,7 @@ impl<'a> Net<'a> {
             boards: None,
             usage: BTreeMap::new(),
             cooling: BTreeMap::new(),
+            tombstones: BTreeMap::new(),
         };
         for (changes, all) in group {
             if *all {
@@ -456,7 +461,9 @@ impl<'a> Net<'a> {
                 net.retired.clear();
                 net.floor = None;
                 net.cooling.clear();
+                net.tombstones.clear();
             }
+            tombstones::net(&mut net.tombstones, &changes.tombstones);
             net.next_job_id = changes.next_job_id;
             if let Some(machines) = &changes.machines {
                 net.machines = Some(machines);
@@ -501,6 +508,7 @@ struct Encoded {
     /// `(job, owner, group, finish time, board-seconds, record)`.
     usage: Vec<UsageRow>,
     cooling: Vec<(u64, Option<String>)>,
+    tombstones: Vec<(u64, Option<String>)>,
 }
 
 /// One usage history row, encoded.
@@ -554,6 +562,7 @@ impl Encoded {
                 .iter()
                 .map(|(id, e)| Ok((*id, e.map(serde_json::to_string).transpose()?)))
                 .collect::<serde_json::Result<_>>()?,
+            tombstones: tombstones::encode(&net.tombstones)?,
         })
     }
 
@@ -621,6 +630,7 @@ impl Encoded {
                 upsert.execute(params![id, owner, group, finish, seconds, record])?;
             }
         }
+        tombstones::write(tx, &self.tombstones, self.all)?;
         Ok(())
     }
 
@@ -730,6 +740,7 @@ pub fn open_and_restore(
             info!(file = %path.display(), "cold start: the saved state is discarded");
             records.jobs.clear();
             records.retired.clear();
+            records.tombstones.clear();
             records.machines.clear();
             // The usage history is accounting: a cold start keeps it.
             service.controller = Controller::from_records(settings, records, machines, now);

@@ -115,6 +115,8 @@ pub const MIGRATIONS: &[&str] = &[
          time REAL NOT NULL,
          closed INTEGER NOT NULL
      );",
+    // tombstones (v2-admin): what the v2 API shows of destroyed jobs.
+    super::tombstones::MIGRATION,
 ];
 
 /// The version this build writes.

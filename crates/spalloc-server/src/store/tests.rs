@@ -237,3 +237,33 @@ fn default_state_path_is_hidden_beside_the_config() {
         Path::new("/etc/spalloc/.server.toml.state.sqlite")
     );
 }
+
+#[test]
+fn destroyed_jobs_tombstones_are_read_back_and_evicted_ones_deleted() {
+    let path = temp("tombstones");
+    let (mut store, _) = Store::open(&path, Synchronous::Normal).expect("open");
+    let mut c = Controller::new(SETTINGS, machines(2, false));
+    commit(&mut store, &mut c, true);
+    let ids: Vec<u64> = (0..6)
+        .map(|_| c.create_job(spec(json!([])), None, 100.0))
+        .collect();
+    for id in &ids {
+        c.destroy_job(*id, Some("done".into()), 200.0);
+    }
+    commit(&mut store, &mut c, false);
+    drop(store);
+    let (_, opened) = Store::open(&path, Synchronous::Normal).expect("reopen");
+    let records = opened.records.expect("records");
+    // Only the newest `max_retired_jobs` are kept, in the file as in memory.
+    let kept: Vec<u64> = records.tombstones.iter().map(|(id, _)| *id).collect();
+    assert_eq!(kept, ids[2..]);
+    let rebuilt = Controller::from_records(SETTINGS, records, machines(2, false), 300.0);
+    let (reason, tombstone) = rebuilt.destroyed_job(ids[5]).expect("remembered");
+    assert!(reason.is_some_and(|r| r.contains("done")), "{reason:?}");
+    let tombstone = tombstone.expect("tombstone");
+    assert_eq!(
+        (tombstone.start_time, tombstone.finish_time),
+        (100.0, 200.0)
+    );
+    let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+}

@@ -52,6 +52,7 @@ struct Mirror {
     boards: BoardRecords,
     usage: BTreeMap<u64, UsageRecord>,
     cooling: BTreeMap<u64, CoolingBoards>,
+    tombstones: BTreeMap<u64, crate::core::tombstone::Tombstone>,
 }
 
 impl Mirror {
@@ -68,6 +69,7 @@ impl Mirror {
             boards: r.boards,
             usage: r.usage.into_iter().map(|u| (u.job_id, u)).collect(),
             cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
+            tombstones: r.tombstones.into_iter().collect(),
         }
     }
 
@@ -76,6 +78,13 @@ impl Mirror {
             self.jobs.clear();
             self.retired.clear();
             self.cooling.clear();
+            self.tombstones.clear();
+        }
+        for (id, tombstone) in changes.tombstones {
+            match tombstone {
+                Some(t) => self.tombstones.insert(id, t),
+                None => self.tombstones.remove(&id),
+            };
         }
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
@@ -120,6 +129,11 @@ impl Mirror {
             boards: self.boards.clone(),
             usage: self.usage.values().cloned().collect(),
             cooling: self.cooling.values().cloned().collect(),
+            tombstones: self
+                .tombstones
+                .iter()
+                .map(|(id, t)| (*id, t.clone()))
+                .collect(),
         }
     }
 }

@@ -99,7 +99,7 @@ impl FreeOutside {
         let triads = match req.shape {
             AllocShape::Board(_) => return self.triads > 0 || self.shared_boards > 0,
             AllocShape::Boards(n) => super::boards_to_triads(n),
-            AllocShape::Triads(w, h) => w.saturating_mul(h),
+            AllocShape::Triads(w, h) | AllocShape::TriadsAt(w, h, _) => w.saturating_mul(h),
         };
         u64::try_from(triads).is_ok_and(|t| t <= self.triads)
     }
@@ -208,6 +208,14 @@ impl Allocator {
                 tree.alloc(tw, th, &mut |x, y, w, h| filter.check(x, y, w, h))
                     .is_some()
             }
+            AllocShape::TriadsAt(tw, th, root) => {
+                let (Ok(tw), Ok(th)) = (u32::try_from(tw), u32::try_from(th)) else {
+                    return false;
+                };
+                Reservation::from_bounds(bounds).contains(root)
+                    && tree.alloc_at(root.x, root.y, tw, th)
+                    && self.rooted_possible(tw.into(), th.into(), root, req)
+            }
         }
     }
 
@@ -224,7 +232,9 @@ impl Allocator {
         let least = match req.shape {
             AllocShape::Board(_) => 1,
             AllocShape::Boards(n) => u64::try_from(super::boards_to_triads(n)).ok()?,
-            AllocShape::Triads(w, h) => u64::try_from(w.saturating_mul(h)).ok()?,
+            AllocShape::Triads(w, h) | AllocShape::TriadsAt(w, h, _) => {
+                u64::try_from(w.saturating_mul(h)).ok()?
+            }
         };
         nodes.retain(|c| u64::from(c.bounds.2) * u64::from(c.bounds.3) >= least);
         // Stable: equal candidates keep the tree's (children first) order.

@@ -8,8 +8,8 @@
 //! is how SpiNNMan tells the two apart.
 
 use super::authenticate::check_password_off_runtime;
-use super::cookie::{clear_session, session_id, set_session};
-use super::{now, pages, rfc3339, AuthRejection, CSRF_HEADER, HOME_PAGE, LOGIN_PAGE};
+use super::cookie::{clear_session, over_https, session_id, set_session};
+use super::{now, pages, rfc3339, AuthRejection, ListenerTls, CSRF_HEADER, HOME_PAGE, LOGIN_PAGE};
 use crate::accounts::{secret, Accounts, LoginError, UnixSeconds};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,14 +32,20 @@ pub struct LoginForm {
 /// `GET login.html`: the form and a new not-yet-logged-in session. With
 /// `Authorization: Bearer`, instead a session logged in as the token's
 /// user (SpiNNMan's token log-in, contract §3.2), or 401 for a bad token.
-pub async fn login_form(State(accounts): State<Accounts>, headers: HeaderMap) -> Response {
+pub async fn login_form(
+    State(accounts): State<Accounts>,
+    State(ListenerTls(tls)): State<ListenerTls>,
+    headers: HeaderMap,
+) -> Response {
     let now = now();
+    let secure = over_https(&headers, tls);
     if let Some(Authorization(bearer)) = headers.typed_get::<Authorization<Bearer>>() {
-        return bearer_login(&accounts, bearer.token(), now).unwrap_or_else(|r| r.into_response());
+        return bearer_login(&accounts, bearer.token(), secure, now)
+            .unwrap_or_else(|r| r.into_response());
     }
     let session = accounts.start_anonymous_session(now);
     (
-        [set_session(&session.id)],
+        [set_session(&session.id, secure)],
         Html(pages::login_form(&session.csrf)),
     )
         .into_response()
@@ -48,6 +54,7 @@ pub async fn login_form(State(accounts): State<Accounts>, headers: HeaderMap) ->
 fn bearer_login(
     accounts: &Accounts,
     token: &str,
+    secure: bool,
     now: UnixSeconds,
 ) -> Result<Response, AuthRejection> {
     let (identity, token_id) = accounts
@@ -55,7 +62,7 @@ fn bearer_login(
         .ok_or(AuthRejection::BadToken)?;
     let session = accounts.start_session(&identity.user, Some(token_id), now)?;
     Ok((
-        [set_session(&session.id)],
+        [set_session(&session.id, secure)],
         Html(pages::login_form(&session.csrf)),
     )
         .into_response())
@@ -64,10 +71,12 @@ fn bearer_login(
 /// `POST perform_login`.
 pub async fn perform_login(
     State(accounts): State<Accounts>,
+    State(ListenerTls(tls)): State<ListenerTls>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let now = now();
+    let secure = over_https(&headers, tls);
     let form: LoginForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let old_session = session_id(&headers);
     let expected = old_session
@@ -97,7 +106,7 @@ pub async fn perform_login(
                 Ok(session) => (
                     StatusCode::FOUND,
                     [
-                        set_session(&session.id),
+                        set_session(&session.id, secure),
                         (
                             header::LOCATION,
                             header::HeaderValue::from_static(HOME_PAGE),
@@ -135,6 +144,7 @@ fn login_failure(status: StatusCode, message: &str, now: UnixSeconds) -> Respons
 /// `_csrf` field or the header) and sends the browser to the log-in form.
 pub async fn perform_logout(
     State(accounts): State<Accounts>,
+    State(ListenerTls(tls)): State<ListenerTls>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -162,7 +172,7 @@ pub async fn perform_logout(
     (
         StatusCode::FOUND,
         [
-            clear_session(),
+            clear_session(over_https(&headers, tls)),
             (
                 header::LOCATION,
                 header::HeaderValue::from_static("/spalloc/system/login.html?logout"),

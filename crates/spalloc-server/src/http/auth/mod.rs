@@ -34,13 +34,14 @@ mod rejection;
 mod tokens;
 
 pub use authenticate::authenticate;
-pub use cookie::SESSION_COOKIE;
+pub use cookie::{over_https, SESSION_COOKIE};
 pub use principal::{CsrfToken, Principal, CSRF_HEADER};
 pub use rejection::AuthRejection;
 
 pub use crate::accounts::{Accounts, Role};
 
 use crate::accounts::UnixSeconds;
+use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
@@ -55,9 +56,39 @@ pub const HOME_PAGE: &str = "/spalloc/system/";
 /// The collection of the caller's own API tokens.
 pub const TOKENS_PATH: &str = "/spalloc/srv/spalloc/tokens";
 
-/// The log-in, log-out and token routes, with their state applied; merge
-/// them into the API's router.
+/// What the log-in routes need: the accounts, and whether their listener
+/// speaks TLS (for the session cookie's `Secure` flag).
+#[derive(Clone)]
+struct AuthState {
+    accounts: Accounts,
+    tls: ListenerTls,
+}
+
+/// Whether the listener a request came in on speaks TLS.
+#[derive(Debug, Clone, Copy)]
+struct ListenerTls(bool);
+
+impl FromRef<AuthState> for Accounts {
+    fn from_ref(state: &AuthState) -> Accounts {
+        state.accounts.clone()
+    }
+}
+
+impl FromRef<AuthState> for ListenerTls {
+    fn from_ref(state: &AuthState) -> ListenerTls {
+        state.tls
+    }
+}
+
+/// The log-in, log-out and token routes for a plain-HTTP listener (see
+/// [`routes_over`]).
 pub fn routes(accounts: Accounts) -> Router {
+    routes_over(accounts, false)
+}
+
+/// The log-in, log-out and token routes, with their state applied; merge
+/// them into the API's router. `tls` says whether the listener speaks TLS.
+pub fn routes_over(accounts: Accounts, tls: bool) -> Router {
     Router::new()
         .route(LOGIN_PAGE, get(login::login_form))
         .route(LOGIN_ACTION, post(login::perform_login))
@@ -71,7 +102,10 @@ pub fn routes(accounts: Accounts) -> Router {
         )
         .route("/spalloc/srv/spalloc/tokens/{id}", delete(tokens::revoke))
         .route("/spalloc/srv/spalloc/tokens/{id}/", delete(tokens::revoke))
-        .with_state(accounts)
+        .with_state(AuthState {
+            accounts,
+            tls: ListenerTls(tls),
+        })
 }
 
 /// Now, for the accounts' rules: the HTTP shell is where the clock is read.
