@@ -4,7 +4,8 @@
 # failure. Needs only Python 3 (with venv) and PyPI: the virtualenv (about 230 MB, 30 s to
 # install) is kept in $SPALLOC_SPINNMAN_HOME (default /tmp/spalloc-spinnman), one per version of
 # spinnman and Python, so later runs start at once. Builds our server with cargo unless
-# SPALLOC_SERVER names a binary. Listens on 127.0.0.1 only, on free ports; stops its server.
+# SPALLOC_SERVER names a binary (and SPALLOC_PROXY_TOOL the local forwarder). Listens on
+# 127.0.0.1 only, on free ports; stops its server.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -31,20 +32,22 @@ if [ ! -f "$venv/.complete" ]; then
 fi
 
 server=${SPALLOC_SERVER:-}
-if [ -z "$server" ]; then
-  (cd "$root" && cargo build --locked -q -p spalloc-server) || {
+proxy_tool=${SPALLOC_PROXY_TOOL:-}
+if [ -z "$server" ] || [ -z "$proxy_tool" ]; then
+  (cd "$root" && cargo build --locked -q -p spalloc-server -p spalloc-cli --bin spalloc-server --bin spalloc-proxy) || {
     echo "FAIL spinnman: setup: cargo build failed"
     exit 1
   }
   target=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
     "$python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  server=$target/debug/spalloc-server
+  server=${server:-$target/debug/spalloc-server}
+  proxy_tool=${proxy_tool:-$target/debug/spalloc-proxy}
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/spalloc-spinnman.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "== SpiNNMan $spinnman_version SpallocClient against $server (HTTPS, 127.0.0.1)"
-"$venv/bin/python" "$here/spinnman_client.py" --server "$server" --work "$work"
+"$venv/bin/python" "$here/spinnman_client.py" --server "$server" --proxy-tool "$proxy_tool" --work "$work"
 status=$?
 if [ "$status" != 0 ] && [ -f "$work/server.log" ]; then
   echo "-- our server's log (last lines):"

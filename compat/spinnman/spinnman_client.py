@@ -11,6 +11,11 @@ an [http] section served over TLS, adds a user and a token with
 and token log-in, machines, every create form the client has, waiting until
 ready, connections and root host, where-is, keepalive, job listing, get_job,
 long-poll, destroy, a server restart under a live session, and refused log-ins.
+The simulated boards answer SCP, so it also reads a board's version through
+the job proxy, both with SpiNNMan's own proxied SC&MP connection
+(`job.connect_to_board`, a websocket to our `/spalloc/proxy/{job}`) and
+with SpiNNMan's plain UDP SCAMPConnection sent to our local forwarder
+(`spalloc-proxy`, given by --proxy-tool).
 It prints one line per check, `PASS name` or `FAIL name: why`, or `KNOWN name`
 for something our server deliberately does not serve, and exits 1 if any
 check failed. No check patches the client: the test certificate is trusted
@@ -37,6 +42,8 @@ from spinnman.data.spinnman_data_writer import SpiNNManDataWriter
 from spinnman.exceptions import SpallocException
 from spinnman.spalloc import SpallocClient, SpallocState
 from spinnman.spalloc.spalloc_client import SpallocBoardUnavailableException
+from spinnman.connections.udp_packet_connections import SCAMPConnection
+from spinnman.processes import FixedConnectionSelector, GetVersionProcess
 
 USER = "alice"
 PASSWORD = "wonderland rabbit"
@@ -165,6 +172,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--server", required=True, help="spalloc-server binary")
     parser.add_argument("--work", required=True, help="a scratch directory")
+    parser.add_argument("--proxy-tool", help="spalloc-proxy binary")
     args = parser.parse_args()
     work = args.work
 
@@ -200,6 +208,7 @@ width = 2
 height = 1
 base_ip = "127.47.1.0"
 power_delay = 0.3
+answer_scp = true
 """)
     binary = args.server
     token = check("the user command adds a user and prints a token")(
@@ -218,13 +227,66 @@ power_delay = 0.3
     for name in ("spinnman", "spinn_utilities", "spinn_machine"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        run_checks(server, url, token, http_port)
+        run_checks(server, url, token, http_port, args.proxy_tool, work)
     finally:
         server.stop()
     return 1 if failures else 0
 
 
-def run_checks(server, url, token, http_port):
+def read_version(connection):
+    """The version of the board behind `connection`, as SpiNNMan reads it
+    (GetVersionProcess: an SCP version request, retried on timeout)."""
+    selector = FixedConnectionSelector(connection)
+    return GetVersionProcess(selector).get_version(0, 0, 0)
+
+
+def proxied_version(job, board_ip):
+    """SpiNNMan's proxied SC&MP connection through our websocket proxy."""
+    connection = job.connect_to_board(0, 0)
+    try:
+        info = read_version(connection)
+    finally:
+        connection.close()
+    expect(info.name == "SC&MP", info.name)
+    expect(board_ip in info.hardware, info.hardware)
+
+
+def forwarded_version(tool, url, job_id, board_ip, work):
+    """SpiNNMan's plain UDP SCAMPConnection to spalloc-proxy's local port."""
+    env = dict(os.environ, HOME=work, XDG_CONFIG_HOME=os.path.join(work, "cfg"))
+    forwarder = subprocess.Popen(
+        [tool, str(job_id), "--url", url, "--ca-cert",
+         os.path.join(work, "ca.pem"), "--user", USER, "--password", PASSWORD,
+         "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = forwarder.stdout.readline()
+        if not line:
+            raise RuntimeError(f"no port table: {forwarder.stderr.read()}")
+        import json
+        table = json.loads(line)
+        local = table["boards"][0]["local"]
+        host, port = local.rsplit(":", 1)
+        connection = SCAMPConnection(0, 0, remote_host=host,
+                                     remote_port=int(port))
+        try:
+            info = read_version(connection)
+        finally:
+            connection.close()
+        expect(info.name == "SC&MP", info.name)
+        expect(board_ip in info.hardware, info.hardware)
+    finally:
+        forwarder.send_signal(signal.SIGINT)
+        try:
+            code = forwarder.wait(10)
+        except subprocess.TimeoutExpired:
+            forwarder.kill()
+            forwarder.wait()
+            code = None
+    expect(code == 0, f"spalloc-proxy exited {code} on Ctrl-C")
+
+
+def run_checks(server, url, token, http_port, proxy_tool, work):
     # -- password log-in (§3.1)
     client = check("log in with a user name and password")(
         SpallocClient, url, USER, PASSWORD)
@@ -261,6 +323,15 @@ def run_checks(server, url, token, http_port):
         expect(connections and host == connections[(0, 0)], host)
         return host
     root = check("read the root host, the IP of (0, 0)")(root_host)
+    if root:
+        check("read a board's version through the proxy "
+              "(connect_to_board, SpiNNMan's proxied SC&MP connection)")(
+            proxied_version, job, root)
+        if proxy_tool:
+            job_number = job._url.rstrip("/").rsplit("/", 1)[-1]
+            check("read a board's version with a plain UDP SCAMPConnection "
+                  "to spalloc-proxy's local port")(
+                forwarded_version, proxy_tool, url, job_number, root, work)
 
     def where_is():
         board = job.where_is_machine(0, 0)

@@ -2,46 +2,20 @@
 //! directly and through `spalloc-proxy` and the server's websocket proxy,
 //! and sustained datagrams per second through one proxied channel.
 //!
+//! The same through the library's `BoardConnection`, for comparison.
+//!
 //! `cargo bench -p spalloc-cli --bench proxy_round_trip [-- ROUND_TRIPS]`
 //! (default 2000). Loopback only; the board answers on 127.75.0.x.
 
-use serde_json::{json, Value};
-use spalloc::ProtocolClient;
-use spalloc_server::proxy::access::{Lookup, ProxyTarget};
-use spalloc_server::proxy::route::{self, Authorise, Caller, ProxyJobs, ProxyState};
-use spalloc_server::proxy::socket::ProxySettings;
+use serde_json::Value;
+use spalloc::v2::proxy::BoardConnection;
+use spalloc::v2::{Client, CreateJob, Credentials};
+use spalloc_server::accounts::{NewUser, Role};
 use spalloc_server::{RunningServer, ServerConfig};
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The job table as the server reports it (as in the end-to-end test).
-struct ServerJobs(Mutex<ProtocolClient>);
-
-impl ProxyJobs for ServerJobs {
-    fn lookup(&self, job: u64) -> Lookup {
-        let Ok(client) = self.0.lock() else {
-            return Lookup::Unknown;
-        };
-        let Ok(info) = client.get_job_machine_info(job) else {
-            return Lookup::Unknown;
-        };
-        let (Some(machine), Some(connections)) = (info.machine_name, info.connections) else {
-            return Lookup::Unknown;
-        };
-        Lookup::Allocated(ProxyTarget {
-            owner: "bench".into(),
-            allocation: (machine, 0),
-            boards: connections
-                .iter()
-                .filter_map(|c| Some(((c.0[0], c.0[1]), c.1.parse().ok()?)))
-                .collect::<BTreeMap<_, _>>(),
-        })
-    }
-}
 
 fn scp_version(seq: u16) -> Vec<u8> {
     let mut out = vec![0, 0, 0x87, 0xff, 0x00, 0xff, 0, 0, 0, 0, 0, 0];
@@ -104,6 +78,49 @@ fn throughput(socket: &UdpSocket, to: &str, window: usize, seconds: f64) -> f64 
     replies as f64 / start.elapsed().as_secs_f64()
 }
 
+/// [`round_trips`] through the library's board connection.
+fn library_round_trips(board: &BoardConnection, n: usize) -> Vec<f64> {
+    let mut times = Vec::with_capacity(n);
+    let mut seq: u16 = 0;
+    for _ in 0..n * 10 {
+        if times.len() == n {
+            break;
+        }
+        seq = seq.wrapping_add(1);
+        let start = Instant::now();
+        if board.send(&scp_version(seq)).is_err() {
+            break;
+        }
+        while let Ok(Some(reply)) = board.recv(Duration::from_millis(500)) {
+            if reply.len() >= 14 && reply[12..14] == seq.to_le_bytes() {
+                times.push(start.elapsed().as_secs_f64() * 1e6);
+                break;
+            }
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+/// [`throughput`] through the library's board connection.
+fn library_throughput(board: &BoardConnection, window: usize, seconds: f64) -> f64 {
+    let start = Instant::now();
+    let mut replies = 0usize;
+    let mut seq: u16 = 0;
+    for _ in 0..window {
+        seq = seq.wrapping_add(1);
+        let _ = board.send(&scp_version(seq));
+    }
+    while start.elapsed().as_secs_f64() < seconds {
+        if let Ok(Some(_)) = board.recv(Duration::from_millis(500)) {
+            replies += 1;
+        }
+        seq = seq.wrapping_add(1);
+        let _ = board.send(&scp_version(seq));
+    }
+    replies as f64 / start.elapsed().as_secs_f64()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or(f64::NAN)
@@ -115,67 +132,48 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(2000);
     let config = ServerConfig::from_toml_str(
-        "ip = \"127.0.0.1\"\nport = 0\n[[machine]]\nname = \"bench\"\nwidth = 1\nheight = 1\nbase_ip = \"127.75.0.0\"\npower_delay = 0.0\nanswer_scp = true\n",
+        "ip = \"127.0.0.1\"\nport = 0\n[http]\nport = 0\n[[machine]]\nname = \"bench\"\nwidth = 1\nheight = 1\nbase_ip = \"127.75.0.0\"\npower_delay = 0.0\nanswer_scp = true\n",
     )
     .expect("config");
     let server = RunningServer::start(config).expect("server");
-    let port = server.local_addr().port();
-    let client = ProtocolClient::new("127.0.0.1", port).with_timeout(Some(Duration::from_secs(10)));
-    let reply = client
-        .call(
-            "create_job",
-            vec![json!(1)],
-            serde_json::Map::from_iter([("owner".into(), json!("bench"))]),
+    let now = spalloc_server::clock::now() as i64;
+    server
+        .accounts()
+        .add_user(
+            &NewUser {
+                name: "bench".into(),
+                role: Role::User,
+                password: Some("bench".into()),
+                groups: vec![],
+            },
+            now,
         )
-        .expect("create_job");
-    let job = reply.as_u64().expect("job id");
-
-    let authorise: Authorise = Arc::new(|_parts| {
-        Box::pin(async move {
-            Ok::<_, axum::response::Response>(Caller {
-                user: "bench".into(),
-                admin: false,
-            })
-        })
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+        .expect("user");
+    let token = server
+        .accounts()
+        .create_token("bench", "bench", None, now)
+        .expect("token")
+        .secret;
+    let url = format!("http://{}/spalloc/", server.http_addr().expect("HTTP"));
+    let client = Client::builder(url.clone())
+        .credentials(Credentials::Token(token.clone()))
         .build()
-        .expect("runtime");
-    let state = ProxyState {
-        jobs: Arc::new(ServerJobs(Mutex::new(
-            ProtocolClient::new("127.0.0.1", port).with_timeout(Some(Duration::from_secs(10))),
-        ))),
-        authorise,
-        settings: ProxySettings::default(),
-    };
-    let http = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, route::routes(state)).await;
-        });
-        address
-    });
+        .expect("client");
+    let job = client.create_job(&CreateJob::boards(1)).expect("job");
+    job.wait_until_ready(Some(Duration::from_secs(60)))
+        .expect("ready");
     let home = tempfile::tempdir().expect("temp dir");
     let mut forwarder = Command::new(env!("CARGO_BIN_EXE_spalloc-proxy"))
         .current_dir(home.path())
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path().join("config"))
         .args([
-            &job.to_string(),
+            &job.id().to_string(),
             "--url",
-            &format!("http://{http}/"),
+            &url,
             "--token",
-            "bench",
+            &token,
             "--json",
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -210,11 +208,16 @@ fn main() {
     let proxied_times = round_trips(&socket, &local, n);
     let direct_rate = throughput(&socket, &direct, 16, 2.0);
     let proxied_rate = throughput(&socket, &local, 16, 2.0);
+    let board = job.connect_to_board(0, 0, 17893).expect("board connection");
+    let _ = library_round_trips(&board, 10);
+    let library_times = library_round_trips(&board, n);
+    let library_rate = library_throughput(&board, 16, 2.0);
     println!("SCP version round trip, {n} sequential requests (µs):");
     println!("{:<28} {:>8} {:>8} {:>8}", "path", "median", "p90", "p99");
     for (name, t) in [
         ("direct to the board", &direct_times),
         ("via spalloc-proxy + proxy", &proxied_times),
+        ("library BoardConnection", &library_times),
     ] {
         println!(
             "{:<28} {:>8.0} {:>8.0} {:>8.0}",
@@ -228,9 +231,10 @@ fn main() {
         "added latency (median): {:.0} µs",
         percentile(&proxied_times, 0.5) - percentile(&direct_times, 0.5)
     );
-    println!("sustained replies/s, 16 in flight, 2 s: direct {direct_rate:.0}, proxied {proxied_rate:.0}");
+    println!("sustained replies/s through one channel, 16 in flight, 2 s: direct {direct_rate:.0}, via spalloc-proxy {proxied_rate:.0}, library BoardConnection {library_rate:.0}");
     let _ = forwarder.kill();
     let _ = forwarder.wait();
-    drop(runtime);
+    drop(board);
+    let _ = job.destroy(None);
     server.shutdown();
 }

@@ -31,6 +31,7 @@
 
 pub mod accounts;
 pub mod bmp;
+pub mod board_cli;
 pub mod board_sim;
 pub mod clock;
 pub mod cmd;

@@ -51,7 +51,8 @@ struct Args {
     /// reference killed by anything but SIGINT.
     #[arg(long, conflicts_with_all = ["state", "cold_start"])]
     no_state: bool,
-    /// Instead of serving, manage accounts (`user add|list|passwd|...`).
+    /// Instead of serving, manage accounts (`user add|list|passwd|...`) or
+    /// boards (`board reports|out-of-service|in-service`).
     #[command(subcommand)]
     command: Option<spalloc_server::user_cli::Command>,
 }

@@ -21,6 +21,10 @@ pub enum Command {
     /// Manage the users of the HTTP API (kept in the state file).
     #[command(subcommand)]
     User(UserCommand),
+    /// List board reports and boards out of service; take boards out of
+    /// service or return them (kept in the state file).
+    #[command(subcommand)]
+    Board(crate::board_cli::BoardCommand),
 }
 
 /// Which state file holds the accounts.
@@ -146,8 +150,11 @@ pub enum UserCommand {
 
 /// Runs a subcommand; the exit status says whether it worked.
 pub fn run(command: Command) -> ExitCode {
-    let Command::User(command) = command;
-    match run_user(command) {
+    let result = match command {
+        Command::User(command) => run_user(command),
+        Command::Board(command) => crate::board_cli::run_board(command),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("spalloc-server: {message}");
@@ -290,20 +297,25 @@ fn run_user(command: UserCommand) -> Result<(), String> {
     Ok(())
 }
 
+impl StateFile {
+    /// The state file named by `--state` or found from `--config`.
+    pub fn path(&self) -> Result<PathBuf, String> {
+        match (&self.state, &self.config) {
+            (Some(state), _) => Ok(state.clone()),
+            (None, Some(config)) => {
+                if !config.is_file() {
+                    return Err(format!("no configuration file {}", config.display()));
+                }
+                Ok(crate::store::default_state_path(config))
+            }
+            (None, None) => Err("say which server: --config CONFIG or --state FILE".into()),
+        }
+    }
+}
+
 /// Opens the accounts in the state file named by `--state` or `--config`.
 fn open(target: &StateFile) -> Result<Accounts, String> {
-    let path = match (&target.state, &target.config) {
-        (Some(state), _) => state.clone(),
-        (None, Some(config)) => {
-            if !config.is_file() {
-                return Err(format!("no configuration file {}", config.display()));
-            }
-            crate::store::default_state_path(config)
-        }
-        (None, None) => {
-            return Err("say which server: --config CONFIG or --state FILE".into());
-        }
-    };
+    let path = target.path()?;
     Accounts::open(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -97,3 +97,82 @@ fn each_board_of_a_simulated_machine_answers_its_version_and_keeps_its_memory() 
     assert_eq!(other.payload, vec![0, 0, 0, 0]);
     server.shutdown();
 }
+
+/// Whether `board` has stopped answering: no reply to three requests in a
+/// row, tried at most 50 times (a board being unbound may still answer for
+/// a moment).
+fn stops_answering(socket: &UdpSocket, board: &str) -> bool {
+    let mut buffer = [0u8; 2048];
+    let mut silent = 0;
+    for seq in 0..50u16 {
+        socket
+            .send_to(
+                &scp(CMD_VER, 1000 + seq, [0, 0, 0], &[]),
+                (board, SCAMP_PORT),
+            )
+            .expect("send");
+        // Replies to earlier requests are drained first.
+        let mut answered = false;
+        while socket.recv(&mut buffer).is_ok() {
+            answered = true;
+        }
+        silent = if answered { 0 } else { silent + 1 };
+        if silent == 3 {
+            return true;
+        }
+    }
+    false
+}
+
+fn machines(names_and_ips: &[(&str, &str)]) -> ServerConfig {
+    let mut text = String::from("ip = \"127.0.0.1\"\nport = 0\n");
+    for (name, ip) in names_and_ips {
+        text.push_str(&format!(
+            "[[machine]]\nname = \"{name}\"\nwidth = 1\nheight = 1\nbase_ip = \"{ip}\"\nanswer_scp = true\n"
+        ));
+    }
+    ServerConfig::from_toml_str(&text).expect("valid config")
+}
+
+#[test]
+fn a_reload_rebinds_the_simulated_boards_to_the_new_machines() {
+    let first = machines(&[("kept", "127.72.0.0"), ("gone", "127.72.1.0")]);
+    let second = machines(&[("kept", "127.72.0.0"), ("new", "127.72.2.0")]);
+    let ip_of = |config: &ServerConfig, i: usize| -> String {
+        let ips = &config.machines[i].machine.spinnaker_ips;
+        ips.values().next().cloned().expect("a board")
+    };
+    let (kept, gone, new) = (ip_of(&first, 0), ip_of(&first, 1), ip_of(&second, 1));
+    let server = RunningServer::start(first).expect("server starts");
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    call(&socket, &kept, &scp(CMD_VER, 1, [0, 0, 0], &[]));
+    call(&socket, &gone, &scp(CMD_VER, 2, [0, 0, 0], &[]));
+    // What is written to a kept board stays through the reload.
+    let written = call(
+        &socket,
+        &kept,
+        &scp(CMD_WRITE, 3, [MEMORY_BASE, 4, 2], &[9, 8, 7, 6]),
+    );
+    assert_eq!(written.rc, RC_OK);
+
+    // The same path as SIGHUP (the reloader), with "gone" replaced by "new".
+    server.reload(second).expect("reload");
+
+    let reply = call(&socket, &new, &scp(CMD_VER, 4, [0, 0, 0], &[]));
+    let info = VersionInfo::decode(&reply.payload).expect("a version");
+    assert!(
+        info.hardware.contains(&format!("of new at {new}")),
+        "{}",
+        info.hardware
+    );
+    assert!(
+        stops_answering(&socket, &gone),
+        "the removed board still answers"
+    );
+    let read = call(&socket, &kept, &scp(CMD_READ, 5, [MEMORY_BASE, 4, 2], &[]));
+    assert_eq!(read.payload, vec![9, 8, 7, 6]);
+    server.shutdown();
+}

@@ -524,7 +524,7 @@ proptest! {
                     }
                     let id = next_id;
                     next_id += 1;
-                    let got = queue.enqueue(id, s.target.clone(), s.request, now);
+                    let got = queue.enqueue(id, s.target.clone(), s.request.clone(), now);
                     let want = oracle.enqueue(id, s.target, s.request, now);
                     prop_assert_eq!(&got, &want);
                     if got.is_some() {

@@ -171,26 +171,32 @@ fn a_wrong_fpga_id_re_powers_only_that_board() {
 }
 
 #[test]
-fn fpgas_wrong_after_every_round_fail_the_job() {
+fn fpgas_wrong_after_every_round_take_the_board_out_of_service_and_the_job_runs_on_another() {
     let bmp = FakeBmp::start("127.0.24.0");
     let (_server, mut c) = start(&bmp);
     bmp.clear();
     bmp.wrong_fpga_id(0, 0, usize::MAX);
     let id = c.create(json!([1]), json!({}));
-    let s = c.wait_state(id, DESTROYED);
-    assert_eq!(
-        s["reason"],
-        json!(format!(
-            "Machine configuration failed. Error: Requests failed on BMP {}",
-            bmp.ip()
-        ))
+    // Not destroyed (the reference would): its board failed its checks, so
+    // it went out of service and the job got another one.
+    c.wait_state(id, READY);
+    let slot0 = c.ok(
+        "get_board_at_position",
+        json!([]),
+        json!({"machine_name": "test-machine", "x": 0, "y": 0, "z": 0}),
     );
-    let power_ons = bmp
+    let info = c.ok("get_job_machine_info", json!([id]), json!({}));
+    assert_eq!(info["boards"].as_array().map(Vec::len), Some(1), "{info}");
+    assert_ne!(info["boards"][0], slot0);
+    let slot0_power_ons = bmp
         .received()
         .iter()
-        .filter(|r| r.cmd == CMD_BMP_POWER && r.args[0] == 1)
+        .filter(|r| r.cmd == CMD_BMP_POWER && r.args[0] == 1 && r.args[1] == 1)
         .count();
-    assert_eq!(power_ons, 2 * 3, "3 rounds in each of 2 tries");
+    assert_eq!(slot0_power_ons, 2 * 3, "3 rounds in each of 2 tries");
+    // A job asking for that board now waits.
+    let waiting = c.create(slot0, json!({}));
+    assert_eq!(c.state(waiting)["state"], json!(QUEUED));
 }
 
 #[test]

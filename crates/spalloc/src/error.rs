@@ -118,6 +118,21 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
+
+    /// The job proxy's websocket closed (or could not be opened): the
+    /// server's close code and reason, or what broke the connection.
+    #[error("the job proxy closed: {reason}{}", code.map(|c| format!(" (close code {c})")).unwrap_or_default())]
+    ProxyClosed {
+        /// The websocket close code, if the server sent one.
+        code: Option<u16>,
+        /// The server's reason, or what went wrong.
+        reason: String,
+    },
+
+    /// The job proxy refused a call (an ERROR frame): e.g. a chip that is
+    /// not a board of the job. The proxy stays open.
+    #[error("the job proxy refused: {0}")]
+    ProxyRefused(String),
 }
 
 impl Error {
@@ -134,6 +149,23 @@ impl Error {
                 | Error::ProtocolError(_)
                 | Error::ProtocolTimeout(_)
                 | Error::Transport { .. }
-        )
+        ) || matches!(self, Error::ProxyClosed { code, .. } if !code.is_some_and(proxy_close_is_final))
+    }
+}
+
+/// Whether a proxy close code means the server will not proxy the job
+/// again (1001: the job ended or lost its boards; 1007/1008: the client
+/// broke the protocol or may not; 1011: the job cannot be proxied), so that
+/// reconnecting is pointless; any other close (a restart, a network drop)
+/// is worth retrying.
+pub fn proxy_close_is_final(code: u16) -> bool {
+    matches!(code, 1001 | 1007 | 1008 | 1011)
+}
+
+impl Error {
+    /// For [`Error::ProxyClosed`]: whether the server closed the proxy for
+    /// good (see [`proxy_close_is_final`]).
+    pub fn is_final_proxy_close(&self) -> bool {
+        matches!(self, Error::ProxyClosed { code: Some(c), .. } if proxy_close_is_final(*c))
     }
 }

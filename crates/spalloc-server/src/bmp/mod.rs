@@ -13,7 +13,7 @@ pub mod scp;
 pub mod simulated;
 
 use crate::config::{BmpBackend, ServerConfig};
-use crate::core::bmp_request::BmpRequest;
+use crate::core::bmp_request::{BmpFailure, BmpRequest};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -24,16 +24,18 @@ use tracing::error;
 type WorkerKey = (String, (u32, u32));
 
 /// Where a BMP worker reports that a request is done: `Ok`, or `Err` with
-/// what failed (the core destroys the job with the reference's reason).
+/// what failed (a BMP that failed: the core destroys the job with the
+/// reference's reason; boards that failed their power-on checks: the core
+/// takes them out of service and queues the job again).
 pub trait Completions: Send + Sync {
-    /// Request `request_id` is done.
-    fn bmp_request_done(&self, request_id: u64, result: Result<(), String>);
+    /// `request` is done.
+    fn bmp_request_done(&self, request: &BmpRequest, result: Result<(), BmpFailure>);
 }
 
 /// A back end's way of carrying out one request.
 pub trait CarryOut {
     /// Carries out `request` (one at a time, in order).
-    fn carry_out(&mut self, request: &BmpRequest) -> impl Future<Output = Result<(), String>>;
+    fn carry_out(&mut self, request: &BmpRequest) -> impl Future<Output = Result<(), BmpFailure>>;
 }
 
 /// Carries out each request of `inbox` in order with `backend` and reports
@@ -54,7 +56,7 @@ pub async fn run_worker(
         let Some(completions) = completions.upgrade() else {
             return;
         };
-        completions.bmp_request_done(request.id, result);
+        completions.bmp_request_done(&request, result);
     }
 }
 
@@ -62,7 +64,7 @@ pub async fn run_worker(
 struct Unattached;
 
 impl Completions for Unattached {
-    fn bmp_request_done(&self, _: u64, _: Result<(), String>) {}
+    fn bmp_request_done(&self, _: &BmpRequest, _: Result<(), BmpFailure>) {}
 }
 
 /// A running worker: its inbox and its task.
@@ -137,11 +139,13 @@ impl BmpDispatcher {
                 BmpBackend::Simulated {
                     power_delay,
                     fail_power,
+                    fail_power_on,
                     ..
                 } => {
                     let bmp = simulated::SimulatedBmp {
                         power_delay,
                         fail_power,
+                        fail_power_on,
                     };
                     run_worker(rx, completions, bmp).await
                 }

@@ -43,6 +43,9 @@ pub enum Command {
     GetBoardAtPosition,
     /// `where_is(**kwargs)`.
     WhereIs,
+    /// `report_problem(address, x=None, y=None, p=None, description=None)`:
+    /// allocserv's, not the Python reference's.
+    ReportProblem,
     /// `list_usage(owner=None, since=None, until=None, start=None,
     /// limit=None)`: an extension (see [`super::usage`]).
     ListUsage,
@@ -74,7 +77,7 @@ mod tests {
         for command in Command::iter() {
             assert_eq!(Command::from_name(command.name()), Some(command));
         }
-        assert_eq!(Command::names().count(), 18);
+        assert_eq!(Command::names().count(), 19);
         assert_eq!(Command::from_name("where_is"), Some(Command::WhereIs));
         assert_eq!(Command::from_name("WhereIs"), None);
         assert_eq!(Command::from_name("no_such"), None);

@@ -48,15 +48,50 @@ const OPTION_SLOTS: [&str; 4] = [
     "min_ratio",
 ];
 
-/// The keyword arguments `create_job` accepts besides `owner` and `keepalive`.
-const KEYWORDS: [&str; 6] = [
+/// The keyword arguments `create_job` accepts besides `owner` and
+/// `keepalive`: the reference's, and `avoid_boards` (this server's: a list
+/// of `[x, y, z]` boards the job must never be given).
+const KEYWORDS: [&str; 7] = [
     "machine",
     "tags",
     "min_ratio",
     "max_dead_boards",
     "max_dead_links",
     "require_torus",
+    "avoid_boards",
 ];
+
+/// The `avoid_boards` keyword: `[[x, y, z], ...]` of non-negative integers
+/// (z 0 to 2). Its size is bounded by [`MAX_ECHOED_BYTES`], as it is echoed.
+fn avoid_boards(value: Option<&Value>) -> Result<BTreeSet<Board>, String> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(BTreeSet::new()),
+        Some(Value::Array(items)) => items,
+        Some(v) => {
+            return Err(format!(
+                "avoid_boards must be a list of [x, y, z] boards, not {}",
+                python_type(v)
+            ))
+        }
+    };
+    let coordinate = |v: &Value| as_int(v).and_then(|i| u32::try_from(i).ok());
+    items
+        .iter()
+        .map(|item| match item.as_array().map(Vec::as_slice) {
+            Some([x, y, z]) => match (coordinate(x), coordinate(y), coordinate(z)) {
+                (Some(x), Some(y), Some(z)) if z < 3 => Ok(Board::new(x, y, z)),
+                _ => Err(format!(
+                    "avoid_boards: {} is not a board (x, y and z >= 0, z < 3)",
+                    python_str(item)
+                )),
+            },
+            _ => Err(format!(
+                "avoid_boards: {} is not an [x, y, z] board",
+                python_str(item)
+            )),
+        })
+        .collect()
+}
 
 /// Validates a `create_job` request; the error is the exception message.
 pub fn parse(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<JobSpec, String> {
@@ -183,6 +218,7 @@ pub fn parse(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<JobSpec, St
         max_dead_boards,
         max_dead_links,
         require_torus,
+        avoid_boards: avoid_boards(options.get("avoid_boards"))?,
     };
     request.validate().map_err(|e| e.to_string())?;
     let mut echoed = kwargs;

@@ -7,6 +7,7 @@
 //! * [`notify`]: `notify_job`, `no_notify_job`, `notify_machine`, `no_notify_machine`;
 //! * [`listing`]: `version`, `list_jobs`, `list_machines`;
 //! * [`location`]: `get_board_position`, `get_board_at_position`, `where_is`;
+//! * [`report`]: `report_problem` (allocserv's, not the Python reference's).
 //! * [`usage`]: `list_usage` (an extension: board-seconds and quotas).
 //!
 //! The commands themselves are the [`Command`] enum; [`dispatch`] matches
@@ -24,6 +25,7 @@ pub mod job;
 pub mod listing;
 pub mod location;
 pub mod notify;
+pub mod report;
 pub mod usage;
 
 use crate::core::watch::ClientId;
@@ -118,6 +120,7 @@ pub fn dispatch(
         Command::GetBoardPosition => location::board_position(call),
         Command::GetBoardAtPosition => location::board_at_position(call),
         Command::WhereIs => location::where_is(call),
+        Command::ReportProblem => report::report_problem(call),
         Command::ListUsage => usage::list_usage(call),
     }
 }

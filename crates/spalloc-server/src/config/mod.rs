@@ -11,6 +11,7 @@
 //! seconds_before_free = 30.0
 //! max_connections = 1024             # more are refused with an exception
 //! stalled_client_timeout = 60.0      # a client not reading its replies for this long is dropped
+//! quarantine_after_reports = 2       # see below; 0 (the default) = never
 //!
 //! [[machine]]
 //! name = "m1"
@@ -24,6 +25,11 @@
 //! bmp = "simulated"
 //! power_delay = 0.2
 //! ```
+//!
+//! `quarantine_after_reports` is how many distinct jobs must report a board
+//! broken (v2 `report-issue`, legacy `report_problem`) before it is taken
+//! out of service automatically (see `core::board_service`); a machine may
+//! set its own. 0 or absent: never (admins decide).
 //!
 //! # Quotas
 //!
@@ -57,7 +63,10 @@
 //!
 //! `bmp = "simulated"` (the default) needs no hardware: `power_delay`
 //! (seconds, default 0.2) is how long each power command takes, and
-//! `fail_power = true` makes every one fail. `answer_scp = true` makes every
+//! `fail_power = true` makes every one fail (the job is destroyed, as by
+//! the reference); `fail_power_on = [[x, y, z], ...]` makes those boards
+//! fail their power-on checks (they go out of service and the job goes
+//! back to the queue). `answer_scp = true` makes every
 //! live board answer SCP on its IP, UDP port 17893, like a board running
 //! SC&MP (the version command and memory reads and writes: see
 //! `board_sim`); the embedded demo machine does.
@@ -91,6 +100,7 @@
 pub mod board_layout;
 pub mod http;
 pub mod ip_scheme;
+pub mod proxy;
 mod toml_schema;
 
 use crate::core::coordinates::Board;
@@ -132,6 +142,10 @@ pub enum BmpBackend {
         power_delay: f64,
         /// Make every power command fail (for tests of the failure path).
         fail_power: bool,
+        /// Boards, as (cabinet, frame, slot), whose power-on checks fail
+        /// (`fail_power_on`): the failure-aware path (the board goes out
+        /// of service, its job back to the queue).
+        fail_power_on: BTreeSet<(u32, u32, u32)>,
         /// Each live board answers SCP on its IP, UDP port 17893 (see
         /// `board_sim`): off unless `answer_scp = true`, as binding the
         /// boards' addresses would clash between servers simulating the same
@@ -237,6 +251,8 @@ pub struct ServerConfig {
     pub state_synchronous: crate::store::Synchronous,
     /// The v2 REST API's listener (`[http]`); `None` serves none.
     pub http: Option<http::HttpConfig>,
+    /// The job proxy's settings (`[proxy]`).
+    pub proxy: proxy::ProxyConfig,
     /// Per-group quotas (`[quota]`).
     pub quota: crate::core::usage::QuotaSettings,
 }
@@ -266,6 +282,7 @@ impl Default for ServerConfig {
             cold_start: false,
             state_synchronous: crate::store::Synchronous::Normal,
             http: None,
+            proxy: proxy::ProxyConfig::default(),
             quota: crate::core::usage::QuotaSettings::default(),
         }
     }
@@ -336,10 +353,11 @@ impl ServerConfig {
         let defines_machines = raw.machines.is_some();
         let raw_machines = raw.machines.unwrap_or_default();
         let mut machines = Vec::with_capacity(raw_machines.len());
+        let quarantine_default = raw.quarantine_after_reports.unwrap_or(0);
         for m in raw_machines {
             let name = m.name.clone();
             machines.push(
-                build_machine(m, base_dir)
+                build_machine(m, base_dir, quarantine_default)
                     .map_err(|e| ConfigError::Invalid(format!("machine '{name}': {e}")))?,
             );
         }
@@ -401,6 +419,12 @@ impl ServerConfig {
                 .map(|h| h.build(base_dir))
                 .transpose()
                 .map_err(ConfigError::Invalid)?,
+            proxy: raw
+                .proxy
+                .map(|p| p.build())
+                .transpose()
+                .map_err(ConfigError::Invalid)?
+                .unwrap_or_default(),
             quota: raw
                 .quota
                 .map(build_quota)
@@ -439,8 +463,11 @@ fn build_quota(raw: toml_schema::RawQuota) -> Result<crate::core::usage::QuotaSe
     })
 }
 
-fn build_machine(m: RawMachine, base_dir: &Path) -> Result<MachineConfig, String> {
-    let bmp = bmp_backend(&m)?;
+fn build_machine(
+    m: RawMachine,
+    base_dir: &Path,
+    quarantine_default: u32,
+) -> Result<MachineConfig, String> {
     let tags: BTreeSet<String> = m
         .tags
         .clone()
@@ -457,10 +484,31 @@ fn build_machine(m: RawMachine, base_dir: &Path) -> Result<MachineConfig, String
         multi_board(&m, tags, base_dir)?
     };
     machine.scheduler = scheduler;
+    machine.quarantine_after_reports = m.quarantine_after_reports.unwrap_or(quarantine_default);
+    let bmp = bmp_backend(&m, &machine)?;
     Ok(MachineConfig { machine, bmp })
 }
 
-fn bmp_backend(m: &RawMachine) -> Result<BmpBackend, String> {
+/// The physical places of the live boards `fail_power_on` names.
+fn failing_slots(
+    boards: &[[u32; 3]],
+    machine: &Machine,
+) -> Result<BTreeSet<(u32, u32, u32)>, String> {
+    boards
+        .iter()
+        .map(|&[x, y, z]| {
+            let board = Board::new(x, y, z);
+            match machine.board_locations.get(&board) {
+                Some(p) if machine.is_live(&board) => Ok((p.cabinet, p.frame, p.board)),
+                _ => Err(format!(
+                    "fail_power_on names ({x}, {y}, {z}), which is not a live board"
+                )),
+            }
+        })
+        .collect()
+}
+
+fn bmp_backend(m: &RawMachine, machine: &Machine) -> Result<BmpBackend, String> {
     match m.bmp.as_deref().unwrap_or("simulated") {
         "simulated" => {
             if let Some(key) = m.given_scp_key() {
@@ -475,13 +523,18 @@ fn bmp_backend(m: &RawMachine) -> Result<BmpBackend, String> {
             Ok(BmpBackend::Simulated {
                 power_delay,
                 fail_power: m.fail_power.unwrap_or(false),
+                fail_power_on: failing_slots(m.fail_power_on.as_deref().unwrap_or(&[]), machine)?,
                 answer_scp: m.answer_scp.unwrap_or(false),
             })
         }
         "scp" => {
-            if m.power_delay.is_some() || m.fail_power.is_some() || m.answer_scp.is_some() {
+            if m.power_delay.is_some()
+                || m.fail_power.is_some()
+                || m.fail_power_on.is_some()
+                || m.answer_scp.is_some()
+            {
                 return Err(
-                    "power_delay, fail_power and answer_scp are for bmp = \"simulated\" machines"
+                    "power_delay, fail_power, fail_power_on and answer_scp are for bmp = \"simulated\" machines"
                         .into(),
                 );
             }
@@ -740,6 +793,28 @@ spinnaker_ip = "127.0.2.1"
 "#;
 
     #[test]
+    fn quarantine_after_reports_has_a_default_that_a_machine_may_override() {
+        let c = ServerConfig::from_toml_str(
+            "quarantine_after_reports = 2\n\
+             [[machine]]\nname = \"a\"\nwidth = 1\nheight = 1\nbase_ip = \"10.0.0.0\"\n\
+             [[machine]]\nname = \"b\"\nwidth = 1\nheight = 1\nbase_ip = \"10.1.0.0\"\n\
+             quarantine_after_reports = 0\n",
+        )
+        .unwrap();
+        let got: Vec<u32> = c
+            .machines
+            .iter()
+            .map(|m| m.machine.quarantine_after_reports)
+            .collect();
+        assert_eq!(got, [2, 0]);
+        let none = ServerConfig::from_toml_str(
+            "[[machine]]\nname = \"a\"\nwidth = 1\nheight = 1\nbase_ip = \"10.0.0.0\"\n",
+        )
+        .unwrap();
+        assert_eq!(none.machines[0].machine.quarantine_after_reports, 0);
+    }
+
+    #[test]
     fn the_issue_example_loads_as_written() {
         let c = ServerConfig::from_toml_str(ISSUE_EXAMPLE).unwrap();
         assert_eq!(c.ip, "127.0.0.1");
@@ -760,6 +835,7 @@ spinnaker_ip = "127.0.2.1"
             BmpBackend::Simulated {
                 power_delay: 0.2,
                 fail_power: false,
+                fail_power_on: BTreeSet::new(),
                 answer_scp: false
             }
         );
@@ -827,7 +903,11 @@ spinnaker_ip = "127.0.2.1"
             ("bmp = \"scp\"\nbmp_port = 0", "bmp_port"),
             (
                 "bmp = \"scp\"\npower_delay = 1.0",
-                "power_delay, fail_power and answer_scp",
+                "power_delay, fail_power, fail_power_on and answer_scp",
+            ),
+            (
+                "fail_power_on = [[5, 0, 0]]",
+                "fail_power_on names (5, 0, 0), which is not a live board",
             ),
             (
                 "bmp = \"scp\"\nanswer_scp = true",

@@ -16,6 +16,9 @@ pub(super) struct RawConfig {
     pub max_connections: Option<usize>,
     pub stalled_client_timeout: Option<f64>,
     pub allow_removing_every_machine: Option<bool>,
+    /// Distinct jobs whose reports take a board out of service, for every
+    /// machine that does not set its own (0: never).
+    pub quarantine_after_reports: Option<u32>,
     /// `[store]`: how the state file is written.
     pub store: Option<RawStore>,
     /// `None` when the file has no `machine` key at all (neither
@@ -24,6 +27,8 @@ pub(super) struct RawConfig {
     pub machines: Option<Vec<RawMachine>>,
     /// `[http]`: the v2 REST API's listener.
     pub http: Option<super::http::RawHttp>,
+    /// `[proxy]`: the job proxy's settings.
+    pub proxy: Option<super::proxy::RawProxy>,
     /// `[quota]`: per-group budgets in board-seconds.
     pub quota: Option<RawQuota>,
 }
@@ -75,6 +80,10 @@ pub(super) struct RawMachine {
     /// `"fifo"` (the default) or `"backfill"`: see `core::scheduler`.
     pub scheduler: Option<String>,
     pub fail_power: Option<bool>,
+    /// Simulated boards (`[x, y, z]`) that fail their power-on checks.
+    pub fail_power_on: Option<Vec<[u32; 3]>>,
+    /// This machine's own `quarantine_after_reports`.
+    pub quarantine_after_reports: Option<u32>,
     /// Simulated boards answer SCP on their IPs (see `board_sim`).
     pub answer_scp: Option<bool>,
     // The keys of the `bmp = "scp"` back end (see the `config` module docs).

@@ -33,7 +33,7 @@ pub enum AllocShape {
 }
 
 /// A complete allocation request: the shape plus the keyword constraints.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AllocRequest {
     /// What to allocate.
     pub shape: AllocShape,
@@ -52,6 +52,12 @@ pub struct AllocRequest {
     /// Only accept allocations with wrap-around links.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_torus: bool,
+    /// Boards the job must never be given (the user's avoid-list), on
+    /// whichever machine it runs. Not considered by
+    /// [`Allocator::alloc_possible`]: a job avoiding boards waits rather
+    /// than being cancelled.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub avoid_boards: BTreeSet<Board>,
 }
 
 /// A request the reference would refuse with an exception. Display is
@@ -556,7 +562,7 @@ impl Allocator {
             return None;
         }
         match req.shape {
-            AllocShape::Board(board) => self.alloc_board(board, avoid),
+            AllocShape::Board(board) => self.alloc_board(board, avoid, &req.avoid_boards),
             AllocShape::Boards(n) => self.alloc_boards(n, req, avoid),
             AllocShape::Triads(w, h) => self.alloc_triads(w, h, req, avoid),
         }
@@ -582,7 +588,8 @@ impl Allocator {
             req.max_dead_links,
             req.require_torus,
             None,
-        );
+        )
+        .avoiding(&req.avoid_boards);
         let (x, y) = self.pack_tree.alloc(w, h, &mut |x, y, w, h| {
             !overlaps(avoid, x, y, w, h) && filter.check(x, y, w, h)
         })?;
@@ -606,7 +613,8 @@ impl Allocator {
             req.max_dead_links,
             req.require_torus,
             Some(n),
-        );
+        )
+        .avoiding(&req.avoid_boards);
         let (x, y, w, h) = self
             .pack_tree
             .alloc_area(triads, req.min_ratio, &mut |x, y, w, h| {
@@ -653,16 +661,18 @@ impl Allocator {
         &mut self,
         board: Option<Board>,
         avoid: Option<Reservation>,
+        avoided: &BTreeSet<Board>,
     ) -> Option<Allocation> {
         if let Some(b) = board {
             if !self.in_machine(b)
                 || self.topology.dead_boards.contains(&b)
                 || overlaps(avoid, b.x, b.y, 1, 1)
+                || avoided.contains(&b)
             {
                 return None;
             }
         }
-        if let Some(allocation) = self.take_shared_board(board, avoid) {
+        if let Some(allocation) = self.take_shared_board(board, avoid, avoided) {
             return Some(allocation);
         }
         let (x, y) = match board {
@@ -671,7 +681,10 @@ impl Allocator {
                 let dead = &self.topology.dead_boards;
                 self.pack_tree.alloc(1, 1, &mut |x, y, _, _| {
                     !overlaps(avoid, x, y, 1, 1)
-                        && (0..3).any(|z| !dead.contains(&Board::new(x, y, z)))
+                        && (0..3).any(|z| {
+                            let b = Board::new(x, y, z);
+                            !dead.contains(&b) && !avoided.contains(&b)
+                        })
                 })?
             }
         };
@@ -687,7 +700,7 @@ impl Allocator {
             free,
             in_use: BTreeSet::new(),
         });
-        self.take_shared_board(board, avoid)
+        self.take_shared_board(board, avoid, avoided)
     }
 
     /// Takes a free board from the shared triads: the first triad's
@@ -697,8 +710,27 @@ impl Allocator {
         &mut self,
         board: Option<Board>,
         avoid: Option<Reservation>,
+        avoided: &BTreeSet<Board>,
     ) -> Option<Allocation> {
         let (index, z) = match board {
+            // With boards to avoid: the first free board that is not one
+            // of them (without, the reference's choice below).
+            None if !avoided.is_empty() => {
+                let (index, z) = self
+                    .single_board_triads
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| !overlaps(avoid, t.x, t.y, 1, 1))
+                    .find_map(|(i, t)| {
+                        (0..3)
+                            .find(|&z| {
+                                t.free.contains(z) && !avoided.contains(&Board::new(t.x, t.y, z))
+                            })
+                            .map(|z| (i, z))
+                    })?;
+                self.single_board_triads[index].free.discard(z);
+                (index, z)
+            }
             None => {
                 let index = self
                     .single_board_triads
@@ -970,6 +1002,7 @@ mod tests {
             max_dead_boards: None,
             max_dead_links: None,
             require_torus: false,
+            avoid_boards: Default::default(),
         }
     }
 
@@ -1306,6 +1339,7 @@ mod tests {
                     max_dead_boards: mdb,
                     max_dead_links: mdl,
                     require_torus: torus && !matches!(shape, AllocShape::Board(_)),
+                    avoid_boards: Default::default(),
                 })
         }
 
@@ -1390,6 +1424,7 @@ mod tests {
                     max_dead_boards: None,
                     max_dead_links: None,
                     require_torus: false,
+                    avoid_boards: Default::default(),
                 };
                 let origin_alive = !dead_now.contains(&Board::new(0, 0, 0));
                 prop_assert_eq!(a.alloc_possible(&full), origin_alive);

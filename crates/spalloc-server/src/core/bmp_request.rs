@@ -28,3 +28,20 @@ pub struct BmpRequest {
     /// Link settings to apply after powering on: (slot, link, enable).
     pub links: Vec<(u32, Link, bool)>,
 }
+
+/// Why a BMP request failed, as a back end reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BmpFailure {
+    /// The BMP at this address could not carry the request out (no reply,
+    /// an error code): the reference destroys the job.
+    Bmp(String),
+    /// The BMP answered, but these board slots failed their power-on
+    /// checks (their FPGAs never reported the right IDs): those boards go
+    /// out of service and the job goes back to the queue at its place.
+    PowerOnChecks {
+        /// The BMP's address.
+        bmp_ip: String,
+        /// The slots (within the request's frame) that failed.
+        slots: Vec<u32>,
+    },
+}

@@ -59,6 +59,8 @@ pub struct CandidateFilter<'a> {
     max_dead_links: Option<u32>,
     require_torus: bool,
     expected_boards: Option<i64>,
+    /// Boards the request must never be given.
+    avoided: Option<&'a BTreeSet<Board>>,
     accepted: Option<Accepted>,
 }
 
@@ -88,8 +90,18 @@ impl<'a> CandidateFilter<'a> {
             max_dead_links,
             require_torus,
             expected_boards,
+            avoided: None,
             accepted: None,
         }
+    }
+
+    /// The same filter, also rejecting every candidate that would give
+    /// the job one of `avoided` (a user's avoid-list): rejected whole,
+    /// rather than counted as dead (which would leave an avoided board
+    /// idle inside the job's rectangle).
+    pub fn avoiding(mut self, avoided: &'a BTreeSet<Board>) -> Self {
+        self.avoided = Some(avoided).filter(|a| !a.is_empty());
+        self
     }
 
     /// The last candidate accepted, if any.
@@ -106,6 +118,9 @@ impl<'a> CandidateFilter<'a> {
     /// success remembers its boards, periphery and torus.
     pub fn check(&mut self, x: u32, y: u32, width: u32, height: u32) -> bool {
         let (boards, visit_order) = self.enumerate_boards(x, y, width, height);
+        if self.avoided.is_some_and(|a| !a.is_disjoint(&boards)) {
+            return false;
+        }
         if !self.dead_boards_ok(&boards, width, height) {
             return false;
         }
@@ -335,6 +350,21 @@ mod tests {
         );
         let mut f = CandidateFilter::new(&t, Some(1), None, false, None);
         assert!(!f.check(0, 0, 1, 1));
+    }
+
+    #[test]
+    fn a_candidate_giving_an_avoided_board_is_rejected_whole() {
+        let t = topology(2, 1, &[], &[]);
+        let avoided: BTreeSet<Board> = [Board::new(0, 0, 2)].into();
+        let mut f = CandidateFilter::new(&t, None, None, false, None).avoiding(&avoided);
+        assert!(!f.check(0, 0, 1, 1));
+        assert!(!f.check(0, 0, 2, 1));
+        assert!(f.check(1, 0, 1, 1));
+        assert!(f.accepted().unwrap().boards.is_disjoint(&avoided));
+        // An avoided board that is dead anyway changes nothing.
+        let t = topology(2, 1, &[(0, 0, 2)], &[]);
+        let mut f = CandidateFilter::new(&t, None, None, false, None).avoiding(&avoided);
+        assert!(f.check(0, 0, 1, 1));
     }
 
     #[test]

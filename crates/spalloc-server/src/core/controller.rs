@@ -15,7 +15,7 @@
 
 use crate::core::allocator::Claim;
 use crate::core::bmp_request::BmpRequest;
-use crate::core::board_service::Teardowns;
+use crate::core::board_service::{ServiceLog, Teardowns};
 use crate::core::cooling::{claim_of, Cooling, CoolingBoards};
 use crate::core::coordinates::Board;
 use crate::core::issue_report::{IssueReport, IssueReports};
@@ -95,8 +95,10 @@ pub struct Controller {
     machines_unsaved: bool,
     /// What the v2 API shows of destroyed jobs (in memory only).
     pub(crate) tombstones: Tombstones,
-    /// Users' reports of broken boards (in memory only).
+    /// Users' reports of broken boards.
     pub(crate) issue_reports: IssueReports,
+    /// Why boards are out of service (see [`crate::core::board_service`]).
+    pub(crate) service_log: ServiceLog,
     /// Finished jobs' usage and the quotas (see [`crate::core::usage`]).
     pub(crate) usage: UsageBook,
     /// Freed boards waiting out `seconds_before_free` (recorded).
@@ -121,6 +123,7 @@ impl Controller {
             machines_unsaved: true,
             tombstones: Tombstones::new(settings.max_retired_jobs),
             issue_reports: IssueReports::default(),
+            service_log: ServiceLog::default(),
             usage: UsageBook::default(),
             cooling: Cooling::default(),
         }
@@ -133,6 +136,7 @@ impl Controller {
         self.jobs.has_unsaved()
             || self.retired.has_unsaved()
             || self.machines_unsaved
+            || self.service_log.unsaved
             || self.usage.has_unsaved()
             || self.cooling.has_unsaved()
     }
@@ -548,15 +552,6 @@ impl Controller {
         self.tombstones.ids_newest_first()
     }
 
-    /// Records a user's report of a broken board.
-    pub fn report_issue(&mut self, report: IssueReport) {
-        info!(
-            job = report.job_id, reporter = %report.reporter, machine = %report.machine,
-            board = ?report.board, issue = %report.issue, "board issue reported"
-        );
-        self.issue_reports.record(report);
-    }
-
     /// Every board issue reported, oldest first.
     pub fn issue_reports(&self) -> impl Iterator<Item = &IssueReport> {
         self.issue_reports.all()
@@ -675,6 +670,7 @@ impl Controller {
                 .into_values()
                 .collect(),
             retired: self.retired.entries(),
+            boards: self.board_records(),
             usage: self.usage.records(),
             cooling: self.cooling.entries(),
         }
@@ -700,6 +696,8 @@ impl Controller {
                 .collect()
         });
         self.machines_unsaved = false;
+        let boards = (all || self.service_log.unsaved).then(|| self.board_records());
+        self.service_log.unsaved = false;
         RecordChanges {
             next_job_id: self.next_job_id,
             machines,
@@ -709,6 +707,7 @@ impl Controller {
                 .collect(),
             retired: self.retired.take_unsaved(all),
             retired_floor: self.retired.floor(),
+            boards,
             usage: self.usage.take_unsaved(all),
             cooling: self.cooling.take_unsaved(all),
         }
@@ -731,6 +730,9 @@ impl Controller {
     ///   [`MACHINE_REMOVED`](crate::core::reconfigure::MACHINE_REMOVED),
     ///   a machine whose tags or dead boards changed is modified in place,
     ///   and queued jobs no machine can run any more are cancelled;
+    /// * the boards out of service and the issue reports are put back
+    ///   (see [`crate::core::board_service`]); boards of a machine removed
+    ///   or reshaped by the reconfiguration are back in service;
     /// * a job whose record cannot be put back (its boards overlap another
     ///   job's or lie outside its machine) is destroyed with
     ///   [`REASON_BAD_RECORD`], and the rest carries on.
@@ -779,7 +781,8 @@ impl Controller {
             if let Some((machine, claim)) = claim_of(&job) {
                 claims.entry(machine).or_default().push((job.id, claim));
             } else if job.state != JobState::Destroyed {
-                c.queue.add_pending(job.id, job.target.clone(), job.request);
+                c.queue
+                    .add_pending(job.id, job.target.clone(), job.request.clone());
             }
             jobs.insert(job.id, job);
         }
@@ -846,9 +849,11 @@ impl Controller {
                 c.jobs.insert(job);
             }
         }
-        // Machines first (jobs on a removed or reshaped machine are
-        // destroyed), then the queues, then the power work that was in
+        // Boards out of service first (nothing placed from here on may be
+        // given one), then machines (jobs on a removed or reshaped machine
+        // are destroyed), then the queues, then the power work that was in
         // flight for the jobs still there.
+        c.restore_board_records(records.boards, now);
         c.reconfigure(settings, configured, now);
         let (placed, impossible) = c.queue.regenerate(now);
         c.on_placed(placed);

@@ -155,7 +155,7 @@ impl Job {
             args: spec.args.clone(),
             kwargs: spec.kwargs.clone(),
             target: spec.target.clone(),
-            request: spec.request,
+            request: spec.request.clone(),
             allocation: None,
             bmp_requests_until_ready: 0,
             original_request: None,

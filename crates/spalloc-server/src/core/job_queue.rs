@@ -440,7 +440,7 @@ impl QueuedMachine {
             self.reservation = None;
             return false;
         };
-        let Some(head_request) = jobs.pending.get(&head).map(|j| j.request) else {
+        let Some(head_request) = jobs.pending.get(&head).map(|j| j.request.clone()) else {
             return false;
         };
         let reserved = match self.reservation {
@@ -462,7 +462,7 @@ impl QueuedMachine {
                 self.queue.remove(index);
                 continue;
             };
-            let request = job.request;
+            let request = job.request.clone();
             if failed.contains(&request) || !room.may_fit(&request) {
                 index += 1;
                 continue;
@@ -536,6 +536,7 @@ impl JobQueue {
                 in_use: usage.in_use,
                 live: usage.live,
                 reserved_for: (position > 1).then_some(head),
+                avoided: job.request.avoid_boards.len(),
             }
         };
         Some((position, reason))

@@ -277,6 +277,7 @@ mod tests {
                 max_dead_boards: None,
                 max_dead_links: None,
                 require_torus: false,
+                avoid_boards: Default::default(),
             },
             impossible: false,
             args: Vec::new(),

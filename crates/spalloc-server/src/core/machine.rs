@@ -83,6 +83,10 @@ pub struct Machine {
     pub spinnaker_ips: BTreeMap<Board, String>,
     /// How its queue is served (not part of the reference's description).
     pub scheduler: Scheduler,
+    /// How many distinct jobs must report a board broken before it is
+    /// taken out of service automatically; 0: never (an admin decides).
+    /// Like `scheduler`, always from the configuration.
+    pub quarantine_after_reports: u32,
 }
 
 /// Python's repr of a board tuple, `(x, y, z)`, used in messages.
@@ -193,6 +197,7 @@ impl Machine {
             bmp_ips: spec.bmp_ips,
             spinnaker_ips: spec.spinnaker_ips,
             scheduler: spec.scheduler,
+            quarantine_after_reports: 0,
         })
     }
 

@@ -34,6 +34,9 @@ pub enum WaitReason {
         /// The head job whose reservation it waits outside of, if it is not
         /// the head itself.
         reserved_for: Option<u64>,
+        /// How many boards the job asked never to be given (its
+        /// avoid-list), which may be why free boards do not suit it.
+        avoided: usize,
     },
     /// Behind another job at the head of a first-come first-served queue.
     Behind {
@@ -60,6 +63,7 @@ impl fmt::Display for WaitReason {
                 in_use,
                 live,
                 reserved_for,
+                avoided,
             } => {
                 let plural = if *wanted == 1 { "" } else { "s" };
                 write!(f, "waiting for {wanted} free board{plural} on {machine}")?;
@@ -69,7 +73,12 @@ impl fmt::Display for WaitReason {
                         " outside those reserved for job {head} at the head of the queue"
                     )?;
                 }
-                write!(f, "; {in_use} of {live} in use")
+                write!(f, "; {in_use} of {live} in use")?;
+                if *avoided > 0 {
+                    let plural = if *avoided == 1 { "" } else { "s" };
+                    write!(f, "; it avoids {avoided} board{plural}")?;
+                }
+                Ok(())
             }
             WaitReason::Behind { machine, head } => {
                 write!(f, "behind job {head} at the head of the queue on {machine}")

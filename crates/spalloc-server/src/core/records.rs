@@ -8,6 +8,7 @@
 //! [`Controller::from_records`](crate::core::controller::Controller::from_records)
 //! rebuilds a controller, allocators and queues included, from them.
 
+use crate::core::board_service::BoardRecords;
 use crate::core::cooling::CoolingBoards;
 use crate::core::coordinates::Board;
 use crate::core::job::Job;
@@ -79,6 +80,7 @@ impl From<MachineRecord> for Machine {
             // Not recorded: the scheduling policy always comes from the
             // configuration, applied over the recorded machines on restore.
             scheduler: Scheduler::default(),
+            quarantine_after_reports: 0,
         }
     }
 }
@@ -95,6 +97,9 @@ pub struct Records {
     /// Remembered reasons of destroyed jobs, oldest first, with their
     /// insertion numbers: `(number, job, reason)`.
     pub retired: Vec<RetiredEntry>,
+    /// Boards out of service and issue reports.
+    #[serde(default)]
+    pub boards: BoardRecords,
     /// Finished jobs' usage, by job ID (never pruned).
     #[serde(default)]
     pub usage: Vec<UsageRecord>,
@@ -117,6 +122,8 @@ pub struct RecordChanges {
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
+    /// Every board record, if any changed.
+    pub boards: Option<BoardRecords>,
     /// Usage of jobs finished since (never forgotten).
     pub usage: Vec<UsageRecord>,
     /// Changed records of boards waiting to be freed, by job: the new
@@ -130,6 +137,7 @@ impl RecordChanges {
         self.machines.is_none()
             && self.jobs.is_empty()
             && self.retired.is_empty()
+            && self.boards.is_none()
             && self.usage.is_empty()
             && self.cooling.is_empty()
     }

@@ -45,6 +45,8 @@ pub struct HttpState {
     pub long_poll_limit: usize,
     /// Whether this listener speaks TLS (the default scheme of returned URLs).
     pub tls: bool,
+    /// The job proxy's settings (`[proxy]`).
+    pub proxy: crate::proxy::socket::ProxySettings,
 }
 
 /// The whole HTTP application: log-in routes, the OpenAPI description and

@@ -27,11 +27,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The route, in axum's syntax.
 pub const PATH: &str = "/spalloc/proxy/{job}";
 
-/// How often an open proxy checks that its job still has the same boards.
+/// How often an open proxy checks that its job still has the same boards
+/// when its job table gives no change signal (see [`ProxyJobs::changes`]).
 pub const JOB_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Who is asking.
@@ -53,11 +55,24 @@ pub type Authorise = Arc<
 pub trait ProxyJobs: Send + Sync + 'static {
     /// What the job table says about `job` now.
     fn lookup(&self, job: u64) -> Lookup;
+
+    /// A signal that changes whenever the job table may have changed, so
+    /// that open proxies re-check their job only then; `None` (a job table
+    /// without one) makes them check every [`JOB_CHECK_INTERVAL`].
+    fn changes(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
 }
 
 impl ProxyJobs for Shared {
     fn lookup(&self, job: u64) -> Lookup {
-        self.with(|s| access::lookup(&s.service.controller, job))
+        // Only reads: a lookup must not signal a change (which would wake
+        // every proxy again).
+        self.read(|s| access::lookup(&s.service.controller, job))
+    }
+
+    fn changes(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.subscribe_changes())
     }
 }
 
@@ -158,17 +173,29 @@ pub fn for_http(state: &crate::http::HttpState) -> ProxyState {
     ProxyState {
         jobs: Arc::clone(&state.shared) as Arc<dyn ProxyJobs>,
         authorise,
-        settings: ProxySettings::default(),
+        settings: state.proxy,
     }
 }
 
-/// Completes when `job` is no longer live with `allocation`.
+/// Completes when `job` is no longer live with `allocation`: checked at
+/// each change of the job table (or every [`JOB_CHECK_INTERVAL`] without a
+/// change signal).
 async fn boards_change(jobs: Arc<dyn ProxyJobs>, job: u64, allocation: (String, u64)) {
+    // Subscribed before the first check, so that no change is missed.
+    let mut changes = jobs.changes();
     loop {
-        tokio::time::sleep(JOB_CHECK_INTERVAL).await;
         match jobs.lookup(job) {
             Lookup::Allocated(target) if target.allocation == allocation => {}
             _ => return,
+        }
+        match &mut changes {
+            Some(changes) => {
+                if changes.changed().await.is_err() {
+                    // The server is stopping: its proxies go with it.
+                    return;
+                }
+            }
+            None => tokio::time::sleep(JOB_CHECK_INTERVAL).await,
         }
     }
 }
@@ -176,6 +203,64 @@ async fn boards_change(jobs: Arc<dyn ProxyJobs>, job: u64, allocation: (String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// A job table that counts lookups and signals changes by hand.
+    struct Table {
+        lookups: AtomicUsize,
+        answer: Mutex<Lookup>,
+        changed: watch::Sender<u64>,
+    }
+
+    impl ProxyJobs for Table {
+        fn lookup(&self, _job: u64) -> Lookup {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            self.answer
+                .lock()
+                .map(|a| a.clone())
+                .unwrap_or(Lookup::Unknown)
+        }
+
+        fn changes(&self) -> Option<watch::Receiver<u64>> {
+            Some(self.changed.subscribe())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_proxy_rechecks_its_job_on_each_change_signal_and_never_polls() {
+        let allocation = ("m".to_owned(), 7);
+        let table = Arc::new(Table {
+            lookups: AtomicUsize::new(0),
+            answer: Mutex::new(Lookup::Allocated(access::ProxyTarget {
+                owner: "a".into(),
+                allocation: allocation.clone(),
+                boards: BTreeMap::new(),
+            })),
+            changed: watch::Sender::new(0),
+        });
+        let jobs: Arc<dyn ProxyJobs> = Arc::clone(&table) as Arc<dyn ProxyJobs>;
+        let ended = tokio::spawn(boards_change(jobs, 1, allocation));
+        // Longer than several polling intervals: one lookup, at the start.
+        tokio::time::sleep(JOB_CHECK_INTERVAL * 3).await;
+        assert_eq!(table.lookups.load(Ordering::SeqCst), 1);
+        assert!(!ended.is_finished());
+        // A change that leaves the job alone: one more lookup, still open.
+        table.changed.send_modify(|n| *n += 1);
+        tokio::time::sleep(JOB_CHECK_INTERVAL).await;
+        assert_eq!(table.lookups.load(Ordering::SeqCst), 2);
+        assert!(!ended.is_finished());
+        // The job is destroyed and the change signalled: the proxy ends.
+        if let Ok(mut answer) = table.answer.lock() {
+            *answer = Lookup::Unknown;
+        }
+        table.changed.send_modify(|n| *n += 1);
+        tokio::time::timeout(Duration::from_secs(30), ended)
+            .await
+            .expect("the proxy ends on the signal")
+            .expect("no panic");
+    }
 
     #[test]
     fn the_proxy_ref_keeps_the_host_and_the_security_of_the_job_url() {

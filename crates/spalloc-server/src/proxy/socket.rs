@@ -36,7 +36,7 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// Where the proxy's unconnected channels bind their UDP sockets: an
 /// address of the server that the boards can send to (their IPTags point
-/// at it).
+/// at it), from `[proxy] unconnected_address` (see [`crate::config::proxy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProxySettings {
     /// The local address (port 0: a free port per channel).

@@ -46,6 +46,9 @@ struct CreateJobRequest {
     machine_name: Option<String>,
     tags: Option<Vec<String>>,
     max_dead_boards: Option<i32>,
+    /// This server's: boards the job must never be given, each named as
+    /// `board` names one.
+    avoid_boards: Option<Vec<SpecificBoard>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +83,12 @@ enum BoardBy {
 }
 
 impl SpecificBoard {
+    /// The board as echoed in `original-request`.
+    fn echo(&self) -> Value {
+        json!({"x": self.x, "y": self.y, "z": self.z, "cabinet": self.cabinet,
+               "frame": self.frame, "board": self.board, "address": self.address})
+    }
+
     fn identify(&self) -> Result<BoardBy, Failure> {
         if let (Some(x), Some(y), Some(z)) = (self.x, self.y, self.z) {
             let z = coordinate("z", z)?;
@@ -255,6 +264,7 @@ pub fn validate(
         max_dead_boards: Some(max_dead_boards),
         max_dead_links: None,
         require_torus: false,
+        avoid_boards: avoided_boards(service, &target, req.avoid_boards.as_deref())?,
     };
     request
         .validate()
@@ -263,10 +273,7 @@ pub fn validate(
     kwargs.insert("machine".into(), json!(req.machine_name));
     kwargs.insert("tags".into(), json!(req.tags));
     kwargs.insert("max_dead_boards".into(), json!(max_dead_boards));
-    let board_echo = req.board.as_ref().map(|b| {
-        json!({"x": b.x, "y": b.y, "z": b.z, "cabinet": b.cabinet,
-               "frame": b.frame, "board": b.board, "address": b.address})
-    });
+    let board_echo = req.board.as_ref().map(SpecificBoard::echo);
     let original_request = json!({
         "owner": owner,
         "group": req.group,
@@ -280,6 +287,11 @@ pub fn validate(
         "tags": tags,
         "max-dead-boards": max_dead_boards,
     });
+    let mut original_request = original_request;
+    if let (Some(avoid), Value::Object(map)) = (&req.avoid_boards, &mut original_request) {
+        let echo: Vec<Value> = avoid.iter().map(SpecificBoard::echo).collect();
+        map.insert("avoid-boards".into(), Value::Array(echo));
+    }
     Ok(ValidRequest {
         spec: JobSpec {
             owner,
@@ -292,6 +304,49 @@ pub fn validate(
         },
         original_request,
     })
+}
+
+/// The boards of `avoid-boards`: a triad names the same board on every
+/// machine; a physical location or address names the board at it on each
+/// machine the job may run on that has one (so on a job that may run on
+/// several machines it can avoid more than one board). One that names no
+/// board of any of them is refused.
+fn avoided_boards(
+    service: &Service,
+    target: &Target,
+    avoid: Option<&[SpecificBoard]>,
+) -> Result<BTreeSet<Board>, Failure> {
+    let mut boards = BTreeSet::new();
+    for b in avoid.unwrap_or_default() {
+        let by = b.identify()?;
+        if let BoardBy::Triad(board) = by {
+            boards.insert(board);
+            continue;
+        }
+        let before = boards.len();
+        for m in candidates(service, target) {
+            boards.extend(board_on(m, &by));
+        }
+        if boards.len() == before {
+            return Err(Failure::bad(
+                "avoid-boards: no such board on any machine matching the request",
+            ));
+        }
+    }
+    Ok(boards)
+}
+
+/// The board `by` names on machine `m`, if it has one.
+fn board_on(m: &Machine, by: &BoardBy) -> Option<Board> {
+    match by {
+        BoardBy::Triad(b) => Some(*b),
+        BoardBy::Physical(p) => m.board_at(*p),
+        BoardBy::Address(a) => m
+            .spinnaker_ips
+            .iter()
+            .find(|(_, ip)| *ip == a)
+            .map(|(b, _)| *b),
+    }
 }
 
 /// The machines a target may run on.
@@ -313,17 +368,7 @@ fn resolve_board(
     target: &Target,
     by: BoardBy,
 ) -> Result<(Option<String>, Board), Failure> {
-    let found = |m: &Machine| -> Option<Board> {
-        match &by {
-            BoardBy::Triad(b) => Some(*b),
-            BoardBy::Physical(p) => m.board_at(*p),
-            BoardBy::Address(a) => m
-                .spinnaker_ips
-                .iter()
-                .find(|(_, ip)| *ip == a)
-                .map(|(b, _)| *b),
-        }
-    };
+    let found = |m: &Machine| board_on(m, &by);
     if let BoardBy::Triad(b) = by {
         return Ok((None, b));
     }

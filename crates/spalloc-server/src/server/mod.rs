@@ -205,8 +205,9 @@ pub async fn serve_restored(
     });
     bmp.attach(&shared);
     shared.with(|s| s.bmp = bmp);
-    // Stopped when dropped, as the server stops.
-    let _simulated_boards = crate::board_sim::start(&config);
+    // Stopped when dropped (with the reloader, which rebinds them on each
+    // reload), as the server stops.
+    let simulated_boards = crate::board_sim::start(&config);
 
     // Keepalive expiry and delayed frees are checked at least every
     // timeout_check_interval, and at least 10 times a second so that a
@@ -225,7 +226,8 @@ pub async fn serve_restored(
     };
 
     let reloader = tokio::spawn(reload::run(
-        reload::Reloader::new(config.clone(), Arc::clone(&shared)),
+        reload::Reloader::new(config.clone(), Arc::clone(&shared))
+            .with_simulated_boards(simulated_boards),
         reloads,
     ));
 
@@ -238,6 +240,9 @@ pub async fn serve_restored(
             long_polls: Arc::new(tokio::sync::Semaphore::new(max_long_polls)),
             long_poll_limit: max_long_polls,
             tls: tls.is_some(),
+            proxy: crate::proxy::socket::ProxySettings {
+                local_host: config.proxy.unconnected_address,
+            },
         };
         tokio::spawn(crate::http::serve(
             listener,

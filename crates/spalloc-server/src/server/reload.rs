@@ -160,6 +160,8 @@ impl Hangup {
 pub struct Reloader {
     current: ServerConfig,
     shared: Arc<Shared>,
+    /// The simulated boards answering SCP, which follow each reload.
+    simulated_boards: crate::board_sim::SimulatedBoards,
 }
 
 impl Reloader {
@@ -168,7 +170,15 @@ impl Reloader {
         Reloader {
             current: config,
             shared,
+            simulated_boards: crate::board_sim::SimulatedBoards::default(),
         }
+    }
+
+    /// Hands the running simulated boards to the reloader, which rebinds
+    /// them to each new configuration's machines.
+    pub fn with_simulated_boards(mut self, boards: crate::board_sim::SimulatedBoards) -> Reloader {
+        self.simulated_boards = boards;
+        self
     }
 
     /// Checks and applies a new (already validated) configuration. On error
@@ -239,6 +249,7 @@ impl Reloader {
         // Keep comparing with the address actually bound.
         let (ip, port) = (self.current.ip.clone(), self.current.port);
         self.current = ServerConfig { ip, port, ..new };
+        self.simulated_boards.reconfigure(&self.current);
         Ok(ReloadOutcome {
             report,
             restart_needed,

@@ -431,11 +431,16 @@ fn roll_back(controller: &mut Controller, records: crate::core::records::Records
 }
 
 impl crate::bmp::Completions for Shared {
-    fn bmp_request_done(&self, request_id: u64, result: Result<(), String>) {
+    fn bmp_request_done(
+        &self,
+        request: &crate::core::bmp_request::BmpRequest,
+        result: Result<(), crate::core::bmp_request::BmpFailure>,
+    ) {
         self.with(|state| {
             state
                 .service
-                .bmp_request_done(request_id, result, clock::now())
+                .controller
+                .bmp_request_finished(request, result, clock::now())
         });
     }
 }

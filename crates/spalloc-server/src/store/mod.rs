@@ -35,12 +35,14 @@
 //! by a newer release is left alone and start-up refused. The schema has
 //! migrations ([`schema`]).
 
+pub mod board_rows;
 pub mod checkpoint;
 pub mod lock;
 pub mod schema;
 pub mod writer;
 
 use crate::config::ServerConfig;
+use crate::core::board_service::BoardRecords;
 use crate::core::controller::Controller;
 use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
@@ -312,11 +314,14 @@ impl Store {
             }
         }
         let usage = read_usage(&self.conn, &mut bad)?;
+        let boards = board_rows::read(&self.conn, &mut bad)?;
         if next_job_id.is_none()
             && jobs.is_empty()
             && retired.is_empty()
             && usage.is_empty()
             && bad.is_empty()
+            && cooling.is_empty()
+            && boards == BoardRecords::default()
         {
             return Ok((None, bad));
         }
@@ -343,6 +348,7 @@ impl Store {
                 machines,
                 jobs,
                 retired,
+                boards,
                 usage,
                 cooling,
             }),
@@ -416,6 +422,7 @@ struct Net<'a> {
     jobs: BTreeMap<u64, Option<&'a Job>>,
     retired: BTreeMap<u64, &'a RetiredEntry>,
     floor: Option<u64>,
+    boards: Option<&'a BoardRecords>,
     usage: BTreeMap<u64, &'a UsageRecord>,
     cooling: BTreeMap<u64, Option<&'a CoolingBoards>>,
 }
@@ -438,6 +445,7 @@ impl<'a> Net<'a> {
             jobs: BTreeMap::new(),
             retired: BTreeMap::new(),
             floor: None,
+            boards: None,
             usage: BTreeMap::new(),
             cooling: BTreeMap::new(),
         };
@@ -452,6 +460,9 @@ impl<'a> Net<'a> {
             net.next_job_id = changes.next_job_id;
             if let Some(machines) = &changes.machines {
                 net.machines = Some(machines);
+            }
+            if let Some(boards) = &changes.boards {
+                net.boards = Some(boards);
             }
             for (id, job) in &changes.jobs {
                 net.jobs.insert(*id, job.as_ref());
@@ -486,6 +497,7 @@ struct Encoded {
     jobs: Vec<(u64, Option<(&'static str, String)>)>,
     retired: Vec<RetiredEntry>,
     floor: Option<u64>,
+    boards: Option<BoardRecords>,
     /// `(job, owner, group, finish time, board-seconds, record)`.
     usage: Vec<UsageRow>,
     cooling: Vec<(u64, Option<String>)>,
@@ -522,6 +534,7 @@ impl Encoded {
             jobs,
             retired: net.retired.values().map(|e| (*e).clone()).collect(),
             floor: net.floor,
+            boards: net.boards.cloned(),
             usage: net
                 .usage
                 .values()
@@ -593,6 +606,9 @@ impl Encoded {
             }
             tx.prepare_cached("DELETE FROM retired WHERE seq < ?1")?
                 .execute(params![floor])?;
+        }
+        if let Some(boards) = &self.boards {
+            board_rows::write(tx, boards)?;
         }
         if !self.usage.is_empty() {
             // Never deleted, not even when every record is rewritten.

@@ -92,6 +92,29 @@ pub const MIGRATIONS: &[&str] = &[
          record TEXT NOT NULL
      );
      CREATE INDEX usage_history_by_owner ON usage_history (owner, job_id);",
+    // Board reports and board service state (issue 16): the boards out of
+    // service (why, since when) and users' reports of broken boards.
+    "CREATE TABLE boards_out_of_service (
+         machine TEXT NOT NULL,
+         x INTEGER NOT NULL,
+         y INTEGER NOT NULL,
+         z INTEGER NOT NULL,
+         since REAL NOT NULL,
+         reason TEXT NOT NULL,
+         PRIMARY KEY (machine, x, y, z)
+     );
+     CREATE TABLE board_reports (
+         seq INTEGER PRIMARY KEY,
+         machine TEXT NOT NULL,
+         x INTEGER NOT NULL,
+         y INTEGER NOT NULL,
+         z INTEGER NOT NULL,
+         job_id INTEGER NOT NULL,
+         reporter TEXT NOT NULL,
+         issue TEXT NOT NULL,
+         time REAL NOT NULL,
+         closed INTEGER NOT NULL
+     );",
 ];
 
 /// The version this build writes.

@@ -29,6 +29,7 @@
 
 use super::checkpoint::Checkpointer;
 use super::{Store, Synchronous};
+use crate::core::board_service::BoardRecords;
 use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
@@ -48,6 +49,7 @@ struct Mirror {
     machines: Vec<MachineRecord>,
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
+    boards: BoardRecords,
     usage: BTreeMap<u64, UsageRecord>,
     cooling: BTreeMap<u64, CoolingBoards>,
 }
@@ -63,6 +65,7 @@ impl Mirror {
                 .into_iter()
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
+            boards: r.boards,
             usage: r.usage.into_iter().map(|u| (u.job_id, u)).collect(),
             cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
         }
@@ -77,6 +80,9 @@ impl Mirror {
         self.next_job_id = changes.next_job_id;
         if let Some(machines) = changes.machines {
             self.machines = machines;
+        }
+        if let Some(boards) = changes.boards {
+            self.boards = boards;
         }
         for record in changes.usage {
             self.usage.insert(record.job_id, record);
@@ -111,6 +117,7 @@ impl Mirror {
                 .iter()
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
+            boards: self.boards.clone(),
             usage: self.usage.values().cloned().collect(),
             cooling: self.cooling.values().cloned().collect(),
         }

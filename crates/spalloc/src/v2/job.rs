@@ -101,6 +101,11 @@ impl Job {
         &self.url
     }
 
+    /// The session the job's requests go through (for the job proxy).
+    pub(crate) fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
     /// The keepalive interval this handle keeps the job alive at, if any.
     pub fn keepalive(&self) -> Option<Duration> {
         self.keepalive

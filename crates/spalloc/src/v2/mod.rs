@@ -32,13 +32,15 @@
 //!
 //! Layout: [`url`] (addresses), [`credentials`], `tls`, [`session`] (log-in,
 //! CSRF, renewal), [`client`], [`create`] (requests), [`job`], `keepalive`,
-//! [`shapes`] (answers), [`tokens`] (personal API tokens).
+//! [`shapes`] (answers), [`tokens`] (personal API tokens), [`proxy`] (datagrams
+//! to a job's boards through the server's websocket proxy).
 
 pub mod client;
 pub mod create;
 pub mod credentials;
 pub mod job;
 mod keepalive;
+pub mod proxy;
 pub mod session;
 pub mod shapes;
 mod tls;

@@ -117,6 +117,8 @@ pub struct Session {
     service_url: String,
     credentials: Credentials,
     timeout: Duration,
+    /// Kept for the job proxy's websocket, which is not made by `agent`.
+    tls: Arc<rustls::ClientConfig>,
     state: Mutex<LoginState>,
 }
 
@@ -144,7 +146,7 @@ impl Session {
         timeout: Duration,
     ) -> Session {
         let agent = ureq::AgentBuilder::new()
-            .tls_config(tls)
+            .tls_config(Arc::clone(&tls))
             .redirects(0)
             .timeout_connect(timeout)
             .user_agent(concat!("spalloc-rs/", env!("CARGO_PKG_VERSION")))
@@ -154,6 +156,7 @@ impl Session {
             service_url,
             credentials,
             timeout,
+            tls,
             state: Mutex::new(LoginState::default()),
         }
     }
@@ -171,6 +174,32 @@ impl Session {
     /// The credentials in use.
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
+    }
+
+    /// The TLS settings and connect timeout of this session, for the job
+    /// proxy's websocket (see [`super::proxy`]).
+    pub(crate) fn websocket_settings(&self) -> (Arc<rustls::ClientConfig>, Duration) {
+        (Arc::clone(&self.tls), self.timeout)
+    }
+
+    /// The headers that authenticate a websocket as this session's requests
+    /// are: the bearer token, or the session cookie and CSRF header of a
+    /// password log-in (logging in first if needed), as SpiNNMan opens its
+    /// proxy.
+    pub(crate) fn websocket_headers(&self) -> Result<Vec<(String, String)>> {
+        self.ensure_logged_in()?;
+        let state = self.lock().clone();
+        let mut headers = Vec::new();
+        if let Credentials::Token(token) = &self.credentials {
+            headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+        }
+        if let Some(cookie) = &state.cookie {
+            headers.push(("Cookie".to_owned(), format!("{SESSION_COOKIE}={cookie}")));
+        }
+        if let Some((header, token)) = &state.csrf {
+            headers.push((header.clone(), token.clone()));
+        }
+        Ok(headers)
     }
 
     fn lock(&self) -> MutexGuard<'_, LoginState> {

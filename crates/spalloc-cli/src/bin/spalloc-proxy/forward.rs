@@ -1,22 +1,28 @@
-//! The forwarder's I/O: one local UDP socket per board, one websocket to
-//! the server's proxy, datagrams carried both ways, the websocket reopened
-//! when it drops. Replies from a board go to whoever last sent to that
-//! board's local port (as a board answers its last sender).
+//! The forwarder's I/O: one local UDP socket per board, carried both ways
+//! over the library's proxy connections ([`spalloc::v2::proxy`]), which are
+//! reopened when the websocket drops. Replies from a board go to whoever
+//! last sent to that board's local port (as a board answers its last
+//! sender).
+//!
+//! Threads: one per local socket for the whole run (local datagrams to the
+//! board's current connection), and per websocket one per board (the
+//! board's datagrams to the local sender); the caller's thread supervises:
+//! it reconnects, and stops on Ctrl-C or when the server ends the proxy.
 
-use super::channels::Channels;
-use futures_util::{SinkExt, StreamExt};
-use spalloc_protocol::proxy_frame::{ClientFrame, ServerFrame};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
+use spalloc::v2::proxy::{BoardConnection, Proxy};
+use spalloc::v2::Job;
+use spalloc_cli::interrupt::InterruptibleSection;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the threads look at whether they should stop.
+const CHECK: Duration = Duration::from_millis(100);
 
 /// One board as the forwarder serves it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Board {
     /// Ethernet chip X in job coordinates.
     pub x: u32,
@@ -25,9 +31,39 @@ pub struct Board {
     /// The board's hostname (for the table only: the server decides).
     pub host: String,
     /// The local socket standing in for it.
-    pub socket: Arc<UdpSocket>,
+    pub socket: UdpSocket,
     /// Who last sent to it (where its replies go).
-    pub peer: Arc<Mutex<Option<SocketAddr>>>,
+    peer: Mutex<Option<SocketAddr>>,
+    /// Its connection through the current websocket, if one is open.
+    connection: RwLock<Option<Arc<BoardConnection>>>,
+}
+
+impl Board {
+    /// A board served on `socket`.
+    pub fn new(x: u32, y: u32, host: String, socket: UdpSocket) -> Board {
+        Board {
+            x,
+            y,
+            host,
+            socket,
+            peer: Mutex::new(None),
+            connection: RwLock::new(None),
+        }
+    }
+
+    fn connection(&self) -> Option<Arc<BoardConnection>> {
+        self.connection.read().ok().and_then(|c| c.clone())
+    }
+
+    fn set_connection(&self, connection: Option<Arc<BoardConnection>>) {
+        if let Ok(mut c) = self.connection.write() {
+            *c = connection;
+        }
+    }
+
+    fn peer(&self) -> Option<SocketAddr> {
+        self.peer.lock().ok().and_then(|p| *p)
+    }
 }
 
 /// Why forwarding stopped.
@@ -36,161 +72,158 @@ pub enum Stop {
     /// Ctrl-C.
     Interrupted,
     /// The server closed the proxy for good (the job ended, or may not be
-    /// proxied): its reason.
+    /// proxied): why.
     Closed(String),
 }
 
-/// Where and as whom to connect.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// `ws://` or `wss://` URL of `/spalloc/proxy/{job}`.
-    pub url: String,
-    /// The `Authorization` header value, if any.
-    pub authorization: Option<String>,
-    /// The boards' UDP port (SC&MP's, 17893).
-    pub board_port: u32,
-}
-
-/// Forwards until Ctrl-C or the server ends the proxy, reconnecting (after
-/// `retry`) whenever the websocket drops.
-pub async fn run(target: &Target, boards: &[Board], retry: Duration) -> Stop {
-    loop {
-        let result = tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Stop::Interrupted,
-            result = once(target, boards) => result,
-        };
-        match result {
-            Ok(stop) => return stop,
-            Err(why) => eprintln!("spalloc-proxy: connection lost ({why}); reconnecting"),
-        }
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Stop::Interrupted,
-            () = tokio::time::sleep(retry) => {}
-        }
-    }
-}
-
-/// One websocket connection: opens a channel per board, then forwards.
-/// `Err` when the connection is lost (worth reconnecting).
-async fn once(target: &Target, boards: &[Board]) -> Result<Stop, String> {
-    let mut request = target
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| e.to_string())?;
-    if let Some(auth) = &target.authorization {
-        let value = HeaderValue::from_str(auth).map_err(|e| e.to_string())?;
-        request.headers_mut().insert("authorization", value);
-    }
-    let (ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|e| match e {
-            tokio_tungstenite::tungstenite::Error::Http(r) => {
-                format!("the server refused the proxy: HTTP {}", r.status())
-            }
-            e => e.to_string(),
-        })?;
-    let (mut sink, mut stream) = ws.split();
-    for (i, b) in boards.iter().enumerate() {
-        let open = ClientFrame::Open {
-            corr: u32::try_from(i).map_err(|e| e.to_string())?,
-            x: b.x,
-            y: b.y,
-            port: target.board_port,
-        };
-        sink.send(Message::Binary(open.encode().into()))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let mut channels = Channels::default();
-    // Datagrams from local clients, with the board they are for.
-    let (local_tx, mut local_rx) = mpsc::channel::<(usize, Vec<u8>)>(1024);
-    let readers: Vec<_> = boards
+/// Forwards to the boards' UDP `port` until Ctrl-C or the server ends the
+/// proxy, reopening the websocket (after `retry`) whenever it drops.
+pub fn run(job: &Job, boards: &[Arc<Board>], port: u16, retry: Duration) -> Stop {
+    let section = InterruptibleSection::enter();
+    let stop = Arc::new(AtomicBool::new(false));
+    let locals: Vec<_> = boards
         .iter()
-        .enumerate()
-        .map(|(i, b)| tokio::spawn(read_local(i, b.clone(), local_tx.clone())))
+        .map(|b| spawn_local_reader(Arc::clone(b), Arc::clone(&stop)))
         .collect();
-    let _abort = AbortOnDrop(readers);
+    let stopped = supervise(job, boards, port, retry, &section);
+    stop.store(true, Ordering::Relaxed);
+    for b in boards {
+        b.set_connection(None);
+    }
+    for t in locals {
+        let _ = t.join();
+    }
+    stopped
+}
+
+fn supervise(
+    job: &Job,
+    boards: &[Arc<Board>],
+    port: u16,
+    retry: Duration,
+    section: &InterruptibleSection,
+) -> Stop {
     loop {
-        tokio::select! {
-            Some((board, payload)) = local_rx.recv() => {
-                // Until the board's channel is open, datagrams are lost,
-                // as UDP may lose them; the sender retries.
-                if let Some(channel) = channels.channel_of(board) {
-                    let frame = ClientFrame::Message { channel, payload: &payload };
-                    sink.send(Message::Binary(frame.encode().into()))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-            received = stream.next() => {
-                let message = match received {
-                    Some(Ok(message)) => message,
-                    Some(Err(e)) => return Err(e.to_string()),
-                    None => return Err("the server closed the connection".into()),
-                };
-                match message {
-                    Message::Binary(bytes) => match ServerFrame::decode(&bytes) {
-                        Some(ServerFrame::Opened { corr, channel }) => {
-                            channels.opened(corr, channel, boards.len());
-                        }
-                        Some(ServerFrame::Message { channel, payload }) => {
-                            if let Some(b) = channels.board_of(channel).and_then(|i| boards.get(i)) {
-                                let peer = b.peer.lock().ok().and_then(|p| *p);
-                                if let Some(peer) = peer {
-                                    let _ = b.socket.send_to(&payload, peer).await;
-                                }
-                            }
-                        }
-                        Some(ServerFrame::Error { corr, message }) => {
-                            let board = usize::try_from(corr).ok().and_then(|i| boards.get(i));
-                            let name = board.map_or_else(String::new, |b| format!(" for board ({}, {})", b.x, b.y));
-                            return Ok(Stop::Closed(format!("the proxy refused a channel{name}: {message}")));
-                        }
-                        _ => {}
-                    },
-                    Message::Close(frame) => {
-                        let (code, reason) = frame
-                            .map(|f| (u16::from(f.code), f.reason.to_string()))
-                            .unwrap_or((1005, String::new()));
-                        // 1001: the job ended or lost its boards; 1007/1011:
-                        // the server will not proxy this job. Anything else
-                        // (a restart, a network drop) is worth retrying.
-                        if matches!(code, 1001 | 1007 | 1008 | 1011) {
-                            return Ok(Stop::Closed(format!("{reason} (close code {code})")));
-                        }
-                        return Err(format!("closed with code {code} {reason}"));
+        match connect(job, boards, port) {
+            Ok((proxy, readers, generation)) => {
+                let closed = loop {
+                    if section.take_interrupt() {
+                        break None;
                     }
-                    _ => {}
+                    if let Some(e) = proxy.wait_closed(CHECK) {
+                        break Some(e);
+                    }
+                };
+                for b in boards {
+                    b.set_connection(None);
+                }
+                generation.store(true, Ordering::Relaxed);
+                drop(proxy);
+                for t in readers {
+                    let _ = t.join();
+                }
+                match closed {
+                    None => return Stop::Interrupted,
+                    Some(e) if e.is_final_proxy_close() => return Stop::Closed(e.to_string()),
+                    Some(e) => eprintln!("spalloc-proxy: {e}; reconnecting"),
                 }
             }
+            Err(e) if is_final(&e) => return Stop::Closed(e.to_string()),
+            Err(e) => eprintln!("spalloc-proxy: {e}; retrying"),
+        }
+        let until = Instant::now() + retry;
+        while Instant::now() < until {
+            if section.take_interrupt() {
+                return Stop::Interrupted;
+            }
+            std::thread::sleep(CHECK.min(retry));
         }
     }
 }
 
-/// Reads datagrams sent to one board's local socket.
-async fn read_local(index: usize, board: Board, out: mpsc::Sender<(usize, Vec<u8>)>) {
-    let mut buffer = vec![0u8; 65536];
-    loop {
-        let Ok((n, from)) = board.socket.recv_from(&mut buffer).await else {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            continue;
+/// Whether a failure to open the proxy will not mend by retrying: the job
+/// is gone, has no boards, or may not be proxied by this user.
+fn is_final(e: &spalloc::Error) -> bool {
+    use spalloc::Error;
+    match e {
+        Error::Http { status, .. } => matches!(status, 400..=499),
+        Error::JobDestroyed { .. }
+        | Error::InvalidRequest(_)
+        | Error::ProxyRefused(_)
+        | Error::Unauthorized { .. } => true,
+        other => other.is_final_proxy_close(),
+    }
+}
+
+type Connected = (Proxy, Vec<JoinHandle<()>>, Arc<AtomicBool>);
+
+/// Opens the websocket and one connection per board (UDP `port`), and starts the
+/// threads carrying the boards' datagrams to the local senders.
+fn connect(job: &Job, boards: &[Arc<Board>], port: u16) -> spalloc::Result<Connected> {
+    let proxy = job.proxy()?;
+    let generation = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for b in boards {
+        let connection = match proxy.open(b.x, b.y, port) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                generation.store(true, Ordering::Relaxed);
+                for b in boards {
+                    b.set_connection(None);
+                }
+                return Err(e);
+            }
         };
-        if let Ok(mut peer) = board.peer.lock() {
-            *peer = Some(from);
-        }
-        if out.send((index, buffer[..n].to_vec())).await.is_err() {
-            return;
-        }
+        b.set_connection(Some(Arc::clone(&connection)));
+        readers.push(spawn_board_reader(
+            Arc::clone(b),
+            connection,
+            Arc::clone(&generation),
+        ));
     }
+    Ok((proxy, readers, generation))
 }
 
-struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
+/// Local datagrams to the board's current connection. Until a connection
+/// is open they are lost, as UDP may lose them; the sender retries.
+fn spawn_local_reader(board: Arc<Board>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let _ = board.socket.set_read_timeout(Some(CHECK));
+        let mut buffer = vec![0u8; 65536];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((n, from)) = board.socket.recv_from(&mut buffer) else {
+                continue;
+            };
+            if let Ok(mut peer) = board.peer.lock() {
+                *peer = Some(from);
+            }
+            if let Some(connection) = board.connection() {
+                // An error means the websocket closed: the supervisor
+                // reconnects, and this datagram is lost.
+                let _ = connection.send(&buffer[..n]);
+            }
         }
-    }
+    })
+}
+
+/// The board's datagrams to whoever last sent to its local port, until the
+/// connection closes or `done`.
+fn spawn_board_reader(
+    board: Arc<Board>,
+    connection: Arc<BoardConnection>,
+    done: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !done.load(Ordering::Relaxed) {
+            match connection.recv(CHECK) {
+                Ok(Some(datagram)) => {
+                    if let Some(peer) = board.peer() {
+                        let _ = board.socket.send_to(&datagram, peer);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => return,
+            }
+        }
+    })
 }

@@ -5,26 +5,25 @@
 //! them (a table, or `--json`), keeps the job alive, reopens the websocket
 //! if it drops, and stops on Ctrl-C.
 //!
-//! The job's boards and its keepalive come over the spalloc protocol, from
-//! the server named by `--hostname`/`--port` or the config files as for the
-//! other tools; the proxy is at `--url` (the server's HTTP listener),
-//! authenticated by `--token` (bearer) or `--user` and `--password`
-//! (Basic), like the REST API.
+//! Everything goes through the v2 client ([`spalloc::v2`]): the job's
+//! boards, its keepalive, and the proxy itself (a
+//! [`spalloc::v2::proxy::BoardConnection`] per board), at `--url` or a
+//! config file's `url`, trusting `--ca-cert` (or `ca_cert`) for `https`, and
+//! logging in with `--token`, or `--user` and `--password`, or the
+//! credentials the other tools find (environment, token file, config).
 
-mod channels;
 mod forward;
 
-use base64::Engine;
 use clap::Parser;
-use forward::{Board, Stop, Target};
+use forward::{Board, Stop};
 use serde_json::json;
-use spalloc::{Config, ProtocolClient};
-use spalloc_cli::server_args::{seconds_to_timeout, ServerArgs, ServerSettings};
+use spalloc::v2::{Client, Credentials, Job};
+use spalloc::Config;
+use spalloc_cli::server_args::ServerArgs;
 use std::io::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, UdpSocket};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Forward local UDP ports to a job's boards through the server's proxy.
@@ -36,7 +35,7 @@ struct Args {
     /// A personal API token (sent as a bearer token).
     #[arg(long, env = "SPALLOC_TOKEN", conflicts_with = "user")]
     token: Option<String>,
-    /// A user name (with --password: HTTP Basic authentication).
+    /// A user name (with --password: the form log-in).
     #[arg(long, requires = "password")]
     user: Option<String>,
     /// The user's password.
@@ -69,113 +68,90 @@ fn main() -> ExitCode {
     }
 }
 
-/// The websocket URL of the job's proxy under the server's URL.
-fn proxy_url(base: &str, job: u64) -> Result<String, String> {
-    let (scheme, rest) = base
-        .split_once("://")
-        .ok_or_else(|| format!("--url {base:?} has no scheme (http:// or https://)"))?;
-    let scheme = match scheme {
-        "http" | "ws" => "ws",
-        "https" | "wss" => "wss",
-        other => return Err(format!("--url scheme {other:?} is not http or https")),
-    };
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() {
-        return Err(format!("--url {base:?} has no host"));
+/// The credentials: the command line's, else those the other tools find.
+fn credentials(args: &Args, config: &Config, url: &str) -> Result<Credentials, String> {
+    if let Some(token) = &args.token {
+        return Ok(Credentials::Token(token.clone()));
     }
-    Ok(format!("{scheme}://{host}/spalloc/proxy/{job}"))
+    if let Some(user) = &args.user {
+        let password = args.password.clone().unwrap_or_default();
+        return Ok(Credentials::password(user.clone(), password));
+    }
+    Credentials::find(config, url).map_err(|e| e.to_string())
 }
 
-fn authorization(args: &Args) -> Option<String> {
-    if let Some(token) = &args.token {
-        return Some(format!("Bearer {token}"));
+/// The job, kept alive by the v2 client's keepalive thread while this
+/// lives, and never destroyed by the forwarder (even on an error).
+struct KeptAlive(Option<Job>);
+
+impl KeptAlive {
+    fn job(&self) -> Result<&Job, String> {
+        self.0.as_ref().ok_or_else(|| "no job".to_owned())
     }
-    let user = args.user.as_ref()?;
-    let password = args.password.as_deref().unwrap_or_default();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    Some(format!("Basic {encoded}"))
+}
+
+impl Drop for KeptAlive {
+    fn drop(&mut self) {
+        if let Some(job) = self.0.take() {
+            job.close();
+        }
+    }
 }
 
 fn run(args: Args) -> Result<ExitCode, String> {
     let config = Config::load().map_err(|e| e.to_string())?;
-    // Both addresses are needed: the proxy at the URL (the shared --url, or
-    // a config file's `url`), the job's boards and keepalive at the legacy
-    // port (--hostname/--port or the config files), so the shared
-    // resolution, where a URL replaces the host name, does not apply.
-    let url = args
-        .server
-        .url
-        .clone()
+    let settings = args.server.resolve(&config);
+    let url = settings
+        .as_ref()
+        .and_then(|s| s.url.clone())
         .or_else(|| config.url.clone())
-        .ok_or(
-            "no proxy URL given (--url, the server's HTTP listener, or `url` in a config file)",
-        )?;
-    let server = ServerSettings {
-        hostname: args
-            .server
-            .hostname
-            .clone()
-            .or_else(|| config.hostname.clone())
-            .ok_or("no spalloc server given for the job's boards (--hostname or a config file)")?,
-        port: args.server.port.unwrap_or(config.port),
-        timeout: seconds_to_timeout(args.server.timeout.or(config.timeout)),
-        ignore_version: config.ignore_version,
-        url: Some(url.clone()),
-        ca_cert: None,
-    };
-    let target = Target {
-        url: proxy_url(&url, args.job)?,
-        authorization: authorization(&args),
-        board_port: u32::from(args.board_port),
-    };
-    let client = ProtocolClient::new(server.hostname.clone(), server.port)
-        .with_timeout(server.timeout.or(Some(Duration::from_secs(10))));
-    let info = client
-        .get_job_machine_info(args.job)
-        .map_err(|e| format!("cannot read job {}: {e}", args.job))?;
-    let mut connections = info
-        .connections
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| format!("job {} has no boards (queued, or destroyed)", args.job))?;
-    connections.sort_by_key(|c| (c.0[1], c.0[0]));
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+        .ok_or("no server URL given (--url http(s)://HOST:PORT/spalloc/, or `url` in a config file): the proxy is part of the v2 service")?;
+    let ca_cert = settings
+        .as_ref()
+        .and_then(|s| s.ca_cert.clone())
+        .or_else(|| config.ca_cert.clone());
+    let timeout = settings
+        .as_ref()
+        .and_then(|s| s.timeout)
+        .unwrap_or(Duration::from_secs(30));
+    let client = Client::builder(url.clone())
+        .credentials(credentials(&args, &config, &url)?)
+        .ca_cert_opt(ca_cert)
+        .timeout(timeout)
         .build()
         .map_err(|e| e.to_string())?;
-    let boards = runtime.block_on(async {
-        let mut boards = Vec::new();
-        for c in &connections {
-            let socket = tokio::net::UdpSocket::bind((args.bind, 0))
-                .await
-                .map_err(|e| format!("cannot open a local port on {}: {e}", args.bind))?;
-            boards.push(Board {
-                x: c.0[0],
-                y: c.0[1],
-                host: c.1.clone(),
-                socket: Arc::new(socket),
-                peer: Arc::new(Mutex::new(None)),
-            });
-        }
-        Ok::<_, String>(boards)
-    })?;
+    let keepalive = Duration::from_secs_f64(args.keepalive.clamp(0.2, 7200.0));
+    let job = KeptAlive(Some(
+        client
+            .resume_job(args.job, Some(keepalive))
+            .map_err(|e| format!("cannot reach job {}: {e}", args.job))?,
+    ));
+    let connections = job
+        .job()?
+        .connections()
+        .map_err(|e| format!("cannot read job {}: {e}", args.job))?
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| format!("job {} has no boards (queued, or destroyed)", args.job))?;
+    let mut boards = Vec::new();
+    // By row, then column, as the boards are usually listed.
+    let mut sorted: Vec<_> = connections.into_iter().collect();
+    sorted.sort_by_key(|((x, y), _)| (*y, *x));
+    for ((x, y), host) in sorted {
+        let socket = UdpSocket::bind((args.bind, 0))
+            .map_err(|e| format!("cannot open a local port on {}: {e}", args.bind))?;
+        boards.push(Arc::new(Board::new(x, y, host, socket)));
+    }
     print_ports(args.job, &boards, args.json)?;
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let keeper = keep_alive(client, args.job, args.keepalive, Arc::clone(&stop));
-    let stopped = runtime.block_on(forward::run(&target, &boards, Duration::from_secs(1)));
-    stop.store(true, Ordering::Relaxed);
-    keeper.thread().unpark();
-    let _ = keeper.join();
+    let stopped = forward::run(job.job()?, &boards, args.board_port, Duration::from_secs(1));
+    drop(job);
     match stopped {
         Stop::Interrupted => Ok(ExitCode::SUCCESS),
         Stop::Closed(reason) => Err(format!("proxy closed: {reason}")),
     }
 }
 
-fn print_ports(job: u64, boards: &[Board], as_json: bool) -> Result<(), String> {
-    let local = |b: &Board| {
+fn print_ports(job: u64, boards: &[Arc<Board>], as_json: bool) -> Result<(), String> {
+    let local = |b: &Arc<Board>| {
         b.socket
             .local_addr()
             .map(|a| a.to_string())
@@ -208,43 +184,4 @@ fn print_ports(job: u64, boards: &[Board], as_json: bool) -> Result<(), String> 
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| e.to_string())
-}
-
-/// Keeps the job alive every `seconds` until `stop`; a failed keepalive is
-/// reported and retried at the next one (the client reconnects).
-fn keep_alive(
-    client: ProtocolClient,
-    job: u64,
-    seconds: f64,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    let period = Duration::from_secs_f64(seconds.clamp(0.1, 3600.0));
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = client.job_keepalive(job) {
-                eprintln!("spalloc-proxy: keepalive of job {job} failed: {e}");
-                client.close();
-            }
-            std::thread::park_timeout(period);
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_proxy_url_is_the_servers_host_with_the_websocket_scheme() {
-        assert_eq!(
-            proxy_url("http://h:8080/spalloc/", 3),
-            Ok("ws://h:8080/spalloc/proxy/3".into())
-        );
-        assert_eq!(
-            proxy_url("https://h", 4),
-            Ok("wss://h/spalloc/proxy/4".into())
-        );
-        assert!(proxy_url("h:8080", 1).is_err());
-        assert!(proxy_url("ftp://h", 1).is_err());
-    }
 }

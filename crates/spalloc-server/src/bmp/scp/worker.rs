@@ -7,7 +7,7 @@ use super::connection::{Attempts, ScpConnection, ScpError};
 use super::packet::{Reply, Request, VersionInfo, FPGA_FLAG_ID_MASK, FPGA_FLAG_REGISTER, N_FPGAS};
 use crate::bmp::CarryOut;
 use crate::config::ScpSettings;
-use crate::core::bmp_request::BmpRequest;
+use crate::core::bmp_request::{BmpFailure, BmpRequest};
 use tracing::{debug, error, info, warn};
 
 /// The first BMP software major version with FPGA register access; older
@@ -23,7 +23,7 @@ pub struct Bmp {
 }
 
 impl CarryOut for Bmp {
-    async fn carry_out(&mut self, request: &BmpRequest) -> Result<(), String> {
+    async fn carry_out(&mut self, request: &BmpRequest) -> Result<(), BmpFailure> {
         Bmp::carry_out(self, request).await
     }
 }
@@ -39,9 +39,12 @@ impl Bmp {
     }
 
     /// Carries out one request, trying the whole batch again after
-    /// `retry_delay` if it fails (`request_tries` attempts in all). The
-    /// error is the BMP's address, which the core puts in the job's reason.
-    pub async fn carry_out(&mut self, request: &BmpRequest) -> Result<(), String> {
+    /// `retry_delay` if it fails (`request_tries` attempts in all). If the
+    /// last attempt failed because boards' FPGAs never reported the right
+    /// IDs, the error names those boards (they go out of service);
+    /// otherwise it is the BMP's address, which the core puts in the job's
+    /// reason.
+    pub async fn carry_out(&mut self, request: &BmpRequest) -> Result<(), BmpFailure> {
         debug!(
             bmp = %self.ip, job = request.job_id, power = request.power,
             boards = ?request.boards, links = request.links.len(), "BMP request"
@@ -62,10 +65,16 @@ impl Bmp {
                 Err(e) => {
                     error!(bmp = %self.ip, job = request.job_id, error = %e, "Requests failed on BMP {}", self.ip);
                     self.connection = None;
+                    if let ScpError::FpgaId { boards, .. } = e {
+                        return Err(BmpFailure::PowerOnChecks {
+                            bmp_ip: self.ip.clone(),
+                            slots: boards,
+                        });
+                    }
                 }
             }
         }
-        Err(self.ip.clone())
+        Err(BmpFailure::Bmp(self.ip.clone()))
     }
 
     /// One attempt: power on (with FPGA checks), then links, then power off.

@@ -185,6 +185,7 @@ mod tests {
             max_dead_boards: None,
             max_dead_links: None,
             require_torus: false,
+            avoid_boards: Default::default(),
         }
     }
 
@@ -240,16 +241,30 @@ mod tests {
     fn a_requeued_job_goes_back_ahead_of_the_jobs_created_after_it() {
         let mut q = JobQueue::new(vec![machine(1, 1)], 0.0);
         let triad = request(AllocShape::Triads(1, 1));
-        assert_eq!(q.enqueue(1, default_tags(), triad, 0.0).unwrap().len(), 1);
-        assert_eq!(q.enqueue(2, default_tags(), triad, 0.0), Some(vec![]));
-        assert_eq!(q.enqueue(4, default_tags(), triad, 0.0), Some(vec![]));
+        assert_eq!(
+            q.enqueue(1, default_tags(), triad.clone(), 0.0)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            q.enqueue(2, default_tags(), triad.clone(), 0.0),
+            Some(vec![])
+        );
+        assert_eq!(
+            q.enqueue(4, default_tags(), triad.clone(), 0.0),
+            Some(vec![])
+        );
         // Job 3 had started, its boards failed to power on and were given
         // back: it returns between 2 and 4.
-        assert_eq!(q.requeue(3, default_tags(), triad, 0.0), Some(vec![]));
+        assert_eq!(
+            q.requeue(3, default_tags(), triad.clone(), 0.0),
+            Some(vec![])
+        );
         assert_eq!(q.wait_reason(3).map(|(p, _)| p), Some(2));
         assert_eq!(q.wait_reason(4).map(|(p, _)| p), Some(3));
         // Already queued, or impossible anywhere: refused.
-        assert_eq!(q.requeue(3, default_tags(), triad, 0.0), None);
+        assert_eq!(q.requeue(3, default_tags(), triad.clone(), 0.0), None);
         let huge = request(AllocShape::Triads(2, 2));
         assert_eq!(q.requeue(5, default_tags(), huge, 0.0), None);
         let released = q.release(1, 1.0);
