@@ -5,11 +5,12 @@
 #   bench/run.sh            # about 4-5 minutes
 #   bench/run.sh --quick    # fewer repeats, a smoke test (~2 minutes); does not touch BENCHMARKS.md
 #   bench/state.sh          # only the durable-state comparison (section 7), ~1 minute
+#   bench/v2_tools.sh       # only the tools over v2 beside legacy (section 10), ~1 minute
 #
 # Runs the Python reference with compat/reference/ (setup.sh installs it from PyPI into venvs in
 # $SPALLOC_REF_HOME, default /tmp/spalloc-ref) on bench/machines/*.cfg; the load generators are
 # spalloc-load (crate spalloc-bench) and bench/tools/. Needs python3 and cc. Loopback addresses
-# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+9, and +20, +21 (bench/web_load.sh).
+# only. Ports: $BENCH_PORT (default 23710) to $BENCH_PORT+9, and +20, +21 (bench/web_load.sh), +30 to +33 (bench/v2_tools.sh).
 # The reference gets its own BMP IPs (127.0.91.0 and 127.93.x.x) so that it does not collide
 # with other reference servers.
 set -euo pipefail
@@ -167,6 +168,9 @@ say "9. legacy calls per second with and without a dashboard page once a second"
 if [ $quick = 1 ]; then web_args=(--quick --no-build); else web_args=(--no-build); fi
 BENCH_WEB_PORT=$((P + 20)) bench/web_load.sh "${web_args[@]}" > "$out/web.md"
 
+say "10. tool latency over v2 (plain HTTP and HTTPS) beside the legacy protocol (ports $((P + 30)) to $((P + 33)))"
+bench/v2_tools.sh $RUNS > "$out/v2_tools.md"
+
 say "4b. allocator micro-benchmark (sans-I/O Controller)"
 if [ $quick = 1 ]; then scale_args=(-- --quick); else scale_args=(); fi
 cargo bench -q -p spalloc-bench --bench alloc_scale "${scale_args[@]}" 2>/dev/null | grep '^|' > "$out/alloc_scale.md"
@@ -180,6 +184,8 @@ printf '\nv2 REST API beside the legacy port (one server process):\n\n'
 cat "$out/v2.md"
 printf '\nDashboard: legacy calls with and without one machine page a second (one server process):\n\n'
 cat "$out/web.md"
+printf '\nTool latency over v2 beside the legacy protocol (bench/v2_tools.sh):\n\n'
+cat "$out/v2_tools.md"
 if [ $quick = 0 ]; then
   python3 bench/report.py --splice "$out/table.md" BENCHMARKS.md
   echo "(table written to BENCHMARKS.md; raw results in $R)" >&2

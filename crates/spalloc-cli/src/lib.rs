@@ -24,3 +24,4 @@ pub mod shell_quote;
 pub mod terminal;
 pub mod tools;
 pub mod v2_service;
+pub mod v2_watch;

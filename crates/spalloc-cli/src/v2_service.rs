@@ -36,7 +36,7 @@ pub fn not_yet(tool: &str) -> Failure {
     Failure::new(
         2,
         format!(
-            "{tool} does not speak the v2 (REST) protocol yet: give --hostname of a legacy spalloc server (spalloc-job, spalloc-ps, spalloc-machine, spalloc-where-is and spalloc login/logout speak v2)"
+            "{tool} does not speak the v2 (REST) protocol yet: give --hostname of a legacy spalloc server (spalloc, spalloc-job, spalloc-ps, spalloc-machine, spalloc-where-is and spalloc login/logout speak v2)"
         ),
     )
 }

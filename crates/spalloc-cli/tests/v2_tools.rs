@@ -256,16 +256,7 @@ fn bad_credentials_and_unreachable_servers_are_clear_failures() {
     assert_ne!(code, 0);
     assert!(err.contains("could not reach"), "{err}");
 
-    // A tool that does not speak v2 yet says so, naming itself.
-    std::fs::write(
-        path.join(".spalloc"),
-        format!("[spalloc]\nurl = {}\n", url(&server)),
-    )
-    .unwrap();
-    let (code, _, err) = run(bare_tool("spalloc", &path).args(["1"]));
-    assert_eq!(code, 2);
-    assert!(err.contains("spalloc does not speak the v2"), "{err}");
-    // And a v2-only option on a legacy server names itself too.
+    // A v2-only option on a legacy server names itself too.
     let (code, _, err) = run(bare_tool("spalloc-job", &path).args([
         "--hostname",
         "127.0.0.1",

@@ -144,15 +144,30 @@ impl Client {
         self.session.service()
     }
 
+    /// The service description if it is needed or already known. A bearer
+    /// token needs no session (so no CSRF token from the description), and
+    /// the API's paths are fixed (`…/srv/spalloc/jobs`, `…/machines`, in
+    /// allocserv as here): skipping the description saves a short tool run
+    /// one round trip of its few. A bad token is still refused by name, by
+    /// the first real request.
+    fn known_service(&self) -> Result<Option<ServiceDescription>> {
+        match self.session.credentials() {
+            Credentials::Token(_) => Ok(self.session.cached_service()),
+            _ => self.service().map(Some),
+        }
+    }
+
     fn jobs_url(&self) -> Result<String> {
-        let s = self.service()?;
-        Ok(s.jobs_ref
+        Ok(self
+            .known_service()?
+            .and_then(|s| s.jobs_ref)
             .unwrap_or_else(|| format!("{}jobs", self.session.api_url())))
     }
 
     fn machines_url(&self) -> Result<String> {
-        let s = self.service()?;
-        Ok(s.machines_ref
+        Ok(self
+            .known_service()?
+            .and_then(|s| s.machines_ref)
             .unwrap_or_else(|| format!("{}machines", self.session.api_url())))
     }
 
@@ -171,6 +186,13 @@ impl Client {
             self.session.get(&url)?
         };
         answer.json("the machine")
+    }
+
+    /// Waits (a long-poll: up to 30 s) until the list of jobs this user may
+    /// see changes, for watching it.
+    pub fn wait_for_jobs_change(&self) -> Result<()> {
+        let url = format!("{}?wait=true", self.jobs_url()?);
+        self.session.get_long_poll(&url).map(|_| ())
     }
 
     /// Where a board or chip of a machine is, and which job holds it;

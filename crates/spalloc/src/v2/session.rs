@@ -218,6 +218,11 @@ impl Session {
         Ok(service)
     }
 
+    /// The service description, if it has been fetched already.
+    pub(crate) fn cached_service(&self) -> Option<ServiceDescription> {
+        self.lock().service.clone()
+    }
+
     fn remember_service(&self, service: &ServiceDescription) {
         let mut state = self.lock();
         if let (Some(h), Some(t)) = (&service.csrf_header, &service.csrf_token) {

@@ -83,6 +83,15 @@ pub struct AllocArgs {
     /// port number of the spalloc server
     #[arg(short = 'P', long, help_heading = SERVER)]
     pub port: Option<u16>,
+    /// URL of a v2 (REST) spalloc service, e.g. https://host/spalloc/
+    /// (instead of --hostname; credentials from SPALLOC_TOKEN, `spalloc
+    /// login`, or SPALLOC_USER and SPALLOC_PASSWORD)
+    #[arg(long, value_name = "URL", help_heading = SERVER)]
+    pub url: Option<String>,
+    /// a PEM file of certificates to trust for a v2 service, besides the
+    /// system's
+    #[arg(long = "ca-cert", value_name = "FILE", help_heading = SERVER)]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// the interval at which to require keepalive messages to be sent to
     /// prevent the server cancelling the job, or -1 to not require keepalive messages
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, help_heading = SERVER)]

@@ -7,6 +7,8 @@ pub mod keepalive;
 pub mod messages;
 pub mod plan;
 pub mod reporter;
+pub mod v2;
+mod v2_wait;
 pub mod waiting;
 
 use crate::command_template::{build_command_line, Substitutions};
@@ -59,7 +61,23 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(plan) => plan,
         Err(message) => usage_error(&mut command, &message),
     };
-    run(&plan)
+    match &plan.v2 {
+        Some(service) => v2::run(&plan, service, &config),
+        None => run(&plan),
+    }
+}
+
+/// The temporary file that `{ethernet_ips}` names; on failure, the exit
+/// status after saying why.
+fn ethernet_ips_file() -> Result<tempfile::NamedTempFile, i32> {
+    tempfile::Builder::new()
+        .prefix("spinnaker_ips_")
+        .suffix(".csv")
+        .tempfile()
+        .map_err(|e| {
+            eprintln!("Cannot create the temporary Ethernet IPs file: {e} (check TMPDIR)");
+            1
+        })
 }
 
 /// Everything after argument checking: the exit status of the whole run.
@@ -70,16 +88,9 @@ pub fn run(plan: &Plan) -> i32 {
         debug: plan.debug,
         terminal: Terminal::stderr(),
     };
-    let csv_file = match tempfile::Builder::new()
-        .prefix("spinnaker_ips_")
-        .suffix(".csv")
-        .tempfile()
-    {
+    let csv_file = match ethernet_ips_file() {
         Ok(file) => file,
-        Err(e) => {
-            eprintln!("Cannot create the temporary Ethernet IPs file: {e} (check TMPDIR)");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let client = ProtocolClient::new(plan.hostname.clone(), plan.port);
     if let Err(e) = client.connect() {
@@ -116,15 +127,9 @@ pub fn run(plan: &Plan) -> i32 {
     };
     let code = match wait_until_ready(&client, &settings, &section, &reporter) {
         WaitEnd::Ready => match client.get_job_machine_info(job_id) {
-            Ok(machine) => use_machine(
-                &client,
-                plan,
-                job_id,
-                &machine,
-                csv_file.path(),
-                &section,
-                &reporter,
-            ),
+            Ok(machine) => {
+                use_machine(plan, job_id, &machine, csv_file.path(), &section, &reporter)
+            }
             Err(e) => {
                 reporter.line(
                     &Style::RED,
@@ -254,7 +259,6 @@ fn start_job(client: &ProtocolClient, plan: &Plan) -> Result<StartedJob, (i32, O
 /// Writes the CSV, announces readiness, then prints the info block and
 /// waits for Enter, or runs the command. Returns the exit status.
 fn use_machine(
-    _client: &ProtocolClient,
     plan: &Plan,
     job_id: u64,
     machine: &JobMachineInfo,

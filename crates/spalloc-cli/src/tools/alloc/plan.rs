@@ -4,7 +4,9 @@
 use super::args::AllocArgs;
 use crate::command_template::{build_command_line, Substitutions};
 use crate::server_args::seconds_to_timeout;
+use spalloc::config::DEFAULT_MIN_RATIO;
 use spalloc::{Allocation, Config, JobOptions, WireNumber};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// New job or resumed job.
@@ -21,9 +23,21 @@ pub enum JobRequest {
     },
 }
 
+/// A v2 (REST) service to speak to instead of a legacy server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct V2Service {
+    /// Its URL (`https://host/spalloc/`).
+    pub url: String,
+    /// Extra certificates to trust.
+    pub ca_cert: Option<PathBuf>,
+}
+
 /// Everything `spalloc` needs to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// The v2 service, when the address is a URL; then `hostname` and
+    /// `port` are unused.
+    pub v2: Option<V2Service>,
     /// The server's host.
     pub hostname: String,
     /// Its port.
@@ -89,6 +103,35 @@ fn check_numbers(args: &AllocArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The options that only the legacy protocol has, refused by name on a v2
+/// server rather than silently dropped (from the command line, or set away
+/// from their defaults in a config file).
+fn refuse_legacy_only(args: &AllocArgs, config: &Config) -> Result<(), String> {
+    let given = [
+        ("--min-ratio", args.min_ratio.is_some()),
+        ("--max-dead-links", args.max_dead_links.is_some()),
+        ("--require-torus", args.require_torus),
+        (
+            "min_ratio (config file)",
+            config.min_ratio != DEFAULT_MIN_RATIO && args.min_ratio.is_none(),
+        ),
+        (
+            "max_dead_links (config file)",
+            config.max_dead_links.is_some() && args.max_dead_links.is_none(),
+        ),
+        (
+            "require_torus (config file)",
+            config.require_torus && !args.no_require_torus,
+        ),
+    ];
+    match given.into_iter().find(|(_, set)| *set) {
+        Some((option, _)) => Err(format!(
+            "{option} is an option of the legacy spalloc protocol only; the v2 server cannot honour it (leave it out, or give --hostname of a legacy server)"
+        )),
+        None => Ok(()),
+    }
+}
+
 impl Plan {
     /// Applies config defaults and checks the options; the error is a usage
     /// message (exit 2).
@@ -97,17 +140,35 @@ impl Plan {
             return Err("expected either no arguments, one argument, NUM, two arguments, WIDTH HEIGHT, or three arguments, X Y Z".to_owned());
         }
         check_numbers(args)?;
-        if args.hostname.is_none() && config.url.is_some() {
-            return Err(crate::v2_service::not_yet("spalloc")
-                .message
-                .unwrap_or_default());
+        // As in the other tools: `--url` wins, then `--hostname`, then the
+        // config files' `url`, then their `hostname`.
+        let url = match (&args.url, &args.hostname) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(_)) => None,
+            (None, None) => config.url.clone(),
+        };
+        let v2 = url.map(|url| V2Service {
+            url,
+            ca_cert: args.ca_cert.clone().or_else(|| config.ca_cert.clone()),
+        });
+        if v2.is_some() {
+            refuse_legacy_only(args, config)?;
         }
         let owner = args.owner.clone().or_else(|| config.owner.clone());
-        if !owner.as_deref().is_some_and(|o| !o.is_empty()) && args.resume.is_none() {
+        // A v2 server knows who its user is: the owner is the log-in.
+        if !owner.as_deref().is_some_and(|o| !o.is_empty()) && args.resume.is_none() && v2.is_none()
+        {
             return Err("--owner must be specified (typically your email address)".to_owned());
         }
-        let Some(hostname) = args.hostname.clone().or_else(|| config.hostname.clone()) else {
-            return Err("--hostname of spalloc server must be specified".to_owned());
+        let hostname = match (
+            &v2,
+            args.hostname.clone().or_else(|| config.hostname.clone()),
+        ) {
+            (_, Some(hostname)) => hostname,
+            (Some(_), None) => String::new(),
+            (None, None) => {
+                return Err("--hostname of spalloc server must be specified".to_owned());
+            }
         };
         let reconnect_delay = args.reconnect_delay.unwrap_or(config.reconnect_delay);
         if reconnect_delay.is_nan() || reconnect_delay < 0.0 {
@@ -171,6 +232,7 @@ impl Plan {
             }
         };
         Ok(Plan {
+            v2,
             hostname,
             port: args.port.unwrap_or(config.port),
             timeout: seconds_to_timeout(args.timeout.or(config.timeout)),
@@ -291,6 +353,52 @@ mod tests {
             plan(&["--keepalive", "nan"]).err().as_deref(),
             Some("--keepalive must be a number")
         );
+    }
+
+    #[test]
+    fn a_url_means_v2_where_legacy_only_options_are_refused_by_name() {
+        let v2 = |argv: &[&str]| {
+            let mut all = vec!["--url", "http://h/spalloc/"];
+            all.extend_from_slice(argv);
+            plan(&all)
+        };
+        let chosen = v2(&["--ca-cert", "ca.pem"]).map(|p| p.v2);
+        assert_eq!(
+            chosen,
+            Ok(Some(V2Service {
+                url: "http://h/spalloc/".into(),
+                ca_cert: Some(PathBuf::from("ca.pem")),
+            }))
+        );
+        for (argv, name) in [
+            (vec!["--min-ratio", "0.5"], "--min-ratio"),
+            (vec!["--max-dead-links", "-1"], "--max-dead-links"),
+            (vec!["-w"], "--require-torus"),
+        ] {
+            let e = v2(&argv).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{name} is an option of the legacy")),
+                "{e}"
+            );
+        }
+        // The config file's legacy-only settings are named too.
+        let config = Config {
+            url: Some("http://h/spalloc/".into()),
+            require_torus: true,
+            ..Config::default()
+        };
+        let args = AllocArgs::try_parse_from(["spalloc"]).unwrap();
+        let e = Plan::from_args(&args, &config).unwrap_err();
+        assert!(e.starts_with("require_torus (config file)"), "{e}");
+        // No owner is needed: the server knows who logs in.
+        let config = Config {
+            url: Some("http://h/spalloc/".into()),
+            ..Config::default()
+        };
+        assert!(Plan::from_args(&args, &config).is_ok_and(|p| p.v2.is_some()));
+        // --hostname on the command line wins over the config file's url.
+        let args = AllocArgs::try_parse_from(["spalloc", "-H", "legacy", "--owner", "me"]).unwrap();
+        assert!(Plan::from_args(&args, &config).is_ok_and(|p| p.v2.is_none()));
     }
 
     #[test]

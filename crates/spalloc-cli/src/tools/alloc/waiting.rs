@@ -31,7 +31,7 @@ pub enum WaitEnd {
 }
 
 /// How often the live line is redrawn on a terminal.
-const LIVE_REFRESH: Duration = Duration::from_secs(1);
+pub(super) const LIVE_REFRESH: Duration = Duration::from_secs(1);
 /// How often the state is re-read without a notification (a safety net for
 /// lost notifications; the reference relies on notifications alone).
 const STATE_REPOLL: Duration = Duration::from_secs(10);
@@ -65,9 +65,13 @@ pub fn short_reason(error: &spalloc::Error) -> String {
     }
 }
 
-/// The state of one wait, between the loop's steps.
-struct Wait<'a> {
-    client: &'a ProtocolClient,
+/// The state of one wait, between the loop's steps; shared by the legacy
+/// loop below and the v2 one in [`super::v2_wait`].
+pub(super) struct Wait<'a> {
+    /// The server as the status line names it (`host:port`, or a URL).
+    server: String,
+    /// Where a queued job stands, for servers that do not say.
+    estimate: Box<dyn Fn() -> Option<QueueNote> + 'a>,
     settings: &'a WaitSettings,
     section: &'a InterruptibleSection,
     reporter: &'a Reporter,
@@ -82,18 +86,40 @@ struct Wait<'a> {
     lost: Option<(Instant, String)>,
 }
 
-impl Wait<'_> {
-    fn redraw(&self) {
+impl<'a> Wait<'a> {
+    /// A wait for `settings.job_id` on `server`, which has just begun.
+    pub(super) fn new(
+        server: String,
+        estimate: Box<dyn Fn() -> Option<QueueNote> + 'a>,
+        settings: &'a WaitSettings,
+        section: &'a InterruptibleSection,
+        reporter: &'a Reporter,
+    ) -> Wait<'a> {
+        Wait {
+            server,
+            estimate,
+            settings,
+            section,
+            reporter,
+            live: reporter.terminal.is_enabled() && !reporter.quiet,
+            started: Instant::now(),
+            shown: None,
+            current: None,
+            queue: QueueNote::default(),
+            lost: None,
+        }
+    }
+
+    /// Redraws the live line (on a terminal only).
+    pub(super) fn redraw(&self) {
         if !self.live {
             return;
         }
         let elapsed = self.started.elapsed();
         if let Some((since, reason)) = &self.lost {
             let text = format!(
-                "Job {}: Reconnecting to {}:{}...",
-                self.settings.job_id,
-                self.client.hostname(),
-                self.client.port()
+                "Job {}: Reconnecting to {}...",
+                self.settings.job_id, self.server
             );
             let (elapsed, gone) = (clock(elapsed), clock(since.elapsed()));
             let suffixes = [
@@ -109,7 +135,7 @@ impl Wait<'_> {
     }
 
     /// Records a failure to reach the server; `Some` when it is time to give up.
-    fn connection_lost(&mut self, error: &spalloc::Error) -> Option<WaitEnd> {
+    pub(super) fn connection_lost(&mut self, error: &spalloc::Error) -> Option<WaitEnd> {
         let reason = short_reason(error);
         let since = match &self.lost {
             Some((since, _)) => *since,
@@ -130,9 +156,8 @@ impl Wait<'_> {
         self.lost = Some((since, reason.clone()));
         let gone_for = since.elapsed();
         self.reporter.debug(&format!(
-            "no answer from {}:{} for {} s ({reason}); reconnecting in {} s{}",
-            self.client.hostname(),
-            self.client.port(),
+            "no answer from {} for {} s ({reason}); reconnecting in {} s{}",
+            self.server,
             gone_for.as_secs(),
             self.settings.reconnect_delay.as_secs_f64(),
             match self.settings.server_timeout {
@@ -144,24 +169,21 @@ impl Wait<'_> {
             Some(limit) if gone_for >= limit => Some(WaitEnd::Exit {
                 code: EXIT_SERVER_GONE,
                 message: format!(
-                    "Job {}: Gave up after {} without the server at {}:{} ({reason}); the job may have been lost with it (--server-timeout)",
+                    "Job {}: Gave up after {} without the server at {} ({reason}); the job may have been lost with it (--server-timeout)",
                     self.settings.job_id,
                     clock(gone_for),
-                    self.client.hostname(),
-                    self.client.port()
+                    self.server
                 ),
             }),
             _ => None,
         }
     }
 
-    fn connection_back(&mut self) {
+    /// Records that the server answers again.
+    pub(super) fn connection_back(&mut self) {
         if self.lost.take().is_some() {
-            self.reporter.debug(&format!(
-                "reconnected to {}:{}",
-                self.client.hostname(),
-                self.client.port()
-            ));
+            self.reporter
+                .debug(&format!("reconnected to {}", self.server));
             if !self.live {
                 self.reporter.line(
                     &Style::YELLOW,
@@ -173,7 +195,7 @@ impl Wait<'_> {
 
     /// Sleeps `duration` in slices, keeping the clock on the line running;
     /// true if Ctrl-C (or SIGTERM, SIGHUP) came meanwhile.
-    fn pause(&self, duration: Duration) -> bool {
+    pub(super) fn pause(&self, duration: Duration) -> bool {
         let end = Instant::now() + duration;
         let mut next_redraw = Instant::now();
         while Instant::now() < end {
@@ -190,7 +212,11 @@ impl Wait<'_> {
     }
 
     /// Takes in a fresh state; `Some` when the wait is over.
-    fn new_state(&mut self, record: &JobStateRecord, queue: QueueNote) -> Option<WaitEnd> {
+    pub(super) fn new_state(
+        &mut self,
+        record: &JobStateRecord,
+        queue: QueueNote,
+    ) -> Option<WaitEnd> {
         let job_id = self.settings.job_id;
         match record.state {
             JobState::Ready => Some(WaitEnd::Ready),
@@ -208,7 +234,7 @@ impl Wait<'_> {
             state => {
                 self.queue = match state {
                     JobState::Queued if self.live && queue.position.is_none() => {
-                        estimated_queue_note(self.client, job_id).unwrap_or(queue)
+                        (self.estimate)().unwrap_or(queue)
                     }
                     JobState::Queued => queue,
                     _ => QueueNote::default(),
@@ -236,18 +262,13 @@ pub fn wait_until_ready(
     section: &InterruptibleSection,
     reporter: &Reporter,
 ) -> WaitEnd {
-    let mut wait = Wait {
-        client,
+    let mut wait = Wait::new(
+        format!("{}:{}", client.hostname(), client.port()),
+        Box::new(|| estimated_queue_note(client, settings.job_id)),
         settings,
         section,
         reporter,
-        live: reporter.terminal.is_enabled() && !reporter.quiet,
-        started: Instant::now(),
-        shown: None,
-        current: None,
-        queue: QueueNote::default(),
-        lost: None,
-    };
+    );
     let job_id = settings.job_id;
     let mut need_subscribe = true;
     let mut need_state = true;
@@ -300,7 +321,8 @@ pub fn wait_until_ready(
     }
 }
 
-fn interrupted(job_id: u64) -> WaitEnd {
+/// The end of a wait cut short by Ctrl-C (or SIGTERM, SIGHUP).
+pub(super) fn interrupted(job_id: u64) -> WaitEnd {
     WaitEnd::Exit {
         code: EXIT_INTERRUPTED,
         message: format!("Job {job_id}: Keyboard interrupt."),

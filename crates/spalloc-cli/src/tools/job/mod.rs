@@ -176,7 +176,7 @@ pub const EXIT_UNKNOWN_JOB: i32 = 10;
 /// Everything known about a job: its listing and machine if it is live, its
 /// state (with the queue extension if the server sends it) otherwise or
 /// while queued.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Looked {
     /// The job.
     pub job_id: u64,

@@ -22,10 +22,7 @@ pub fn run(client: &Client, args: &JobArgs) -> Result<(), Failure> {
         return Err(Failure::new(2, "over the v2 protocol, give the job ID"));
     };
     if args.watch {
-        return Err(Failure::new(
-            2,
-            "--watch is not available over the v2 protocol yet; run spalloc-job without it",
-        ));
+        return watch(client, job_id, args.json);
     }
     let job = client.job(job_id)?;
     if let Some(issue) = &args.report_issue {
@@ -89,6 +86,42 @@ pub fn run(client: &Client, args: &JobArgs) -> Result<(), Failure> {
         print_json(&look_up(client, job_id)?.to_json())?;
     }
     Ok(())
+}
+
+/// Shows the job at every change (long-polling its state) until it is
+/// destroyed (exit 0, after showing its reason), found unknown (exit 10)
+/// or Ctrl-C (exit 0), as over the legacy protocol.
+fn watch(client: &Client, job_id: u64, json: bool) -> Result<(), Failure> {
+    let terminal = Terminal::stdout();
+    let handle = client.clone();
+    // Checked once, so that a bad ID is an error before the first poll.
+    client.job(job_id)?;
+    let mut outcome = Ok(());
+    crate::v2_watch::Watch {
+        json,
+        terminal: &terminal,
+    }
+    .run(
+        || look_up(client, job_id),
+        |looked| {
+            if json {
+                print_json(&looked.to_json())?;
+            } else {
+                print_line(&looked.render(&terminal))?;
+            }
+            if looked.is_gone() {
+                outcome = looked.known();
+                return Ok(false);
+            }
+            Ok(true)
+        },
+        std::sync::Arc::new(move || match handle.job(job_id)?.status(true) {
+            // Gone: the next read shows it so.
+            Ok(_) | Err(spalloc::Error::JobDestroyed { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }),
+    )?;
+    outcome
 }
 
 /// The job as the legacy tool sees it.

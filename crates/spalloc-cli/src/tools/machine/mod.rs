@@ -68,17 +68,46 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
     exit_status_json(outcome, args.json)
 }
 
-/// `spalloc-machine` over v2 (no `--watch` yet).
+/// `spalloc-machine` over v2. `--watch` long-polls the named machine (the
+/// server answers when it or the jobs on it change), or, for the list of
+/// machines, the job list, re-reading at least every few seconds since
+/// the machines themselves have no long-poll.
 fn run_v2(client: &spalloc::v2::Client, args: &MachineArgs) -> Result<(), Failure> {
-    if args.watch {
-        return Err(Failure::new(
-            2,
-            "--watch is not available over the v2 protocol yet; run spalloc-machine without it",
-        ));
+    let terminal = Terminal::stdout();
+    let read = || -> Result<_, Failure> {
+        Ok((
+            v2::list_machines(client)?,
+            crate::tools::ps::v2::list_jobs(client)?,
+        ))
+    };
+    if !args.watch {
+        let (machines, jobs) = read()?;
+        return show_listed(&machines, &jobs, args, &terminal);
     }
-    let machines = v2::list_machines(client)?;
-    let jobs = crate::tools::ps::v2::list_jobs(client)?;
-    show_listed(&machines, &jobs, args, &Terminal::stdout())
+    let waiter = client.clone();
+    let wait: crate::v2_watch::ChangeWait = match args.machine.clone() {
+        Some(name) => std::sync::Arc::new(move || waiter.machine(&name, true).map(|_| ())),
+        None => std::sync::Arc::new(move || {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let polled = waiter.clone();
+            std::thread::spawn(move || {
+                let _ = sender.send(polled.wait_for_jobs_change());
+            });
+            match receiver.recv_timeout(crate::v2_watch::POLL_PERIOD) {
+                Ok(answer) => answer,
+                Err(_) => Ok(()),
+            }
+        }),
+    };
+    crate::v2_watch::Watch {
+        json: args.json,
+        terminal: &terminal,
+    }
+    .run(
+        read,
+        |(machines, jobs)| show_listed(machines, jobs, args, &terminal).map(|()| true),
+        wait,
+    )
 }
 impl crate::script::HasServerArgs for MachineArgs {
     fn server_args(&self) -> &ServerArgs {

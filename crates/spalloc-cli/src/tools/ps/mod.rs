@@ -111,14 +111,8 @@ fn owner_filter(args: &PsArgs, me: Option<String>) -> Result<Option<String>, Fai
     })
 }
 
-/// `spalloc-ps` over v2 (no `--watch` yet).
+/// `spalloc-ps` over v2; `--watch` long-polls the job list.
 fn run_v2(client: &spalloc::v2::Client, args: &PsArgs) -> Result<(), Failure> {
-    if args.watch {
-        return Err(Failure::new(
-            2,
-            "--watch is not available over the v2 protocol yet; run spalloc-ps without it",
-        ));
-    }
     let me = crate::v2_service::user_name(client);
     // With a token the server already shows only the user's jobs (or all
     // of them to an administrator), and the token does not name its user.
@@ -131,16 +125,33 @@ fn run_v2(client: &spalloc::v2::Client, args: &PsArgs) -> Result<(), Failure> {
         machine: args.machine.clone(),
         owner,
     };
-    let jobs = v2::list_jobs(client)?;
-    if args.json {
-        let shaped: Vec<JobJson> = jobs
-            .iter()
-            .filter(|job| filter.accepts(job))
-            .map(JobJson::from_listing)
-            .collect();
-        return print_json(&shaped);
+    let terminal = Terminal::stderr();
+    let show = |jobs: &Vec<JobListing>| -> Result<bool, Failure> {
+        if args.json {
+            let shaped: Vec<JobJson> = jobs
+                .iter()
+                .filter(|job| filter.accepts(job))
+                .map(JobJson::from_listing)
+                .collect();
+            print_json(&shaped)?;
+        } else {
+            print_line(&render_job_list(jobs, &filter, &terminal))?;
+        }
+        Ok(true)
+    };
+    if !args.watch {
+        return show(&v2::list_jobs(client)?).map(|_| ());
     }
-    print_line(&render_job_list(&jobs, &filter, &Terminal::stderr()))
+    let waiter = client.clone();
+    crate::v2_watch::Watch {
+        json: args.json,
+        terminal: &terminal,
+    }
+    .run(
+        || v2::list_jobs(client),
+        show,
+        std::sync::Arc::new(move || waiter.wait_for_jobs_change()),
+    )
 }
 
 fn run(client: &spalloc::ProtocolClient, args: &PsArgs, me: Option<String>) -> Result<(), Failure> {
