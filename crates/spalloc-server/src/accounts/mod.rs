@@ -28,6 +28,7 @@ pub mod role;
 mod schema;
 pub mod secret;
 mod sessions;
+mod token_cache;
 mod tokens;
 mod users;
 pub mod verified;
@@ -43,6 +44,7 @@ use anonymous::AnonymousSessions;
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use token_cache::TokenCache;
 use verified::VerifiedPasswords;
 
 /// Who someone is once authenticated: what every request handler needs.
@@ -95,6 +97,8 @@ struct Inner {
     db: Mutex<Connection>,
     anonymous: Mutex<AnonymousSessions>,
     verified: Mutex<VerifiedPasswords>,
+    /// Bearer tokens already checked (see [`token_cache`]).
+    tokens: Mutex<TokenCache>,
     policy: Policy,
     /// What was opened, for messages.
     origin: String,
@@ -149,6 +153,7 @@ impl Accounts {
                 db: Mutex::new(conn),
                 anonymous: Mutex::new(AnonymousSessions::default()),
                 verified: Mutex::new(VerifiedPasswords::default()),
+                tokens: Mutex::new(TokenCache::default()),
                 policy,
                 origin,
             }),
@@ -177,6 +182,10 @@ impl Accounts {
             .anonymous
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn token_cache(&self) -> MutexGuard<'_, TokenCache> {
+        self.inner.tokens.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn verified(&self) -> MutexGuard<'_, VerifiedPasswords> {

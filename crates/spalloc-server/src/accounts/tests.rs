@@ -494,3 +494,52 @@ fn a_state_file_whose_account_tables_predate_their_migration_opens_and_keeps_its
         crate::store::schema::current()
     );
 }
+
+#[test]
+fn a_remembered_token_sees_a_disable_or_role_change_made_in_this_process_at_once() {
+    let a = accounts_with(&[("alice", Role::User)]);
+    let token = a.create_token("alice", "laptop", None, T0).expect("token");
+    assert!(a.check_token(&token.secret, T0).expect("reads").is_some());
+    a.set_role("alice", Role::Admin).expect("role");
+    let (identity, _) = a
+        .check_token(&token.secret, T0)
+        .expect("reads")
+        .expect("valid");
+    assert_eq!(identity.role, Role::Admin);
+    a.set_disabled("alice", true).expect("disables");
+    assert_eq!(a.check_token(&token.secret, T0).expect("reads"), None);
+}
+
+#[test]
+fn a_remembered_token_sees_changes_made_by_another_process_at_once() {
+    let path = state_file("token-cache-other-process");
+    let server = Accounts::open(&path).expect("opens");
+    server
+        .add_user(&user("alice", Role::User, "pw"), T0)
+        .expect("adds");
+    let token = server
+        .create_token("alice", "laptop", None, T0)
+        .expect("token");
+    assert!(server
+        .check_token(&token.secret, T0)
+        .expect("reads")
+        .is_some());
+    // `spalloc-server user …` in another process: another connection.
+    let cli = Accounts::open(&path).expect("opens again");
+    cli.set_role("alice", Role::Admin).expect("role");
+    let (identity, _) = server
+        .check_token(&token.secret, T0)
+        .expect("reads")
+        .expect("valid");
+    assert_eq!(identity.role, Role::Admin);
+    cli.set_disabled("alice", true).expect("disables");
+    assert_eq!(server.check_token(&token.secret, T0).expect("reads"), None);
+    cli.set_disabled("alice", false).expect("enables");
+    assert!(server
+        .check_token(&token.secret, T0)
+        .expect("reads")
+        .is_some());
+    assert!(cli.revoke_token("alice", token.info.id).expect("revokes"));
+    assert_eq!(server.check_token(&token.secret, T0).expect("reads"), None);
+    let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+}

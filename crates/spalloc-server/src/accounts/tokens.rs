@@ -6,7 +6,8 @@
 //! may revoke it; either ends the sessions it opened.
 
 use super::policy::{self, UnixSeconds};
-use super::users::identity_in;
+use super::token_cache::{CheckedToken, Versions};
+use super::users::{identity_in, parse_role};
 use super::{secret, Accounts, AccountsError, Identity};
 use rusqlite::{params, OptionalExtension};
 
@@ -124,6 +125,48 @@ impl Accounts {
             return Ok(None);
         }
         let db = self.db();
+        let versions = versions_of(&db)?;
+        let remembered = self
+            .token_cache()
+            .get(token, versions)
+            .map(|(c, fresh)| (c.clone(), fresh));
+        let found = match remembered {
+            Some((checked, true)) => Some(checked),
+            Some((checked, false)) => recheck_token(&db, checked)?,
+            None => self.read_token(&db, token)?,
+        };
+        let checked = match found {
+            Some(checked) => checked,
+            None => {
+                self.token_cache().remove(token);
+                return Ok(None);
+            }
+        };
+        if policy::expired(checked.expires, now) {
+            self.token_cache().remove(token);
+            return Ok(None);
+        }
+        let mut checked = checked;
+        if self.policy().should_touch(checked.last_used, now) {
+            db.prepare_cached("UPDATE account_tokens SET last_used = ?2 WHERE id = ?1")?
+                .execute(params![checked.id.0, now])?;
+            checked.last_used = Some(now);
+        }
+        // Remembered against the counters as they are after our own touch,
+        // so that the touch does not make the entry stale.
+        let versions = versions_of(&db)?;
+        let result = (checked.identity.clone(), checked.id);
+        self.token_cache().insert(token, checked, versions);
+        Ok(Some(result))
+    }
+
+    /// What the database says about a bearer secret: `None` unless it is a
+    /// token of an existing, enabled user.
+    fn read_token(
+        &self,
+        db: &rusqlite::Connection,
+        token: &str,
+    ) -> Result<Option<CheckedToken>, AccountsError> {
         let row = db
             .prepare_cached(
                 "SELECT id, user, last_used, expires FROM account_tokens
@@ -141,16 +184,71 @@ impl Accounts {
         let Some((id, user, last_used, expires)) = row else {
             return Ok(None);
         };
-        if policy::expired(expires, now) {
-            return Ok(None);
-        }
-        let Some((identity, false)) = identity_in(&db, &user)? else {
+        let Some((identity, false)) = identity_in(db, &user)? else {
             return Ok(None);
         };
-        if self.policy().should_touch(last_used, now) {
-            db.prepare_cached("UPDATE account_tokens SET last_used = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
-        }
-        Ok(Some((identity, TokenId(id))))
+        Ok(Some(CheckedToken {
+            identity,
+            id: TokenId(id),
+            last_used,
+            expires,
+        }))
     }
+}
+
+/// A remembered token checked again after the database changed, with one
+/// query by its number: `None` if it was revoked or its user deleted or
+/// disabled; otherwise with its user's role and groups as they are now.
+fn recheck_token(
+    db: &rusqlite::Connection,
+    checked: CheckedToken,
+) -> Result<Option<CheckedToken>, AccountsError> {
+    let row = db
+        .prepare_cached(
+            "SELECT u.role, u.disabled, t.last_used, t.expires,
+                    (SELECT group_concat(m.grp, char(31)) FROM account_memberships m
+                     WHERE m.user = u.name)
+             FROM account_tokens t JOIN account_users u ON u.name = t.user
+             WHERE t.id = ?1 AND t.user = ?2",
+        )?
+        .query_row(params![checked.id.0, checked.identity.user], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, Option<UnixSeconds>>(2)?,
+                r.get::<_, Option<UnixSeconds>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((role, false, last_used, expires, groups)) = row else {
+        return Ok(None);
+    };
+    // Group names never contain the separator (see `check_name`).
+    let mut groups: Vec<String> = groups
+        .map(|g| g.split('\u{1f}').map(str::to_owned).collect())
+        .unwrap_or_default();
+    groups.sort();
+    Ok(Some(CheckedToken {
+        identity: Identity {
+            user: checked.identity.user,
+            role: parse_role(&role),
+            groups,
+        },
+        id: checked.id,
+        last_used,
+        expires,
+    }))
+}
+
+/// The counters a remembered token check is valid against (see
+/// [`super::token_cache`]).
+fn versions_of(db: &rusqlite::Connection) -> Result<Versions, AccountsError> {
+    let data_version = db
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get::<_, i64>(0))?;
+    Ok(Versions {
+        own_changes: db.total_changes(),
+        data_version,
+    })
 }

@@ -408,7 +408,7 @@ pub(super) fn identity_in(
 }
 
 /// A stored role; an unreadable one (a hand-edited file) gives the least.
-fn parse_role(stored: &str) -> Role {
+pub(super) fn parse_role(stored: &str) -> Role {
     stored.parse().unwrap_or(Role::Reader)
 }
 

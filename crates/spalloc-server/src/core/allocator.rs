@@ -45,11 +45,16 @@ pub struct AllocRequest {
     pub min_ratio: f64,
     /// Most dead or unreachable boards tolerated (`None`: any, as long as
     /// the bottom-left board works). Ignored for single boards.
+    // The defaults are left out of job records (they are rewritten on
+    // every change of the job), and read back when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_dead_boards: Option<u32>,
     /// Most dead internal links tolerated (`None`: any). Ignored for single
     /// boards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_dead_links: Option<u32>,
     /// Only accept allocations with wrap-around links.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_torus: bool,
     /// Boards the job must never be given (the user's avoid-list), on
     /// whichever machine it runs. Not considered by

@@ -41,8 +41,9 @@ pub struct JobSpec {
     pub kwargs: Map<String, Value>,
 }
 
-/// Where and what a job was given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where and what a job was given. Its durable form (compact, and what a
+/// restore can recompute left out) is in [`crate::core::allocation_record`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobAllocation {
     /// The machine.
     pub machine: String,
@@ -106,10 +107,13 @@ pub struct Job {
     #[serde(with = "serde_job_state")]
     pub state: JobState,
     /// Target power state while allocated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<bool>,
     /// `create_job` positional arguments as sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<Value>,
     /// `create_job` keyword arguments as sent, minus owner and keepalive.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub kwargs: Map<String, Value>,
     /// Where it may run (from the arguments), to queue it again on restore.
     pub target: Target,
@@ -256,7 +260,7 @@ fn reference_order(found: &[Board], boards: &BTreeSet<Board>) -> Vec<Board> {
 
 /// The order the reference's periphery set iterates in: it is filled board by
 /// board (in board-set order), link by link.
-fn reference_link_order(
+pub(crate) fn reference_link_order(
     boards: &[Board],
     periphery: &BTreeSet<(Board, Link)>,
 ) -> Vec<(Board, Link)> {

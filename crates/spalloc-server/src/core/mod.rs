@@ -18,6 +18,7 @@
 //! * [`controller`]: the life cycle of every job, tying it all together;
 //! * [`reconfigure`]: applying a reloaded configuration to a running controller.
 
+pub mod allocation_record;
 pub mod allocator;
 pub mod area_to_rect;
 pub mod bmp_request;
