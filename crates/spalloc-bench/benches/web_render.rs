@@ -79,7 +79,11 @@ fn main() {
     });
     println!("| machine page (HTML + SVG map) | {page:.2} ms | {bytes} bytes |");
     let (scrape, bytes) = median_ms(repeats, || {
-        metrics::encode(Snapshot::of_controller(&c, 1.0), 0).len()
+        metrics::encode(
+            Snapshot::of_controller(&c, 1.0),
+            metrics::HttpFacts::default(),
+        )
+        .len()
     });
     println!("| /metrics scrape | {scrape:.2} ms | {bytes} bytes |");
 }

@@ -42,6 +42,16 @@ fn metrics_count_a_ready_jobs_boards_and_the_requests_that_made_it() {
         .find(|s| s.metric == "spalloc_legacy_connections")
         .map(|s| s.value.clone());
     assert_eq!(connections, Some(prometheus_parse::Value::Gauge(1.0)));
+    // The scrape's own connection is open while it is answered.
+    let http_connections = m
+        .samples
+        .iter()
+        .find(|s| s.metric == "spalloc_http_connections")
+        .map(|s| s.value.clone());
+    assert!(
+        matches!(http_connections, Some(prometheus_parse::Value::Gauge(n)) if n >= 1.0),
+        "open HTTP connections: {http_connections:?}"
+    );
     assert!(
         histogram_count(
             &m,

@@ -18,10 +18,13 @@ pub const METRICS_PATH: &str = "/metrics";
 /// `GET /metrics`. Not authenticated, as Prometheus scrapes expect: it
 /// names machines but no users or jobs.
 pub async fn scrape(State(state): State<HttpState>) -> Response {
-    let waiting = state
-        .long_poll_limit
-        .saturating_sub(state.long_polls.available_permits());
-    let text = crate::metrics::render(&state.shared, waiting, crate::clock::now());
+    let http = crate::metrics::HttpFacts {
+        long_polls_waiting: state
+            .long_poll_limit
+            .saturating_sub(state.long_polls.available_permits()),
+        open_connections: state.connections.count(),
+    };
+    let text = crate::metrics::render(&state.shared, http, crate::clock::now());
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub mod board_io;
+pub mod connections;
 pub mod metrics;
 pub mod openapi;
 pub mod tls;
@@ -48,6 +49,8 @@ pub struct HttpState {
     pub tls: bool,
     /// The job proxy's settings (`[proxy]`).
     pub proxy: crate::proxy::socket::ProxySettings,
+    /// HTTP connections open now (counted by [`serve`]'s acceptor).
+    pub connections: connections::OpenConnections,
 }
 
 /// The whole HTTP application: log-in routes, the OpenAPI description and
@@ -72,6 +75,7 @@ pub fn router(state: HttpState) -> Router {
 pub async fn serve(
     listener: StdListener,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    open: connections::OpenConnections,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -89,12 +93,14 @@ pub async fn serve(
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let result = match tls {
         Some(config) => {
-            let mut server = axum_server::from_tcp_rustls(listener, config);
+            let acceptor =
+                axum_server::tls_rustls::RustlsAcceptor::new(config).acceptor(open.acceptor());
+            let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
             slow_clients_time_out(server.http_builder());
             server.handle(handle).serve(service).await
         }
         None => {
-            let mut server = axum_server::from_tcp(listener);
+            let mut server = axum_server::from_tcp(listener).acceptor(open.acceptor());
             slow_clients_time_out(server.http_builder());
             server.handle(handle).serve(service).await
         }

@@ -22,18 +22,26 @@ use prometheus_client::registry::Registry;
 /// text format, which Prometheus reads.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Everything `/metrics` reports, as text; `long_polls_waiting` is the
-/// number of REST requests currently held by `wait=true`.
-pub fn render(shared: &Shared, long_polls_waiting: usize, now: f64) -> String {
+/// What only the HTTP listener knows, reported beside the server's state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpFacts {
+    /// REST requests currently held by `wait=true`.
+    pub long_polls_waiting: usize,
+    /// HTTP connections open now (see [`crate::http::connections`]).
+    pub open_connections: i64,
+}
+
+/// Everything `/metrics` reports, as text.
+pub fn render(shared: &Shared, http: HttpFacts, now: f64) -> String {
     let facts = shared.read(|state| snapshot::Snapshot::of(state, now));
-    encode(facts, long_polls_waiting)
+    encode(facts, http)
 }
 
 /// The text of `facts` and the process's event metrics.
-pub fn encode(facts: snapshot::Snapshot, long_polls_waiting: usize) -> String {
+pub fn encode(facts: snapshot::Snapshot, http: HttpFacts) -> String {
     let mut registry = Registry::with_prefix("spalloc");
     events::global().register(&mut registry);
-    facts.register(&mut registry, long_polls_waiting);
+    facts.register(&mut registry, http);
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
         tracing::warn!(error = %e, "cannot encode the metrics");

@@ -127,7 +127,7 @@ impl Snapshot {
 
     /// Adds these facts to `registry` as gauges (and one histogram of the
     /// queued jobs' waits so far).
-    pub fn register(self, registry: &mut Registry, long_polls_waiting: usize) {
+    pub fn register(self, registry: &mut Registry, http: super::HttpFacts) {
         let boards = |name: &str, help: &str, pick: fn(&BoardCounts) -> i64| {
             let family = Family::<MachineLabel, Gauge>::default();
             for (machine, counts) in &self.machines {
@@ -190,8 +190,15 @@ impl Snapshot {
             "Open legacy-protocol connections",
             connections,
         );
+        let http_connections = Gauge::<i64>::default();
+        http_connections.set(http.open_connections);
+        registry.register(
+            "http_connections",
+            "Open HTTP connections (REST API, pages, proxies)",
+            http_connections,
+        );
         let polls = Gauge::<i64>::default();
-        polls.set(long_polls_waiting as i64);
+        polls.set(http.long_polls_waiting as i64);
         registry.register(
             "http_long_polls",
             "REST requests held waiting for a change (wait=true)",

@@ -234,6 +234,7 @@ pub async fn serve_restored(
     let (http_stop, http_stopped) = oneshot::channel::<()>();
     let max_long_polls = config.http.as_ref().map_or(0, |h| h.max_long_polls);
     let http_task = listeners.http.map(|(listener, tls)| {
+        let open_connections = crate::http::connections::OpenConnections::default();
         let state = crate::http::HttpState {
             shared: Arc::clone(&shared),
             accounts,
@@ -243,10 +244,12 @@ pub async fn serve_restored(
             proxy: crate::proxy::socket::ProxySettings {
                 local_host: config.proxy.unconnected_address,
             },
+            connections: open_connections.clone(),
         };
         tokio::spawn(crate::http::serve(
             listener,
             tls,
+            open_connections,
             crate::http::router(state),
             async {
                 let _ = http_stopped.await;
