@@ -100,23 +100,9 @@ fn require_server(settings: Option<ServerSettings>, command: &mut Command) -> Se
 }
 
 /// Connects (with no connect timeout, as the reference) and checks the
-/// server's version unless told not to.
-///
-/// A v2 address (`--url`, or `url` in a config file) is refused with a
-/// message naming the tool, for the tools that speak only the legacy
-/// protocol so far.
+/// server's version unless told not to. The tools call it only when no v2
+/// address was given (`crate::v2_service::connect` answered `None`).
 pub fn connect(settings: &ServerSettings) -> Result<ProtocolClient, Failure> {
-    if settings.url.is_some() {
-        let tool = std::env::args()
-            .next()
-            .and_then(|p| {
-                std::path::Path::new(&p)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| "this tool".into());
-        return Err(crate::v2_service::not_yet(&tool));
-    }
     let client = ProtocolClient::new(settings.hostname.clone(), settings.port);
     client.connect()?;
     client.set_timeout(settings.timeout);

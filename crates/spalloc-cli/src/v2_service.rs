@@ -30,13 +30,3 @@ pub fn user_name(client: &Client) -> Option<String> {
         _ => None,
     }
 }
-
-/// The failure of a tool asked to speak v2 before it can.
-pub fn not_yet(tool: &str) -> Failure {
-    Failure::new(
-        2,
-        format!(
-            "{tool} does not speak the v2 (REST) protocol yet: give --hostname of a legacy spalloc server (spalloc, spalloc-job, spalloc-ps, spalloc-machine, spalloc-where-is and spalloc login/logout speak v2)"
-        ),
-    )
-}

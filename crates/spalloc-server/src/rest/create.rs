@@ -322,7 +322,7 @@ fn avoided_boards(
         }
         let before = boards.len();
         for m in candidates(service, target) {
-            boards.extend(board_on(m, &by));
+            boards.extend(by.find_on(m));
         }
         if boards.len() == before {
             return Err(Failure::bad(
@@ -331,19 +331,6 @@ fn avoided_boards(
         }
     }
     Ok(boards)
-}
-
-/// The board `by` names on machine `m`, if it has one.
-fn board_on(m: &Machine, by: &BoardBy) -> Option<Board> {
-    match by {
-        BoardBy::Triad(b) => Some(*b),
-        BoardBy::Physical(p) => m.board_at(*p),
-        BoardBy::Address(a) => m
-            .spinnaker_ips
-            .iter()
-            .find(|(_, ip)| *ip == a)
-            .map(|(b, _)| *b),
-    }
 }
 
 /// The machines a target may run on.
