@@ -8,59 +8,19 @@ mod support;
 use serde_json::Value;
 use spalloc::v2::{Client, CreateJob, Credentials};
 use spalloc::{Allocation, JobOptions, ProtocolClient};
-use spalloc_server::accounts::{NewUser, Role};
-use spalloc_server::{RunningServer, ServerConfig};
+use spalloc_server::RunningServer;
 use std::time::Duration;
+use support::v2::url;
 use support::{bare_tool, run};
 
-/// A server with both ports and the users alice and bob (passwords: the
-/// names reversed), both in the group `testers`.
+/// A server with both ports and the users alice and bob.
 fn server() -> RunningServer {
     server_with("")
 }
 
 /// [`server`] with more tables at the end of its configuration.
-fn server_with(keys: &str) -> RunningServer {
-    let config = ServerConfig::from_toml_str(&format!(
-        r#"
-        ip = "127.0.0.1"
-        port = 0
-        timeout_check_interval = 0.05
-        seconds_before_free = 0.05
-        [http]
-        port = 0
-        [[machine]]
-        name = "m1"
-        tags = ["default"]
-        width = 1
-        height = 1
-        base_ip = "127.0.1.0"
-        power_delay = 0.02
-        {keys}
-        "#
-    ))
-    .expect("config");
-    let server = RunningServer::start(config).expect("server starts");
-    let now = spalloc_server::clock::now() as i64;
-    for name in ["alice", "bob"] {
-        server
-            .accounts()
-            .add_user(
-                &NewUser {
-                    name: name.into(),
-                    role: Role::User,
-                    password: Some(name.chars().rev().collect()),
-                    groups: vec!["testers".into()],
-                },
-                now,
-            )
-            .expect("user");
-    }
-    server
-}
-
-fn url(server: &RunningServer) -> String {
-    format!("http://{}/spalloc/", server.http_addr().expect("http"))
+fn server_with(tail: &str) -> RunningServer {
+    support::v2::start(support::v2::config(0, "", 0.02, tail))
 }
 
 #[test]

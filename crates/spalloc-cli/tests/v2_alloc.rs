@@ -15,13 +15,13 @@ mod support;
 
 use spalloc::v2::{Client, CreateJob, Credentials};
 use spalloc::{JobState, ProtocolClient};
-use spalloc_server::accounts::{NewUser, Role};
 use spalloc_server::{RunningServer, ServerConfig};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::process::Running;
+use support::v2::{start, url};
 use support::{bare_tool, mask_csv_path, run};
 
 /// Set in a child process: serve with this state file until killed.
@@ -31,58 +31,12 @@ const SERVE_HTTP_PORT: &str = "SPALLOC_TEST_SERVE_HTTP_PORT";
 /// How long any one wait in these tests may last before it fails.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-/// A 1×1-triad machine with the v2 API on `http_port` (0: any), `extra`
-/// keys in `[http]`, and a state file if given.
+/// A 1×1-triad machine with the v2 API on `http_port` (0: any), `http_keys`
+/// in `[http]`, and a state file if given.
 fn config(http_port: u16, http_keys: &str, state_file: Option<&Path>) -> ServerConfig {
-    let mut config = ServerConfig::from_toml_str(&format!(
-        r#"
-        ip = "127.0.0.1"
-        port = 0
-        timeout_check_interval = 0.05
-        seconds_before_free = 0.05
-        [http]
-        port = {http_port}
-        {http_keys}
-        [[machine]]
-        name = "m1"
-        tags = ["default"]
-        width = 1
-        height = 1
-        base_ip = "127.0.1.0"
-        power_delay = 0.05
-        "#
-    ))
-    .expect("config");
+    let mut config = support::v2::config(http_port, http_keys, 0.05, "");
     config.state_file = state_file.map(Path::to_path_buf);
     config
-}
-
-/// Starts a server and adds alice and bob (passwords: the names reversed)
-/// unless its state file already has them.
-fn start(config: ServerConfig) -> RunningServer {
-    let server = RunningServer::start(config).expect("server starts");
-    let now = spalloc_server::clock::now() as i64;
-    for name in ["alice", "bob"] {
-        if server.accounts().user(name, now).ok().flatten().is_none() {
-            server
-                .accounts()
-                .add_user(
-                    &NewUser {
-                        name: name.into(),
-                        role: Role::User,
-                        password: Some(name.chars().rev().collect()),
-                        groups: vec!["testers".into()],
-                    },
-                    now,
-                )
-                .expect("user");
-        }
-    }
-    server
-}
-
-fn url_of(server: &RunningServer) -> String {
-    format!("http://{}/spalloc/", server.http_addr().expect("http"))
 }
 
 fn legacy_client(server: &RunningServer) -> ProtocolClient {
@@ -164,7 +118,7 @@ fn live_jobs(server: &RunningServer) -> Vec<u64> {
 fn spalloc_prints_the_same_for_the_same_request_over_both_protocols() {
     let server = start(config(0, "", None));
     let home = tempfile::tempdir().unwrap();
-    let url = url_of(&server);
+    let url = url(&server);
     let command = "echo host={hostname} w={w} h={h} id={id}; cat {ethernet_ips}";
     let mut outputs = Vec::new();
     for (name, mut tool) in [
@@ -248,7 +202,7 @@ fn legacy_only_options_are_refused_by_name_on_a_v2_server() {
         vec!["--max-dead-links", "2"],
         vec!["--require-torus"],
     ] {
-        let (code, _, err) = run(v2_spalloc(home.path(), &url_of(&server)).args(&option));
+        let (code, _, err) = run(v2_spalloc(home.path(), &url(&server)).args(&option));
         assert_ne!(code, 0, "{option:?}");
         assert!(
             err.contains(&format!("{} is an option of the legacy", option[0])),
@@ -262,7 +216,7 @@ fn legacy_only_options_are_refused_by_name_on_a_v2_server() {
 fn credentials_that_do_not_work_and_servers_out_of_reach_are_clear_failures() {
     let server = start(config(0, "", None));
     let home = tempfile::tempdir().unwrap();
-    let url = url_of(&server);
+    let url = url(&server);
     let path = home.path().to_path_buf();
 
     let (code, _, err) = run(v2_spalloc(home.path(), &url).env("SPALLOC_PASSWORD", "wrong"));
@@ -355,7 +309,7 @@ fn https_works_with_ca_cert_and_an_unverifiable_certificate_is_a_clear_failure()
 fn no_destroy_leaves_the_job_for_resume_and_sigterm_destroys_a_waiting_job() {
     let server = start(config(0, "", None));
     let home = tempfile::tempdir().unwrap();
-    let url = url_of(&server);
+    let url = url(&server);
 
     let (code, out, err) =
         run(v2_spalloc(home.path(), &url).args(["--no-destroy", "-c", "echo {id}"]));
@@ -597,7 +551,7 @@ fn a_waiting_spalloc_reconnects_to_a_restarted_server_and_goes_on_waiting() {
 fn on_a_terminal_the_v2_waiting_line_is_redrawn_in_place_as_over_legacy() {
     let server = start(config(0, "", None));
     let home = tempfile::tempdir().unwrap();
-    let url = url_of(&server);
+    let url = url(&server);
     let bob = Client::builder(&url)
         .credentials(Credentials::password("bob", "bob"))
         .build()

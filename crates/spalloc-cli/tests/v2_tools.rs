@@ -8,52 +8,13 @@
 mod support;
 
 use spalloc::v2::{Client, CreateJob, Credentials};
-use spalloc_server::accounts::{NewUser, Role};
-use spalloc_server::{RunningServer, ServerConfig};
+use spalloc_server::RunningServer;
+use support::v2::url;
 use support::{bare_tool, run};
 
-/// A server with both ports and the users alice and bob (passwords: the
-/// names reversed).
+/// A server with both ports and the users alice and bob.
 fn server() -> RunningServer {
-    let config = ServerConfig::from_toml_str(
-        r#"
-        ip = "127.0.0.1"
-        port = 0
-        timeout_check_interval = 0.05
-        seconds_before_free = 0.05
-        [http]
-        port = 0
-        [[machine]]
-        name = "m1"
-        tags = ["default"]
-        width = 1
-        height = 1
-        base_ip = "127.0.1.0"
-        power_delay = 0.02
-        "#,
-    )
-    .expect("config");
-    let server = RunningServer::start(config).expect("server starts");
-    let now = spalloc_server::clock::now() as i64;
-    for name in ["alice", "bob"] {
-        server
-            .accounts()
-            .add_user(
-                &NewUser {
-                    name: name.into(),
-                    role: Role::User,
-                    password: Some(name.chars().rev().collect()),
-                    groups: vec!["testers".into()],
-                },
-                now,
-            )
-            .expect("user");
-    }
-    server
-}
-
-fn url(server: &RunningServer) -> String {
-    format!("http://{}/spalloc/", server.http_addr().expect("http"))
+    support::v2::start(support::v2::config(0, "", 0.02, ""))
 }
 
 fn home() -> tempfile::TempDir {

@@ -8,49 +8,15 @@
 mod support;
 
 use spalloc::v2::{Client, CreateJob, Credentials};
-use spalloc_server::accounts::{NewUser, Role};
-use spalloc_server::{RunningServer, ServerConfig};
+use spalloc_server::RunningServer;
 use std::process::Command;
 use support::bare_tool;
 use support::process::Running;
+use support::v2::url;
 
+/// A server with both ports and the users alice and bob.
 fn server() -> RunningServer {
-    let config = ServerConfig::from_toml_str(
-        r#"
-        ip = "127.0.0.1"
-        port = 0
-        timeout_check_interval = 0.05
-        seconds_before_free = 0.05
-        [http]
-        port = 0
-        [[machine]]
-        name = "m1"
-        tags = ["default"]
-        width = 1
-        height = 1
-        base_ip = "127.0.1.0"
-        power_delay = 0.05
-        "#,
-    )
-    .expect("config");
-    let server = RunningServer::start(config).expect("server starts");
-    server
-        .accounts()
-        .add_user(
-            &NewUser {
-                name: "alice".into(),
-                role: Role::User,
-                password: Some("ecila".into()),
-                groups: vec!["testers".into()],
-            },
-            spalloc_server::clock::now() as i64,
-        )
-        .expect("user");
-    server
-}
-
-fn url(server: &RunningServer) -> String {
-    format!("http://{}/spalloc/", server.http_addr().expect("http"))
+    support::v2::start(support::v2::config(0, "", 0.05, ""))
 }
 
 fn client(server: &RunningServer) -> Client {

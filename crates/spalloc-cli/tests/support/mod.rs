@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod transcript;
+pub mod v2;
 
 use spalloc::{Allocation, JobOptions, JobState, ProtocolClient};
 use spalloc_server::{RunningServer, ServerConfig};
