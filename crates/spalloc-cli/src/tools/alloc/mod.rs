@@ -119,36 +119,18 @@ pub fn run(plan: &Plan) -> i32 {
         )
     });
 
-    let mut destroy_reason: Option<&str> = None;
     let settings = WaitSettings {
         job_id,
         reconnect_delay: plan.reconnect_delay,
         server_timeout: plan.server_timeout,
     };
-    let code = match wait_until_ready(&client, &settings, &section, &reporter) {
-        WaitEnd::Ready => match client.get_job_machine_info(job_id) {
-            Ok(machine) => {
-                use_machine(plan, job_id, &machine, csv_file.path(), &section, &reporter)
-            }
-            Err(e) => {
-                reporter.line(
-                    &Style::RED,
-                    &format!("Error communicating with server: {e}"),
-                );
-                EXIT_SERVER
-            }
-        },
-        WaitEnd::Exit { code, message } => {
-            reporter.line(&Style::RED, &message);
-            if code == EXIT_DESTROYED && message.ends_with(impossible::NO_SUITABLE_MACHINES) {
-                explain_impossible(&client, plan, job_id, &reporter);
-            }
-            if code == EXIT_INTERRUPTED {
-                destroy_reason = Some("Keyboard interrupt.");
-            }
-            code
-        }
-    };
+    let (code, destroy_reason) = after_wait(
+        wait_until_ready(&client, &settings, &section, &reporter),
+        &reporter,
+        || client.get_job_machine_info(job_id),
+        |machine| use_machine(plan, job_id, machine, csv_file.path(), &section, &reporter),
+        || explain_impossible(&client, plan, job_id, &reporter),
+    );
     if let Some(k) = keepalive.as_mut() {
         k.stop();
     }
@@ -161,6 +143,40 @@ pub fn run(plan: &Plan) -> i32 {
     }
     drop(csv_file);
     code
+}
+
+/// What the tool does when the wait ends, over either protocol: with the
+/// job ready, reads its machine (`machine_info`) and uses it (`use_it`: run
+/// the command or print the boards); otherwise says why it ended, and in
+/// numbers why a request can never fit (`explain_impossible`). Gives the
+/// exit code and, after Ctrl-C, the reason to destroy the job with.
+fn after_wait(
+    end: WaitEnd,
+    reporter: &Reporter,
+    machine_info: impl FnOnce() -> spalloc::Result<JobMachineInfo>,
+    use_it: impl FnOnce(&JobMachineInfo) -> i32,
+    explain_impossible: impl FnOnce(),
+) -> (i32, Option<&'static str>) {
+    match end {
+        WaitEnd::Ready => match machine_info() {
+            Ok(machine) => (use_it(&machine), None),
+            Err(e) => {
+                reporter.line(
+                    &Style::RED,
+                    &format!("Error communicating with server: {e}"),
+                );
+                (EXIT_SERVER, None)
+            }
+        },
+        WaitEnd::Exit { code, message } => {
+            reporter.line(&Style::RED, &message);
+            if code == EXIT_DESTROYED && message.ends_with(impossible::NO_SUITABLE_MACHINES) {
+                explain_impossible();
+            }
+            let reason = (code == EXIT_INTERRUPTED).then_some("Keyboard interrupt.");
+            (code, reason)
+        }
+    }
 }
 
 /// What `--no-destroy` leaves behind, and how to come back to it.

@@ -5,10 +5,10 @@
 
 use super::plan::{JobRequest, Plan, V2Service};
 use super::reporter::Reporter;
-use super::waiting::{WaitEnd, WaitSettings};
+use super::waiting::WaitSettings;
 use super::{
-    ethernet_ips_file, still_exists, use_machine, EXIT_DESTROYED, EXIT_INTERRUPTED, EXIT_SERVER,
-    EXIT_SERVER_GONE, EXIT_UNKNOWN,
+    ethernet_ips_file, still_exists, use_machine, EXIT_DESTROYED, EXIT_SERVER, EXIT_SERVER_GONE,
+    EXIT_UNKNOWN,
 };
 use crate::interrupt::InterruptibleSection;
 use crate::terminal::{Style, Terminal};
@@ -56,34 +56,13 @@ pub fn run(plan: &Plan, service: &V2Service, config: &Config) -> i32 {
             return finish(job, plan, EXIT_SERVER, None, &reporter);
         }
     };
-    let mut destroy_reason = None;
-    let code =
-        match super::v2_wait::wait_until_ready(&client, poller, &settings, &section, &reporter) {
-            WaitEnd::Ready => match machine_info(&client, &job) {
-                Ok(machine) => {
-                    use_machine(plan, job_id, &machine, csv_file.path(), &section, &reporter)
-                }
-                Err(e) => {
-                    reporter.line(
-                        &Style::RED,
-                        &format!("Error communicating with server: {e}"),
-                    );
-                    EXIT_SERVER
-                }
-            },
-            WaitEnd::Exit { code, message } => {
-                reporter.line(&Style::RED, &message);
-                if code == EXIT_DESTROYED
-                    && message.ends_with(super::impossible::NO_SUITABLE_MACHINES)
-                {
-                    explain_impossible(&client, plan, job_id, &reporter);
-                }
-                if code == EXIT_INTERRUPTED {
-                    destroy_reason = Some("Keyboard interrupt.");
-                }
-                code
-            }
-        };
+    let (code, destroy_reason) = super::after_wait(
+        super::v2_wait::wait_until_ready(&client, poller, &settings, &section, &reporter),
+        &reporter,
+        || machine_info(&client, &job),
+        |machine| use_machine(plan, job_id, machine, csv_file.path(), &section, &reporter),
+        || explain_impossible(&client, plan, job_id, &reporter),
+    );
     drop(csv_file);
     finish(job, plan, code, destroy_reason, &reporter)
 }
