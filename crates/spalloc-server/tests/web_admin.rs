@@ -26,6 +26,28 @@ fn form_csrf(base: &str, cookie: &str, path: &str) -> String {
     csrf_of(&body)
 }
 
+/// The `spalloc_boards_out_of_service` gauge of the test machine, scraped now.
+fn boards_out_of_service(base: &str) -> f64 {
+    gauge(
+        &scrape(base),
+        "spalloc_boards_out_of_service",
+        ("machine", "test-machine"),
+    )
+}
+
+/// The boards form's fields setting board (1, 0, 2) of the test machine
+/// in or out of service.
+fn board_1_0_2<'a>(csrf: &'a str, in_service: &'a str) -> [(&'a str, &'a str); 6] {
+    [
+        ("_csrf", csrf),
+        ("in_service", in_service),
+        ("machine", "test-machine"),
+        ("x", "1"),
+        ("y", "0"),
+        ("z", "2"),
+    ]
+}
+
 #[test]
 fn an_admin_takes_a_board_out_of_service_and_back_and_the_map_and_metrics_follow() {
     let server = start(config(""));
@@ -33,48 +55,21 @@ fn an_admin_takes_a_board_out_of_service_and_back_and_the_map_and_metrics_follow
     let root = log_in(&base, "root");
     let csrf = form_csrf(&base, &root, BOARDS);
 
-    let (status, _, body) = post_form(
-        &base,
-        &root,
-        BOARDS,
-        &[
-            ("_csrf", &csrf),
-            ("in_service", "false"),
-            ("machine", "test-machine"),
-            ("x", "1"),
-            ("y", "0"),
-            ("z", "2"),
-        ],
-    );
+    let (status, _, body) = post_form(&base, &root, BOARDS, &board_1_0_2(&csrf, "false"));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("taken out of service"), "{body}");
     assert!(body.contains(r#"data-board="1,0,2""#), "listed: {body}");
     let (_, map) = page(&base, &root, MAP);
     assert_eq!(map.matches(r#"class="board out-of-service""#).count(), 1);
     assert!(map.contains(r#"<span id="out-of-service">1</span>"#));
-    let m = scrape(&base);
-    let machine = ("machine", "test-machine");
-    assert_eq!(gauge(&m, "spalloc_boards_out_of_service", machine), 1.0);
+    assert_eq!(boards_out_of_service(&base), 1.0);
 
-    let (status, _, body) = post_form(
-        &base,
-        &root,
-        BOARDS,
-        &[
-            ("_csrf", &csrf),
-            ("in_service", "true"),
-            ("machine", "test-machine"),
-            ("x", "1"),
-            ("y", "0"),
-            ("z", "2"),
-        ],
-    );
+    let (status, _, body) = post_form(&base, &root, BOARDS, &board_1_0_2(&csrf, "true"));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("returned to service"), "{body}");
     let (_, map) = page(&base, &root, MAP);
     assert_eq!(map.matches(r#"class="board out-of-service""#).count(), 0);
-    let m = scrape(&base);
-    assert_eq!(gauge(&m, "spalloc_boards_out_of_service", machine), 0.0);
+    assert_eq!(boards_out_of_service(&base), 0.0);
 }
 
 #[test]
@@ -102,15 +97,7 @@ fn a_board_can_be_named_by_its_cabinet_frame_and_slot_and_bad_boards_change_noth
     assert_eq!(status, 400);
     let (status, _, _) = take_out(&[("y", "0")]);
     assert_eq!(status, 400);
-    let m = scrape(&base);
-    assert_eq!(
-        gauge(
-            &m,
-            "spalloc_boards_out_of_service",
-            ("machine", "test-machine")
-        ),
-        1.0
-    );
+    assert_eq!(boards_out_of_service(&base), 1.0);
 }
 
 #[test]
@@ -131,15 +118,7 @@ fn a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
     forged.extend_from_slice(&fields);
     let (status, _, _) = post_form(&base, &root, BOARDS, &forged);
     assert_eq!(status, 403);
-    let m = scrape(&base);
-    assert_eq!(
-        gauge(
-            &m,
-            "spalloc_boards_out_of_service",
-            ("machine", "test-machine")
-        ),
-        0.0
-    );
+    assert_eq!(boards_out_of_service(&base), 0.0);
 }
 
 #[test]
