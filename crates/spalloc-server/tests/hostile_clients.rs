@@ -227,35 +227,6 @@ fn a_flood_of_connections_that_come_and_go_leaks_nothing() {
 }
 
 #[test]
-fn a_client_queue_is_bounded_in_bytes_as_well_as_messages() {
-    use spalloc_server::server::backlog::Backlog;
-    use spalloc_server::server::shared::{Outbox, CLIENT_QUEUE_BYTES};
-    use std::sync::Arc;
-    let (queue, mut inbox) = tokio::sync::mpsc::channel(4096);
-    let (hangup, _hungup) = tokio::sync::oneshot::channel();
-    let backlog = Arc::new(Backlog::default());
-    let outbox = Outbox::new(queue, Arc::clone(&backlog), hangup);
-    let big = vec![b'x'; 1 << 20];
-    let mut accepted = 0;
-    while outbox.try_send(big.clone()).is_ok() {
-        accepted += 1;
-        assert!(accepted <= 64, "the byte limit is not enforced");
-    }
-    assert_eq!(accepted, CLIENT_QUEUE_BYTES >> 20);
-    assert_eq!(backlog.bytes(), CLIENT_QUEUE_BYTES);
-    // Small messages still fit only once the writer has drained some.
-    assert!(outbox.try_send(vec![b'y'; 10]).is_err());
-    let line = inbox.try_recv().unwrap();
-    backlog.written(1, line.len());
-    assert!(outbox.try_send(vec![b'y'; 10]).is_ok());
-    // Below the cap, one message of any size is taken: a listing bigger
-    // than what is left of the cap is still delivered.
-    let huge = vec![b'z'; 2 << 20];
-    assert!(outbox.try_send(huge).is_ok());
-    assert!(backlog.bytes() > CLIENT_QUEUE_BYTES);
-}
-
-#[test]
 fn a_client_pipelining_changes_gets_every_reply_while_they_wait_for_the_state_file() {
     // Replies to changes wait for their commit before they are queued: they
     // count towards the client's backlog too, so that a burst of commits

@@ -1,14 +1,15 @@
 //! How far behind one client is: the messages queued for it and not yet
-//! written to its socket, shared by its [`Outbox`](super::shared::Outbox)
-//! (which adds), its writer (which subtracts) and its reader (which waits).
+//! written to its socket, shared by its [`Outbox`](super::outbox::Outbox)
+//! (which adds) and its connection task (which subtracts what it writes,
+//! and waits while the level is high).
 //!
 //! Two levels matter. Below [`REPLY_LEVEL`] (counting the replies still
 //! waiting for the state file's commit, which are queued after it) the
-//! reader takes new requests;
-//! above it the reader stops reading the socket until the writer has caught
-//! up, so a client that pipelines requests faster than it reads the replies
-//! is slowed down to its own pace (TCP flow control does the rest) instead
-//! of being cut off. The hard caps ([`CLIENT_QUEUE_LIMIT`] messages,
+//! connection takes new requests;
+//! above it the connection stops reading the socket until the client has
+//! read enough of its replies, so a client that pipelines requests faster
+//! than it reads the replies is slowed down to its own pace (TCP flow
+//! control does the rest) instead of being cut off. The hard caps ([`CLIENT_QUEUE_LIMIT`] messages,
 //! [`CLIENT_QUEUE_BYTES`] bytes) are twice as high and are reached only by
 //! messages the client did not ask for (notifications) piling up unread:
 //! that client is disconnected.
@@ -17,8 +18,7 @@
 //! [`CLIENT_QUEUE_BYTES`]: super::shared::CLIENT_QUEUE_BYTES
 
 use super::shared::{CLIENT_QUEUE_BYTES, CLIENT_QUEUE_LIMIT};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The level (half of each hard cap) above which a client's requests wait
 /// for its replies to drain: `(messages, bytes)`.
@@ -29,14 +29,10 @@ pub const REPLY_LEVEL: (usize, usize) = (CLIENT_QUEUE_LIMIT / 2, CLIENT_QUEUE_BY
 pub struct Backlog {
     messages: AtomicUsize,
     bytes: AtomicUsize,
-    /// The writer has stopped (the socket failed or the queue closed).
-    writer_gone: AtomicBool,
-    /// Signalled whenever the writer makes progress or stops.
-    progress: Notify,
 }
 
-/// How many more replies (and bytes of them) a reader may produce before it
-/// must wait for the writer: what is left below [`REPLY_LEVEL`].
+/// How many more replies (and bytes of them) a connection may produce before
+/// it must wait for the client to read: what is left below [`REPLY_LEVEL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyBudget {
     messages: usize,
@@ -64,35 +60,16 @@ impl ReplyBudget {
 }
 
 impl Backlog {
-    /// Counts a message about to be queued; returns the levels before it.
-    pub fn add(&self, len: usize) -> (usize, usize) {
-        let messages = self.messages.fetch_add(1, Ordering::AcqRel);
-        let bytes = self.bytes.fetch_add(len, Ordering::AcqRel);
-        (messages, bytes)
+    /// Counts a message being queued.
+    pub fn add(&self, len: usize) {
+        self.messages.fetch_add(1, Ordering::AcqRel);
+        self.bytes.fetch_add(len, Ordering::AcqRel);
     }
 
-    /// Uncounts a message that could not be queued after all.
-    pub fn remove(&self, len: usize) {
-        self.messages.fetch_sub(1, Ordering::AcqRel);
-        self.bytes.fetch_sub(len, Ordering::AcqRel);
-    }
-
-    /// The writer wrote `bytes` bytes, finishing `messages` messages.
+    /// `bytes` bytes were written, finishing `messages` messages.
     pub fn written(&self, messages: usize, bytes: usize) {
         self.messages.fetch_sub(messages, Ordering::AcqRel);
         self.bytes.fetch_sub(bytes, Ordering::AcqRel);
-        self.progress.notify_one();
-    }
-
-    /// The writer has stopped for good.
-    pub fn writer_stopped(&self) {
-        self.writer_gone.store(true, Ordering::Release);
-        self.progress.notify_one();
-    }
-
-    /// Whether the writer has stopped.
-    pub fn is_writer_gone(&self) -> bool {
-        self.writer_gone.load(Ordering::Acquire)
     }
 
     /// Bytes queued and not yet written.
@@ -105,18 +82,12 @@ impl Backlog {
         self.messages.load(Ordering::Acquire)
     }
 
-    /// What a reader may still produce before reaching [`REPLY_LEVEL`].
+    /// What a connection may still produce before reaching [`REPLY_LEVEL`].
     pub fn reply_budget(&self) -> ReplyBudget {
         ReplyBudget {
             messages: REPLY_LEVEL.0.saturating_sub(self.messages()),
             bytes: REPLY_LEVEL.1.saturating_sub(self.bytes()),
         }
-    }
-
-    /// Completes at the writer's next progress (or stop) after the last
-    /// call; progress made in between is not lost (the notification keeps).
-    pub async fn progress(&self) {
-        self.progress.notified().await;
     }
 }
 

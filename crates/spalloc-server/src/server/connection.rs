@@ -1,5 +1,6 @@
-//! One client connection: a reader that frames lines and runs them through
-//! the service, and a writer that drains the client's outgoing queue.
+//! One client connection, served by one task: it frames lines, runs them
+//! through the service, and writes the replies and the notifications other
+//! tasks queue for the client (see [`crate::server::outbox`]).
 //!
 //! Hostile and broken clients are contained here: lines are capped in
 //! length, the number of connections is capped ([`ConnectionLimit`]), a
@@ -8,7 +9,7 @@
 //! [`backlogged`](crate::server::backlog)), a client that stops reading is
 //! hung up on once nothing has been written to it for
 //! [`ConnectionSettings::stall_timeout`] or its bounded queue fills with
-//! notifications (even if the writer is blocked on it), and TCP keepalive
+//! notifications (even while its socket takes nothing), and TCP keepalive
 //! makes half-open connections (a peer that vanished without a FIN) fail and
 //! be cleaned up.
 //! There is deliberately no idle timeout: clients legitimately sit idle while
@@ -18,19 +19,20 @@ use crate::clock;
 use crate::cmd::Caller;
 use crate::core::watch::ClientId;
 use crate::server::backlog::Backlog;
-use crate::server::shared::{Outbox, Shared, CLIENT_QUEUE_LIMIT};
+use crate::server::outbox::{self, Inbox};
+use crate::server::shared::Shared;
 use spalloc_protocol::{FrameError, LineBuffer, ServerMessage};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::WriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-/// How long a connection's writer may take to flush its last replies after
-/// the client has stopped sending, before the connection is cut anyway.
+/// How long a connection may take to flush its last replies after the
+/// client has stopped sending, before it is cut anyway.
 pub const FLUSH_GRACE: Duration = Duration::from_secs(10);
 
 /// Idle time before the first TCP keepalive probe.
@@ -141,8 +143,8 @@ fn enable_keepalive(stream: &TcpStream) {
 pub struct ConnectionSettings {
     /// The longest request line accepted.
     pub max_line: usize,
-    /// How long a client may leave its replies unread (the writer making no
-    /// progress at all) while more of its requests wait, before it is
+    /// How long a client may leave its replies unread (nothing at all
+    /// written to it) while more of its requests wait, before it is
     /// considered never to read and is disconnected.
     pub stall_timeout: Duration,
 }
@@ -152,20 +154,40 @@ pub struct ConnectionSettings {
 /// big request does not cost its connection memory for the rest of its life.
 const LINE_BUFFER_RECYCLE: usize = 64 * 1024;
 
-/// Why the reader stopped handling the buffered lines.
+/// Why the connection stopped handling the buffered lines.
 enum Batch {
     /// Every complete line was handled: read more from the socket.
     Drained,
     /// The replies reached [`REPLY_LEVEL`](crate::server::backlog::REPLY_LEVEL):
-    /// wait for the writer before handling the rest.
+    /// wait for the client to read some before handling the rest.
     Paused,
     /// Close the connection (a line too long, or the client was dropped).
     Close,
 }
 
+/// How a connection ends.
+enum Ending {
+    /// The client stopped sending, or sent a line too long: what is queued
+    /// for it is still written, within [`FLUSH_GRACE`].
+    Finished,
+    /// The server hung up (see [`crate::server::outbox`]), the client never
+    /// read its replies, or the socket failed: closed at once.
+    Cut,
+}
+
+/// How often a connection whose replies wait for the state file's commit
+/// (and not for the client) looks again, should the commit not wake it.
+const COMMIT_POLL: Duration = Duration::from_millis(5);
+
 /// Serves one client until it disconnects, misbehaves or the server stops.
+///
+/// One task reads the requests, handles them and writes the replies and
+/// the notifications that other tasks queue for the client: a reply is
+/// written as soon as it is produced, with no hand-over to another task,
+/// and the task waits for the socket to take more only when it did not
+/// take everything at once.
 pub async fn serve(
-    stream: TcpStream,
+    mut stream: TcpStream,
     client: ClientId,
     shared: Arc<Shared>,
     settings: ConnectionSettings,
@@ -176,14 +198,10 @@ pub async fn serve(
     // (the reference's missing TCP_NODELAY costs ~40 ms per notified reply).
     let _ = stream.set_nodelay(true);
     enable_keepalive(&stream);
-    let (mut reader, writer) = stream.into_split();
-    let (queue, inbox) = mpsc::channel(CLIENT_QUEUE_LIMIT);
-    let backlog = Arc::new(Backlog::default());
-    let (hangup_tx, mut hangup) = oneshot::channel::<()>();
-    let outbox = Outbox::new(queue, Arc::clone(&backlog), hangup_tx);
+    let (outbox, mut inbox) = outbox::channel();
     shared.with(|s| s.clients.insert(client, outbox));
     debug!(client, peer = ?peer, "client connected");
-    let writer_task = tokio::spawn(write_loop(writer, inbox, Arc::clone(&backlog)));
+    let (mut reader, mut writer) = stream.split();
 
     let caller = Caller { client, host };
     let mut lines = LineBuffer::new(settings.max_line);
@@ -191,214 +209,195 @@ pub async fn serve(
     // Requests are short lines; a small buffer keeps an idle connection cheap
     // (16 KiB here cost ~15 KiB of resident memory per connection).
     let mut buf = vec![0u8; 4 * 1024];
-    let mut hung_up = false;
     let mut batch = Batch::Drained;
-    loop {
+    // While the client is behind with its replies and more of its requests
+    // wait: when it is cut off unless something gets written before.
+    let mut stall_deadline: Option<Instant> = None;
+    let ending = loop {
+        if inbox.is_hung_up() {
+            // Dropped by the server (its queue filled up): do not wait for
+            // a client that may never read.
+            break Ending::Cut;
+        }
+        inbox.collect();
+        match inbox.write(&writer) {
+            Ok(true) => stall_deadline = None,
+            Ok(false) => {}
+            Err(_) => break Ending::Cut,
+        }
         match batch {
-            Batch::Close => break,
+            Batch::Close => break Ending::Finished,
             Batch::Paused => {
+                batch = handle_lines(&shared, &caller, &mut lines, inbox.backlog());
+                if !matches!(batch, Batch::Paused) {
+                    stall_deadline = None;
+                    continue;
+                }
                 // Stop reading the socket until the client has read enough
                 // of its replies; TCP flow control then slows the sender.
-                match wait_for_room(
-                    &backlog,
-                    &shared,
-                    client,
-                    settings.stall_timeout,
-                    &mut hangup,
-                )
-                .await
-                {
-                    Room::Made => {}
-                    Room::WriterGone => break,
-                    Room::HungUp => {
-                        hung_up = true;
-                        break;
+                // Held up by the disk rather than by the client (its replies
+                // wait for a commit), there is no stall to time.
+                let behind = !inbox.backlog().reply_budget().has_room();
+                let stall_at = if behind {
+                    *stall_deadline.get_or_insert_with(|| Instant::now() + settings.stall_timeout)
+                } else {
+                    stall_deadline = None;
+                    Instant::now()
+                };
+                if !inbox.listen() {
+                    continue;
+                }
+                tokio::select! {
+                    biased;
+                    () = inbox.woken() => {}
+                    ready = writer.writable(), if inbox.has_unsent() => {
+                        if ready.is_err() {
+                            break Ending::Cut;
+                        }
                     }
-                    Room::Stalled => {
+                    () = tokio::time::sleep(COMMIT_POLL), if !behind => {}
+                    () = tokio::time::sleep_until(stall_at), if behind => {
                         warn!(
-                            client, peer = ?peer, queued = backlog.messages(),
+                            client, peer = ?peer, queued = inbox.backlog().messages(),
                             "client has not read its replies for {:?} while sending more requests; \
                              disconnecting it",
                             settings.stall_timeout
                         );
-                        hung_up = true;
-                        break;
+                        break Ending::Cut;
                     }
                 }
+                inbox.stop_listening();
             }
             Batch::Drained => {
                 if lines.pending() == 0 && through_buffer > LINE_BUFFER_RECYCLE {
                     lines = LineBuffer::new(settings.max_line);
                     through_buffer = 0;
                 }
-                let n = tokio::select! {
-                    read = reader.read(&mut buf) => match read {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    },
-                    _ = &mut hangup => {
-                        // Dropped by the server (its queue filled up): do not
-                        // wait for a writer that may be blocked on it forever.
-                        hung_up = true;
-                        break;
+                if !inbox.listen() {
+                    continue;
+                }
+                tokio::select! {
+                    biased;
+                    read = reader.read(&mut buf) => {
+                        inbox.stop_listening();
+                        match read {
+                            Ok(0) | Err(_) => break Ending::Finished,
+                            Ok(n) => {
+                                lines.extend(&buf[..n]);
+                                through_buffer += n;
+                                batch = handle_lines(&shared, &caller, &mut lines, inbox.backlog());
+                            }
+                        }
                     }
-                };
-                lines.extend(&buf[..n]);
-                through_buffer += n;
+                    () = inbox.woken() => inbox.stop_listening(),
+                    ready = writer.writable(), if inbox.has_unsent() => {
+                        inbox.stop_listening();
+                        if ready.is_err() {
+                            break Ending::Cut;
+                        }
+                    }
+                }
             }
         }
-        batch = shared.with(|state| {
-            if !state.clients.contains_key(&client) {
-                return Batch::Close; // dropped for not reading its messages
-            }
-            let mut budget = backlog.reply_budget();
-            budget.hold_back(state.replies_waiting(client));
-            loop {
-                if !budget.has_room() {
-                    return Batch::Paused;
-                }
-                match lines.next_line() {
-                    Ok(Some(line)) => {
-                        let started = std::time::Instant::now();
-                        if let Some(reply) = state.service.handle_line(&caller, line, clock::now())
-                        {
-                            let line = reply.to_line();
-                            budget.spend(line.len());
-                            state.send(client, line);
-                        }
-                        crate::metrics::events::global()
-                            .legacy_command(state.service.last_command, started.elapsed());
-                    }
-                    Ok(None) => return Batch::Drained,
-                    Err(FrameError::LineTooLong { limit }) => {
-                        let reply = ServerMessage::Exception(format!(
-                            "request line longer than {limit} bytes; closing the connection"
-                        ));
-                        state.send(client, reply.to_line());
-                        return Batch::Close;
-                    }
-                }
-            }
-        });
+    };
+    inbox.stop_listening();
+    let mut cut = matches!(ending, Ending::Cut);
+    if !cut {
+        await_commits(&shared, client, &mut inbox).await;
     }
     let dropped = shared.with(|s| {
         let dropped = s.clients.remove(&client).is_none();
         s.service.client_disconnected(client);
         dropped
     });
-    hung_up |= dropped;
-    // Let the writer flush what is queued (e.g. the line-too-long reply),
-    // then finish; it ends when the outbox is dropped above. A client that
-    // was dropped, or that does not read what is left, is cut off at once or
-    // after a grace period; aborting the writer closes the socket.
-    let mut writer_task = writer_task;
-    if hung_up
-        || tokio::time::timeout(FLUSH_GRACE, &mut writer_task)
-            .await
-            .is_err()
-    {
-        writer_task.abort();
+    cut |= dropped;
+    if !cut {
+        // Write what is queued (e.g. the line-too-long reply) and say
+        // goodbye; a client that does not read it is cut off after a grace
+        // period. Dropping the socket closes it.
+        inbox.collect();
+        let _ = tokio::time::timeout(FLUSH_GRACE, flush(&mut inbox, &mut writer)).await;
     }
     info!(client, peer = ?peer, "client disconnected");
 }
 
-/// How waiting for the writer ended.
-enum Room {
-    /// The replies drained below the reply level.
-    Made,
-    /// The writer stopped (the client went away).
-    WriterGone,
-    /// The server dropped the client.
-    HungUp,
-    /// Nothing at all was written for the whole stall timeout.
-    Stalled,
-}
-
-/// How often a reader whose replies wait for the state file's commit (and
-/// not for the client) looks again.
-const COMMIT_POLL: Duration = Duration::from_millis(5);
-
-/// Waits until the client's backlog, with its replies waiting for a commit,
-/// is below the reply level again.
-async fn wait_for_room(
-    backlog: &Backlog,
+/// Handles the complete lines buffered, under the server lock, until they
+/// are all handled or the client's replies reach the reply level (counting
+/// those that wait for the state file's commit).
+fn handle_lines(
     shared: &Shared,
-    client: ClientId,
-    stall_timeout: Duration,
-    hangup: &mut oneshot::Receiver<()>,
-) -> Room {
-    loop {
-        if backlog.is_writer_gone() {
-            return Room::WriterGone;
+    caller: &Caller,
+    lines: &mut LineBuffer,
+    backlog: &Backlog,
+) -> Batch {
+    let client = caller.client;
+    shared.with(|state| {
+        if !state.clients.contains_key(&client) {
+            return Batch::Close; // dropped for not reading its messages
         }
-        let queued = backlog.reply_budget();
-        let mut budget = queued;
-        budget.hold_back(shared.with(|s| s.replies_waiting(client)));
-        if budget.has_room() {
-            return Room::Made;
-        }
-        if queued.has_room() {
-            // Held up by the disk, not by the client: no stall to time.
-            tokio::select! {
-                () = tokio::time::sleep(COMMIT_POLL) => {}
-                _ = &mut *hangup => return Room::HungUp,
+        let mut budget = backlog.reply_budget();
+        budget.hold_back(state.replies_waiting(client));
+        loop {
+            if !budget.has_room() {
+                return Batch::Paused;
             }
-            continue;
-        }
-        tokio::select! {
-            progress = tokio::time::timeout(stall_timeout, backlog.progress()) => {
-                if progress.is_err() {
-                    return Room::Stalled;
+            match lines.next_line() {
+                Ok(Some(line)) => {
+                    let started = std::time::Instant::now();
+                    if let Some(reply) = state.service.handle_line(caller, line, clock::now()) {
+                        let line = reply.to_line();
+                        budget.spend(line.len());
+                        state.send(client, line);
+                    }
+                    crate::metrics::events::global()
+                        .legacy_command(state.service.last_command, started.elapsed());
+                }
+                Ok(None) => return Batch::Drained,
+                Err(FrameError::LineTooLong { limit }) => {
+                    let reply = ServerMessage::Exception(format!(
+                        "request line longer than {limit} bytes; closing the connection"
+                    ));
+                    state.send(client, reply.to_line());
+                    return Batch::Close;
                 }
             }
-            _ = &mut *hangup => return Room::HungUp,
         }
+    })
+}
+
+/// Waits, within [`FLUSH_GRACE`], until none of the client's replies waits
+/// for the state file's commit any more, so that a client that stops
+/// sending right after a change still gets its reply.
+async fn await_commits(shared: &Shared, client: ClientId, inbox: &mut Inbox) {
+    let give_up = Instant::now() + FLUSH_GRACE;
+    while shared.read(|s| s.replies_waiting(client)) > 0 && !inbox.is_hung_up() {
+        inbox.collect();
+        if !inbox.listen() {
+            continue; // a commit delivered something meanwhile: look again
+        }
+        tokio::select! {
+            () = inbox.woken() => {}
+            () = tokio::time::sleep(COMMIT_POLL) => {}
+            () = tokio::time::sleep_until(give_up) => return,
+        }
+        inbox.stop_listening();
     }
 }
 
-/// Writes queued messages, batching whatever is ready into one write, and
-/// reports every bit of progress to the backlog.
-async fn write_loop(
-    mut writer: OwnedWriteHalf,
-    mut inbox: mpsc::Receiver<Vec<u8>>,
-    backlog: Arc<Backlog>,
-) {
-    let mut batch = Vec::with_capacity(4096);
-    while let Some(first) = inbox.recv().await {
-        batch.clear();
-        batch.extend_from_slice(&first);
-        let mut messages = 1;
-        while batch.len() < 64 * 1024 {
-            match inbox.try_recv() {
-                Ok(more) => {
-                    batch.extend_from_slice(&more);
-                    messages += 1;
-                }
-                Err(_) => break,
-            }
+/// Writes everything left in `inbox`, then shuts the sending side down.
+async fn flush(inbox: &mut Inbox, writer: &mut WriteHalf<'_>) {
+    loop {
+        if inbox.write(writer).is_err() {
+            return;
         }
-        let mut written = 0;
-        while written < batch.len() {
-            match writer.write(&batch[written..]).await {
-                Ok(0) | Err(_) => {
-                    backlog.writer_stopped();
-                    return;
-                }
-                Ok(n) => {
-                    written += n;
-                    // The messages count as written once all of them are.
-                    let done = if written == batch.len() { messages } else { 0 };
-                    backlog.written(done, n);
-                }
-            }
+        if !inbox.has_unsent() {
+            break;
         }
-        if batch.capacity() > 256 * 1024 {
-            // One huge listing must not keep its buffer for the connection's life.
-            batch = Vec::with_capacity(4096);
+        if writer.writable().await.is_err() {
+            return;
         }
     }
     let _ = writer.shutdown().await;
-    backlog.writer_stopped();
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod backlog;
 pub mod connection;
 pub mod open_files;
+pub mod outbox;
 pub mod reload;
 pub mod shared;
 
@@ -327,7 +328,7 @@ pub async fn serve_restored(
     if let Some(task) = http_task {
         let _ = task.await;
     }
-    // Dropping the outboxes ends every writer, which closes the connections.
+    // Dropping the outboxes hangs up every connection.
     shared.with(|s| s.clients.clear());
     info!("spalloc-server stopped");
     Ok(())

@@ -32,12 +32,11 @@ use crate::config::ServerConfig;
 use crate::core::bmp_request::BmpRequest;
 use crate::core::controller::Controller;
 use crate::core::watch::ClientId;
-use crate::server::backlog::Backlog;
+use crate::server::outbox::Outbox;
 use crate::service::Service;
 use crate::store::writer::Writer;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Mutex, MutexGuard};
 use tracing::{error, info, warn};
 
 /// How many unsent messages a client may have queued before we give up on
@@ -54,49 +53,6 @@ pub const CLIENT_QUEUE_LIMIT: usize = 4096;
 /// never costs its reader the connection (see `cmd::create_job` for how big
 /// one job's record can be).
 pub const CLIENT_QUEUE_BYTES: usize = 16 << 20;
-
-/// The sending side of a client's outgoing queue. Dropping it (removing the
-/// client from [`State::clients`]) also hangs up the connection, even when
-/// its writer is stuck on a client that never reads.
-pub struct Outbox {
-    queue: mpsc::Sender<Vec<u8>>,
-    backlog: Arc<Backlog>,
-    _hangup: oneshot::Sender<()>,
-}
-
-impl Outbox {
-    /// An outbox feeding `queue`; `backlog` counts what is queued and not yet
-    /// written (the writer subtracts what it has written), and `hangup`'s
-    /// receiver completes when the outbox is dropped.
-    pub fn new(
-        queue: mpsc::Sender<Vec<u8>>,
-        backlog: Arc<Backlog>,
-        hangup: oneshot::Sender<()>,
-    ) -> Outbox {
-        Outbox {
-            queue,
-            backlog,
-            _hangup: hangup,
-        }
-    }
-
-    /// Queues a line without waiting; fails if the queue is full (in
-    /// messages, [`CLIENT_QUEUE_LIMIT`], or already holding
-    /// [`CLIENT_QUEUE_BYTES`]) or closed.
-    pub fn try_send(&self, line: Vec<u8>) -> Result<(), mpsc::error::TrySendError<Vec<u8>>> {
-        let len = line.len();
-        let (_, bytes_before) = self.backlog.add(len);
-        let result = if bytes_before >= CLIENT_QUEUE_BYTES {
-            Err(mpsc::error::TrySendError::Full(line))
-        } else {
-            self.queue.try_send(line)
-        };
-        if result.is_err() {
-            self.backlog.remove(len);
-        }
-        result
-    }
-}
 
 /// Something a turn produced, held until the turn's changes are committed.
 enum Output {
@@ -251,20 +207,17 @@ impl State {
             .map_or(true, |j| j.committed == j.submitted)
     }
 
-    /// Hands a message to a client's queue. A client whose queue is full or
-    /// whose writer has gone is disconnected (its outbox dropped, which ends
-    /// its writer; the reader notices and cleans up).
+    /// Hands a message to a client's queue. A client whose queue is full is
+    /// disconnected (its outbox dropped, which hangs up its connection).
     fn deliver(&mut self, client: ClientId, line: Vec<u8>) {
         let Some(outbox) = self.clients.get(&client) else {
             return;
         };
-        if let Err(e) = outbox.try_send(line) {
-            if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                warn!(
-                    client,
-                    "client is not reading what it is sent (its queue is full); disconnecting it"
-                );
-            }
+        if outbox.try_send(line).is_err() {
+            warn!(
+                client,
+                "client is not reading what it is sent (its queue is full); disconnecting it"
+            );
             self.clients.remove(&client);
             self.service.client_disconnected(client);
         }

@@ -5,6 +5,7 @@ use super::*;
 use crate::core::controller::ControllerSettings;
 use crate::store::{Store, Synchronous};
 use serde_json::{json, Map};
+use std::sync::Arc;
 
 fn config(machines: &[&str]) -> ServerConfig {
     let mut text = String::new();
