@@ -80,6 +80,78 @@ fn a_client_that_sends_far_faster_than_it_reads_is_slowed_down_not_cut_off() {
 }
 
 #[test]
+fn a_client_that_pipelines_10000_changes_without_reading_gets_every_reply_in_order() {
+    let server = start(small_config("", ""));
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // Jobs no machine can run: each reply is a new job ID, one more than the
+    // last, so any reply lost, doubled or out of order shows.
+    const N: usize = 10_000;
+    let line = b"{\"command\": \"create_job\", \"args\": [], \"kwargs\": \
+                 {\"owner\": \"p\", \"machine\": \"nowhere\", \"keepalive\": null}}\n";
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&line.repeat(N)).unwrap());
+    // Fall well behind before reading anything.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut reader = BufReader::new(stream);
+    let replies = read_replies(&mut reader, N);
+    sender.join().unwrap();
+    let ids: Vec<u64> = replies
+        .iter()
+        .filter_map(|r| r["return"].as_u64())
+        .collect();
+    assert_eq!(ids, (1..=N as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_watcher_that_never_reads_its_notifications_is_disconnected_and_harms_nobody() {
+    let server = start(small_config("", ""));
+    // A small receive window, so that the notifications pile up in the
+    // server rather than in the kernel's buffers.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.local_addr().into()).unwrap();
+    let mut watcher: TcpStream = socket.into();
+    watcher
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    watcher
+        .write_all(b"{\"command\": \"notify_job\"}\n{\"command\": \"notify_machine\"}\n")
+        .unwrap();
+    // Every job created and destroyed notifies the watcher several times.
+    let mut maker = Client::connect(&server);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut cycles = 0usize;
+    let disconnected = loop {
+        let job = maker.create(json!([1]), json!({"keepalive": null}));
+        maker.ok("destroy_job", json!([job]), json!({}));
+        cycles += 1;
+        if cycles % 100 == 0 {
+            // Once the server has hung up, writing fails (reset).
+            let probe = watcher
+                .write_all(b"{\"command\": \"version\"}\n")
+                .and_then(|()| watcher.write_all(b"{\"command\": \"version\"}\n"));
+            if probe.is_err() {
+                break true;
+            }
+        }
+        if Instant::now() > deadline || cycles >= 50_000 {
+            break false;
+        }
+    };
+    assert!(
+        disconnected,
+        "the server never dropped a watcher that does not read ({cycles} jobs)"
+    );
+    // Everyone else is served normally.
+    assert_eq!(maker.ok("version", json!([]), json!({})), json!("6.0.0"));
+    let mut late = Client::connect(&server);
+    assert_eq!(late.ok("version", json!([]), json!({})), json!("6.0.0"));
+}
+
+#[test]
 fn a_client_that_never_reads_is_disconnected_and_harms_nobody() {
     let server = start(small_config("", "stalled_client_timeout = 1.0"));
     let mut bystander = Client::connect(&server);
@@ -257,6 +329,48 @@ fn a_client_pipelining_changes_gets_every_reply_while_they_wait_for_the_state_fi
         .filter_map(|r| r["return"].as_u64())
         .collect();
     assert_eq!(ids, (1..=N as u64).collect::<Vec<_>>());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_client_that_stops_sending_right_after_a_change_still_gets_its_reply() {
+    // Like `printf 'create_job…' | nc -N`: the reply waits for the state
+    // file's commit, the client has already shut its sending side.
+    let dir = std::env::temp_dir().join(format!("spalloc-half-closed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = small_config("", "[store]\nsynchronous = \"full\"");
+    config.state_file = Some(dir.join("state.sqlite"));
+    let server = start(config);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = server.local_addr();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                let line = b"{\"command\": \"create_job\", \"args\": [], \"kwargs\": \
+                             {\"owner\": \"p\", \"machine\": \"nowhere\", \"keepalive\": null}}\n";
+                stream.write_all(&line.repeat(5)).unwrap();
+                stream.shutdown(std::net::Shutdown::Write).unwrap();
+                read_all(&mut stream)
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for client in clients {
+        let text = client.join().unwrap();
+        let replies: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+        assert_eq!(replies.len(), 5, "{text}");
+        ids.extend(replies.iter().map(|r| r["return"].as_u64().expect("a job ID")));
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=40).collect::<Vec<_>>());
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -441,6 +441,32 @@ fn job_notifications_follow_the_reply_and_respect_watch_sets() {
 }
 
 #[test]
+fn an_idle_watcher_hears_of_changes_other_clients_make() {
+    let server = start(small_config("", ""));
+    let mut watcher = Client::connect(&server);
+    watcher.ok("notify_job", json!([]), json!({}));
+    watcher.ok("notify_machine", json!([]), json!({}));
+    // The watcher sends nothing more: only the other client's requests and
+    // the simulated BMP's completions make its connection write.
+    let mut other = Client::connect(&server);
+    let id = other.create(json!([]), json!({}));
+    other.wait_state(id, 3);
+    other.ok("destroy_job", json!([id]), json!({}));
+    let mut jobs_changed = 0;
+    let mut machines_changed = 0;
+    while jobs_changed < 2 || machines_changed < 2 {
+        let note = watcher.read_line().expect("a notification");
+        if note["jobs_changed"] == json!([id]) {
+            jobs_changed += 1;
+        } else if note["machines_changed"] == json!(["test-machine"]) {
+            machines_changed += 1;
+        } else {
+            panic!("not a notification: {note}");
+        }
+    }
+}
+
+#[test]
 fn pipelined_requests_are_answered_in_order() {
     let server = start(small_config("", ""));
     let mut c = Client::connect(&server);
