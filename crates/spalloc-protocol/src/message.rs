@@ -216,15 +216,73 @@ impl ServerMessage {
         }
     }
 
-    /// The message as one line of Python-style JSON, with its `\n`.
+    /// The message as one line of Python-style JSON, with its `\n`; the
+    /// same text as [`encode_line`](crate::frame::encode_line) of
+    /// [`to_value`](Self::to_value), without copying the reply into a new
+    /// map first (a server writes one of these per request).
     pub fn to_line(&self) -> Vec<u8> {
-        crate::frame::encode_line(&self.to_value())
+        let mut out = match self {
+            ServerMessage::Return(v) => crate::python_json::to_vec(&OneEntry("return", v)),
+            ServerMessage::Exception(m) => crate::python_json::to_vec(&OneEntry("exception", m)),
+            ServerMessage::Notification(n) => crate::python_json::to_vec(&n.to_value()),
+        };
+        out.push(b'\n');
+        out
+    }
+}
+
+/// A JSON object of one entry, serialised from borrowed parts.
+struct OneEntry<'a, T: ?Sized>(&'static str, &'a T);
+
+impl<T: serde::Serialize + ?Sized> serde::Serialize for OneEntry<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, self.1)?;
+        map.end()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Any JSON value the server might send, nested a few levels.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".*".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((".*", inner), 0..6)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_message_line_is_its_value_encoded(value in any_value(), text in ".*") {
+            for message in [
+                ServerMessage::Return(value.clone()),
+                ServerMessage::Exception(text.clone()),
+                ServerMessage::Notification(Notification::Other(value.clone())),
+                ServerMessage::Notification(Notification::JobsChanged(vec![1, 2])),
+            ] {
+                proptest::prop_assert_eq!(
+                    message.to_line(),
+                    crate::frame::encode_line(&message.to_value())
+                );
+            }
+        }
+    }
     use serde_json::json;
 
     #[test]
