@@ -7,8 +7,20 @@
 //! [`StateLock`] lives; the kernel drops it when the process dies, even on
 //! `kill -9`, so a crash never leaves a stale lock. The holder writes its
 //! process ID into the file so that a refused server can say who holds it.
+//!
+//! Before anything is created or opened, [`StateLock::acquire`] asks the
+//! operating system whether this process may read and write the state file
+//! and the files kept beside it ([`companions`]), and create in its
+//! directory those that do not exist yet. SQLite would find out too, but
+//! worse: given a file it cannot write, it opens it read-only and, on the
+//! way, gives an empty `FILE-wal` the read-only file's permissions, so that
+//! the first start after the permission is fixed is refused again (by the
+//! WAL); given a file it cannot read, or a directory where it cannot create
+//! `FILE-shm`, it says only "unable to open database file". Asking first
+//! names the file and the reason (`Permission denied`, `Read-only file
+//! system`) and touches nothing.
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{accessat, flock, Access, AtFlags, FlockOperation, CWD};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -44,6 +56,37 @@ pub enum LockError {
         /// Why.
         source: std::io::Error,
     },
+    /// This process may not read and write the state file or one of its
+    /// companions.
+    #[error(
+        "state file {state}: cannot read and write {file}: {source}; give the server's user \
+         read and write permission on it (or pass another --state FILE, or --no-state) and \
+         start again"
+    )]
+    Unusable {
+        /// The state file.
+        state: PathBuf,
+        /// The file that cannot be used (the state file or a companion).
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Files that do not exist yet cannot be created in the directory.
+    #[error(
+        "state file {state}: cannot create {missing} in {dir}: {source}; make the directory \
+         writable by the server's user (or pass another --state FILE, or --no-state) and \
+         start again"
+    )]
+    DirectoryNotWritable {
+        /// The state file.
+        state: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// The files to be created there, by name.
+        missing: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// The lock file of a state file: `FILE.lock`.
@@ -53,9 +96,64 @@ pub fn lock_path(state: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// The files kept beside a state file, which must be readable and
+/// writable, or creatable in its directory: SQLite's WAL and shared-memory
+/// index (`FILE-wal`, `FILE-shm`) and the lock file.
+pub fn companions(state: &Path) -> Vec<PathBuf> {
+    let beside = |suffix: &str| {
+        let mut p = state.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    vec![beside("-wal"), beside("-shm"), lock_path(state)]
+}
+
+/// Whether this process (its effective user and groups) may read and
+/// write each of the state file and its [`companions`] that exist, and
+/// create the others in the directory. Only asks: nothing is opened,
+/// created or changed.
+fn check_access(state: &Path) -> Result<(), LockError> {
+    let read_write = Access::READ_OK | Access::WRITE_OK;
+    let mut missing = Vec::new();
+    for file in std::iter::once(state.to_owned()).chain(companions(state)) {
+        let unusable = |source: std::io::Error| LockError::Unusable {
+            state: state.to_owned(),
+            file: file.clone(),
+            source,
+        };
+        match std::fs::metadata(&file) {
+            Ok(_) => accessat(CWD, &file, read_write, AtFlags::EACCESS)
+                .map_err(|e| unusable(e.into()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(file),
+            Err(e) => return Err(unusable(e)),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let dir = match state.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let create = Access::WRITE_OK | Access::EXEC_OK;
+    accessat(CWD, &dir, create, AtFlags::EACCESS).map_err(|e| LockError::DirectoryNotWritable {
+        state: state.to_owned(),
+        missing: missing
+            .iter()
+            .filter_map(|f| f.file_name())
+            .map(|n| n.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(", "),
+        dir,
+        source: e.into(),
+    })
+}
+
 impl StateLock {
-    /// Takes the lock for `state`, without waiting.
+    /// Takes the lock for `state`, without waiting, once
+    /// [`check_access`] finds the state file and its companions usable.
     pub fn acquire(state: &Path) -> Result<StateLock, LockError> {
+        check_access(state)?;
         let path = lock_path(state);
         let io = |source| LockError::Io {
             lock: path.clone(),
