@@ -23,7 +23,7 @@ pub struct ServerUser {
     /// `Some(uid)` when the tests run as root and the server goes through
     /// `setpriv` as that uid (and gid).
     setpriv_as: Option<u32>,
-    /// The binary to run (a copy when the user cannot reach cargo's).
+    /// The binary to run.
     binary: PathBuf,
 }
 
@@ -50,34 +50,19 @@ impl ServerUser {
                  ({other:?}); install util-linux (Debian: apt-get install util-linux)"
             ),
         }
-        let direct = ServerUser {
+        // setpriv changes user just before it runs the binary, so cargo's
+        // target directory may be one only root may enter (such as /root).
+        let user = ServerUser {
             setpriv_as: Some(NOBODY),
-            binary: built.clone(),
+            binary: built,
         };
-        if direct.runs() {
-            return direct;
-        }
-        // Cargo's target directory may be under a directory that only root
-        // may enter (such as /root): run a copy from the temp directory.
-        let copy = ServerUser {
-            setpriv_as: Some(NOBODY),
-            binary: copy_for_everyone(&built),
-        };
+        let out = user.command().arg("--version").output();
         assert!(
-            copy.runs(),
-            "uid {NOBODY} cannot run {} nor a copy at {}",
-            built.display(),
-            copy.binary.display()
+            out.as_ref().is_ok_and(|out| out.status.success()),
+            "uid {NOBODY} cannot run {} through setpriv: {out:?}",
+            user.binary.display()
         );
-        copy
-    }
-
-    /// Whether `spalloc-server --version` runs as this user.
-    fn runs(&self) -> bool {
-        self.command()
-            .arg("--version")
-            .output()
-            .is_ok_and(|out| out.status.success())
+        user
     }
 
     /// `spalloc-server`, to be run as this user (add its arguments).
@@ -164,22 +149,4 @@ fn make_writable(dir: &Path) {
             make_writable(&entry.path());
         }
     }
-}
-
-/// A copy of `binary` that every user can run, in the temp directory (one
-/// per built binary, replaced atomically, so that test processes of other
-/// builds keep theirs).
-fn copy_for_everyone(binary: &Path) -> PathBuf {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    binary.hash(&mut hasher);
-    let dir = std::env::temp_dir().join("spalloc-server-for-everyone");
-    std::fs::create_dir_all(&dir).expect("copy dir");
-    set_mode(&dir, 0o755);
-    let copy = dir.join(format!("spalloc-server-{:016x}", hasher.finish()));
-    let partial = dir.join(format!("partial-{}", std::process::id()));
-    std::fs::copy(binary, &partial).expect("copy the server binary");
-    set_mode(&partial, 0o755);
-    std::fs::rename(&partial, &copy).expect("rename the copy");
-    copy
 }
