@@ -21,6 +21,7 @@
 //! system`) and touches nothing.
 
 use rustix::fs::{accessat, flock, Access, AtFlags, FlockOperation, CWD};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -97,24 +98,31 @@ pub fn lock_path(state: &Path) -> PathBuf {
 }
 
 /// The files kept beside a state file, which must be readable and
-/// writable, or creatable in its directory: SQLite's WAL and shared-memory
-/// index (`FILE-wal`, `FILE-shm`) and the lock file.
+/// writable, or creatable in their directory: SQLite's WAL and
+/// shared-memory index (`FILE-wal`, `FILE-shm`, beside the file a symbolic
+/// link leads to, as SQLite puts them) and the lock file.
 pub fn companions(state: &Path) -> Vec<PathBuf> {
-    let beside = |suffix: &str| {
-        let mut p = state.as_os_str().to_owned();
+    let beside = |file: &Path, suffix: &str| {
+        let mut p = file.as_os_str().to_owned();
         p.push(suffix);
         PathBuf::from(p)
     };
-    vec![beside("-wal"), beside("-shm"), lock_path(state)]
+    let real = std::fs::canonicalize(state).unwrap_or_else(|_| state.to_owned());
+    vec![
+        beside(&real, "-wal"),
+        beside(&real, "-shm"),
+        lock_path(state),
+    ]
 }
 
 /// Whether this process (its effective user and groups) may read and
 /// write each of the state file and its [`companions`] that exist, and
-/// create the others in the directory. Only asks: nothing is opened,
+/// create the others in their directory. Only asks: nothing is opened,
 /// created or changed.
 fn check_access(state: &Path) -> Result<(), LockError> {
     let read_write = Access::READ_OK | Access::WRITE_OK;
-    let mut missing = Vec::new();
+    // Missing files, by the directory they would be created in.
+    let mut missing: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
     for file in std::iter::once(state.to_owned()).chain(companions(state)) {
         let unusable = |source: std::io::Error| LockError::Unusable {
             state: state.to_owned(),
@@ -124,29 +132,32 @@ fn check_access(state: &Path) -> Result<(), LockError> {
         match std::fs::metadata(&file) {
             Ok(_) => accessat(CWD, &file, read_write, AtFlags::EACCESS)
                 .map_err(|e| unusable(e.into()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = match file.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+                    _ => PathBuf::from("."),
+                };
+                let name = file.file_name().unwrap_or_default();
+                missing
+                    .entry(dir)
+                    .or_default()
+                    .push(name.to_string_lossy().into_owned());
+            }
             Err(e) => return Err(unusable(e)),
         }
     }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let dir = match state.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
     let create = Access::WRITE_OK | Access::EXEC_OK;
-    accessat(CWD, &dir, create, AtFlags::EACCESS).map_err(|e| LockError::DirectoryNotWritable {
-        state: state.to_owned(),
-        missing: missing
-            .iter()
-            .filter_map(|f| f.file_name())
-            .map(|n| n.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(", "),
-        dir,
-        source: e.into(),
-    })
+    for (dir, names) in missing {
+        if let Err(e) = accessat(CWD, &dir, create, AtFlags::EACCESS) {
+            return Err(LockError::DirectoryNotWritable {
+                state: state.to_owned(),
+                missing: names.join(", "),
+                dir,
+                source: e.into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl StateLock {
