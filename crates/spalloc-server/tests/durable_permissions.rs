@@ -443,6 +443,10 @@ fn a_change_refused_under_a_file_size_limit_succeeds_by_itself_once_the_limit_is
     let mut acknowledged = Vec::new();
     let refused = create_under_fault(&mut c, &mut acknowledged, 400, true);
     assert_eq!(refused, 1, "the limit refused a change");
+    println!(
+        "file-size limit: {} jobs acknowledged before a change was refused",
+        acknowledged.len()
+    );
     lift_file_size_limit(&server);
     recovers_and_loses_nothing(&setup, server, &mut acknowledged);
 }
