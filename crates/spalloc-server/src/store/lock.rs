@@ -90,28 +90,55 @@ pub enum LockError {
     },
 }
 
-/// The lock file of a state file: `FILE.lock`.
+/// The file SQLite opens for `state`: with symbolic links followed, as
+/// SQLite follows them to put `FILE-wal` and `FILE-shm` beside the file
+/// itself. The lock goes there too, so that two paths to one file (a link
+/// and its target) share one lock.
+pub fn real_path(state: &Path) -> PathBuf {
+    let mut path = state.to_owned();
+    // A link to a file not made yet: follow it by hand (a bounded number
+    // of times, in case of a loop).
+    for _ in 0..40 {
+        match std::fs::read_link(&path) {
+            Ok(target) => path = path.parent().unwrap_or(Path::new("")).join(target),
+            Err(_) => break,
+        }
+    }
+    if let Ok(real) = std::fs::canonicalize(&path) {
+        return real;
+    }
+    // Not made yet: its directory's real path.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path,
+    }
+}
+
+/// The lock file of a state file: `FILE.lock`, beside its [`real_path`].
 pub fn lock_path(state: &Path) -> PathBuf {
-    let mut p = state.as_os_str().to_owned();
-    p.push(".lock");
+    beside(&real_path(state), ".lock")
+}
+
+/// `file` with `suffix` added to its name.
+fn beside(file: &Path, suffix: &str) -> PathBuf {
+    let mut p = file.as_os_str().to_owned();
+    p.push(suffix);
     PathBuf::from(p)
 }
 
-/// The files kept beside a state file, which must be readable and
-/// writable, or creatable in their directory: SQLite's WAL and
-/// shared-memory index (`FILE-wal`, `FILE-shm`, beside the file a symbolic
-/// link leads to, as SQLite puts them) and the lock file.
+/// The files kept beside a state file's [`real_path`], which must be
+/// readable and writable, or creatable in their directory: SQLite's WAL
+/// and shared-memory index (`FILE-wal`, `FILE-shm`) and the lock file.
 pub fn companions(state: &Path) -> Vec<PathBuf> {
-    let beside = |file: &Path, suffix: &str| {
-        let mut p = file.as_os_str().to_owned();
-        p.push(suffix);
-        PathBuf::from(p)
-    };
-    let real = std::fs::canonicalize(state).unwrap_or_else(|_| state.to_owned());
+    let real = real_path(state);
     vec![
         beside(&real, "-wal"),
         beside(&real, "-shm"),
-        lock_path(state),
+        beside(&real, ".lock"),
     ]
 }
 
@@ -227,6 +254,30 @@ mod tests {
             StateLock::acquire(&state).is_ok(),
             "free again once dropped"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_state_file_and_a_symbolic_link_to_it_share_one_lock_and_one_wal() {
+        let dir = std::env::temp_dir().join(format!("spalloc-lock-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("real")).expect("dir");
+        std::fs::create_dir_all(dir.join("links")).expect("dir");
+        let state = dir.join("real/state.sqlite");
+        let link = dir.join("links/state.sqlite");
+        // Made before the file exists: followed by hand.
+        std::os::unix::fs::symlink("../real/state.sqlite", &link).expect("symlink");
+        assert_eq!(companions(&link), companions(&state));
+        std::fs::write(&state, b"").expect("state file");
+        assert_eq!(companions(&link), companions(&state));
+        let real = std::fs::canonicalize(&state).expect("canonical");
+        assert_eq!(lock_path(&link), real.with_file_name("state.sqlite.lock"));
+        let first = StateLock::acquire(&state).expect("first");
+        assert!(
+            matches!(StateLock::acquire(&link), Err(LockError::Held { .. })),
+            "a second server through the link is refused"
+        );
+        drop(first);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
