@@ -7,6 +7,9 @@
 //! [`StateLock`] lives; the kernel drops it when the process dies, even on
 //! `kill -9`, so a crash never leaves a stale lock. The holder writes its
 //! process ID into the file so that a refused server can say who holds it.
+//! The lock file is beside the file itself ([`real_path`]: symbolic links
+//! followed, as SQLite follows them), so that a server started on a link
+//! and one started on its target share it.
 //!
 //! Before anything is created or opened, [`StateLock::acquire`] asks the
 //! operating system whether this process may read and write the state file
