@@ -191,8 +191,9 @@ fn check_access(state: &Path) -> Result<(), LockError> {
 }
 
 impl StateLock {
-    /// Takes the lock for `state`, without waiting, once
-    /// [`check_access`] finds the state file and its companions usable.
+    /// Takes the lock for `state`, without waiting, once the state file
+    /// and its [`companions`] are found usable (see the module
+    /// documentation).
     pub fn acquire(state: &Path) -> Result<StateLock, LockError> {
         check_access(state)?;
         let path = lock_path(state);
