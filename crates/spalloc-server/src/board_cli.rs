@@ -20,6 +20,7 @@ use crate::core::board_service::{BoardRecords, OutOfService, REASON_ADMIN};
 use crate::core::coordinates::Board;
 use crate::core::machine::Machine;
 use crate::core::records::RecordChanges;
+use crate::store::lock::LockError;
 use crate::store::{Store, StoreError, Synchronous};
 use crate::user_cli::StateFile;
 use clap::{Args, Subcommand};
@@ -228,7 +229,7 @@ fn change(
         return Err(format!("no state file {}", path.display()));
     }
     let (mut store, opened) = Store::open(path, Synchronous::Full).map_err(|e| match e {
-        StoreError::Lock(held) => format!(
+        StoreError::Lock(held @ LockError::Held { .. }) => format!(
             "{held}\nthe server is running: change boards with its admin API, or stop it first"
         ),
         other => other.to_string(),

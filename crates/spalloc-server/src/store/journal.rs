@@ -171,13 +171,16 @@ pub struct Journal {
     buffer: Vec<u8>,
 }
 
-/// The journal files of the state file `state`.
+/// The journal files of the state file `state`: beside the file a
+/// symbolic link leads to, like SQLite's WAL and the lock (see
+/// [`super::lock::real_path`]).
 pub fn paths(state: &Path) -> [PathBuf; 2] {
-    let name = state
+    let real = super::lock::real_path(state);
+    let name = real
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    [0, 1].map(|i| state.with_file_name(format!("{name}.changes-{i}")))
+    [0, 1].map(|i| real.with_file_name(format!("{name}.changes-{i}")))
 }
 
 impl Journal {
