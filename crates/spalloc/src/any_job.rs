@@ -276,7 +276,8 @@ pub(crate) fn v2_request(builder: &JobBuilder, config: &Config) -> Result<Create
         .keepalive
         .unwrap_or_else(|| config.keepalive.map(crate::WireNumber::Float));
     request.keepalive = v2_keepalive(keepalive.map(|k| k.as_f64()))?;
-    Ok(request)
+    let avoided = builder.avoid_boards.iter();
+    Ok(request.avoid_boards(avoided.map(|&[x, y, z]| BoardSelector::Triad { x, y, z })))
 }
 
 /// A legacy keepalive in seconds as a v2 interval: v2 always needs one,

@@ -1,6 +1,7 @@
 //! `spalloc`: allocate boards, wait for them, then print their details or run a command.
 
 pub mod args;
+pub mod avoid;
 pub mod command_run;
 pub mod impossible;
 pub mod keepalive;
@@ -22,7 +23,7 @@ use keepalive::Keepalive;
 use messages::{render_prompt, render_ready_info, ReadyMachine};
 use plan::{JobRequest, Plan};
 use reporter::Reporter;
-use spalloc::{JobMachineInfo, JobState, ProtocolClient};
+use spalloc::{JobMachineInfo, JobOptions, JobState, ProtocolClient};
 use std::ffi::OsString;
 use std::io::Write;
 use std::time::Duration;
@@ -263,12 +264,48 @@ fn start_job(client: &ProtocolClient, plan: &Plan) -> Result<StartedJob, (i32, O
         } => {
             let job_id = client
                 .create_job(allocation, options)
-                .map_err(server_error)?;
+                .map_err(|e| match e {
+                    spalloc::Error::ServerException(text)
+                        if JobOptions::is_unsupported_avoid_boards(&text) =>
+                    {
+                        destroy_ghost_jobs(client, options);
+                        (EXIT_SERVER, Some(capitalised(avoid::UNSUPPORTED)))
+                    }
+                    other => server_error(other),
+                })?;
             Ok(StartedJob {
                 job_id,
                 keepalive: options.keepalive.map(|k| k.as_f64()),
             })
         }
+    }
+}
+
+/// The reference server registers a job before it checks the keywords
+/// (its bug B1), so the refused create leaves a queued "ghost" job behind,
+/// which would poison its config reloads until its keepalive runs out:
+/// destroy ours, found by owner and avoid-list (nothing else carries one).
+fn destroy_ghost_jobs(client: &ProtocolClient, options: &JobOptions) {
+    let sent = serde_json::json!(options.avoid_boards);
+    let Ok(jobs) = client.list_jobs() else {
+        return;
+    };
+    for job in jobs {
+        if job.state == JobState::Queued
+            && job.owner == options.owner
+            && job.kwargs.get("avoid_boards") == Some(&sent)
+        {
+            let _ = client.destroy_job(job.job_id, Some("avoid_boards is not supported"));
+        }
+    }
+}
+
+/// `text` with a capital first letter, as a sentence on its own.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

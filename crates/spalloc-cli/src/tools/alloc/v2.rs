@@ -131,9 +131,13 @@ fn failure_message(error: &spalloc::Error) -> String {
 }
 
 /// The v2 request for the legacy tool's options: the same forms, machine
-/// or tags, dead boards and keepalive (the legacy-only options were
-/// refused when the plan was made).
-pub fn create_request(allocation: &Allocation, options: &JobOptions) -> CreateJob {
+/// or tags, dead boards, keepalive and boards to avoid (the legacy-only
+/// options were refused when the plan was made).
+pub fn create_request(
+    allocation: &Allocation,
+    options: &JobOptions,
+    avoid: &[BoardSelector],
+) -> CreateJob {
     let mut request = match *allocation {
         Allocation::OneBoard => CreateJob::one_board(),
         Allocation::Boards(n) => CreateJob::boards(n),
@@ -148,7 +152,9 @@ pub fn create_request(allocation: &Allocation, options: &JobOptions) -> CreateJo
     if let Some(n) = options.max_dead_boards {
         request = request.max_dead_boards(n);
     }
-    request.keepalive(keepalive_interval(options.keepalive.map(|k| k.as_f64())))
+    request
+        .keepalive(keepalive_interval(options.keepalive.map(|k| k.as_f64())))
+        .avoid_boards(avoid.iter().cloned())
 }
 
 /// The legacy keepalive as a v2 interval: v2 jobs always have one, so
@@ -196,9 +202,45 @@ fn start_job(client: &Client, plan: &Plan) -> Result<Job, (i32, String)> {
         JobRequest::Create {
             allocation,
             options,
-        } => client
-            .create_job(&create_request(allocation, options))
-            .map_err(|e| (EXIT_SERVER, failure_message(&e))),
+        } => {
+            let avoiding = !plan.avoid_boards.is_empty();
+            let job = client
+                .create_job(&create_request(allocation, options, &plan.avoid_boards))
+                .map_err(|e| match e {
+                    spalloc::Error::Http { message, .. }
+                        if avoiding && refuses_avoid_boards(&message) =>
+                    {
+                        (EXIT_SERVER, super::capitalised(super::avoid::UNSUPPORTED))
+                    }
+                    other => (EXIT_SERVER, failure_message(&other)),
+                })?;
+            if avoiding && dropped_avoid_boards(&job) {
+                let _ = job.destroy(Some("avoid-boards is not supported"));
+                return Err((EXIT_SERVER, super::capitalised(super::avoid::UNSUPPORTED)));
+            }
+            Ok(job)
+        }
+    }
+}
+
+/// Whether a refused create says the server does not know `avoid-boards`
+/// (a strict JSON reader's "unknown field").
+fn refuses_avoid_boards(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("avoid-boards")
+        && ["unknown", "unexpected", "unrecognized"]
+            .iter()
+            .any(|word| lower.contains(word))
+}
+
+/// Whether the server stored the request without its `avoid-boards`, as
+/// allocserv does with fields it does not know (it echoes the request it
+/// parsed): then it cannot honour them. A server that echoes no request
+/// at all gets the benefit of the doubt.
+fn dropped_avoid_boards(job: &Job) -> bool {
+    match job.status(false).map(|s| s.original_request) {
+        Ok(Some(request)) => request.get("avoid-boards").is_none(),
+        _ => false,
     }
 }
 
@@ -250,7 +292,7 @@ mod tests {
         options.keepalive = Some(WireNumber::Int(45));
         assert_eq!(keepalive_interval(Some(5.0)), Duration::from_secs(30));
         options.max_dead_boards = Some(1);
-        let json = create_request(&Allocation::Boards(3), &options).to_json();
+        let json = create_request(&Allocation::Boards(3), &options, &[]).to_json();
         assert_eq!(json["num-boards"], 3);
         assert_eq!(json["tags"], serde_json::json!(["default"]));
         assert_eq!(json["max-dead-boards"], 1);
@@ -258,7 +300,7 @@ mod tests {
         options.machine = Some("m1".into());
         options.tags = None;
         options.keepalive = None;
-        let json = create_request(&Allocation::Board { x: 1, y: 0, z: 2 }, &options).to_json();
+        let json = create_request(&Allocation::Board { x: 1, y: 0, z: 2 }, &options, &[]).to_json();
         assert_eq!(json["board"], serde_json::json!({"x": 1, "y": 0, "z": 2}));
         assert_eq!(json["machine-name"], "m1");
         assert_eq!(json["keepalive-interval"], "PT300S");
@@ -268,11 +310,20 @@ mod tests {
                 height: 1,
             },
             &options,
+            &[BoardSelector::Physical {
+                cabinet: 0,
+                frame: 0,
+                board: 4,
+            }],
         )
         .to_json();
         assert_eq!(
             json["dimensions"],
             serde_json::json!({"width": 2, "height": 1})
+        );
+        assert_eq!(
+            json["avoid-boards"],
+            serde_json::json!([{"cabinet": 0, "frame": 0, "board": 4}])
         );
     }
 
