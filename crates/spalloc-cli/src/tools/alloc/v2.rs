@@ -4,6 +4,7 @@
 //! job alive (logging in again and riding out a server restart).
 
 use super::plan::{JobRequest, Plan, V2Service};
+use super::quota_notice::{Held, HeldWatch, QuotaNotices};
 use super::reporter::Reporter;
 use super::waiting::WaitSettings;
 use super::{
@@ -13,7 +14,7 @@ use super::{
 use crate::interrupt::InterruptibleSection;
 use crate::terminal::{Style, Terminal};
 use spalloc::v2::{BoardSelector, Client, CreateJob, Credentials, Job, SubMachine};
-use spalloc::{Allocation, Config, Connection, JobMachineInfo, JobOptions};
+use spalloc::{Allocation, Config, Connection, JobMachineInfo, JobOptions, JobState};
 use std::time::Duration;
 
 /// Runs `spalloc` against the v2 service; returns the exit status.
@@ -56,15 +57,60 @@ pub fn run(plan: &Plan, service: &V2Service, config: &Config) -> i32 {
             return finish(job, plan, EXIT_SERVER, None, &reporter);
         }
     };
+    let mut notices = QuotaNotices::default();
+    let end = super::v2_wait::wait_until_ready(
+        &client,
+        poller,
+        &settings,
+        &section,
+        &reporter,
+        &mut notices,
+    );
+    // A handle of its own (made as the poller's was, which worked).
+    let watched = client.job(job_id).ok();
+    let held = HeldWatch {
+        job_id,
+        notices,
+        quiet: plan.quiet,
+        read: Box::new(move || match &watched {
+            Some(job) => read_held(job),
+            None => Ok(Held::Live(None)),
+        }),
+    };
     let (code, destroy_reason) = super::after_wait(
-        super::v2_wait::wait_until_ready(&client, poller, &settings, &section, &reporter),
+        end,
         &reporter,
         || machine_info(&client, &job),
-        |machine| use_machine(plan, job_id, machine, csv_file.path(), &section, &reporter),
+        |machine| {
+            use_machine(
+                plan,
+                job_id,
+                machine,
+                csv_file.path(),
+                &section,
+                &reporter,
+                held,
+            )
+        },
         || explain_impossible(&client, plan, job_id, &reporter),
     );
     drop(csv_file);
     finish(job, plan, code, destroy_reason, &reporter)
+}
+
+/// One read of the held job's state, for its quota warning (see
+/// [`super::quota_notice`]).
+fn read_held(job: &Job) -> spalloc::Result<Held> {
+    match job.status(false) {
+        Ok(status) => Ok(match status.job_state() {
+            state @ (JobState::Destroyed | JobState::Unknown) => Held::Gone(state, status.reason),
+            _ => Held::Live(status.quota_warning.map(Into::into)),
+        }),
+        Err(spalloc::Error::JobDestroyed { reason, .. }) => {
+            Ok(Held::Gone(JobState::Destroyed, reason))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// After a cancellation for "No suitable machines available.", says in
