@@ -221,7 +221,7 @@ mod tests {
         let kwargs = options.to_kwargs();
         assert_eq!(kwargs["avoid_boards"], json!([[1, 0, 2], [0, 0, 0]]));
         assert_eq!(
-            kwargs.keys().last().map(String::as_str),
+            kwargs.keys().next_back().map(String::as_str),
             Some("avoid_boards")
         );
     }

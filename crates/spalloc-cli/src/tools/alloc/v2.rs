@@ -284,10 +284,8 @@ fn refuses_avoid_boards(message: &str) -> bool {
 /// parsed): then it cannot honour them. A server that echoes no request
 /// at all gets the benefit of the doubt.
 fn dropped_avoid_boards(job: &Job) -> bool {
-    match job.status(false).map(|s| s.original_request) {
-        Ok(Some(request)) => request.get("avoid-boards").is_none(),
-        _ => false,
-    }
+    let stored = job.status(false).ok().and_then(|s| s.original_request);
+    stored.is_some_and(|request| request.get("avoid-boards").is_none())
 }
 
 /// `PT60S` (or `PT1.5S`) as seconds.
@@ -371,6 +369,17 @@ mod tests {
             json["avoid-boards"],
             serde_json::json!([{"cabinet": 0, "frame": 0, "board": 4}])
         );
+    }
+
+    #[test]
+    fn a_refusal_naming_avoid_boards_as_unknown_means_no_avoid_lists() {
+        assert!(refuses_avoid_boards(
+            "unknown field `avoid-boards`, expected one of `owner`, `group`"
+        ));
+        assert!(!refuses_avoid_boards(
+            "avoid-boards: no such board on any machine matching the request"
+        ));
+        assert!(!refuses_avoid_boards("unknown field `colour`"));
     }
 
     #[test]
