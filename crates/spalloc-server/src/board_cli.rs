@@ -20,7 +20,7 @@ use crate::core::board_service::{BoardRecords, OutOfService, REASON_ADMIN};
 use crate::core::coordinates::Board;
 use crate::core::machine::Machine;
 use crate::core::records::RecordChanges;
-use crate::store::{board_rows, Store, StoreError, Synchronous};
+use crate::store::{Store, StoreError, Synchronous};
 use crate::user_cli::StateFile;
 use clap::{Args, Subcommand};
 use rusqlite::{Connection, OpenFlags};
@@ -206,13 +206,14 @@ fn read(path: &Path) -> Result<BoardRecords, String> {
         // Written by an older release, before board records: none yet.
         return Ok(BoardRecords::default());
     }
-    let mut bad = Vec::new();
-    let records =
-        board_rows::read(&conn, &mut bad).map_err(|e| format!("{}: {e}", path.display()))?;
+    drop(conn);
+    // The tables and the change journal together: the latest changes of a
+    // running server may be in the journal only.
+    let (records, bad) = crate::store::snapshot::read(path)?;
     for b in bad {
         eprintln!("spalloc-server: skipped an unreadable row: {b}");
     }
-    Ok(records)
+    Ok(records.map(|r| r.boards).unwrap_or_default())
 }
 
 /// Applies `edit` to the board records of a state file held exclusively
