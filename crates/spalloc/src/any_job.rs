@@ -363,4 +363,17 @@ mod tests {
         );
         assert_eq!(r.to_json()["keepalive-interval"], "PT300S");
     }
+
+    #[test]
+    fn boards_to_avoid_become_v2_triads() {
+        let builder = JobBuilder::new()
+            .boards(2)
+            .avoid_board(1, 0, 2)
+            .avoid_board(0, 0, 0);
+        let r = v2_request(&builder, &Config::default()).unwrap();
+        assert_eq!(
+            r.to_json()["avoid-boards"],
+            serde_json::json!([{"x": 1, "y": 0, "z": 2}, {"x": 0, "y": 0, "z": 0}])
+        );
+    }
 }

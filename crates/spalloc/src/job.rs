@@ -890,6 +890,18 @@ mod tests {
     }
 
     #[test]
+    fn boards_to_avoid_reach_the_legacy_options() {
+        let config = Config {
+            hostname: Some("h".into()),
+            owner: Some("o".into()),
+            ..Config::default()
+        };
+        let builder = Job::builder().config(config).avoid_board(1, 0, 2);
+        let (_, o) = builder.avoid_board(0, 0, 0).resolve().unwrap();
+        assert_eq!(o.avoid_boards, vec![[1, 0, 2], [0, 0, 0]]);
+    }
+
+    #[test]
     fn config_values_are_sent_and_drop_destroys() {
         let m = mock(&[(3, None)]);
         let dir = std::env::temp_dir().join(format!("spalloc-job-test-{}", std::process::id()));
