@@ -69,9 +69,9 @@ fn quota(budget: f64, horizon: f64) -> String {
 /// appears while the command runs (after `Ready!`) is printed exactly once,
 /// on stderr, with nothing on stdout.
 fn warned_once_while_held(mut spalloc: Command) {
-    // Warned from 4 s after allocation; out of quota (and destroyed) at
-    // 30 s. The command holds the job for 22 s: the warning is read at
-    // about 5, 10, 15 and 20 s.
+    // Warned from 8 s after allocation (the wait's last read comes well
+    // before); out of quota (and destroyed) at 40 s. The command holds the
+    // job for 22 s: the warning is read at about 10, 15 and 20 s.
     let (code, out, err) = run(spalloc.args(["-c", "sleep 22"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "", "stdout stays the command's");
@@ -91,7 +91,7 @@ fn warned_once_while_held(mut spalloc: Command) {
 
 #[test]
 fn spalloc_prints_a_quota_warning_that_appears_while_it_holds_the_job_once_over_legacy() {
-    let server = server_with(&quota(30.0, 26.0));
+    let server = server_with(&quota(40.0, 32.0));
     let dir = tempfile::tempdir().expect("temp dir");
     let home = dir.path().to_path_buf();
     warned_once_while_held(legacy_spalloc(&server, &home));
@@ -99,7 +99,7 @@ fn spalloc_prints_a_quota_warning_that_appears_while_it_holds_the_job_once_over_
 
 #[test]
 fn spalloc_prints_a_quota_warning_that_appears_while_it_holds_the_job_once_over_v2() {
-    let server = server_with(&quota(30.0, 26.0));
+    let server = server_with(&quota(40.0, 32.0));
     let dir = tempfile::tempdir().expect("temp dir");
     let home = dir.path().to_path_buf();
     warned_once_while_held(v2_spalloc(&server, &home));
