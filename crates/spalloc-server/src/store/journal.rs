@@ -16,14 +16,24 @@
 //! Hand-written because what it needs is a few lines over `std::fs`
 //! (positioned writes, `set_len`, `sync_data`) and a checksum crate, while
 //! the embedded-log crates bring their own recovery policy, threads and
-//! formats we would have to fit around SQLite's. The format:
+//! formats we would have to fit around SQLite's. The format, after
+//! SQLite's own WAL:
 //!
-//! * a 16-byte header, [`MAGIC`];
-//! * then frames `[length: u32 LE][CRC-32 of the payload: u32 LE][payload]`,
-//!   the payload one change set as JSON (`{"seq":..,"all":..,"changes":..}`,
-//!   the same serde as the SQLite rows), `seq` increasing across files and
-//!   restarts ([`super::Store`] keeps the last one applied in its `meta`
-//!   table).
+//! * a header: [`MAGIC`], then the file's generation (u64 LE), which
+//!   changes each time the file is emptied;
+//! * then frames `[length: u32 LE][CRC-32 of generation and payload: u32
+//!   LE][payload]`, the payload one change set as JSON
+//!   (`{"seq":..,"all":..,"changes":..}`, the same serde as the SQLite
+//!   rows), `seq` increasing across files and restarts ([`super::Store`]
+//!   keeps the last one applied in its `meta` table).
+//!
+//! Emptying a file writes a new header and leaves the old frames where
+//! they are, to be written over: the file keeps its blocks, so an append
+//! with `synchronous = FULL` flushes data only, not the file system's
+//! metadata (truncating and growing the file made every flush a journal
+//! commit of the file system, ten times slower). An old frame fails the
+//! checksum of the new generation, so reading stops at the first frame
+//! that fails it, as SQLite's WAL does.
 //!
 //! Two files, `FILE.changes-0` and `FILE.changes-1`, take turns so that a
 //! steady stream of commits never makes the journal grow without end: the
@@ -31,11 +41,13 @@
 //! ([`Journal::switch`]), and once SQLite holds the batch it empties the
 //! other one ([`Journal::release_through`]).
 //!
-//! Reading back: an incomplete last frame (a write cut short by a full
-//! disk, whose change was refused and never acknowledged) is ignored; a
-//! complete frame whose checksum or content is wrong is damage: reading
-//! that file stops there, and the file is copied aside under its own name
-//! (see [`super::copy_aside`]) with a line saying so.
+//! Reading back: the first frame that is incomplete or fails its checksum
+//! ends a file (a write cut short by a full disk, whose change was refused
+//! and never acknowledged, or what is left of an earlier generation). If a
+//! valid frame of the file's generation follows such a frame, the frame was
+//! damaged, not old: reading that file stops there, and the file is copied
+//! aside under its own name (see `Store::open`) with a line saying so; so
+//! is a frame whose checksum holds but whose content cannot be read.
 
 use super::Synchronous;
 use crate::core::records::RecordChanges;
@@ -46,7 +58,14 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The first bytes of a journal file.
-pub const MAGIC: &[u8; 16] = b"spalloc changes\x01";
+pub const MAGIC: &[u8; 16] = b"spalloc changes\x02";
+
+/// The header: [`MAGIC`] and the generation.
+pub const HEADER: usize = MAGIC.len() + 8;
+
+/// A file emptied while longer than this is cut back (after one huge
+/// change set, say a whole state rewritten); otherwise it keeps its blocks.
+const KEEP_AT_MOST: u64 = 16 << 20;
 
 /// Frame header: length and checksum.
 const FRAME_HEADER: usize = 8;
@@ -84,6 +103,8 @@ struct Segment {
     end: u64,
     /// The highest sequence number in it (0: empty).
     last_seq: u64,
+    /// Its frames' generation.
+    generation: u64,
 }
 
 impl Segment {
@@ -99,17 +120,33 @@ impl Segment {
             path,
             end: 0,
             last_seq: 0,
+            generation: 0,
         })
     }
 
-    /// Empties it: the header only.
-    fn clear(&mut self) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.write_all_at(MAGIC, 0)?;
-        self.end = MAGIC.len() as u64;
+    /// Empties it: a header of generation `generation`, the old frames
+    /// left to be written over.
+    fn clear(&mut self, generation: u64) -> std::io::Result<()> {
+        if self.file.metadata()?.len() > KEEP_AT_MOST {
+            self.file.set_len(0)?;
+        }
+        let mut header = [0u8; HEADER];
+        header[..MAGIC.len()].copy_from_slice(MAGIC);
+        header[MAGIC.len()..].copy_from_slice(&generation.to_le_bytes());
+        self.file.write_all_at(&header, 0)?;
+        self.end = HEADER as u64;
         self.last_seq = 0;
+        self.generation = generation;
         Ok(())
     }
+}
+
+/// A frame's checksum: of its generation, then its payload.
+fn checksum(generation: u64, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&generation.to_le_bytes());
+    hasher.update(payload);
+    hasher.finalize()
 }
 
 /// What the journal held when opened.
@@ -128,6 +165,8 @@ pub struct Journal {
     /// The segment appended to.
     current: usize,
     sync: Synchronous,
+    /// The highest generation either file has had.
+    generation: u64,
     /// Reused for encoding.
     buffer: Vec<u8>,
 }
@@ -149,14 +188,16 @@ impl Journal {
         let [a, b] = paths(state);
         let mut segments = [Segment::open(a)?, Segment::open(b)?];
         let mut recovered = Recovered::default();
+        let mut generation = 0;
         for segment in &mut segments {
             let mut bytes = Vec::new();
             (&segment.file).read_to_end(&mut bytes)?;
-            let (entries, damage) = parse(&bytes);
-            if let Some(damage) = damage {
+            let parsed = parse(&bytes);
+            if let Some(damage) = parsed.damage {
                 recovered.damaged.push((segment.path.clone(), damage));
             }
-            recovered.entries.extend(entries);
+            generation = generation.max(parsed.generation);
+            recovered.entries.extend(parsed.entries);
         }
         recovered.entries.sort_by_key(|e| e.seq);
         Ok((
@@ -164,6 +205,7 @@ impl Journal {
                 segments,
                 current: 0,
                 sync,
+                generation,
                 buffer: Vec::with_capacity(4096),
             },
             recovered,
@@ -181,11 +223,11 @@ impl Journal {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            let (entries, damage) = parse(&bytes);
-            if let Some(damage) = damage {
+            let parsed = parse(&bytes);
+            if let Some(damage) = parsed.damage {
                 recovered.damaged.push((path, damage));
             }
-            recovered.entries.extend(entries);
+            recovered.entries.extend(parsed.entries);
         }
         recovered.entries.sort_by_key(|e| e.seq);
         Ok(recovered)
@@ -194,7 +236,8 @@ impl Journal {
     /// Empties both files.
     pub fn clear(&mut self) -> std::io::Result<()> {
         for segment in &mut self.segments {
-            segment.clear()?;
+            self.generation += 1;
+            segment.clear(self.generation)?;
         }
         if self.sync == Synchronous::Full {
             for segment in &self.segments {
@@ -227,7 +270,7 @@ impl Journal {
                     "a change set of more than 4 GiB",
                 )
             })?;
-            let crc = crc32fast::hash(payload);
+            let crc = checksum(self.segments[self.current].generation, payload);
             self.buffer[start..start + 4].copy_from_slice(&length.to_le_bytes());
             self.buffer[start + 4..start + FRAME_HEADER].copy_from_slice(&crc.to_le_bytes());
         }
@@ -272,7 +315,8 @@ impl Journal {
         let other = 1 - self.current;
         let segment = &mut self.segments[other];
         if segment.last_seq != 0 && segment.last_seq <= applied {
-            segment.clear()?;
+            self.generation += 1;
+            segment.clear(self.generation)?;
         }
         Ok(())
     }
@@ -283,70 +327,103 @@ impl Journal {
     }
 }
 
-/// The entries of one file's bytes, and what was wrong with it if
-/// something was.
-fn parse(bytes: &[u8]) -> (Vec<Entry>, Option<String>) {
-    let mut entries = Vec::new();
+/// What one file holds.
+struct Parsed {
+    generation: u64,
+    entries: Vec<Entry>,
+    /// What was wrong, if something was.
+    damage: Option<String>,
+}
+
+/// Reads one file's bytes.
+fn parse(bytes: &[u8]) -> Parsed {
+    let mut parsed = Parsed {
+        generation: 0,
+        entries: Vec::new(),
+        damage: None,
+    };
     if bytes.is_empty() {
-        return (entries, None);
+        return parsed;
     }
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return (
-            entries,
-            Some("not a journal file (wrong header)".to_owned()),
-        );
+    if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
+        parsed.damage = Some("not a journal file (wrong header)".to_owned());
+        return parsed;
     }
-    let mut at = MAGIC.len();
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[MAGIC.len()..HEADER]);
+    let generation = u64::from_le_bytes(word);
+    parsed.generation = generation;
+    let mut at = HEADER;
     let mut last_seq = 0;
-    while bytes.len() - at >= FRAME_HEADER {
-        let word = |i: usize| {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(&bytes[i..i + 4]);
-            u32::from_le_bytes(w)
+    loop {
+        let payload = match frame(bytes, at, generation) {
+            Frame::Valid(payload) => payload,
+            Frame::End => break,
+            Frame::Invalid(length) => {
+                // Old frames never have a valid frame of this generation
+                // after them; a damaged one may.
+                let next = at + FRAME_HEADER + length;
+                if matches!(frame(bytes, next, generation), Frame::Valid(_)) {
+                    parsed.damage = Some(format!("the entry at byte {at} fails its checksum"));
+                }
+                break;
+            }
         };
-        let length = word(at) as usize;
-        let crc = word(at + 4);
-        if length > MAX_PAYLOAD {
-            return (
-                entries,
-                Some(format!("an entry at byte {at} claims {length} bytes")),
-            );
-        }
-        let start = at + FRAME_HEADER;
-        if bytes.len() - start < length {
-            break; // an incomplete last write: never acknowledged
-        }
-        let payload = &bytes[start..start + length];
-        if crc32fast::hash(payload) != crc {
-            return (
-                entries,
-                Some(format!("the entry at byte {at} fails its checksum")),
-            );
-        }
         match serde_json::from_slice::<Entry>(payload) {
             Ok(entry) if entry.seq > last_seq => {
                 last_seq = entry.seq;
-                entries.push(entry);
+                parsed.entries.push(entry);
             }
             Ok(entry) => {
-                return (
-                    entries,
-                    Some(format!(
-                        "the entry at byte {at} is numbered {} after {last_seq}",
-                        entry.seq
-                    )),
-                )
+                parsed.damage = Some(format!(
+                    "the entry at byte {at} is numbered {} after {last_seq}",
+                    entry.seq
+                ));
+                break;
             }
             Err(e) => {
-                return (
-                    entries,
-                    Some(format!("the entry at byte {at} cannot be read: {e}")),
-                )
+                parsed.damage = Some(format!("the entry at byte {at} cannot be read: {e}"));
+                break;
             }
         }
-        at = start + length;
+        at += FRAME_HEADER + payload.len();
     }
-    (entries, None)
+    parsed
+}
+
+/// A frame as found.
+enum Frame<'a> {
+    /// Its payload passes the checksum of the file's generation.
+    Valid(&'a [u8]),
+    /// Complete, with this payload length, but failing the checksum.
+    Invalid(usize),
+    /// Nothing (more) there: the end of the bytes, a zero length, or a
+    /// frame running past the end.
+    End,
+}
+
+/// The frame at byte `at`.
+fn frame(bytes: &[u8], at: usize, generation: u64) -> Frame<'_> {
+    if bytes.len().saturating_sub(at) < FRAME_HEADER {
+        return Frame::End;
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&bytes[i..i + 4]);
+        u32::from_le_bytes(w)
+    };
+    let length = word(at) as usize;
+    let crc = word(at + 4);
+    let start = at + FRAME_HEADER;
+    if length == 0 || length > MAX_PAYLOAD || bytes.len() - start < length {
+        return Frame::End;
+    }
+    let payload = &bytes[start..start + length];
+    if checksum(generation, payload) == crc {
+        Frame::Valid(payload)
+    } else {
+        Frame::Invalid(length)
+    }
 }
 
 #[cfg(test)]
@@ -414,6 +491,30 @@ mod tests {
     }
 
     #[test]
+    fn an_emptied_file_written_over_by_a_shorter_generation_reads_back_only_the_new_entries() {
+        let path = temp("reuse");
+        let mut j = journal(&path);
+        let long = RecordChanges {
+            retired: (0..50).map(|i| (i, i, Some("x".repeat(40)))).collect(),
+            ..changes(1)
+        };
+        j.append(&[(1, &long, false), (2, &long, false), (3, &long, false)])
+            .expect("append");
+        assert!(j.switch());
+        j.release_through(3).expect("release");
+        assert!(j.switch(), "back to file 0, emptied");
+        j.append(&[(4, &changes(4), false)]).expect("append");
+        let file = j.paths()[0].to_owned();
+        let len = std::fs::metadata(&file).expect("meta").len();
+        drop(j);
+        let (_, recovered) = Journal::open(&path, Synchronous::Normal).expect("reopen");
+        let seqs: Vec<u64> = recovered.entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![4]);
+        assert!(recovered.damaged.is_empty(), "{:?}", recovered.damaged);
+        assert!(len > 3 * 1000, "the file kept its old blocks: {len}");
+    }
+
+    #[test]
     fn an_incomplete_last_entry_is_ignored_without_calling_it_damage() {
         let path = temp("torn");
         let mut j = journal(&path);
@@ -465,7 +566,11 @@ mod tests {
     fn a_file_that_is_not_a_journal_is_reported_and_nothing_is_taken_from_it() {
         let path = temp("foreign");
         drop(journal(&path));
-        std::fs::write(&paths(&path)[1], b"hello, world, this is not it").expect("write");
+        std::fs::write(
+            paths(&path)[1].as_path(),
+            b"hello, world, this is not it, at all",
+        )
+        .expect("write");
         let (_, recovered) = Journal::open(&path, Synchronous::Normal).expect("reopen");
         assert!(recovered.entries.is_empty());
         assert_eq!(recovered.damaged.len(), 1);
