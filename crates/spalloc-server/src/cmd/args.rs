@@ -48,7 +48,8 @@ pub fn bind(
     args: Vec<Value>,
     mut kwargs: Map<String, Value>,
 ) -> Result<Vec<Value>, String> {
-    let method = format!("SpallocServer.{command}()");
+    // Named only in errors: not formatted for the calls that bind.
+    let method = || format!("SpallocServer.{command}()");
     if args.len() > params.len() {
         // Python counts `self` and the client as positional parameters.
         let required = params.iter().filter(|p| !p.optional).count() + 2;
@@ -59,7 +60,8 @@ pub fn bind(
             format!("from {required} to {total} positional arguments")
         };
         return Err(format!(
-            "{method} takes {takes} but {} were given",
+            "{} takes {takes} but {} were given",
+            method(),
             args.len() + 2
         ));
     }
@@ -69,7 +71,8 @@ pub fn bind(
         if let Some(v) = kwargs.remove(p.name) {
             if slot.is_some() {
                 return Err(format!(
-                    "{method} got multiple values for argument '{}'",
+                    "{} got multiple values for argument '{}'",
+                    method(),
                     p.name
                 ));
             }
@@ -78,7 +81,8 @@ pub fn bind(
     }
     if let Some(extra) = kwargs.keys().next() {
         return Err(format!(
-            "{method} got an unexpected keyword argument '{extra}'"
+            "{} got an unexpected keyword argument '{extra}'",
+            method()
         ));
     }
     let missing: Vec<&str> = bound
@@ -94,7 +98,8 @@ pub fn bind(
             "arguments"
         };
         return Err(format!(
-            "{method} missing {} required positional {plural}: {}",
+            "{} missing {} required positional {plural}: {}",
+            method(),
             missing.len(),
             quoted_list(&missing)
         ));

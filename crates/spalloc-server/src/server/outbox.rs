@@ -86,6 +86,9 @@ impl Outbox {
     /// [`CLIENT_QUEUE_LIMIT`] messages or [`CLIENT_QUEUE_BYTES`] bytes
     /// unwritten. Below those, a line of any size is taken.
     pub fn try_send(&self, line: Vec<u8>) -> Result<(), QueueFull> {
+        if line.is_empty() {
+            return Ok(()); // nothing to write (and a zero-length write means a closed socket)
+        }
         let backlog = &self.0.backlog;
         // Producers hold the server lock, so the levels only fall between
         // this check and the addition below.
