@@ -7,7 +7,7 @@
 //! order follows from the boards and the links). Boards are `[x, y, z]`
 //! arrays and each board's links leaving the allocation are one bitmask
 //! (`links_out`, bit `n` = link `n`, one entry per board of
-//! `boards_in_order`).
+//! `boards_in_order`); `torus` is left out when there is none.
 //!
 //! Rows written by the earlier, verbose format (`boards`, boards as
 //! `{"x", "y", "z"}` objects, `periphery` as `[board, link]` pairs) still
@@ -18,13 +18,6 @@ use crate::core::job::{reference_link_order, JobAllocation};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use spalloc_protocol::{ChipCoord, Link};
 use std::collections::BTreeSet;
-
-/// A board as written: `[x, y, z]`.
-type BoardOut = [u32; 3];
-
-fn board_out(b: &Board) -> BoardOut {
-    [b.x, b.y, b.z]
-}
 
 /// A board as read: `[x, y, z]`, or the older `{"x", "y", "z"}` object.
 #[derive(Deserialize)]
@@ -50,18 +43,45 @@ fn links_out(board: &Board, periphery: &[(Board, Link)]) -> u8 {
         .fold(0u8, |mask, (_, l)| mask | (1 << l.to_wire()))
 }
 
-/// What is written.
+/// What is written, borrowed from the allocation (nothing is collected:
+/// the lists are written straight from iterators).
 #[derive(Serialize)]
 struct AllocationOut<'a> {
     machine: &'a str,
     allocation_id: u64,
-    boards_in_order: Vec<BoardOut>,
-    links_out: Vec<u8>,
+    boards_in_order: BoardsOut<'a>,
+    links_out: LinksOut<'a>,
+    #[serde(skip_serializing_if = "no_torus")]
     torus: WrapAround,
     triads: [u32; 4],
     width: u32,
     height: u32,
     connections: &'a [(ChipCoord, String)],
+}
+
+fn no_torus(torus: &WrapAround) -> bool {
+    *torus == WrapAround::NONE
+}
+
+/// Boards written as `[x, y, z]` arrays.
+struct BoardsOut<'a>(&'a [Board]);
+
+impl Serialize for BoardsOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|b| [b.x, b.y, b.z]))
+    }
+}
+
+/// Each board's links leaving the allocation, one bitmask per board.
+struct LinksOut<'a> {
+    boards: &'a [Board],
+    periphery: &'a [(Board, Link)],
+}
+
+impl Serialize for LinksOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.boards.iter().map(|b| links_out(b, self.periphery)))
+    }
 }
 
 /// What is read (either format).
@@ -76,6 +96,7 @@ struct AllocationIn {
     /// The compact format: one bitmask per board of `boards_in_order`.
     #[serde(default)]
     links_out: Option<Vec<u8>>,
+    #[serde(default)]
     torus: WrapAround,
     triads: [u32; 4],
     width: u32,
@@ -88,12 +109,11 @@ impl Serialize for JobAllocation {
         AllocationOut {
             machine: &self.machine,
             allocation_id: self.allocation_id,
-            boards_in_order: self.boards_in_order.iter().map(board_out).collect(),
-            links_out: self
-                .boards_in_order
-                .iter()
-                .map(|b| links_out(b, &self.periphery))
-                .collect(),
+            boards_in_order: BoardsOut(&self.boards_in_order),
+            links_out: LinksOut {
+                boards: &self.boards_in_order,
+                periphery: &self.periphery,
+            },
             torus: self.torus,
             triads: self.triads,
             width: self.width,

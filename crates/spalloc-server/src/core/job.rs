@@ -19,6 +19,13 @@ pub enum Target {
     Tags(BTreeSet<String>),
 }
 
+impl Default for Target {
+    /// Machines tagged `default` (`create_job` without `machine=` or `tags=`).
+    fn default() -> Target {
+        Target::Tags(["default".to_owned()].into())
+    }
+}
+
 /// A validated `create_job` request. Building one is the only place where
 /// arguments are checked, and it happens before a job ID is taken, so a bad
 /// request never leaves a "ghost job" behind (the reference's bug B1).
@@ -86,8 +93,9 @@ impl JobAllocation {
     }
 }
 
-/// A live job (queued, powering or ready), or one being torn down.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A live job (queued, powering or ready), or one being torn down. Its
+/// durable form is in [`crate::core::job_record`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Its ID.
     pub id: u64,
@@ -99,21 +107,16 @@ pub struct Job {
     pub keepalive: Option<f64>,
     /// When it expires unless touched. Not recorded: a restart restarts
     /// every keepalive timer.
-    #[serde(skip)]
     pub keepalive_until: Option<f64>,
     /// IP of the last client that created or touched it.
     pub keepalivehost: Option<String>,
     /// Its state.
-    #[serde(with = "serde_job_state")]
     pub state: JobState,
     /// Target power state while allocated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<bool>,
     /// `create_job` positional arguments as sent.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<Value>,
     /// `create_job` keyword arguments as sent, minus owner and keepalive.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub kwargs: Map<String, Value>,
     /// Where it may run (from the arguments), to queue it again on restore.
     pub target: Target,
@@ -123,20 +126,16 @@ pub struct Job {
     pub allocation: Option<JobAllocation>,
     /// BMP batches still outstanding; the job is ready when this reaches 0.
     /// Not recorded: a restart issues the outstanding work again.
-    #[serde(skip)]
     pub bmp_requests_until_ready: u32,
     /// The v2 REST API's create request with its defaults applied, echoed
     /// as `original-request`; `None` for a job created on the legacy port
     /// (which is what shows it to v2 administrators only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_request: Option<Value>,
     /// The group it is charged to and the board-seconds it has used (see
     /// [`crate::core::usage`]).
-    #[serde(default, skip_serializing_if = "JobUsage::is_unset")]
     pub usage: JobUsage,
     /// Its changes of state and power, oldest first, starting with its
     /// creation (empty for a job recorded before histories were kept).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<StateChange>,
 }
 
