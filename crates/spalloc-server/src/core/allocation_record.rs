@@ -7,14 +7,16 @@
 //! order follows from the boards and the links). Boards are `[x, y, z]`
 //! arrays and each board's links leaving the allocation are one bitmask
 //! (`links_out`, bit `n` = link `n`, one entry per board of
-//! `boards_in_order`); `torus` is left out when there is none.
+//! `boards_in_order`); `torus` is left out when there is none, and
+//! `width` and `height` (in chips) when they are what the number of boards
+//! and the rectangle of triads give.
 //!
 //! Rows written by the earlier, verbose format (`boards`, boards as
 //! `{"x", "y", "z"}` objects, `periphery` as `[board, link]` pairs) still
 //! load: the reader accepts both.
 
 use crate::core::coordinates::{Board, WrapAround};
-use crate::core::job::{reference_link_order, JobAllocation};
+use crate::core::job::{reference_link_order, size_in_chips, JobAllocation};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use spalloc_protocol::{ChipCoord, Link};
 use std::collections::BTreeSet;
@@ -54,8 +56,10 @@ struct AllocationOut<'a> {
     #[serde(skip_serializing_if = "no_torus")]
     torus: WrapAround,
     triads: [u32; 4],
-    width: u32,
-    height: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
     connections: &'a [(ChipCoord, String)],
 }
 
@@ -99,13 +103,18 @@ struct AllocationIn {
     #[serde(default)]
     torus: WrapAround,
     triads: [u32; 4],
-    width: u32,
-    height: u32,
+    /// Absent when it is what the boards and the rectangle give.
+    #[serde(default)]
+    width: Option<u32>,
+    #[serde(default)]
+    height: Option<u32>,
     connections: Vec<(ChipCoord, String)>,
 }
 
 impl Serialize for JobAllocation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The size is written only when it is not what a restore computes.
+        let (width, height) = self.computed_size();
         AllocationOut {
             machine: &self.machine,
             allocation_id: self.allocation_id,
@@ -116,11 +125,22 @@ impl Serialize for JobAllocation {
             },
             torus: self.torus,
             triads: self.triads,
-            width: self.width,
-            height: self.height,
+            width: (self.width != width).then_some(self.width),
+            height: (self.height != height).then_some(self.height),
             connections: &self.connections,
         }
         .serialize(serializer)
+    }
+}
+
+impl JobAllocation {
+    /// The size in chips its boards and rectangle give.
+    fn computed_size(&self) -> (u32, u32) {
+        size_in_chips(
+            self.boards_in_order.len(),
+            [self.triads[2], self.triads[3]],
+            self.torus,
+        )
     }
 }
 
@@ -152,6 +172,11 @@ impl<'de> Deserialize<'de> for JobAllocation {
             }
             (None, None) => Vec::new(),
         };
+        let (width, height) = size_in_chips(
+            boards_in_order.len(),
+            [r.triads[2], r.triads[3]],
+            r.torus,
+        );
         Ok(JobAllocation {
             machine: r.machine,
             allocation_id: r.allocation_id,
@@ -160,8 +185,8 @@ impl<'de> Deserialize<'de> for JobAllocation {
             periphery,
             torus: r.torus,
             triads: r.triads,
-            width: r.width,
-            height: r.height,
+            width: r.width.unwrap_or(width),
+            height: r.height.unwrap_or(height),
             connections: r.connections,
         })
     }
@@ -221,6 +246,19 @@ mod tests {
             rewritten.len(),
             row.len()
         );
+    }
+
+    #[test]
+    fn a_size_the_rectangle_gives_is_left_out_and_any_other_is_kept() {
+        let mut a: JobAllocation = serde_json::from_str(OLD_FORMAT).expect("old format loads");
+        assert_eq!((a.width, a.height), (16, 16));
+        let text = serde_json::to_string(&a).expect("writes");
+        assert!(!text.contains("\"width\"") && !text.contains("\"height\""), "{text}");
+        assert_eq!(serde_json::from_str::<JobAllocation>(&text).expect("loads"), a);
+        a.height = 12;
+        let text = serde_json::to_string(&a).expect("writes");
+        assert!(!text.contains("\"width\"") && text.contains("\"height\":12"), "{text}");
+        assert_eq!(serde_json::from_str::<JobAllocation>(&text).expect("loads"), a);
     }
 
     #[test]

@@ -19,10 +19,22 @@ pub enum Target {
     Tags(BTreeSet<String>),
 }
 
+/// The tag of the machines a job runs on when it names neither a machine
+/// nor tags.
+const DEFAULT_TAG: &str = "default";
+
 impl Default for Target {
     /// Machines tagged `default` (`create_job` without `machine=` or `tags=`).
     fn default() -> Target {
-        Target::Tags(["default".to_owned()].into())
+        Target::Tags([DEFAULT_TAG.to_owned()].into())
+    }
+}
+
+impl Target {
+    /// Whether it is [`Target::default`], found without building one (a
+    /// job's record asks on every write).
+    pub fn is_default(&self) -> bool {
+        matches!(self, Target::Tags(tags) if tags.len() == 1 && tags.contains(DEFAULT_TAG))
     }
 }
 
@@ -191,21 +203,18 @@ pub fn job_allocation(
     machine: &crate::core::machine::Machine,
     allocation: &Allocation,
 ) -> JobAllocation {
-    use crate::core::coordinates::{board_to_chip, triad_dimensions_to_chips};
+    use crate::core::coordinates::board_to_chip;
     let origin = allocation
         .boards
         .iter()
         .next()
         .copied()
         .unwrap_or(Board { x: 0, y: 0, z: 0 });
-    let (width, height) = if allocation.boards.len() > 1 {
-        // The reference derives the size from the largest board, which is
-        // wrong when the top-right of the rectangle is dead (bug B3); the
-        // rectangle the allocator chose is the truth.
-        triad_dimensions_to_chips(allocation.width, allocation.height, allocation.torus)
-    } else {
-        (8, 8)
-    };
+    let (width, height) = size_in_chips(
+        allocation.boards.len(),
+        [allocation.width, allocation.height],
+        allocation.torus,
+    );
     let boards_in_order = reference_order(&allocation.board_order, &allocation.boards);
     let periphery = reference_link_order(&boards_in_order, &allocation.periphery);
     let connections = boards_in_order
@@ -239,6 +248,19 @@ pub fn job_allocation(
         width,
         height,
         connections,
+    }
+}
+
+/// An allocation's width and height in chips, from its number of boards and
+/// its rectangle's `[width, height]` in triads.
+pub(crate) fn size_in_chips(boards: usize, triads: [u32; 2], torus: WrapAround) -> (u32, u32) {
+    if boards > 1 {
+        // The reference derives the size from the largest board, which is
+        // wrong when the top-right of the rectangle is dead (bug B3); the
+        // rectangle the allocator chose is the truth.
+        crate::core::coordinates::triad_dimensions_to_chips(triads[0], triads[1], torus)
+    } else {
+        (8, 8)
     }
 }
 

@@ -72,7 +72,7 @@ fn no_kwargs(kwargs: &&Map<String, Value>) -> bool {
 }
 
 fn is_default_target(target: &&Target) -> bool {
-    **target == Target::default()
+    target.is_default()
 }
 
 fn usage_unset(usage: &&JobUsage) -> bool {
@@ -269,6 +269,7 @@ impl<'de> Deserialize<'de> for Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// A READY one-board job's record as the format before this one wrote
     /// it (history as objects with absolute times, defaults written out).
@@ -290,6 +291,9 @@ mod tests {
         assert_eq!(job.keepalivehost.as_deref(), Some("127.0.0.1"));
         assert_eq!((job.state, job.power), (JobState::Ready, Some(true)));
         assert_eq!(job.target, Target::default());
+        assert!(job.target.is_default());
+        assert!(!Target::Tags(BTreeSet::new()).is_default());
+        assert!(!Target::Machine("default".into()).is_default());
         assert_eq!(job.request.min_ratio, 0.0);
         assert_eq!(job.usage.held_since, Some(start));
         assert_eq!(job.usage.boards, 1);
