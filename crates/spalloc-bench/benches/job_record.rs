@@ -7,7 +7,8 @@
 //!
 //! * **ready**: a legacy one-board job (owner, keepalive 60 s, client host)
 //!   that was placed at once and became READY: three history entries;
-//! * **history 10**: the same job after power cycles, with ten entries.
+//! * **history 10**: the same job after power cycles, with ten entries;
+//! * **300 boards**: a READY 10×10-triad job on a 12×12-triad machine.
 //!
 //! Run: `cargo bench -p spalloc-bench --bench job_record` (add `-- --quick`
 //! for fewer repeats). Prints a Markdown table: record bytes and median ns
@@ -16,7 +17,7 @@
 //! For instruction counts on a loaded host: `-- --encodes N` skips the
 //! timing and only encodes each job N times, so that
 //! `valgrind --tool=callgrind` of `--encodes 10000` minus `--encodes 0`,
-//! divided by 10,000, is the instructions per encode of both jobs.
+//! divided by 10,000, is the instructions per encode of all three jobs.
 
 use serde_json::{json, Map, Value};
 use spalloc_server::cmd::create_job;
@@ -28,10 +29,13 @@ use std::time::Instant;
 /// A Unix time with a fractional part, like the server's clock gives.
 const NOW: f64 = 1_796_508_491.178_250_3;
 
-fn controller() -> Controller {
-    let toml = "[[machine]]\nname = \"m\"\nwidth = 2\nheight = 2\n\
-                base_ip = \"127.3.0.0\"\npower_delay = 0.0\n";
-    let config = ServerConfig::from_toml_str(toml).expect("bench machine config");
+/// A controller for one W×H-triad machine.
+fn controller(w: u32, h: u32) -> Controller {
+    let toml = format!(
+        "[[machine]]\nname = \"m\"\nwidth = {w}\nheight = {h}\n\
+         base_ip = \"127.3.0.0\"\npower_delay = 0.0\n"
+    );
+    let config = ServerConfig::from_toml_str(&toml).expect("bench machine config");
     let settings = ControllerSettings {
         max_retired_jobs: config.max_retired_jobs,
         seconds_before_free: 0.0,
@@ -59,11 +63,17 @@ fn complete_bmp(c: &mut Controller, now: f64) {
 /// `changes` entries (at least three; the last power change may still be
 /// under way).
 fn job(changes: usize) -> Job {
-    let mut c = controller();
+    job_of(2, Vec::new(), changes)
+}
+
+/// A job with these `create_job` arguments on a W×W-triad machine, made
+/// READY, then power-cycled until its history has `changes` entries.
+fn job_of(w: u32, args: Vec<Value>, changes: usize) -> Job {
+    let mut c = controller(w, w);
     let mut kwargs = Map::new();
     kwargs.insert("owner".into(), json!("alice"));
     kwargs.insert("keepalive".into(), json!(60.0));
-    let spec = create_job::parse(Vec::new(), kwargs).expect("valid create_job");
+    let spec = create_job::parse(args, kwargs).expect("valid create_job");
     let mut now = NOW;
     let id = c.create_job(spec, Some("127.0.0.1".into()), now);
     now += 0.013_712_9;
@@ -100,7 +110,14 @@ fn encode_ns(job: &Job, repeats: usize, per_round: usize) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let jobs = [("READY one-board job", job(3)), ("10-entry history", job(10))];
+    let jobs = [
+        ("READY one-board job", job(3)),
+        ("10-entry history", job(10)),
+        (
+            "READY 10×10-triad job (300 boards)",
+            job_of(12, vec![json!(10), json!(10)], 3),
+        ),
+    ];
     if let Some(n) = args
         .iter()
         .position(|a| a == "--encodes")
@@ -123,7 +140,8 @@ fn main() {
         let text = serde_json::to_string(j).expect("encodes");
         let back: Value = serde_json::from_str(&text).expect("valid JSON");
         std::hint::black_box(back);
-        let ns = encode_ns(j, repeats, 20_000);
+        let per_round = 10_000_000 / text.len().max(1);
+        let ns = encode_ns(j, repeats, per_round);
         println!("| {what} | {} | {ns:.0} ns |", text.len());
         if args.iter().any(|a| a == "--print") {
             println!("\n`{text}`\n");

@@ -82,10 +82,35 @@ struct LinksOut<'a> {
     periphery: &'a [(Board, Link)],
 }
 
+/// Up to this many boards, each board's links are found by scanning the
+/// periphery (no allocation); beyond, through a sorted index, so that a
+/// big allocation's record costs boards × log(boards), not boards ×
+/// periphery.
+const SCAN_LIMIT: usize = 8;
+
 impl Serialize for LinksOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.boards.iter().map(|b| links_out(b, self.periphery)))
+        if self.boards.len() <= SCAN_LIMIT {
+            serializer.collect_seq(self.boards.iter().map(|b| links_out(b, self.periphery)))
+        } else {
+            serializer.collect_seq(link_masks(self.boards, self.periphery))
+        }
     }
+}
+
+/// Each board's bitmask of links in `periphery`, in the order of `boards`
+/// (what [`links_out`] gives board by board).
+fn link_masks(boards: &[Board], periphery: &[(Board, Link)]) -> Vec<u8> {
+    let mut index: Vec<(Board, usize)> = boards.iter().copied().zip(0..).collect();
+    index.sort_unstable();
+    let mut masks = vec![0u8; boards.len()];
+    for (board, link) in periphery {
+        let first = index.partition_point(|(b, _)| b < board);
+        for (_, i) in index[first..].iter().take_while(|(b, _)| b == board) {
+            masks[*i] |= 1 << link.to_wire();
+        }
+    }
+    masks
 }
 
 /// What is read (either format).
@@ -259,6 +284,26 @@ mod tests {
         let text = serde_json::to_string(&a).expect("writes");
         assert!(!text.contains("\"width\"") && text.contains("\"height\":12"), "{text}");
         assert_eq!(serde_json::from_str::<JobAllocation>(&text).expect("loads"), a);
+    }
+
+    #[test]
+    fn a_big_allocations_link_masks_are_what_the_board_by_board_scan_gives() {
+        let mut boards: Vec<Board> = (0..4)
+            .flat_map(|x| (0..4).flat_map(move |y| (0..3).map(move |z| Board { x, y, z })))
+            .collect();
+        boards.reverse();
+        boards.push(boards[5]); // a repeated board gets the same mask
+        let outside = Board { x: 9, y: 9, z: 0 };
+        let periphery: Vec<(Board, Link)> = boards
+            .iter()
+            .chain([&outside])
+            .flat_map(|b| Link::ALL.into_iter().map(move |l| (*b, l)))
+            .filter(|(b, l)| (b.x + 2 * b.y + b.z + l.to_wire() as u32) % 3 == 0)
+            .collect();
+        assert!(boards.len() > SCAN_LIMIT);
+        let scanned: Vec<u8> = boards.iter().map(|b| links_out(b, &periphery)).collect();
+        assert!(scanned.iter().any(|m| *m != 0));
+        assert_eq!(link_masks(&boards, &periphery), scanned);
     }
 
     #[test]
