@@ -15,9 +15,9 @@
 //! per `serde_json::to_string` (what the store calls).
 //!
 //! For instruction counts on a loaded host: `-- --encodes N` skips the
-//! timing and only encodes each job N times, so that
-//! `valgrind --tool=callgrind` of `--encodes 10000` minus `--encodes 0`,
-//! divided by 10,000, is the instructions per encode of all three jobs.
+//! timing and only encodes each job N times (`--job I`: only row I, from
+//! 0), so that `valgrind --tool=callgrind` of `--encodes 10000` minus
+//! `--encodes 0`, divided by 10,000, is the instructions per encode.
 
 use serde_json::{json, Map, Value};
 use spalloc_server::cmd::create_job;
@@ -124,8 +124,16 @@ fn main() {
         .and_then(|i| args.get(i + 1))
     {
         let n: usize = n.parse().expect("--encodes takes a count");
+        let only: Option<usize> = args
+            .iter()
+            .position(|a| a == "--job")
+            .and_then(|i| args.get(i + 1))
+            .map(|i| i.parse().expect("--job takes a row number from 0"));
         for _ in 0..n {
-            for (_, j) in &jobs {
+            for (i, (_, j)) in jobs.iter().enumerate() {
+                if only.is_some_and(|o| o != i) {
+                    continue;
+                }
                 let text = serde_json::to_string(std::hint::black_box(j)).expect("encodes");
                 std::hint::black_box(text);
             }
