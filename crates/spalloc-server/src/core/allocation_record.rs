@@ -197,11 +197,8 @@ impl<'de> Deserialize<'de> for JobAllocation {
             }
             (None, None) => Vec::new(),
         };
-        let (width, height) = size_in_chips(
-            boards_in_order.len(),
-            [r.triads[2], r.triads[3]],
-            r.torus,
-        );
+        let (width, height) =
+            size_in_chips(boards_in_order.len(), [r.triads[2], r.triads[3]], r.torus);
         Ok(JobAllocation {
             machine: r.machine,
             allocation_id: r.allocation_id,
@@ -278,12 +275,24 @@ mod tests {
         let mut a: JobAllocation = serde_json::from_str(OLD_FORMAT).expect("old format loads");
         assert_eq!((a.width, a.height), (16, 16));
         let text = serde_json::to_string(&a).expect("writes");
-        assert!(!text.contains("\"width\"") && !text.contains("\"height\""), "{text}");
-        assert_eq!(serde_json::from_str::<JobAllocation>(&text).expect("loads"), a);
+        assert!(
+            !text.contains("\"width\"") && !text.contains("\"height\""),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<JobAllocation>(&text).expect("loads"),
+            a
+        );
         a.height = 12;
         let text = serde_json::to_string(&a).expect("writes");
-        assert!(!text.contains("\"width\"") && text.contains("\"height\":12"), "{text}");
-        assert_eq!(serde_json::from_str::<JobAllocation>(&text).expect("loads"), a);
+        assert!(
+            !text.contains("\"width\"") && text.contains("\"height\":12"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<JobAllocation>(&text).expect("loads"),
+            a
+        );
     }
 
     #[test]

@@ -205,7 +205,12 @@ mod tests {
     #[test]
     fn a_change_time_is_whole_microseconds_after_creation_and_comes_back_exactly() {
         let start = 1_796_508_491.178_250_3;
-        for now in [start, start + 0.013_712_9, start + 7.301_234_749, start - 2.5] {
+        for now in [
+            start,
+            start + 0.013_712_9,
+            start + 7.301_234_749,
+            start - 2.5,
+        ] {
             let t = change_time(start, now);
             assert!((t - now).abs() <= 0.5e-6, "{t} for {now}");
             let micros = micros_after(start, t).expect("whole microseconds");
