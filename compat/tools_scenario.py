@@ -332,6 +332,17 @@ Board power: on
     check(f"{tag}: spalloc-ps with nothing to show prints the header only",
           rc == 0 and out.strip().split() == "ID State Power Boards Machine Created at Keepalive Owner (Host)".split(),
           show(rc, out, err))
+
+    # --- an avoid-list, which only our server knows (ours only: the Python tools lack the option) ---
+    if tag == "rust":
+        rc, out, err = t.run("spalloc", "--owner", "frank", "--avoid-board", "0,0,1", "1", "-c", "true")
+        check(f"{tag}: spalloc --avoid-board on the reference says it is not supported (exit 6)",
+              rc == 6 and "This server does not support --avoid-board" in err
+              and "unexpected keyword" not in err, show(rc, out, err))
+        # The reference registers the job before refusing the keyword (its bug B1); ours destroys it.
+        rc, out, err = t.run("spalloc-ps", "--owner", "frank")
+        check(f"{tag}: no ghost job is left queued after the refused --avoid-board",
+              rc == 0 and "frank" not in out, show(rc, out, err))
     print(f"{tag} tools: {passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
 

@@ -83,6 +83,13 @@ fn spalloc_sections() -> Vec<Section> {
             items: vec![
                 Para("On a terminal, one status line is redrawn in place every second with the time waited, the job's place in the queue and what it waits for (as the server says, or as worked out from its job and machine listings), in shorter forms on narrow windows and never wider than the window. If the connection to the server is lost, the line says that it is reconnecting (every --reconnect-delay seconds) and the clock keeps running; after --server-timeout seconds without the server (default an hour) spalloc gives up with exit status 5, since the job may have been lost with the server. --debug logs each attempt. A job the server cancels because no machine can ever fit it is explained in numbers (\"demo has 24 boards; 100 asked\")."),
                 Para("With --no-destroy, spalloc leaves the job on the server at exit and says how to come back to it (spalloc --resume ID) or free it (spalloc-job ID --destroy)."),
+                Para("Quotas: when the server warns that the job's group is about to run out of board-seconds (this project's server, with quotas configured), spalloc prints \"Job N: Quota warning: ...\" on stderr once, while it waits or while it holds the job (the state is read every 5 s then), and again only if the warning changes materially (its time left is not what the last one foretold: the group's rate or quota changed). If the job is destroyed while held (the quota ran out, an operator, its keepalive), spalloc says so. Nothing is added to stdout; --quiet silences these lines too."),
+            ],
+        },
+        Section {
+            title: "AVOIDING BOARDS",
+            items: vec![
+                Para("--avoid-board BOARD (repeatable) keeps the job off a board you know to be bad: X,Y,Z (triad coordinates), C:F:B (cabinet, frame, board) or its IP address; a physical location or address names that board on every machine the job may run on. Over the legacy protocol only X,Y,Z is accepted (a C:F:B or an address is a usage error saying so). Only this project's spalloc-server has avoid-lists: on another server spalloc stops with \"This server does not support --avoid-board\" (exit 6) rather than risk the board (a legacy reference server's refusal leaves a queued job behind, which spalloc destroys; a v2 server that drops the field gets its job destroyed)."),
             ],
         },
         Section {
@@ -108,6 +115,7 @@ fn spalloc_sections() -> Vec<Section> {
                 Example("spalloc 2 1 -c 'rig-boot {} {w} {h} && python my_app.py {}'", "Allocate 2x1 triads, run a shell command line with the hostname and size, then release them."),
                 Example("spalloc -m demo 0 0 1 --no-destroy --keepalive -1 -c echo {id}", "Allocate one board by its coordinates and keep the job after exit."),
                 Example("spalloc --resume 42", "Use job 42 again, keeping it alive while spalloc runs."),
+                Example("spalloc 3 --avoid-board 1,0,2 --avoid-board 0:0:14", "Allocate at least 3 boards, none of them board (1, 0, 2) or the one in cabinet 0, frame 0, slot 14 (the latter over v2 only)."),
             ],
         },
     ]

@@ -8,6 +8,7 @@
 //! every queued job would touch each job's keepalive (as the reference
 //! server counts it), keeping abandoned jobs alive while anyone watches.
 
+use crate::quota_warning::QuotaWarning;
 use serde_json::{Map, Value};
 use spalloc::{JobListing, JobState, JobStateRecord, MachineListing, ProtocolClient};
 
@@ -93,17 +94,33 @@ pub fn list_jobs_with_queue(
         .collect()
 }
 
-/// A `get_job_state` reply with the queue extension some servers add for a
-/// queued job (`queue_position`, 1 at the head of its machine's queue, and
-/// `queue_reason`, a sentence); the reference sends neither.
-pub fn job_state_with_queue(
+/// A `get_job_state` reply with this project's extensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStateReply {
+    /// The reference's record.
+    pub record: JobStateRecord,
+    /// Where a queued job stands (`queue_position`, 1 at the head of its
+    /// machine's queue, and `queue_reason`, a sentence); empty from the
+    /// reference.
+    pub queue: QueueNote,
+    /// A running job's quota warning (see [`crate::quota_warning`]).
+    pub quota_warning: Option<QuotaWarning>,
+}
+
+/// `get_job_state`, with the extensions some servers add.
+pub fn job_state_reply(
     client: &ProtocolClient,
     job_id: u64,
-) -> Result<(JobStateRecord, QueueNote), spalloc::Error> {
+) -> Result<JobStateReply, spalloc::Error> {
     let reply = client.call("get_job_state", vec![job_id.into()], Map::new())?;
-    let note = queue_note(&reply);
+    let queue = queue_note(&reply);
+    let quota_warning = crate::quota_warning::quota_warning(&reply);
     let record = serde_json::from_value(reply).map_err(|e| unexpected("get_job_state", e))?;
-    Ok((record, note))
+    Ok(JobStateReply {
+        record,
+        queue,
+        quota_warning,
+    })
 }
 
 /// For servers without the extension: the queued jobs ahead of `job_id`

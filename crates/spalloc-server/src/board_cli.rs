@@ -20,7 +20,8 @@ use crate::core::board_service::{BoardRecords, OutOfService, REASON_ADMIN};
 use crate::core::coordinates::Board;
 use crate::core::machine::Machine;
 use crate::core::records::RecordChanges;
-use crate::store::{board_rows, Store, StoreError, Synchronous};
+use crate::store::lock::LockError;
+use crate::store::{Store, StoreError, Synchronous};
 use crate::user_cli::StateFile;
 use clap::{Args, Subcommand};
 use rusqlite::{Connection, OpenFlags};
@@ -206,13 +207,14 @@ fn read(path: &Path) -> Result<BoardRecords, String> {
         // Written by an older release, before board records: none yet.
         return Ok(BoardRecords::default());
     }
-    let mut bad = Vec::new();
-    let records =
-        board_rows::read(&conn, &mut bad).map_err(|e| format!("{}: {e}", path.display()))?;
+    drop(conn);
+    // The tables and the change journal together: the latest changes of a
+    // running server may be in the journal only.
+    let (records, bad) = crate::store::snapshot::read(path)?;
     for b in bad {
         eprintln!("spalloc-server: skipped an unreadable row: {b}");
     }
-    Ok(records)
+    Ok(records.map(|r| r.boards).unwrap_or_default())
 }
 
 /// Applies `edit` to the board records of a state file held exclusively
@@ -227,7 +229,7 @@ fn change(
         return Err(format!("no state file {}", path.display()));
     }
     let (mut store, opened) = Store::open(path, Synchronous::Full).map_err(|e| match e {
-        StoreError::Lock(held) => format!(
+        StoreError::Lock(held @ LockError::Held { .. }) => format!(
             "{held}\nthe server is running: change boards with its admin API, or stop it first"
         ),
         other => other.to_string(),

@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::server_process::ServerProcess;
+use common::server_process::{write_config, ServerProcess};
 use common::Client;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use std::time::{Duration, Instant};
@@ -24,27 +24,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-fn write_config(dir: &Path) -> PathBuf {
-    let path = dir.join("server.toml");
-    std::fs::write(
-        &path,
-        r#"
-        ip = "127.0.0.1"
-        port = 0
-        timeout_check_interval = 0.05
-        seconds_before_free = 0.1
-        [[machine]]
-        name = "m"
-        width = 2
-        height = 1
-        base_ip = "127.0.1.0"
-        power_delay = 0.3
-        "#,
-    )
-    .expect("write config");
-    path
 }
 
 /// What an acknowledged job must look like after a restart.

@@ -276,7 +276,8 @@ pub(crate) fn v2_request(builder: &JobBuilder, config: &Config) -> Result<Create
         .keepalive
         .unwrap_or_else(|| config.keepalive.map(crate::WireNumber::Float));
     request.keepalive = v2_keepalive(keepalive.map(|k| k.as_f64()))?;
-    Ok(request)
+    let avoided = builder.avoid_boards.iter();
+    Ok(request.avoid_boards(avoided.map(|&[x, y, z]| BoardSelector::Triad { x, y, z })))
 }
 
 /// A legacy keepalive in seconds as a v2 interval: v2 always needs one,
@@ -361,5 +362,18 @@ mod tests {
             serde_json::json!({"x": 1, "y": 0, "z": 2})
         );
         assert_eq!(r.to_json()["keepalive-interval"], "PT300S");
+    }
+
+    #[test]
+    fn boards_to_avoid_become_v2_triads() {
+        let builder = JobBuilder::new()
+            .boards(2)
+            .avoid_board(1, 0, 2)
+            .avoid_board(0, 0, 0);
+        let r = v2_request(&builder, &Config::default()).unwrap();
+        assert_eq!(
+            r.to_json()["avoid-boards"],
+            serde_json::json!([{"x": 1, "y": 0, "z": 2}, {"x": 0, "y": 0, "z": 0}])
+        );
     }
 }

@@ -82,6 +82,8 @@ pub struct JobBuilder {
     pub(crate) max_dead_boards: Option<Option<u32>>,
     pub(crate) max_dead_links: Option<Option<u32>>,
     pub(crate) require_torus: Option<bool>,
+    /// Boards the job must never be given (this project's server only).
+    pub(crate) avoid_boards: Vec<BoardCoord>,
     /// The v2 service's URL (see [`crate::any_job`]).
     pub(crate) url: Option<String>,
     pub(crate) credentials: Option<crate::v2::Credentials>,
@@ -241,6 +243,15 @@ impl JobBuilder {
         self
     }
 
+    /// Never give the job the board at `(x, y, z)` (may be called several
+    /// times). Only this project's server knows avoid-lists: the reference
+    /// server refuses the request (see
+    /// [`JobOptions::is_unsupported_avoid_boards`]).
+    pub fn avoid_board(mut self, x: u32, y: u32, z: u32) -> Self {
+        self.avoid_boards.push([x, y, z]);
+        self
+    }
+
     /// Speaks v2 to this service URL (`https://host/spalloc/`) instead of
     /// the legacy protocol to `hostname`; used by [`JobBuilder::create_any`].
     pub fn url(mut self, url: impl Into<String>) -> Self {
@@ -332,6 +343,7 @@ impl JobBuilder {
             max_dead_boards: self.max_dead_boards.unwrap_or(config.max_dead_boards),
             max_dead_links: self.max_dead_links.unwrap_or(config.max_dead_links),
             require_torus: self.require_torus.unwrap_or(config.require_torus),
+            avoid_boards: self.avoid_boards.clone(),
         };
         if self.resume_job_id.is_none() {
             if self.owner.is_none() && config.owner.is_none() {
@@ -875,6 +887,18 @@ mod tests {
         assert_eq!((o.machine.as_deref(), o.tags), (Some("x"), None));
         let (_, o) = Job::builder().config(config).tags(["a"]).resolve().unwrap();
         assert_eq!((o.machine, o.tags), (None, Some(vec!["a".to_owned()])));
+    }
+
+    #[test]
+    fn boards_to_avoid_reach_the_legacy_options() {
+        let config = Config {
+            hostname: Some("h".into()),
+            owner: Some("o".into()),
+            ..Config::default()
+        };
+        let builder = Job::builder().config(config).avoid_board(1, 0, 2);
+        let (_, o) = builder.avoid_board(0, 0, 0).resolve().unwrap();
+        assert_eq!(o.avoid_boards, vec![[1, 0, 2], [0, 0, 0]]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! themselves on the wire exactly as the reference client does.
 
 use serde_json::{Map, Value};
+use spalloc_protocol::BoardCoord;
 use std::fmt;
 
 /// Which boards a job asks for: the positional arguments of `create_job`.
@@ -144,6 +145,11 @@ pub struct JobOptions {
     pub max_dead_links: Option<u32>,
     /// Require wrap-around links.
     pub require_torus: bool,
+    /// Boards the job must never be given, as `[x, y, z]`: this project's
+    /// server's `avoid_boards` keyword, sent only when not empty (the
+    /// reference server refuses keywords it does not know, see
+    /// [`JobOptions::is_unsupported_avoid_boards`]).
+    pub avoid_boards: Vec<BoardCoord>,
 }
 
 impl JobOptions {
@@ -158,7 +164,18 @@ impl JobOptions {
             max_dead_boards: Some(crate::config::DEFAULT_MAX_DEAD_BOARDS),
             max_dead_links: None,
             require_torus: false,
+            avoid_boards: Vec::new(),
         }
+    }
+
+    /// Whether a `create_job` exception says the server does not know the
+    /// `avoid_boards` keyword: the reference server's Python `TypeError`
+    /// ("... got an unexpected keyword argument 'avoid_boards'"), or any
+    /// "unknown"/"unexpected" complaint naming it.
+    pub fn is_unsupported_avoid_boards(exception: &str) -> bool {
+        let lower = exception.to_ascii_lowercase();
+        lower.contains("avoid_boards")
+            && (lower.contains("unexpected") || lower.contains("unknown"))
     }
 
     /// The kwargs object, keys in the reference's order.
@@ -178,6 +195,9 @@ impl JobOptions {
         kw.insert("max_dead_boards".into(), self.max_dead_boards.into());
         kw.insert("max_dead_links".into(), self.max_dead_links.into());
         kw.insert("require_torus".into(), self.require_torus.into());
+        if !self.avoid_boards.is_empty() {
+            kw.insert("avoid_boards".into(), serde_json::json!(self.avoid_boards));
+        }
         kw
     }
 }
@@ -185,3 +205,37 @@ impl JobOptions {
 /// The four kinds of `where_is` query the server understands (the shared
 /// protocol type, under the name this crate has always used).
 pub use spalloc_protocol::WhereIsQuery as WhereIs;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn avoid_boards_is_sent_only_when_boards_are_avoided() {
+        let mut options = JobOptions::new("me");
+        let plain = options.to_kwargs();
+        assert_eq!(plain.len(), 8, "the reference's eight keywords");
+        assert!(!plain.contains_key("avoid_boards"));
+        options.avoid_boards = vec![[1, 0, 2], [0, 0, 0]];
+        let kwargs = options.to_kwargs();
+        assert_eq!(kwargs["avoid_boards"], json!([[1, 0, 2], [0, 0, 0]]));
+        assert_eq!(
+            kwargs.keys().next_back().map(String::as_str),
+            Some("avoid_boards")
+        );
+    }
+
+    #[test]
+    fn the_reference_servers_refusal_of_avoid_boards_is_recognised() {
+        assert!(JobOptions::is_unsupported_avoid_boards(
+            "Allocator._alloc_type() got an unexpected keyword argument 'avoid_boards'"
+        ));
+        assert!(!JobOptions::is_unsupported_avoid_boards(
+            "avoid_boards: [1, 0, 3] is not a board (x, y and z >= 0, z < 3)"
+        ));
+        assert!(!JobOptions::is_unsupported_avoid_boards(
+            "got an unexpected keyword argument 'bogus'"
+        ));
+    }
+}

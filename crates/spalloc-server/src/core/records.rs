@@ -114,26 +114,37 @@ pub struct Records {
 
 /// The records changed since the last
 /// [`Controller::take_record_changes`](crate::core::controller::Controller::take_record_changes).
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Serializable because the store's change journal (`store::journal`)
+/// writes change sets as they are; empty parts are left out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RecordChanges {
     /// The next job ID.
     pub next_job_id: u64,
     /// Every machine, if any machine changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub machines: Option<Vec<MachineRecord>>,
     /// Changed jobs: the new record, or `None` if the job is gone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<(u64, Option<Job>)>,
     /// Reasons recorded or changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<RetiredEntry>,
     /// Reasons numbered below this are forgotten (evicted).
     pub retired_floor: u64,
     /// Every board record, if any changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub boards: Option<BoardRecords>,
     /// Usage of jobs finished since (never forgotten).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub usage: Vec<UsageRecord>,
     /// Changed records of boards waiting to be freed, by job: the new
     /// record, or `None` if the wait is over.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cooling: Vec<(u64, Option<CoolingBoards>)>,
     /// Tombstones recorded (`Some`) or forgotten (`None`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tombstones: Vec<TombstoneChange>,
 }
 

@@ -9,27 +9,31 @@
 //! [`Controller::from_records`] rebuilds them.
 //!
 //! Writing happens off the server's lock ([`writer`]): the first thread
-//! with a change to commit commits it together with everything changed
-//! meanwhile, in one transaction written as the group's net effect (a job
-//! changed by ten turns is written once); the server (`server::shared`)
-//! holds each turn's replies, notifications and BMP commands until the
-//! writer says the turn is committed, so a reply never acknowledges a
-//! change that a crash could lose, and calls that change nothing never
-//! wait behind the disk for the lock. Checkpoints run on a thread of their
-//! own ([`checkpoint`]), so no commit waits for a sync under the default
-//! setting.
+//! with a change to commit appends it, together with everything changed
+//! meanwhile, to the change journal beside the file ([`journal`], one
+//! write); the server (`server::shared`) holds each turn's replies,
+//! notifications and BMP commands until the writer says the turn is
+//! committed, so a reply never acknowledges a change that a crash could
+//! lose, and calls that change nothing never wait behind the disk for the
+//! lock. The writer's applier thread writes the journal into the tables in
+//! large transactions, each the batch's net effect (a job changed by ten
+//! turns is written once), and empties it; [`Store::open`] applies what a
+//! crash left in it. Checkpoints run on a thread of their own
+//! ([`checkpoint`]). Tools that read a file a server is using read the
+//! tables and the journal together ([`snapshot`]).
 //!
-//! The file uses WAL journaling. With `synchronous = NORMAL` (the default)
-//! a commit has reached the operating system before anything it caused
-//! leaves, so it survives the server being killed (`kill -9`, a panic, the
-//! OOM killer) at any moment; with `synchronous = FULL` (`[store]
-//! synchronous = "full"` in the configuration) it is also on the disk, so
-//! it survives the machine losing power, at the cost of one flush per
-//! commit group. New files use 1 KiB pages (a commit writes whole pages,
-//! and a job's row is a few hundred bytes).
+//! With `synchronous = NORMAL` (the default) a commit has reached the
+//! operating system before anything it caused leaves, so it survives the
+//! server being killed (`kill -9`, a panic, the OOM killer) at any moment;
+//! with `synchronous = FULL` (`[store] synchronous = "full"` in the
+//! configuration) it is also on the disk, so it survives the machine
+//! losing power, at the cost of one flush of the journal per commit group
+//! (the tables, in WAL mode, are flushed by the applier before it empties
+//! the journal). New files use 1 KiB pages (a transaction writes whole
+//! pages, and a job's row is a few hundred bytes).
 //!
-//! Faults: a state file that cannot be opened, locked or written refuses
-//! start-up with the reason ([`StoreError`]); a file that is not a database
+//! Faults: a state file (or its journal) that cannot be opened, locked or
+//! written refuses start-up with the reason ([`StoreError`]); a file that is not a database
 //! or is damaged is copied aside under a name of its own
 //! (`FILE.damaged-TIME`) and what can be read of it is kept; a file written
 //! by a newer release is left alone and start-up refused. The schema has
@@ -37,8 +41,11 @@
 
 pub mod board_rows;
 pub mod checkpoint;
+pub mod journal;
 pub mod lock;
+pub mod mirror;
 pub mod schema;
+pub mod snapshot;
 pub mod tombstones;
 pub mod writer;
 
@@ -89,6 +96,18 @@ pub enum StoreError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The change journal beside it (`FILE.changes-0`, `-1`) could not be
+    /// opened, read or emptied.
+    #[error(
+        "state file {path}'s journal: {source}; fix the files or their directory (or pass \
+         another --state FILE, or --no-state) and start again"
+    )]
+    Journal {
+        /// The state file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// Written by a newer release.
     #[error(
         "state file {path} has schema version {found}, newer than this release's {supported}; \
@@ -111,6 +130,8 @@ pub struct Store {
     synchronous: Synchronous,
     /// The next job ID as last committed (not rewritten while unchanged).
     next_job_id_written: Option<u64>,
+    /// The number of the last change journal entry in the tables.
+    journal_seq: u64,
     _lock: StateLock,
 }
 
@@ -121,12 +142,15 @@ impl std::fmt::Debug for Store {
 }
 
 /// What opening found.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Opened {
     /// The records read (none for a new file).
     pub records: Option<Records>,
     /// What was wrong and set aside, for the log.
     pub damage: Vec<String>,
+    /// The change journal, empty, for [`writer::Writer::spawn`] (a tool
+    /// that commits through [`Store::commit`] drops it).
+    pub journal: journal::Journal,
 }
 
 /// Whether an SQLite error means the file's content is damaged (rather
@@ -145,7 +169,7 @@ impl Store {
     /// module documentation for what refuses start-up.
     pub fn open(path: &Path, sync: Synchronous) -> Result<(Store, Opened), StoreError> {
         let lock = StateLock::acquire(path)?;
-        let mut opened = Opened::default();
+        let mut damage = Vec::new();
         let sqlite = |source| StoreError::Sqlite {
             path: path.to_owned(),
             source,
@@ -154,7 +178,7 @@ impl Store {
             Ok(conn) => conn,
             Err(e) if is_damage(&e) => {
                 let aside = set_aside(path);
-                opened.damage.push(format!(
+                damage.push(format!(
                     "{}: {e}; moved to {} (nothing could be read from it)",
                     path.display(),
                     aside.display()
@@ -174,7 +198,7 @@ impl Store {
         if found == 0 && schema::is_unversioned_legacy(&conn).map_err(sqlite)? {
             drop(conn);
             let aside = set_aside(path);
-            opened.damage.push(format!(
+            damage.push(format!(
                 "{}: written by a development release without schema versions, which this \
                  release cannot read; moved to {}",
                 path.display(),
@@ -183,25 +207,95 @@ impl Store {
             conn = Store::connect(path, sync).map_err(sqlite)?;
         }
         schema::migrate(&mut conn).map_err(sqlite)?;
-        let store = Store {
+        let mut store = Store {
             conn,
             path: path.to_owned(),
             synchronous: sync,
             next_job_id_written: None,
+            journal_seq: 0,
             _lock: lock,
         };
+        let journal = store.apply_journal(&mut damage)?;
         let (records, bad_rows) = store.read().map_err(sqlite)?;
         if !bad_rows.is_empty() {
             let copy = copy_aside(path);
-            opened.damage.push(format!(
+            damage.push(format!(
                 "{}: unreadable rows ({}); a copy of the file is at {}",
                 path.display(),
                 bad_rows.join("; "),
                 copy.display()
             ));
         }
-        opened.records = records;
-        Ok((store, opened))
+        Ok((
+            store,
+            Opened {
+                records,
+                damage,
+                journal,
+            },
+        ))
+    }
+
+    /// Writes into the tables what the change journal holds beyond what
+    /// they already have (a server stopped by a crash leaves some), copies
+    /// damaged journal files aside, and empties the journal.
+    fn apply_journal(&mut self, damage: &mut Vec<String>) -> Result<journal::Journal, StoreError> {
+        let path = self.path.clone();
+        let io = |source| StoreError::Journal {
+            path: path.clone(),
+            source,
+        };
+        let (mut journal, recovered) =
+            journal::Journal::open(&self.path, self.synchronous).map_err(io)?;
+        for (file, what) in &recovered.damaged {
+            let copy = copy_aside(file);
+            damage.push(format!(
+                "{}: {what}; the changes before it are kept, a copy of the file is at {}",
+                file.display(),
+                copy.display()
+            ));
+        }
+        let applied = self
+            .journal_applied()
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })?;
+        let fresh: Vec<(&RecordChanges, bool)> = recovered
+            .entries
+            .iter()
+            .filter(|e| e.seq > applied)
+            .map(|e| (&e.changes, e.all))
+            .collect();
+        let last = recovered
+            .entries
+            .last()
+            .map_or(applied, |e| e.seq.max(applied));
+        if !fresh.is_empty() {
+            info!(
+                file = %self.path.display(),
+                changes = fresh.len(),
+                "applying the change journal left by the last run"
+            );
+        }
+        // Written even with nothing fresh, so that numbering carries on
+        // from the highest number ever used.
+        self.commit_through(&fresh, Some(last))
+            .map_err(|e| io(std::io::Error::other(e)))?;
+        journal.clear().map_err(io)?;
+        self.journal_seq = last;
+        Ok(journal)
+    }
+
+    /// The last journal entry the tables hold.
+    fn journal_applied(&self) -> rusqlite::Result<u64> {
+        journal_applied(&self.conn)
+    }
+
+    /// The number of the last journal entry applied (the writer numbers
+    /// its entries on from it).
+    pub fn journal_seq(&self) -> u64 {
+        self.journal_seq
     }
 
     fn connect(path: &Path, sync: Synchronous) -> rusqlite::Result<Connection> {
@@ -243,120 +337,7 @@ impl Store {
     /// job row makes its job destroyed with
     /// [`REASON_BAD_RECORD`](crate::core::controller::REASON_BAD_RECORD)).
     pub fn read(&self) -> rusqlite::Result<(Option<Records>, Vec<String>)> {
-        let mut bad = Vec::new();
-        let next_job_id: Option<u64> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'next_job_id'",
-                [],
-                |r| r.get(0),
-            )
-            .ok();
-        let mut machines = Vec::new();
-        let mut query = self
-            .conn
-            .prepare("SELECT name, definition FROM machines ORDER BY position")?;
-        let rows = query.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (name, text) = row?;
-            match serde_json::from_str::<MachineRecord>(&text) {
-                Ok(m) => machines.push(m),
-                Err(e) => bad.push(format!("machine {name}: {e}")),
-            }
-        }
-        let mut retired: Vec<RetiredEntry> = Vec::new();
-        let mut query = self
-            .conn
-            .prepare("SELECT seq, job_id, reason FROM retired ORDER BY seq")?;
-        let rows = query.query_map([], |r| {
-            Ok((
-                r.get::<_, u64>(0)?,
-                r.get::<_, u64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?;
-        for row in rows {
-            match row {
-                Ok(entry) => retired.push(entry),
-                Err(e) => bad.push(format!("a destroyed job's reason: {e}")),
-            }
-        }
-        let tombstones = tombstones::read(&self.conn, &mut bad)?;
-        let mut jobs = Vec::new();
-        let mut damaged_ids = Vec::new();
-        let mut query = self
-            .conn
-            .prepare("SELECT id, record FROM jobs ORDER BY id")?;
-        let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (id, text) = row?;
-            match serde_json::from_str::<Job>(&text) {
-                Ok(job) if job.id == id => jobs.push(job),
-                Ok(job) => bad.push(format!("job {id}: the record says job {}", job.id)),
-                Err(e) => {
-                    bad.push(format!("job {id}: {e}"));
-                    damaged_ids.push(id);
-                }
-            }
-        }
-        let mut cooling = Vec::new();
-        let mut query = self
-            .conn
-            .prepare("SELECT job_id, record FROM cooling_boards ORDER BY job_id")?;
-        let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
-        for row in rows {
-            let (id, text) = row?;
-            match serde_json::from_str::<CoolingBoards>(&text) {
-                Ok(entry) if entry.job_id == id => cooling.push(entry),
-                Ok(entry) => bad.push(format!(
-                    "boards waiting to be freed of job {id}: the record says job {}",
-                    entry.job_id
-                )),
-                Err(e) => bad.push(format!("boards waiting to be freed of job {id}: {e}")),
-            }
-        }
-        let usage = read_usage(&self.conn, &mut bad)?;
-        let boards = board_rows::read(&self.conn, &mut bad)?;
-        if next_job_id.is_none()
-            && jobs.is_empty()
-            && retired.is_empty()
-            && usage.is_empty()
-            && bad.is_empty()
-            && cooling.is_empty()
-            && boards == BoardRecords::default()
-        {
-            return Ok((None, bad));
-        }
-        // A damaged job is remembered as destroyed, with a reason saying so.
-        let first = retired.last().map_or(0, |e| e.0 + 1);
-        for (seq, id) in (first..).zip(damaged_ids) {
-            retired.retain(|e| e.1 != id);
-            retired.push((
-                seq,
-                id,
-                Some(crate::core::controller::REASON_BAD_RECORD.to_owned()),
-            ));
-        }
-        // Job IDs never go back, whatever was lost.
-        let highest = jobs
-            .iter()
-            .map(|j| j.id)
-            .chain(retired.iter().map(|e| e.1))
-            .max()
-            .map_or(1, |id| id + 1);
-        Ok((
-            Some(Records {
-                next_job_id: next_job_id.unwrap_or(1).max(highest),
-                machines,
-                jobs,
-                retired,
-                boards,
-                usage,
-                cooling,
-                tombstones,
-            }),
-            bad,
-        ))
+        read_records(&self.conn)
     }
 
     /// Writes a group of changes (oldest first) in one transaction. With a
@@ -364,6 +345,17 @@ impl Store {
     /// Only the group's net effect is encoded and written: a job changed by
     /// several turns of the group is written once, as it ended.
     pub fn commit(&mut self, group: &[(RecordChanges, bool)]) -> Result<(), String> {
+        let group: Vec<(&RecordChanges, bool)> = group.iter().map(|(c, all)| (c, *all)).collect();
+        self.commit_through(&group, None)
+    }
+
+    /// [`Store::commit`] of change journal entries, recording in the same
+    /// transaction that entries up to `journal_seq` are in the tables.
+    pub fn commit_through(
+        &mut self,
+        group: &[(&RecordChanges, bool)],
+        journal_seq: Option<u64>,
+    ) -> Result<(), String> {
         let net = Net::of(group);
         let forgets_an_id = net.forgets_an_id();
         let net = Encoded::new(&net).map_err(|e| e.to_string())?;
@@ -385,6 +377,16 @@ impl Store {
                 Some(id) => Encoded::write_next_job_id(conn, id),
                 None => Ok(()),
             })
+            .and_then(|()| match journal_seq {
+                Some(seq) => conn
+                    .prepare_cached(
+                        "INSERT INTO meta (key, value) VALUES ('journal_applied', ?1)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![seq])
+                    .map(drop),
+                None => Ok(()),
+            })
             .and_then(|()| conn.prepare_cached("COMMIT")?.execute([]).map(drop));
         if let Err(e) = written {
             if !conn.is_autocommit() {
@@ -397,6 +399,128 @@ impl Store {
             self.next_job_id_written = next_job_id;
         }
         Ok(())
+    }
+}
+
+/// The records in the file behind `conn` (`None` if it has none yet), and
+/// a description of each row that could not be read (see [`Store::read`]).
+pub fn read_records(conn: &Connection) -> rusqlite::Result<(Option<Records>, Vec<String>)> {
+    let mut bad = Vec::new();
+    let next_job_id: Option<u64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'next_job_id'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    let mut machines = Vec::new();
+    let mut query = conn.prepare("SELECT name, definition FROM machines ORDER BY position")?;
+    let rows = query.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (name, text) = row?;
+        match serde_json::from_str::<MachineRecord>(&text) {
+            Ok(m) => machines.push(m),
+            Err(e) => bad.push(format!("machine {name}: {e}")),
+        }
+    }
+    let mut retired: Vec<RetiredEntry> = Vec::new();
+    let mut query = conn.prepare("SELECT seq, job_id, reason FROM retired ORDER BY seq")?;
+    let rows = query.query_map([], |r| {
+        Ok((
+            r.get::<_, u64>(0)?,
+            r.get::<_, u64>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        match row {
+            Ok(entry) => retired.push(entry),
+            Err(e) => bad.push(format!("a destroyed job's reason: {e}")),
+        }
+    }
+    let tombstones = tombstones::read(conn, &mut bad)?;
+    let mut jobs = Vec::new();
+    let mut damaged_ids = Vec::new();
+    let mut query = conn.prepare("SELECT id, record FROM jobs ORDER BY id")?;
+    let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, text) = row?;
+        match serde_json::from_str::<Job>(&text) {
+            Ok(job) if job.id == id => jobs.push(job),
+            Ok(job) => bad.push(format!("job {id}: the record says job {}", job.id)),
+            Err(e) => {
+                bad.push(format!("job {id}: {e}"));
+                damaged_ids.push(id);
+            }
+        }
+    }
+    let mut cooling = Vec::new();
+    let mut query = conn.prepare("SELECT job_id, record FROM cooling_boards ORDER BY job_id")?;
+    let rows = query.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, text) = row?;
+        match serde_json::from_str::<CoolingBoards>(&text) {
+            Ok(entry) if entry.job_id == id => cooling.push(entry),
+            Ok(entry) => bad.push(format!(
+                "boards waiting to be freed of job {id}: the record says job {}",
+                entry.job_id
+            )),
+            Err(e) => bad.push(format!("boards waiting to be freed of job {id}: {e}")),
+        }
+    }
+    let usage = read_usage(conn, &mut bad)?;
+    let boards = board_rows::read(conn, &mut bad)?;
+    if next_job_id.is_none()
+        && jobs.is_empty()
+        && retired.is_empty()
+        && usage.is_empty()
+        && bad.is_empty()
+        && cooling.is_empty()
+        && boards == BoardRecords::default()
+    {
+        return Ok((None, bad));
+    }
+    // A damaged job is remembered as destroyed, with a reason saying so.
+    let first = retired.last().map_or(0, |e| e.0 + 1);
+    for (seq, id) in (first..).zip(damaged_ids) {
+        retired.retain(|e| e.1 != id);
+        retired.push((
+            seq,
+            id,
+            Some(crate::core::controller::REASON_BAD_RECORD.to_owned()),
+        ));
+    }
+    // Job IDs never go back, whatever was lost.
+    let highest = jobs
+        .iter()
+        .map(|j| j.id)
+        .chain(retired.iter().map(|e| e.1))
+        .max()
+        .map_or(1, |id| id + 1);
+    Ok((
+        Some(Records {
+            next_job_id: next_job_id.unwrap_or(1).max(highest),
+            machines,
+            jobs,
+            retired,
+            boards,
+            usage,
+            cooling,
+            tombstones,
+        }),
+        bad,
+    ))
+}
+
+/// The last change journal entry the tables behind `conn` hold.
+pub fn journal_applied(conn: &Connection) -> rusqlite::Result<u64> {
+    match conn.query_row(
+        "SELECT value FROM meta WHERE key = 'journal_applied'",
+        [],
+        |r| r.get::<_, u64>(0),
+    ) {
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(0),
+        other => other,
     }
 }
 
@@ -441,7 +565,7 @@ impl<'a> Net<'a> {
         self.all || self.floor.is_some() || self.jobs.values().any(Option::is_none)
     }
 
-    fn of(group: &'a [(RecordChanges, bool)]) -> Net<'a> {
+    fn of(group: &[(&'a RecordChanges, bool)]) -> Net<'a> {
         let mut net = Net {
             all: false,
             next_job_id: 0,
@@ -454,8 +578,8 @@ impl<'a> Net<'a> {
             cooling: BTreeMap::new(),
             tombstones: BTreeMap::new(),
         };
-        for (changes, all) in group {
-            if *all {
+        for &(changes, all) in group {
+            if all {
                 net.all = true;
                 net.jobs.clear();
                 net.retired.clear();
@@ -719,7 +843,7 @@ pub fn open_and_restore(
     config: &ServerConfig,
     service: &mut Service,
     now: f64,
-) -> Result<Option<(Store, Option<Records>)>, StoreError> {
+) -> Result<Option<(Store, journal::Journal, Option<Records>)>, StoreError> {
     let Some(path) = config.state_file.as_deref() else {
         return Ok(None);
     };
@@ -755,7 +879,7 @@ pub fn open_and_restore(
         }
     }
     service.controller.set_quota_settings(quotas);
-    Ok(Some((store, committed)))
+    Ok(Some((store, opened.journal, committed)))
 }
 
 #[cfg(test)]

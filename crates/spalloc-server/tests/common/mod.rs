@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod server_process;
+pub mod server_user;
 
 use serde_json::{json, Value};
 use spalloc_server::{RunningServer, ServerConfig};

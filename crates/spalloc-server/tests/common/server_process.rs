@@ -5,10 +5,54 @@
 use super::Client;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A server that refused to start: how it exited and what it logged.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Its standard error.
+    pub log: String,
+}
+
+/// Writes `DIR/server.toml`: one 2x1-triad machine with slow enough power
+/// (0.3 s) for a test to catch a job powering, and quick frees.
+pub fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("server.toml");
+    std::fs::write(
+        &path,
+        r#"
+        ip = "127.0.0.1"
+        port = 0
+        timeout_check_interval = 0.05
+        seconds_before_free = 0.1
+        [[machine]]
+        name = "m"
+        width = 2
+        height = 1
+        base_ip = "127.0.1.0"
+        power_delay = 0.3
+        "#,
+    )
+    .expect("write config");
+    path
+}
+
+/// Waits up to 20 s for `child` to exit.
+fn wait_bounded(child: &mut Child) -> Option<ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
 
 /// A running server process.
 pub struct ServerProcess {
@@ -28,7 +72,14 @@ impl ServerProcess {
 
     /// Runs `command`, which starts the server directly or through a shell,
     /// and waits until the server logs the address it listens on.
-    pub fn spawn(mut command: Command) -> ServerProcess {
+    pub fn spawn(command: Command) -> ServerProcess {
+        ServerProcess::start_or_refusal(command)
+            .unwrap_or_else(|refusal| panic!("the server did not start: {refusal:?}"))
+    }
+
+    /// Runs `command` and waits until the server either logs the address
+    /// it listens on or exits (a refused start-up: its status and log).
+    pub fn start_or_refusal(mut command: Command) -> Result<ServerProcess, Refusal> {
         let mut child = command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -39,16 +90,45 @@ impl ServerProcess {
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = String::new();
+            let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+            for line in lines.by_ref() {
                 if let Some(rest) = line.split("address=").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                    let address = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(Ok(address));
+                    // Keep reading, so that the server never blocks on a
+                    // full pipe.
+                    lines.for_each(drop);
+                    return;
                 }
+                log.push_str(&line);
+                log.push('\n');
             }
+            let _ = tx.send(Err(log));
         });
-        let address = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the server logs its address");
-        ServerProcess { child, address }
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(address)) => Ok(ServerProcess { child, address }),
+            Ok(Err(log)) => {
+                let status =
+                    wait_bounded(&mut child).expect("a server whose log ended exits within 20 s");
+                Err(Refusal { status, log })
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server neither logged its address nor exited within 20 s");
+            }
+        }
+    }
+
+    /// SIGTERM, as an operator stops it: it shuts down cleanly.
+    pub fn stop(mut self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        assert!(
+            wait_bounded(&mut self.child).is_some(),
+            "the server did not stop within 20 s of SIGTERM"
+        );
     }
 
     /// A protocol client connected to it.

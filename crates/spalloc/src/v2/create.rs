@@ -118,6 +118,9 @@ pub struct CreateJob {
     pub group: Option<String>,
     /// Another owner (administrators only).
     pub owner: Option<String>,
+    /// Boards the job must never be given (this project's server only:
+    /// `avoid-boards`; allocserv ignores the field).
+    pub avoid_boards: Vec<BoardSelector>,
 }
 
 impl Default for CreateJob {
@@ -129,6 +132,7 @@ impl Default for CreateJob {
             keepalive: DEFAULT_KEEPALIVE,
             group: None,
             owner: None,
+            avoid_boards: Vec::new(),
         }
     }
 }
@@ -211,6 +215,16 @@ impl CreateJob {
         self
     }
 
+    /// Never on these boards (each named as [`CreateJob::board`] names
+    /// one; a physical location or address names the board there on every
+    /// machine the job may run on). Only this project's server knows the
+    /// field: allocserv drops it, which the job's
+    /// [`original_request`](crate::v2::JobStatus::original_request) shows.
+    pub fn avoid_boards(mut self, boards: impl IntoIterator<Item = BoardSelector>) -> CreateJob {
+        self.avoid_boards.extend(boards);
+        self
+    }
+
     /// The request body.
     pub fn to_json(&self) -> Value {
         let mut o = Map::new();
@@ -264,6 +278,14 @@ impl CreateJob {
         if let Some(n) = self.max_dead_boards {
             o.insert("max-dead-boards".into(), json!(n));
         }
+        if !self.avoid_boards.is_empty() {
+            let boards: Vec<Value> = self
+                .avoid_boards
+                .iter()
+                .map(BoardSelector::to_json)
+                .collect();
+            o.insert("avoid-boards".into(), Value::Array(boards));
+        }
         Value::Object(o)
     }
 }
@@ -303,5 +325,26 @@ mod tests {
             CreateJob::board(BoardSelector::Triad { x: 1, y: 0, z: 2 }).to_json()["board"],
             json!({"x": 1, "y": 0, "z": 2})
         );
+    }
+
+    #[test]
+    fn boards_to_avoid_are_sent_only_when_there_are_some() {
+        let r = CreateJob::boards(2)
+            .avoid_boards([
+                BoardSelector::Triad { x: 0, y: 0, z: 1 },
+                BoardSelector::Physical {
+                    cabinet: 0,
+                    frame: 0,
+                    board: 4,
+                },
+                BoardSelector::Address("127.0.1.9".into()),
+            ])
+            .to_json();
+        assert_eq!(
+            r["avoid-boards"],
+            json!([{"x": 0, "y": 0, "z": 1}, {"cabinet": 0, "frame": 0, "board": 4},
+                   {"address": "127.0.1.9"}])
+        );
+        assert!(CreateJob::boards(2).to_json().get("avoid-boards").is_none());
     }
 }

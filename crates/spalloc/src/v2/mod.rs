@@ -52,4 +52,4 @@ pub use create::{BoardSelector, CreateJob, Placement, Shape};
 pub use credentials::Credentials;
 pub use job::{Job, ReportedBoard};
 pub use session::ServiceDescription;
-pub use shapes::{BoardCoords, JobStatus, MachineInfo, SubMachine};
+pub use shapes::{BoardCoords, JobStatus, MachineInfo, QuotaWarning, SubMachine};

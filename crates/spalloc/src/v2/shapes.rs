@@ -90,6 +90,29 @@ pub struct JobStatus {
     /// The create request, as the server stored it.
     #[serde(default)]
     pub original_request: Option<Value>,
+    /// This project's server only: present while the job's group is about
+    /// to run out of its board-seconds quota.
+    #[serde(default)]
+    pub quota_warning: Option<QuotaWarning>,
+}
+
+/// The `quota-warning` of a running job's state (this project's server):
+/// its group will run out of board-seconds soon, and then the job is
+/// destroyed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct QuotaWarning {
+    /// In words: what is left, and when the job will be destroyed.
+    pub message: String,
+    /// Seconds until then, at the group's current rate.
+    #[serde(default)]
+    pub seconds_left: Option<f64>,
+    /// The group charged.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Board-seconds the group has left.
+    #[serde(default)]
+    pub remaining: Option<f64>,
 }
 
 impl JobStatus {

@@ -63,6 +63,13 @@ pub struct AllocArgs {
     #[arg(short = 'W', long = "no-require-torus", action = ArgAction::SetTrue,
           overrides_with = "require_torus", help_heading = REQUIREMENTS)]
     pub no_require_torus: bool,
+    /// never allocate this board, given as X,Y,Z (triad coordinates), C:F:B
+    /// (cabinet, frame, board) or its IP address; repeat the option for
+    /// several boards. Only this project's spalloc-server supports it, and
+    /// over the legacy protocol only as X,Y,Z
+    #[arg(long = "avoid-board", value_name = "BOARD", value_parser = super::avoid::parse_board,
+          action = ArgAction::Append, help_heading = REQUIREMENTS)]
+    pub avoid_board: Vec<spalloc::v2::BoardSelector>,
     /// execute the specified command once boards have been allocated and
     /// deallocate the boards when the application exits ({} and {hostname}
     /// are substituted for the chip chip at (0, 0)'s hostname, {w} and {h}

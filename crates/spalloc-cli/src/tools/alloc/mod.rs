@@ -1,11 +1,13 @@
 //! `spalloc`: allocate boards, wait for them, then print their details or run a command.
 
 pub mod args;
+pub mod avoid;
 pub mod command_run;
 pub mod impossible;
 pub mod keepalive;
 pub mod messages;
 pub mod plan;
+pub mod quota_notice;
 pub mod reporter;
 pub mod v2;
 mod v2_wait;
@@ -21,10 +23,12 @@ use clap::{CommandFactory, FromArgMatches};
 use keepalive::Keepalive;
 use messages::{render_prompt, render_ready_info, ReadyMachine};
 use plan::{JobRequest, Plan};
+use quota_notice::{Held, HeldWatch, QuotaNotices};
 use reporter::Reporter;
-use spalloc::{JobMachineInfo, JobState, ProtocolClient};
+use spalloc::{JobMachineInfo, JobOptions, JobState, ProtocolClient};
 use std::ffi::OsString;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 use waiting::{wait_until_ready, WaitEnd, WaitSettings};
 
@@ -92,7 +96,9 @@ pub fn run(plan: &Plan) -> i32 {
         Ok(file) => file,
         Err(code) => return code,
     };
-    let client = ProtocolClient::new(plan.hostname.clone(), plan.port);
+    // Shared with the thread that watches the held job (see `quota_notice`),
+    // which reads its state while this thread waits for the command.
+    let client = Arc::new(ProtocolClient::new(plan.hostname.clone(), plan.port));
     if let Err(e) = client.connect() {
         reporter.line(&Style::RED, &format!("Could not connect to server: {e}"));
         return EXIT_SERVER;
@@ -124,11 +130,30 @@ pub fn run(plan: &Plan) -> i32 {
         reconnect_delay: plan.reconnect_delay,
         server_timeout: plan.server_timeout,
     };
+    let mut notices = QuotaNotices::default();
+    let end = wait_until_ready(&client, &settings, &section, &reporter, &mut notices);
+    let watched = Arc::clone(&client);
+    let held = HeldWatch {
+        job_id,
+        notices,
+        quiet: plan.quiet,
+        read: Box::new(move || read_held(&watched, job_id)),
+    };
     let (code, destroy_reason) = after_wait(
-        wait_until_ready(&client, &settings, &section, &reporter),
+        end,
         &reporter,
         || client.get_job_machine_info(job_id),
-        |machine| use_machine(plan, job_id, machine, csv_file.path(), &section, &reporter),
+        |machine| {
+            use_machine(
+                plan,
+                job_id,
+                machine,
+                csv_file.path(),
+                &section,
+                &reporter,
+                held,
+            )
+        },
         || explain_impossible(&client, plan, job_id, &reporter),
     );
     if let Some(k) = keepalive.as_mut() {
@@ -214,6 +239,16 @@ fn explain_impossible(client: &ProtocolClient, plan: &Plan, job_id: u64, reporte
     }
 }
 
+/// One read of the held job's state, for its quota warning (see
+/// [`quota_notice`]).
+fn read_held(client: &ProtocolClient, job_id: u64) -> spalloc::Result<Held> {
+    let reply = crate::queue_state::job_state_reply(client, job_id)?;
+    Ok(match reply.record.state {
+        state @ (JobState::Destroyed | JobState::Unknown) => Held::Gone(state, reply.record.reason),
+        _ => Held::Live(reply.quota_warning),
+    })
+}
+
 /// The job being waited for.
 struct StartedJob {
     job_id: u64,
@@ -263,12 +298,48 @@ fn start_job(client: &ProtocolClient, plan: &Plan) -> Result<StartedJob, (i32, O
         } => {
             let job_id = client
                 .create_job(allocation, options)
-                .map_err(server_error)?;
+                .map_err(|e| match e {
+                    spalloc::Error::ServerException(text)
+                        if JobOptions::is_unsupported_avoid_boards(&text) =>
+                    {
+                        destroy_ghost_jobs(client, options);
+                        (EXIT_SERVER, Some(capitalised(avoid::UNSUPPORTED)))
+                    }
+                    other => server_error(other),
+                })?;
             Ok(StartedJob {
                 job_id,
                 keepalive: options.keepalive.map(|k| k.as_f64()),
             })
         }
+    }
+}
+
+/// The reference server registers a job before it checks the keywords
+/// (its bug B1), so the refused create leaves a queued "ghost" job behind,
+/// which would poison its config reloads until its keepalive runs out:
+/// destroy ours, found by owner and avoid-list (nothing else carries one).
+fn destroy_ghost_jobs(client: &ProtocolClient, options: &JobOptions) {
+    let sent = serde_json::json!(options.avoid_boards);
+    let Ok(jobs) = client.list_jobs() else {
+        return;
+    };
+    for job in jobs {
+        if job.state == JobState::Queued
+            && job.owner == options.owner
+            && job.kwargs.get("avoid_boards") == Some(&sent)
+        {
+            let _ = client.destroy_job(job.job_id, Some("avoid_boards is not supported"));
+        }
+    }
+}
+
+/// `text` with a capital first letter, as a sentence on its own.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -281,6 +352,7 @@ fn use_machine(
     csv_path: &std::path::Path,
     section: &InterruptibleSection,
     reporter: &Reporter,
+    held: HeldWatch,
 ) -> i32 {
     let connections = machine.connections.clone().unwrap_or_default();
     let csv_path_text = csv_path.display().to_string();
@@ -313,7 +385,10 @@ fn use_machine(
                     return 2;
                 }
             };
-            match command_run::run_shell_command(&line, section) {
+            let mut watch = held.start(false);
+            let status = command_run::run_shell_command(&line, section);
+            watch.stop();
+            match status {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("Cannot run /bin/sh: {e}");
@@ -336,7 +411,10 @@ fn use_machine(
             let _ = write!(stdout, "{}", render_prompt(&out));
             let _ = stdout.flush();
             drop(stdout);
-            if !waiting::wait_for_enter(section) {
+            let mut watch = held.start(true);
+            let entered = waiting::wait_for_enter(section);
+            watch.stop();
+            if !entered {
                 println!();
             }
             0

@@ -5,6 +5,7 @@ use super::args::AllocArgs;
 use crate::command_template::{build_command_line, Substitutions};
 use crate::server_args::seconds_to_timeout;
 use spalloc::config::DEFAULT_MIN_RATIO;
+use spalloc::v2::BoardSelector;
 use spalloc::{Allocation, Config, JobOptions, WireNumber};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +51,9 @@ pub struct Plan {
     pub server_timeout: Option<Duration>,
     /// What to ask for.
     pub request: JobRequest,
+    /// `--avoid-board`: boards the job must never be given (for the legacy
+    /// protocol, also in the request's options as `[x, y, z]`).
+    pub avoid_boards: Vec<BoardSelector>,
     /// The `-c` words, if any.
     pub command: Option<Vec<String>>,
     /// `--no-destroy`.
@@ -151,9 +155,13 @@ impl Plan {
             url,
             ca_cert: args.ca_cert.clone().or_else(|| config.ca_cert.clone()),
         });
-        if v2.is_some() {
-            refuse_legacy_only(args, config)?;
-        }
+        let legacy_avoid = match &v2 {
+            Some(_) => {
+                refuse_legacy_only(args, config)?;
+                Vec::new()
+            }
+            None => super::avoid::legacy_boards(&args.avoid_board)?,
+        };
         let owner = args.owner.clone().or_else(|| config.owner.clone());
         // A v2 server knows who its user is: the owner is the log-in.
         if !owner.as_deref().is_some_and(|o| !o.is_empty()) && args.resume.is_none() && v2.is_none()
@@ -227,6 +235,7 @@ impl Plan {
                             None => config.max_dead_links,
                         },
                         require_torus,
+                        avoid_boards: legacy_avoid,
                     },
                 }
             }
@@ -239,6 +248,7 @@ impl Plan {
             reconnect_delay: Duration::from_secs_f64(reconnect_delay),
             server_timeout: seconds_to_timeout(args.server_timeout.or(config.server_timeout)),
             request,
+            avoid_boards: args.avoid_board.clone(),
             command: args.command.clone(),
             no_destroy: args.no_destroy,
             quiet: args.quiet,

@@ -4,6 +4,7 @@
 //! job alive (logging in again and riding out a server restart).
 
 use super::plan::{JobRequest, Plan, V2Service};
+use super::quota_notice::{Held, HeldWatch, QuotaNotices};
 use super::reporter::Reporter;
 use super::waiting::WaitSettings;
 use super::{
@@ -13,7 +14,7 @@ use super::{
 use crate::interrupt::InterruptibleSection;
 use crate::terminal::{Style, Terminal};
 use spalloc::v2::{BoardSelector, Client, CreateJob, Credentials, Job, SubMachine};
-use spalloc::{Allocation, Config, Connection, JobMachineInfo, JobOptions};
+use spalloc::{Allocation, Config, Connection, JobMachineInfo, JobOptions, JobState};
 use std::time::Duration;
 
 /// Runs `spalloc` against the v2 service; returns the exit status.
@@ -56,15 +57,60 @@ pub fn run(plan: &Plan, service: &V2Service, config: &Config) -> i32 {
             return finish(job, plan, EXIT_SERVER, None, &reporter);
         }
     };
+    let mut notices = QuotaNotices::default();
+    let end = super::v2_wait::wait_until_ready(
+        &client,
+        poller,
+        &settings,
+        &section,
+        &reporter,
+        &mut notices,
+    );
+    // A handle of its own (made as the poller's was, which worked).
+    let watched = client.job(job_id).ok();
+    let held = HeldWatch {
+        job_id,
+        notices,
+        quiet: plan.quiet,
+        read: Box::new(move || match &watched {
+            Some(job) => read_held(job),
+            None => Ok(Held::Live(None)),
+        }),
+    };
     let (code, destroy_reason) = super::after_wait(
-        super::v2_wait::wait_until_ready(&client, poller, &settings, &section, &reporter),
+        end,
         &reporter,
         || machine_info(&client, &job),
-        |machine| use_machine(plan, job_id, machine, csv_file.path(), &section, &reporter),
+        |machine| {
+            use_machine(
+                plan,
+                job_id,
+                machine,
+                csv_file.path(),
+                &section,
+                &reporter,
+                held,
+            )
+        },
         || explain_impossible(&client, plan, job_id, &reporter),
     );
     drop(csv_file);
     finish(job, plan, code, destroy_reason, &reporter)
+}
+
+/// One read of the held job's state, for its quota warning (see
+/// [`super::quota_notice`]).
+fn read_held(job: &Job) -> spalloc::Result<Held> {
+    match job.status(false) {
+        Ok(status) => Ok(match status.job_state() {
+            state @ (JobState::Destroyed | JobState::Unknown) => Held::Gone(state, status.reason),
+            _ => Held::Live(status.quota_warning.map(Into::into)),
+        }),
+        Err(spalloc::Error::JobDestroyed { reason, .. }) => {
+            Ok(Held::Gone(JobState::Destroyed, reason))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// After a cancellation for "No suitable machines available.", says in
@@ -131,9 +177,13 @@ fn failure_message(error: &spalloc::Error) -> String {
 }
 
 /// The v2 request for the legacy tool's options: the same forms, machine
-/// or tags, dead boards and keepalive (the legacy-only options were
-/// refused when the plan was made).
-pub fn create_request(allocation: &Allocation, options: &JobOptions) -> CreateJob {
+/// or tags, dead boards, keepalive and boards to avoid (the legacy-only
+/// options were refused when the plan was made).
+pub fn create_request(
+    allocation: &Allocation,
+    options: &JobOptions,
+    avoid: &[BoardSelector],
+) -> CreateJob {
     let mut request = match *allocation {
         Allocation::OneBoard => CreateJob::one_board(),
         Allocation::Boards(n) => CreateJob::boards(n),
@@ -148,7 +198,9 @@ pub fn create_request(allocation: &Allocation, options: &JobOptions) -> CreateJo
     if let Some(n) = options.max_dead_boards {
         request = request.max_dead_boards(n);
     }
-    request.keepalive(keepalive_interval(options.keepalive.map(|k| k.as_f64())))
+    request
+        .keepalive(keepalive_interval(options.keepalive.map(|k| k.as_f64())))
+        .avoid_boards(avoid.iter().cloned())
 }
 
 /// The legacy keepalive as a v2 interval: v2 jobs always have one, so
@@ -196,10 +248,44 @@ fn start_job(client: &Client, plan: &Plan) -> Result<Job, (i32, String)> {
         JobRequest::Create {
             allocation,
             options,
-        } => client
-            .create_job(&create_request(allocation, options))
-            .map_err(|e| (EXIT_SERVER, failure_message(&e))),
+        } => {
+            let avoiding = !plan.avoid_boards.is_empty();
+            let job = client
+                .create_job(&create_request(allocation, options, &plan.avoid_boards))
+                .map_err(|e| match e {
+                    spalloc::Error::Http { message, .. }
+                        if avoiding && refuses_avoid_boards(&message) =>
+                    {
+                        (EXIT_SERVER, super::capitalised(super::avoid::UNSUPPORTED))
+                    }
+                    other => (EXIT_SERVER, failure_message(&other)),
+                })?;
+            if avoiding && dropped_avoid_boards(&job) {
+                let _ = job.destroy(Some("avoid-boards is not supported"));
+                return Err((EXIT_SERVER, super::capitalised(super::avoid::UNSUPPORTED)));
+            }
+            Ok(job)
+        }
     }
+}
+
+/// Whether a refused create says the server does not know `avoid-boards`
+/// (a strict JSON reader's "unknown field").
+fn refuses_avoid_boards(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("avoid-boards")
+        && ["unknown", "unexpected", "unrecognized"]
+            .iter()
+            .any(|word| lower.contains(word))
+}
+
+/// Whether the server stored the request without its `avoid-boards`, as
+/// allocserv does with fields it does not know (it echoes the request it
+/// parsed): then it cannot honour them. A server that echoes no request
+/// at all gets the benefit of the doubt.
+fn dropped_avoid_boards(job: &Job) -> bool {
+    let stored = job.status(false).ok().and_then(|s| s.original_request);
+    stored.is_some_and(|request| request.get("avoid-boards").is_none())
 }
 
 /// `PT60S` (or `PT1.5S`) as seconds.
@@ -250,7 +336,7 @@ mod tests {
         options.keepalive = Some(WireNumber::Int(45));
         assert_eq!(keepalive_interval(Some(5.0)), Duration::from_secs(30));
         options.max_dead_boards = Some(1);
-        let json = create_request(&Allocation::Boards(3), &options).to_json();
+        let json = create_request(&Allocation::Boards(3), &options, &[]).to_json();
         assert_eq!(json["num-boards"], 3);
         assert_eq!(json["tags"], serde_json::json!(["default"]));
         assert_eq!(json["max-dead-boards"], 1);
@@ -258,7 +344,7 @@ mod tests {
         options.machine = Some("m1".into());
         options.tags = None;
         options.keepalive = None;
-        let json = create_request(&Allocation::Board { x: 1, y: 0, z: 2 }, &options).to_json();
+        let json = create_request(&Allocation::Board { x: 1, y: 0, z: 2 }, &options, &[]).to_json();
         assert_eq!(json["board"], serde_json::json!({"x": 1, "y": 0, "z": 2}));
         assert_eq!(json["machine-name"], "m1");
         assert_eq!(json["keepalive-interval"], "PT300S");
@@ -268,12 +354,32 @@ mod tests {
                 height: 1,
             },
             &options,
+            &[BoardSelector::Physical {
+                cabinet: 0,
+                frame: 0,
+                board: 4,
+            }],
         )
         .to_json();
         assert_eq!(
             json["dimensions"],
             serde_json::json!({"width": 2, "height": 1})
         );
+        assert_eq!(
+            json["avoid-boards"],
+            serde_json::json!([{"cabinet": 0, "frame": 0, "board": 4}])
+        );
+    }
+
+    #[test]
+    fn a_refusal_naming_avoid_boards_as_unknown_means_no_avoid_lists() {
+        assert!(refuses_avoid_boards(
+            "unknown field `avoid-boards`, expected one of `owner`, `group`"
+        ));
+        assert!(!refuses_avoid_boards(
+            "avoid-boards: no such board on any machine matching the request"
+        ));
+        assert!(!refuses_avoid_boards("unknown field `colour`"));
     }
 
     #[test]

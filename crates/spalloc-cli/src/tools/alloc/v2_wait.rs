@@ -10,6 +10,7 @@
 //! The one difference: no estimate of the queue on the live line (see
 //! [`wait_until_ready`]).
 
+use super::quota_notice::QuotaNotices;
 use super::reporter::Reporter;
 use super::waiting::{interrupted, Wait, WaitEnd, WaitSettings, LIVE_REFRESH};
 use super::EXIT_DESTROYED;
@@ -121,6 +122,7 @@ pub fn wait_until_ready(
     settings: &WaitSettings,
     section: &InterruptibleSection,
     reporter: &Reporter,
+    quota: &mut QuotaNotices,
 ) -> WaitEnd {
     let job_id = settings.job_id;
     let mut wait = Wait::new(
@@ -132,6 +134,7 @@ pub fn wait_until_ready(
         settings,
         section,
         reporter,
+        quota,
     );
     let polled = start_poller(job, settings.reconnect_delay);
     let mut next_redraw = Instant::now();
@@ -146,6 +149,7 @@ pub fn wait_until_ready(
         match polled.recv_timeout(INTERRUPT_CHECK) {
             Ok(Ok(status)) => {
                 wait.connection_back();
+                wait.quota_warning(status.quota_warning.clone().map(Into::into).as_ref());
                 if let Some(end) = wait.new_state(&record_of(&status), QueueNote::default()) {
                     return end;
                 }

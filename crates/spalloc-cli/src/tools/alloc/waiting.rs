@@ -6,11 +6,13 @@
 //! the job may have been lost with it.
 
 use super::messages::{clock, progress_suffixes, state_message, QueueNote};
+use super::quota_notice::QuotaNotices;
 use super::reporter::Reporter;
 use super::{EXIT_DESTROYED, EXIT_INTERRUPTED, EXIT_SERVER_GONE, EXIT_UNKNOWN};
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
-use crate::queue_state::{estimate_queue_note, job_state_with_queue};
+use crate::queue_state::{estimate_queue_note, job_state_reply};
+use crate::quota_warning::QuotaWarning;
 use crate::terminal::Style;
 use spalloc::{JobState, JobStateRecord, ProtocolClient};
 use std::sync::mpsc;
@@ -84,6 +86,8 @@ pub(super) struct Wait<'a> {
     queue: QueueNote,
     /// Since when the server has been out of reach, and why.
     lost: Option<(Instant, String)>,
+    /// The quota warnings printed.
+    quota: &'a mut QuotaNotices,
 }
 
 impl<'a> Wait<'a> {
@@ -94,6 +98,7 @@ impl<'a> Wait<'a> {
         settings: &'a WaitSettings,
         section: &'a InterruptibleSection,
         reporter: &'a Reporter,
+        quota: &'a mut QuotaNotices,
     ) -> Wait<'a> {
         Wait {
             server,
@@ -107,7 +112,14 @@ impl<'a> Wait<'a> {
             current: None,
             queue: QueueNote::default(),
             lost: None,
+            quota,
         }
+    }
+
+    /// Takes in the quota warning of a fresh state (printed if news).
+    pub(super) fn quota_warning(&mut self, warning: Option<&QuotaWarning>) {
+        self.quota
+            .offer(self.settings.job_id, warning, self.reporter);
     }
 
     /// Redraws the live line (on a terminal only).
@@ -261,6 +273,7 @@ pub fn wait_until_ready(
     settings: &WaitSettings,
     section: &InterruptibleSection,
     reporter: &Reporter,
+    quota: &mut QuotaNotices,
 ) -> WaitEnd {
     let mut wait = Wait::new(
         format!("{}:{}", client.hostname(), client.port()),
@@ -268,6 +281,7 @@ pub fn wait_until_ready(
         settings,
         section,
         reporter,
+        quota,
     );
     let job_id = settings.job_id;
     let mut need_subscribe = true;
@@ -279,15 +293,16 @@ pub fn wait_until_ready(
                 if need_subscribe {
                     client.notify_job(Some(job_id))?;
                 }
-                job_state_with_queue(client, job_id)
+                job_state_reply(client, job_id)
             })();
             match result {
-                Ok((record, queue)) => {
+                Ok(reply) => {
                     wait.connection_back();
                     need_subscribe = false;
                     need_state = false;
                     last_poll = Instant::now();
-                    if let Some(end) = wait.new_state(&record, queue) {
+                    wait.quota_warning(reply.quota_warning.as_ref());
+                    if let Some(end) = wait.new_state(&reply.record, reply.queue) {
                         return end;
                     }
                 }

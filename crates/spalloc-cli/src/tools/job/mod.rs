@@ -9,7 +9,7 @@ use crate::failure::Failure;
 use crate::interrupt::InterruptibleSection;
 use crate::notification_wait::{wait_for_notification, WaitOutcome};
 use crate::output::{print_json, print_line, write_stdout};
-use crate::queue_state::job_state_with_queue;
+use crate::queue_state::job_state_reply;
 use crate::script::{connect, exit_status_json, start, usage_error, Started};
 use crate::server_args::ServerArgs;
 use crate::terminal::Terminal;
@@ -252,8 +252,8 @@ pub fn look_up(client: &ProtocolClient, job_id: u64) -> Result<Looked, Failure> 
         .as_ref()
         .map_or(true, |l| l.state == JobState::Queued);
     let (state, queue) = if needs_state {
-        let (state, queue) = job_state_with_queue(client, job_id)?;
-        (Some(state), queue)
+        let reply = job_state_reply(client, job_id)?;
+        (Some(reply.record), reply.queue)
     } else {
         (None, QueueNote::default())
     };
@@ -265,7 +265,7 @@ pub fn look_up(client: &ProtocolClient, job_id: u64) -> Result<Looked, Failure> 
         .as_ref()
         .is_some_and(|l| l.state != JobState::Queued);
     let quota_warning = if running {
-        crate::quota_warning::fetch_quota_warning(client, job_id)?
+        crate::quota_warning::fetch_quota_warning(client, job_id)?.map(|w| w.message)
     } else {
         None
     };

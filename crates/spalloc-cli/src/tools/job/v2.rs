@@ -197,19 +197,11 @@ pub fn look_up(client: &Client, job_id: u64) -> Result<Looked, Failure> {
 }
 
 /// The `quota-warning` this project's server adds to a running job's state
-/// while its group is about to run out of quota (read raw: other servers
-/// send none, and a failure to read it only loses the warning).
+/// while its group is about to run out of quota (other servers send none,
+/// and a failure to read it only loses the warning).
 fn quota_warning(client: &Client, job_id: u64) -> Option<String> {
-    let url = format!("{}jobs/{job_id}", client.session().api_url());
-    let state: serde_json::Value = client
-        .session()
-        .get(&url)
-        .ok()?
-        .json("a job's state")
-        .ok()?;
-    state["quota-warning"]["message"]
-        .as_str()
-        .map(str::to_owned)
+    let status = client.job(job_id).and_then(|job| job.status(false)).ok()?;
+    status.quota_warning.map(|w| w.message)
 }
 
 /// `--report-issue` over the legacy protocol.

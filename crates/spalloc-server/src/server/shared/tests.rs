@@ -29,11 +29,12 @@ type Reports = Arc<Mutex<Vec<(u64, Result<(), String>)>>>;
 /// A state over a fresh state file whose writer's reports are collected
 /// (not applied: the test applies them when it chooses).
 fn state(config: &ServerConfig, name: &str) -> (State, Writer, Reports) {
-    let (store, _) = Store::open(&temp(name), Synchronous::Normal).expect("store");
+    let (store, opened) = Store::open(&temp(name), Synchronous::Normal).expect("store");
     let reports: Reports = Arc::default();
     let sink = Arc::clone(&reports);
     let writer = Writer::spawn(
         store,
+        opened.journal,
         None,
         Box::new(move |seq, result| {
             sink.lock().expect("reports").push((seq, result));
