@@ -217,7 +217,7 @@ mod tests {
             assert_eq!(at_micros(start, micros), t);
         }
         assert_eq!(micros_after(start, start), Some(0));
-        assert_eq!(micros_after(1000.25, 1000.250_000_4), None);
+        assert_eq!(micros_after(1_000.25, 1_000.250_000_4), None);
         assert_eq!(change_time(start, f64::INFINITY), f64::INFINITY);
     }
 

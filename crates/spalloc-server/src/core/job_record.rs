@@ -17,7 +17,8 @@
 //! `power: null`, `args: []`, `kwargs: {}`, `target` machines tagged
 //! `default`, `original_request: null`, `usage` when nothing is recorded,
 //! `history: []` (a job recorded before histories were kept), and within
-//! the request and the usage the zero `min_ratio` and `banked`.
+//! the request and the usage the zero `min_ratio` and `banked` (the
+//! allocation's own are in [`super::allocation_record`]).
 //!
 //! Records of the earlier formats still load: history entries written as
 //! `{"state", "power", "time"}` objects with absolute times, every field
