@@ -209,7 +209,7 @@ pub fn parse(args: Vec<Value>, kwargs: Map<String, Value>) -> Result<JobSpec, St
         }
         (Some(m), None) => Target::Machine(m),
         (None, Some(t)) => Target::Tags(t),
-        (None, None) => Target::Tags(["default".to_owned()].into()),
+        (None, None) => Target::default(),
     };
     let (shape, negative) = shape;
     let request = AllocRequest {

@@ -7,24 +7,19 @@
 //! order follows from the boards and the links). Boards are `[x, y, z]`
 //! arrays and each board's links leaving the allocation are one bitmask
 //! (`links_out`, bit `n` = link `n`, one entry per board of
-//! `boards_in_order`).
+//! `boards_in_order`); `torus` is left out when there is none, and
+//! `width` and `height` (in chips) when they are what the number of boards
+//! and the rectangle of triads give.
 //!
 //! Rows written by the earlier, verbose format (`boards`, boards as
 //! `{"x", "y", "z"}` objects, `periphery` as `[board, link]` pairs) still
 //! load: the reader accepts both.
 
 use crate::core::coordinates::{Board, WrapAround};
-use crate::core::job::{reference_link_order, JobAllocation};
+use crate::core::job::{reference_link_order, size_in_chips, JobAllocation};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use spalloc_protocol::{ChipCoord, Link};
 use std::collections::BTreeSet;
-
-/// A board as written: `[x, y, z]`.
-type BoardOut = [u32; 3];
-
-fn board_out(b: &Board) -> BoardOut {
-    [b.x, b.y, b.z]
-}
 
 /// A board as read: `[x, y, z]`, or the older `{"x", "y", "z"}` object.
 #[derive(Deserialize)]
@@ -50,18 +45,72 @@ fn links_out(board: &Board, periphery: &[(Board, Link)]) -> u8 {
         .fold(0u8, |mask, (_, l)| mask | (1 << l.to_wire()))
 }
 
-/// What is written.
+/// What is written, borrowed from the allocation (nothing is collected:
+/// the lists are written straight from iterators).
 #[derive(Serialize)]
 struct AllocationOut<'a> {
     machine: &'a str,
     allocation_id: u64,
-    boards_in_order: Vec<BoardOut>,
-    links_out: Vec<u8>,
+    boards_in_order: BoardsOut<'a>,
+    links_out: LinksOut<'a>,
+    #[serde(skip_serializing_if = "no_torus")]
     torus: WrapAround,
     triads: [u32; 4],
-    width: u32,
-    height: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
     connections: &'a [(ChipCoord, String)],
+}
+
+fn no_torus(torus: &WrapAround) -> bool {
+    *torus == WrapAround::NONE
+}
+
+/// Boards written as `[x, y, z]` arrays.
+struct BoardsOut<'a>(&'a [Board]);
+
+impl Serialize for BoardsOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|b| [b.x, b.y, b.z]))
+    }
+}
+
+/// Each board's links leaving the allocation, one bitmask per board.
+struct LinksOut<'a> {
+    boards: &'a [Board],
+    periphery: &'a [(Board, Link)],
+}
+
+/// Up to this many boards, each board's links are found by scanning the
+/// periphery (no allocation); beyond, through a sorted index, so that a
+/// big allocation's record costs boards × log(boards), not boards ×
+/// periphery.
+const SCAN_LIMIT: usize = 8;
+
+impl Serialize for LinksOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.boards.len() <= SCAN_LIMIT {
+            serializer.collect_seq(self.boards.iter().map(|b| links_out(b, self.periphery)))
+        } else {
+            serializer.collect_seq(link_masks(self.boards, self.periphery))
+        }
+    }
+}
+
+/// Each board's bitmask of links in `periphery`, in the order of `boards`
+/// (what [`links_out`] gives board by board).
+fn link_masks(boards: &[Board], periphery: &[(Board, Link)]) -> Vec<u8> {
+    let mut index: Vec<(Board, usize)> = boards.iter().copied().zip(0..).collect();
+    index.sort_unstable();
+    let mut masks = vec![0u8; boards.len()];
+    for (board, link) in periphery {
+        let first = index.partition_point(|(b, _)| b < board);
+        for (_, i) in index[first..].iter().take_while(|(b, _)| b == board) {
+            masks[*i] |= 1 << link.to_wire();
+        }
+    }
+    masks
 }
 
 /// What is read (either format).
@@ -76,31 +125,47 @@ struct AllocationIn {
     /// The compact format: one bitmask per board of `boards_in_order`.
     #[serde(default)]
     links_out: Option<Vec<u8>>,
+    #[serde(default)]
     torus: WrapAround,
     triads: [u32; 4],
-    width: u32,
-    height: u32,
+    /// Absent when it is what the boards and the rectangle give.
+    #[serde(default)]
+    width: Option<u32>,
+    #[serde(default)]
+    height: Option<u32>,
     connections: Vec<(ChipCoord, String)>,
 }
 
 impl Serialize for JobAllocation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The size is written only when it is not what a restore computes.
+        let (width, height) = self.computed_size();
         AllocationOut {
             machine: &self.machine,
             allocation_id: self.allocation_id,
-            boards_in_order: self.boards_in_order.iter().map(board_out).collect(),
-            links_out: self
-                .boards_in_order
-                .iter()
-                .map(|b| links_out(b, &self.periphery))
-                .collect(),
+            boards_in_order: BoardsOut(&self.boards_in_order),
+            links_out: LinksOut {
+                boards: &self.boards_in_order,
+                periphery: &self.periphery,
+            },
             torus: self.torus,
             triads: self.triads,
-            width: self.width,
-            height: self.height,
+            width: (self.width != width).then_some(self.width),
+            height: (self.height != height).then_some(self.height),
             connections: &self.connections,
         }
         .serialize(serializer)
+    }
+}
+
+impl JobAllocation {
+    /// The size in chips its boards and rectangle give.
+    fn computed_size(&self) -> (u32, u32) {
+        size_in_chips(
+            self.boards_in_order.len(),
+            [self.triads[2], self.triads[3]],
+            self.torus,
+        )
     }
 }
 
@@ -132,6 +197,8 @@ impl<'de> Deserialize<'de> for JobAllocation {
             }
             (None, None) => Vec::new(),
         };
+        let (width, height) =
+            size_in_chips(boards_in_order.len(), [r.triads[2], r.triads[3]], r.torus);
         Ok(JobAllocation {
             machine: r.machine,
             allocation_id: r.allocation_id,
@@ -140,8 +207,8 @@ impl<'de> Deserialize<'de> for JobAllocation {
             periphery,
             torus: r.torus,
             triads: r.triads,
-            width: r.width,
-            height: r.height,
+            width: r.width.unwrap_or(width),
+            height: r.height.unwrap_or(height),
             connections: r.connections,
         })
     }
@@ -201,6 +268,51 @@ mod tests {
             rewritten.len(),
             row.len()
         );
+    }
+
+    #[test]
+    fn a_size_the_rectangle_gives_is_left_out_and_any_other_is_kept() {
+        let mut a: JobAllocation = serde_json::from_str(OLD_FORMAT).expect("old format loads");
+        assert_eq!((a.width, a.height), (16, 16));
+        let text = serde_json::to_string(&a).expect("writes");
+        assert!(
+            !text.contains("\"width\"") && !text.contains("\"height\""),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<JobAllocation>(&text).expect("loads"),
+            a
+        );
+        a.height = 12;
+        let text = serde_json::to_string(&a).expect("writes");
+        assert!(
+            !text.contains("\"width\"") && text.contains("\"height\":12"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<JobAllocation>(&text).expect("loads"),
+            a
+        );
+    }
+
+    #[test]
+    fn a_big_allocations_link_masks_are_what_the_board_by_board_scan_gives() {
+        let mut boards: Vec<Board> = (0..4)
+            .flat_map(|x| (0..4).flat_map(move |y| (0..3).map(move |z| Board { x, y, z })))
+            .collect();
+        boards.reverse();
+        boards.push(boards[5]); // a repeated board gets the same mask
+        let outside = Board { x: 9, y: 9, z: 0 };
+        let periphery: Vec<(Board, Link)> = boards
+            .iter()
+            .chain([&outside])
+            .flat_map(|b| Link::ALL.into_iter().map(move |l| (*b, l)))
+            .filter(|(b, l)| (b.x + 2 * b.y + b.z + l.to_wire() as u32) % 3 == 0)
+            .collect();
+        assert!(boards.len() > SCAN_LIMIT);
+        let scanned: Vec<u8> = boards.iter().map(|b| links_out(b, &periphery)).collect();
+        assert!(scanned.iter().any(|m| *m != 0));
+        assert_eq!(link_masks(&boards, &periphery), scanned);
     }
 
     #[test]

@@ -42,11 +42,12 @@ pub struct AllocRequest {
     /// What to allocate.
     pub shape: AllocShape,
     /// Minimum aspect ratio, used only by [`AllocShape::Boards`].
+    // The defaults are left out of job records (they are rewritten on
+    // every change of the job), and read back when absent.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub min_ratio: f64,
     /// Most dead or unreachable boards tolerated (`None`: any, as long as
     /// the bottom-left board works). Ignored for single boards.
-    // The defaults are left out of job records (they are rewritten on
-    // every change of the job), and read back when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_dead_boards: Option<u32>,
     /// Most dead internal links tolerated (`None`: any). Ignored for single
@@ -62,6 +63,10 @@ pub struct AllocRequest {
     /// than being cancelled.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub avoid_boards: BTreeSet<Board>,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// A request the reference would refuse with an exception. Display is

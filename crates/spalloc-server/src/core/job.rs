@@ -19,6 +19,25 @@ pub enum Target {
     Tags(BTreeSet<String>),
 }
 
+/// The tag of the machines a job runs on when it names neither a machine
+/// nor tags.
+const DEFAULT_TAG: &str = "default";
+
+impl Default for Target {
+    /// Machines tagged `default` (`create_job` without `machine=` or `tags=`).
+    fn default() -> Target {
+        Target::Tags([DEFAULT_TAG.to_owned()].into())
+    }
+}
+
+impl Target {
+    /// Whether it is [`Target::default`], found without building one (a
+    /// job's record asks on every write).
+    pub fn is_default(&self) -> bool {
+        matches!(self, Target::Tags(tags) if tags.len() == 1 && tags.contains(DEFAULT_TAG))
+    }
+}
+
 /// A validated `create_job` request. Building one is the only place where
 /// arguments are checked, and it happens before a job ID is taken, so a bad
 /// request never leaves a "ghost job" behind (the reference's bug B1).
@@ -86,8 +105,9 @@ impl JobAllocation {
     }
 }
 
-/// A live job (queued, powering or ready), or one being torn down.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A live job (queued, powering or ready), or one being torn down. Its
+/// durable form is in [`crate::core::job_record`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Its ID.
     pub id: u64,
@@ -99,21 +119,16 @@ pub struct Job {
     pub keepalive: Option<f64>,
     /// When it expires unless touched. Not recorded: a restart restarts
     /// every keepalive timer.
-    #[serde(skip)]
     pub keepalive_until: Option<f64>,
     /// IP of the last client that created or touched it.
     pub keepalivehost: Option<String>,
     /// Its state.
-    #[serde(with = "serde_job_state")]
     pub state: JobState,
     /// Target power state while allocated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<bool>,
     /// `create_job` positional arguments as sent.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<Value>,
     /// `create_job` keyword arguments as sent, minus owner and keepalive.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub kwargs: Map<String, Value>,
     /// Where it may run (from the arguments), to queue it again on restore.
     pub target: Target,
@@ -123,20 +138,16 @@ pub struct Job {
     pub allocation: Option<JobAllocation>,
     /// BMP batches still outstanding; the job is ready when this reaches 0.
     /// Not recorded: a restart issues the outstanding work again.
-    #[serde(skip)]
     pub bmp_requests_until_ready: u32,
     /// The v2 REST API's create request with its defaults applied, echoed
     /// as `original-request`; `None` for a job created on the legacy port
     /// (which is what shows it to v2 administrators only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_request: Option<Value>,
     /// The group it is charged to and the board-seconds it has used (see
     /// [`crate::core::usage`]).
-    #[serde(default, skip_serializing_if = "JobUsage::is_unset")]
     pub usage: JobUsage,
     /// Its changes of state and power, oldest first, starting with its
     /// creation (empty for a job recorded before histories were kept).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<StateChange>,
 }
 
@@ -192,21 +203,18 @@ pub fn job_allocation(
     machine: &crate::core::machine::Machine,
     allocation: &Allocation,
 ) -> JobAllocation {
-    use crate::core::coordinates::{board_to_chip, triad_dimensions_to_chips};
+    use crate::core::coordinates::board_to_chip;
     let origin = allocation
         .boards
         .iter()
         .next()
         .copied()
         .unwrap_or(Board { x: 0, y: 0, z: 0 });
-    let (width, height) = if allocation.boards.len() > 1 {
-        // The reference derives the size from the largest board, which is
-        // wrong when the top-right of the rectangle is dead (bug B3); the
-        // rectangle the allocator chose is the truth.
-        triad_dimensions_to_chips(allocation.width, allocation.height, allocation.torus)
-    } else {
-        (8, 8)
-    };
+    let (width, height) = size_in_chips(
+        allocation.boards.len(),
+        [allocation.width, allocation.height],
+        allocation.torus,
+    );
     let boards_in_order = reference_order(&allocation.board_order, &allocation.boards);
     let periphery = reference_link_order(&boards_in_order, &allocation.periphery);
     let connections = boards_in_order
@@ -240,6 +248,19 @@ pub fn job_allocation(
         width,
         height,
         connections,
+    }
+}
+
+/// An allocation's width and height in chips, from its number of boards and
+/// its rectangle's `[width, height]` in triads.
+pub(crate) fn size_in_chips(boards: usize, triads: [u32; 2], torus: WrapAround) -> (u32, u32) {
+    if boards > 1 {
+        // The reference derives the size from the largest board, which is
+        // wrong when the top-right of the rectangle is dead (bug B3); the
+        // rectangle the allocator chose is the truth.
+        crate::core::coordinates::triad_dimensions_to_chips(triads[0], triads[1], torus)
+    } else {
+        (8, 8)
     }
 }
 

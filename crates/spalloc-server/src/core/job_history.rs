@@ -15,20 +15,56 @@
 //! [`WaitHistogram`], which `/metrics` exports: the core stays free of any
 //! metrics library and of global state.
 
-use serde::{Deserialize, Serialize};
 use spalloc_protocol::JobState;
 use std::collections::BTreeMap;
 
-/// One change of a job's state or power.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One change of a job's state or power. Its durable form (an array, the
+/// time as microseconds after the job's creation) is in
+/// [`super::job_record`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct StateChange {
     /// The state it entered.
-    #[serde(with = "super::job::serde_job_state")]
     pub state: JobState,
     /// The power it was asked for (`None` while queued).
     pub power: Option<bool>,
-    /// Unix time of the change.
+    /// Unix time of the change: a whole number of microseconds after the
+    /// job's creation (see [`change_time`]).
     pub time: f64,
+}
+
+/// The time a change at `now` is recorded with, for a job created at
+/// `start`: rounded to a whole number of microseconds after the creation.
+/// Nothing reads history times more finely, and a whole number is what
+/// lets the job's record write the time as a short integer
+/// ([`micros_after`]) and read back exactly the same time.
+pub fn change_time(start: f64, now: f64) -> f64 {
+    let micros = ((now - start) * 1e6).round();
+    if micros.is_finite() && micros.abs() < MAX_EXACT_MICROS {
+        start + micros / 1e6
+    } else {
+        now
+    }
+}
+
+/// Whole numbers of microseconds beyond this are not all exact in an
+/// `f64` (2^53).
+const MAX_EXACT_MICROS: f64 = 9_007_199_254_740_992.0;
+
+/// `time` as whole microseconds after `start`, if [`at_micros`] gives it
+/// back exactly (as it does for every time [`change_time`] gave).
+pub fn micros_after(start: f64, time: f64) -> Option<i64> {
+    let micros = ((time - start) * 1e6).round();
+    if !(micros.is_finite() && micros.abs() < MAX_EXACT_MICROS) {
+        return None;
+    }
+    // Exact: |micros| < 2^53 is a whole number.
+    let micros = micros as i64;
+    (at_micros(start, micros) == time).then_some(micros)
+}
+
+/// The time `micros` microseconds after `start`.
+pub fn at_micros(start: f64, micros: i64) -> f64 {
+    start + micros as f64 / 1e6
 }
 
 /// How many destroyed jobs' histories are remembered (as many as the v2
@@ -164,6 +200,25 @@ mod tests {
         assert_eq!(h[0].time, 0.0);
         assert_eq!(h[1].time, 11.0);
         assert_eq!(h.last().map(|c| c.time), Some((MAX_CHANGES + 9) as f64));
+    }
+
+    #[test]
+    fn a_change_time_is_whole_microseconds_after_creation_and_comes_back_exactly() {
+        let start = 1_796_508_491.178_250_3;
+        for now in [
+            start,
+            start + 0.013_712_9,
+            start + 7.301_234_749,
+            start - 2.5,
+        ] {
+            let t = change_time(start, now);
+            assert!((t - now).abs() <= 0.5e-6, "{t} for {now}");
+            let micros = micros_after(start, t).expect("whole microseconds");
+            assert_eq!(at_micros(start, micros), t);
+        }
+        assert_eq!(micros_after(start, start), Some(0));
+        assert_eq!(micros_after(1_000.25, 1_000.250_000_4), None);
+        assert_eq!(change_time(start, f64::INFINITY), f64::INFINITY);
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //!
 //! The same door records each job's history ([`super::job_history`]): a
 //! change of state or power made through the guard is appended with the
-//! time the controller last gave ([`JobTable::set_clock`]), and the first
+//! time the controller last gave ([`JobTable::set_clock`]), to the
+//! microsecond after the job's creation ([`job_history::change_time`]),
+//! and the first
 //! time a job becomes ready its wait is counted.
 
 use crate::core::job::Job;
@@ -94,7 +96,7 @@ impl Drop for JobMut<'_> {
                 StateChange {
                     state,
                     power,
-                    time: self.clock,
+                    time: job_history::change_time(self.job.start_time, self.clock),
                 },
             );
         }
@@ -165,7 +167,7 @@ impl JobTable {
             StateChange {
                 state: JobState::Destroyed,
                 power: job.power,
-                time: self.clock,
+                time: job_history::change_time(job.start_time, self.clock),
             },
         );
         self.ended.insert(id, job.history.clone());

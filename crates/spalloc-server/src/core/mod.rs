@@ -6,6 +6,7 @@
 //!   [`allocator`]: geometry and board allocation, exactly as the reference;
 //! * [`machine`]: the validated description of a machine;
 //! * [`job`], [`job_queue`], [`retired`], [`tombstone`]: jobs and their queues;
+//! * [`job_record`], [`allocation_record`]: a job's durable record;
 //! * [`cooling`]: freed boards waiting out `seconds_before_free`, as records;
 //! * [`issue_report`]: users' reports of broken boards;
 //! * [`usage`]: board-seconds per job, user and group, and quotas;
@@ -31,6 +32,7 @@ pub mod issue_report;
 pub mod job;
 pub mod job_history;
 pub mod job_queue;
+pub mod job_record;
 pub mod job_table;
 pub mod machine;
 pub mod pack_tree;

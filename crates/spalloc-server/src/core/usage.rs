@@ -64,9 +64,14 @@ pub struct JobUsage {
     /// How many boards it holds (or last held).
     #[serde(default)]
     pub boards: u32,
-    /// Board-seconds of the boards it held before and gave up.
-    #[serde(default)]
+    /// Board-seconds of the boards it held before and gave up (left out
+    /// of the record while 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub banked: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl JobUsage {
