@@ -13,7 +13,7 @@
 //! * [`metrics`]: the Prometheus `/metrics` endpoint;
 //! * [`rest`]: the v2 REST API's operations, sans-I/O (served by [`http`]);
 //! * [`core`]: machines, geometry, allocation, queues and the controller;
-//! * [`store`]: the durable state file (SQLite);
+//! * [`store`]: the durable state file (SQLite tables fed by a change journal);
 //! * [`accounts`]: users, sessions and API tokens (in the state file);
 //! * [`http`]: the HTTP front end (log-in in [`http::auth`]);
 //! * [`web`]: the dashboard pages (served by [`http`]);
