@@ -13,6 +13,7 @@
 //! * [`frame`]: splitting a byte stream into lines, with a size limit;
 //! * [`python_json`]: JSON text in exactly the style Python's `json.dumps` writes;
 //! * [`message`]: requests, replies and notifications;
+//! * [`request_line`]: a request line parsed straight into its parts;
 //! * [`job_state`]: the job life-cycle states;
 //! * [`link`]: the six links between boards;
 //! * [`records`]: the typed shapes of command return values;
@@ -25,6 +26,7 @@ pub mod message;
 pub mod proxy_frame;
 pub mod python_json;
 pub mod records;
+pub mod request_line;
 pub mod where_is;
 
 pub use frame::{FrameError, LineBuffer, DEFAULT_MAX_LINE_LENGTH, MAX_REPLY_LINE_LENGTH};

@@ -90,9 +90,7 @@ impl Request {
     /// Parses one received line (without its `\n`).
     pub fn parse(line: &[u8]) -> Result<Request, RequestError> {
         let text = std::str::from_utf8(line).map_err(|_| RequestError::NotUtf8)?;
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| RequestError::NotJson(e.to_string()))?;
-        Request::from_value(value)
+        crate::request_line::parse(text)
     }
 
     /// Interprets a parsed JSON value as a request.
