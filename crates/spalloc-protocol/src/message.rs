@@ -220,10 +220,19 @@ impl ServerMessage {
     /// map first (a server writes one of these per request).
     pub fn to_line(&self) -> Vec<u8> {
         let mut out = match self {
-            ServerMessage::Return(v) => crate::python_json::to_vec(&OneEntry("return", v)),
+            ServerMessage::Return(v) => return ServerMessage::return_line(v),
             ServerMessage::Exception(m) => crate::python_json::to_vec(&OneEntry("exception", m)),
             ServerMessage::Notification(n) => crate::python_json::to_vec(&n.to_value()),
         };
+        out.push(b'\n');
+        out
+    }
+
+    /// The line of a `{"return": value}` reply for any serialisable value:
+    /// the same text as [`ServerMessage::Return`] of its JSON value, for a
+    /// server that answers a frequent call straight from a typed record.
+    pub fn return_line<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+        let mut out = crate::python_json::to_vec(&OneEntry("return", value));
         out.push(b'\n');
         out
     }

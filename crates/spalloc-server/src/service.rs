@@ -7,12 +7,13 @@
 //! returns. Nothing here blocks, so tests can drive full protocol sessions
 //! without sockets or sleeps.
 
+use crate::cmd::reply::Reply;
 use crate::cmd::{self, Caller};
 use crate::config::ServerConfig;
 use crate::core::bmp_request::BmpRequest;
 use crate::core::controller::{Controller, ControllerSettings};
 use crate::core::watch::{ClientId, Watches};
-use spalloc_protocol::{Notification, Request, RequestError, ServerMessage};
+use spalloc_protocol::{Notification, Request, RequestError};
 
 /// The controller and the clients' watches.
 #[derive(Debug, Clone)]
@@ -47,24 +48,27 @@ impl Service {
     /// (skipped, as by the reference) and otherwise the reply: a malformed
     /// request gets an `exception` explaining what is wrong instead of the
     /// reference's silent disconnect, since the stream is still in sync.
-    pub fn handle_line(&mut self, caller: &Caller, line: &[u8], now: f64) -> Option<ServerMessage> {
+    pub fn handle_line(
+        &mut self,
+        caller: &Caller,
+        line: &[u8],
+        now: f64,
+    ) -> Option<Result<Reply, String>> {
         self.last_command = None;
         if line.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
         Some(match Request::parse(line) {
             Ok(request) => self.handle(caller, request, now),
-            Err(e) => ServerMessage::Exception(describe_bad_request(&e)),
+            Err(e) => Err(describe_bad_request(&e)),
         })
     }
 
-    /// Handles one parsed request.
-    pub fn handle(&mut self, caller: &Caller, request: Request, now: f64) -> ServerMessage {
+    /// Handles one parsed request: its answer, or the message of an
+    /// exception (see [`cmd::reply::line`] for the reply line).
+    pub fn handle(&mut self, caller: &Caller, request: Request, now: f64) -> Result<Reply, String> {
         self.last_command = cmd::command::Command::from_name(&request.command).map(|c| c.name());
-        match cmd::dispatch(self, caller, request, now) {
-            Ok(value) => ServerMessage::Return(value),
-            Err(message) => ServerMessage::Exception(message),
-        }
+        cmd::dispatch(self, caller, request, now)
     }
 
     /// Expires jobs and performs due delayed frees.

@@ -265,7 +265,7 @@ proptest! {
                 let reply = service.handle_line(&caller, &line, now);
                 prop_assert_eq!(reply.is_none(), blank, "one reply per non-blank line");
                 if let Some(reply) = reply {
-                    let text = reply.to_line();
+                    let text = spalloc_server::cmd::reply::line(&reply);
                     prop_assert_eq!(text.last(), Some(&b'\n'));
                     let v: Value = serde_json::from_slice(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
                     prop_assert!(v.get("return").is_some() || v.get("exception").is_some(), "{}", v);

@@ -1,10 +1,11 @@
 //! Commands about one job.
 
 use super::args::{as_job_id, bounded, optional, python_str, required};
+use super::reply::JobStateReply;
 use super::{create_job, to_value, Call};
 use crate::core::controller::Controller;
 use serde_json::Value;
-use spalloc_protocol::{JobMachineInfo, JobStateRecord};
+use spalloc_protocol::JobMachineInfo;
 
 /// `create_job(*args, **kwargs)`: returns the new job's ID.
 pub fn create(call: Call) -> Result<Value, String> {
@@ -42,17 +43,14 @@ pub fn keepalive(mut call: Call) -> Result<Value, String> {
 /// queue) and `queue_reason` (why it waits, in words); see
 /// [`add_queue_status`]. The Python clients read the keys they know and
 /// ignore the rest.
-pub fn state(mut call: Call) -> Result<Value, String> {
+pub fn state(mut call: Call) -> Result<JobStateReply, String> {
     let Some(id) = job_id(&mut call, "get_job_state")? else {
-        return to_value(JobStateRecord::unknown());
+        return Ok(JobStateReply::unknown());
     };
     let host = call.host().map(str::to_owned);
     let controller = &mut call.service.controller;
     let record = controller.get_job_state(id, host.as_deref(), call.now);
-    let mut value = to_value(record)?;
-    add_queue_status(controller, id, &mut value);
-    super::usage::add_quota_warning(controller, id, call.now, &mut value);
-    Ok(value)
+    Ok(JobStateReply::new(controller, id, record, call.now))
 }
 
 /// Adds `queue_position` and `queue_reason` to a job's record (a state

@@ -25,6 +25,7 @@ pub mod job;
 pub mod listing;
 pub mod location;
 pub mod notify;
+pub mod reply;
 pub mod report;
 pub mod usage;
 
@@ -81,7 +82,7 @@ pub fn dispatch(
     caller: &Caller,
     request: Request,
     now: f64,
-) -> Result<Value, String> {
+) -> Result<reply::Reply, String> {
     let Request {
         command,
         args,
@@ -102,11 +103,11 @@ pub fn dispatch(
             Command::names().collect::<Vec<_>>().join(", ")
         ));
     };
-    match command {
+    let value = match command {
+        Command::GetJobState => return job::state(call).map(reply::Reply::JobState),
         Command::Version => listing::version(call),
         Command::CreateJob => job::create(call),
         Command::JobKeepalive => job::keepalive(call),
-        Command::GetJobState => job::state(call),
         Command::GetJobMachineInfo => job::machine_info(call),
         Command::PowerOnJobBoards => job::power(call, true),
         Command::PowerOffJobBoards => job::power(call, false),
@@ -122,7 +123,8 @@ pub fn dispatch(
         Command::WhereIs => location::where_is(call),
         Command::ReportProblem => report::report_problem(call),
         Command::ListUsage => usage::list_usage(call),
-    }
+    };
+    value.map(reply::Reply::Value)
 }
 
 /// Serialises a reply value; the records only hold JSON-safe data.

@@ -345,7 +345,7 @@ fn handle_lines(
                 Ok(Some(line)) => {
                     let started = std::time::Instant::now();
                     if let Some(reply) = state.service.handle_line(caller, line, clock::now()) {
-                        let line = reply.to_line();
+                        let line = crate::cmd::reply::line(&reply);
                         budget.spend(line.len());
                         state.send(client, line);
                     }
