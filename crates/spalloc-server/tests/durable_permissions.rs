@@ -517,6 +517,17 @@ fn a_full_filesystem_refuses_changes_keeps_reads_and_recovers_by_itself_once_spa
         "full filesystem: {} jobs acknowledged before a change was refused",
         acknowledged.len()
     );
+    // A crash and a restart while the disk is still full: what the change
+    // journal holds cannot go into the tables, so the server starts from
+    // both together, with every acknowledged job, and reads work.
+    server.kill9();
+    let server = setup.start();
+    let mut c = server.client();
+    assert_eq!(
+        &live_ids(&mut c),
+        &acknowledged,
+        "a restart on a full disk keeps every acknowledged job"
+    );
     std::fs::remove_file(&filler).expect("free space");
     recovers_and_loses_nothing(&setup, server, &mut acknowledged);
     drop(small);

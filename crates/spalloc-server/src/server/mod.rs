@@ -151,11 +151,7 @@ pub async fn serve_with_reload(
 /// that starts and then stops.
 pub struct Restored {
     service: Service,
-    store: Option<(
-        crate::store::Store,
-        crate::store::journal::Journal,
-        Option<crate::core::records::Records>,
-    )>,
+    store: Option<crate::store::ForWriter>,
 }
 
 impl Restored {
@@ -190,12 +186,13 @@ pub async fn serve_restored(
     // the first flush below, once the BMP dispatcher is attached.
     let Restored { service, store } = restored;
     let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
-        let writer = store.map(|(store, journal, committed)| {
+        let writer = store.map(|opened| {
             let weak = weak.clone();
             crate::store::writer::Writer::spawn(
-                store,
-                journal,
-                committed,
+                opened.store,
+                opened.journal,
+                opened.committed,
+                opened.unapplied,
                 Box::new(move |seq, result| {
                     if let Some(shared) = weak.upgrade() {
                         shared.committed(seq, result);

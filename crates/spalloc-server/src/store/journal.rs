@@ -186,7 +186,7 @@ pub fn paths(state: &Path) -> [PathBuf; 2] {
 impl Journal {
     /// Opens (creating if need be) the journal files of `state` and reads
     /// what they hold. Call [`Journal::clear`] once that is safely in
-    /// SQLite, before the first [`Journal::append`].
+    /// SQLite, or [`Journal::keep`], before the first [`Journal::append`].
     pub fn open(state: &Path, sync: Synchronous) -> std::io::Result<(Journal, Recovered)> {
         let [a, b] = paths(state);
         let mut segments = [Segment::open(a)?, Segment::open(b)?];
@@ -200,6 +200,10 @@ impl Journal {
                 recovered.damaged.push((segment.path.clone(), damage));
             }
             generation = generation.max(parsed.generation);
+            // Where appending would carry on (see `Journal::keep`).
+            segment.end = parsed.end as u64;
+            segment.generation = parsed.generation;
+            segment.last_seq = parsed.entries.last().map_or(0, |e| e.seq);
             recovered.entries.extend(parsed.entries);
         }
         recovered.entries.sort_by_key(|e| e.seq);
@@ -234,6 +238,22 @@ impl Journal {
         }
         recovered.entries.sort_by_key(|e| e.seq);
         Ok(recovered)
+    }
+
+    /// Keeps what the files hold (the tables could not take it at
+    /// start-up): appending carries on after the last valid frame of the
+    /// file with the newest entries (overwriting whatever follows it), and
+    /// a file without entries is emptied. The applier empties the others
+    /// once the tables hold their entries.
+    pub fn keep(&mut self) -> std::io::Result<()> {
+        for segment in &mut self.segments {
+            if segment.last_seq == 0 {
+                self.generation += 1;
+                segment.clear(self.generation)?;
+            }
+        }
+        self.current = usize::from(self.segments[1].last_seq > self.segments[0].last_seq);
+        Ok(())
     }
 
     /// Empties both files.
@@ -334,6 +354,8 @@ impl Journal {
 struct Parsed {
     generation: u64,
     entries: Vec<Entry>,
+    /// Where the last valid frame ends (0 for a file without a header).
+    end: usize,
     /// What was wrong, if something was.
     damage: Option<String>,
 }
@@ -343,6 +365,7 @@ fn parse(bytes: &[u8]) -> Parsed {
     let mut parsed = Parsed {
         generation: 0,
         entries: Vec::new(),
+        end: 0,
         damage: None,
     };
     if bytes.is_empty() {
@@ -357,6 +380,7 @@ fn parse(bytes: &[u8]) -> Parsed {
     let generation = u64::from_le_bytes(word);
     parsed.generation = generation;
     let mut at = HEADER;
+    parsed.end = HEADER;
     let mut last_seq = 0;
     loop {
         let payload = match frame(bytes, at, generation) {
@@ -390,6 +414,7 @@ fn parse(bytes: &[u8]) -> Parsed {
             }
         }
         at += FRAME_HEADER + payload.len();
+        parsed.end = at;
     }
     parsed
 }

@@ -147,9 +147,14 @@ pub struct Opened {
     pub records: Option<Records>,
     /// What was wrong and set aside, for the log.
     pub damage: Vec<String>,
-    /// The change journal, empty, for [`writer::Writer::spawn`] (a tool
-    /// that commits through [`Store::commit`] drops it).
+    /// The change journal, for [`writer::Writer::spawn`] (a tool that
+    /// commits through [`Store::commit`] drops it): empty, unless the
+    /// tables could not take what it held (see `unapplied`).
     pub journal: journal::Journal,
+    /// Journal entries the tables could not take at start-up (a full
+    /// disk), oldest first: already in `records`, for the writer to write
+    /// into the tables.
+    pub unapplied: Vec<journal::Entry>,
 }
 
 /// Whether an SQLite error means the file's content is damaged (rather
@@ -214,8 +219,17 @@ impl Store {
             journal_seq: 0,
             _lock: lock,
         };
-        let journal = store.apply_journal(&mut damage)?;
-        let (records, bad_rows) = store.read().map_err(sqlite)?;
+        let (journal, unapplied) = store.apply_journal(&mut damage)?;
+        let (mut records, bad_rows) = store.read().map_err(sqlite)?;
+        if !unapplied.is_empty() {
+            let mut mirror = records
+                .map(mirror::Mirror::from_records)
+                .unwrap_or_default();
+            for entry in &unapplied {
+                mirror.apply(&entry.changes, entry.all);
+            }
+            records = Some(mirror.records());
+        }
         if !bad_rows.is_empty() {
             let copy = copy_aside(path);
             damage.push(format!(
@@ -231,6 +245,7 @@ impl Store {
                 records,
                 damage,
                 journal,
+                unapplied,
             },
         ))
     }
@@ -238,7 +253,13 @@ impl Store {
     /// Writes into the tables what the change journal holds beyond what
     /// they already have (a server stopped by a crash leaves some), copies
     /// damaged journal files aside, and empties the journal.
-    fn apply_journal(&mut self, damage: &mut Vec<String>) -> Result<journal::Journal, StoreError> {
+    ///
+    /// If the tables cannot take them (a full disk), the journal keeps them
+    /// and they are returned, oldest first, for the writer to apply later.
+    fn apply_journal(
+        &mut self,
+        damage: &mut Vec<String>,
+    ) -> Result<(journal::Journal, Vec<journal::Entry>), StoreError> {
         let path = self.path.clone();
         let io = |source| StoreError::Journal {
             path: path.clone(),
@@ -277,13 +298,35 @@ impl Store {
                 "applying the change journal left by the last run"
             );
         }
+        self.journal_seq = last;
         // Written even with nothing fresh, so that numbering carries on
         // from the highest number ever used.
-        self.commit_through(&fresh, Some(last))
-            .map_err(|e| io(std::io::Error::other(e)))?;
-        journal.clear().map_err(io)?;
-        self.journal_seq = last;
-        Ok(journal)
+        match self.commit_through(&fresh, Some(last)) {
+            Ok(()) => {
+                journal.clear().map_err(io)?;
+                Ok((journal, Vec::new()))
+            }
+            Err(e) if !fresh.is_empty() => {
+                // A full disk, say: the journal keeps them, the server
+                // starts from tables and journal together, and the writer's
+                // applier tries again (the server recovers by itself when
+                // the disk does).
+                warn!(
+                    file = %self.path.display(),
+                    error = %e,
+                    "cannot write the change journal into the tables yet; it is kept and will be \
+                     tried again"
+                );
+                journal.keep().map_err(io)?;
+                let unapplied = recovered
+                    .entries
+                    .into_iter()
+                    .filter(|e| e.seq > applied)
+                    .collect();
+                Ok((journal, unapplied))
+            }
+            Err(e) => Err(io(std::io::Error::other(e))),
+        }
     }
 
     /// The last journal entry the tables hold.
@@ -834,6 +877,18 @@ pub fn default_state_path(config: &Path) -> PathBuf {
     config.with_file_name(format!(".{name}.state.sqlite"))
 }
 
+/// What [`writer::Writer::spawn`] takes of an opened state file.
+pub struct ForWriter {
+    /// The file.
+    pub store: Store,
+    /// Its change journal.
+    pub journal: journal::Journal,
+    /// What it holds (tables and journal).
+    pub committed: Option<Records>,
+    /// Journal entries not in the tables yet (see [`Opened::unapplied`]).
+    pub unapplied: Vec<journal::Entry>,
+}
+
 /// Opens `config.state_file` for a server about to start with `service`
 /// and, unless `config.cold_start`, carries on from its records (see
 /// [`Controller::from_records`]); a cold start keeps only the next job ID,
@@ -844,7 +899,7 @@ pub fn open_and_restore(
     config: &ServerConfig,
     service: &mut Service,
     now: f64,
-) -> Result<Option<(Store, journal::Journal, Option<Records>)>, StoreError> {
+) -> Result<Option<ForWriter>, StoreError> {
     let Some(path) = config.state_file.as_deref() else {
         return Ok(None);
     };
@@ -880,7 +935,12 @@ pub fn open_and_restore(
         }
     }
     service.controller.set_quota_settings(quotas);
-    Ok(Some((store, opened.journal, committed)))
+    Ok(Some(ForWriter {
+        store,
+        journal: opened.journal,
+        committed,
+        unapplied: opened.unapplied,
+    }))
 }
 
 #[cfg(test)]

@@ -423,6 +423,7 @@ fn a_writer_leaves_everything_in_the_tables_and_an_empty_journal_when_it_stops()
         store,
         opened.journal,
         None,
+        Vec::new(),
         Box::new(move |seq, result| sink.lock().expect("reports").push((seq, result))),
     );
     let mut c = Controller::new(SETTINGS, machines(2, false));

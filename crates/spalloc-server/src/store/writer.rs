@@ -153,14 +153,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
-    /// A writer for `store` and its emptied `journal`, whose file holds
-    /// `committed` (as read when it was opened); `report` hears of each
+    /// A writer for `store` and its `journal`, whose file holds
+    /// `committed` (as read when it was opened, tables and journal
+    /// together), `unapplied` being the journal's entries the tables do not
+    /// hold yet (see [`super::Opened::unapplied`]); `report` hears of each
     /// group committed or refused. Starts the applier and checkpoint
     /// threads.
     pub fn spawn(
         store: Store,
         journal: Journal,
         committed: Option<Records>,
+        unapplied: Vec<super::journal::Entry>,
         report: Report,
     ) -> Writer {
         let path = store.path().to_owned();
@@ -168,7 +171,19 @@ impl Writer {
         let base = store.journal_seq();
         let durable = Arc::new(Durable {
             journal: Mutex::new(journal),
-            batches: Mutex::new(Batches::default()),
+            batches: Mutex::new(Batches {
+                waiting: unapplied
+                    .into_iter()
+                    .map(|e| {
+                        Arc::new(Journaled {
+                            seq: e.seq,
+                            changes: e.changes,
+                            all: e.all,
+                        })
+                    })
+                    .collect(),
+                ..Batches::default()
+            }),
             wake: Condvar::new(),
             mirror: Mutex::new(committed.map(Mirror::from_records).unwrap_or_default()),
         });

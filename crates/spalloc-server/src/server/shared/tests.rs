@@ -37,6 +37,7 @@ fn state(config: &ServerConfig, name: &str) -> (State, Writer, Reports) {
         store,
         opened.journal,
         None,
+        Vec::new(),
         Box::new(move |seq, result| {
             sink.lock().expect("reports").push((seq, result));
         }),
