@@ -1,5 +1,9 @@
 //! Checkpoints on a thread of their own.
 //!
+//! (The commits here are SQLite's: the writer's applier writing a batch of
+//! the change journal into the tables, about every 20 ms; see
+//! [`super::writer`].)
+//!
 //! In WAL mode every commit appends to `FILE-wal`; a checkpoint copies the
 //! WAL back into the database file and syncs both files, which takes
 //! milliseconds (two `fsync`s: about 13 ms on the benchmark machine).
