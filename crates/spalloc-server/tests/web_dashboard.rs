@@ -165,7 +165,7 @@ fn the_change_poll_answers_a_new_revision_once_a_job_is_created() {
 }
 
 #[test]
-fn metrics_count_the_commits_of_a_server_with_a_state_file() {
+fn metrics_count_the_commits_and_the_appliers_rounds_of_a_server_with_a_state_file() {
     let dir = std::env::temp_dir().join(format!("spalloc-web-metrics-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut cfg = config("");
@@ -179,6 +179,26 @@ fn metrics_count_the_commits_of_a_server_with_a_state_file() {
     let m = scrape(&base);
     let commits = histogram_count(&m, "spalloc_store_commit_seconds", ("outcome", "ok"));
     assert!(commits >= 1.0, "no commit counted");
+    // The applier writes the change journal into the tables about every
+    // 20 ms: wait (boundedly) for its first round to be counted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let m = loop {
+        let m = scrape(&base);
+        if histogram_count(&m, "spalloc_store_apply_seconds", ("outcome", "ok")) >= 1.0 {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no applier round counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        m.samples
+            .iter()
+            .any(|s| s.metric == "spalloc_store_journal_waiting"),
+        "the journal's backlog is reported"
+    );
     let _ = alice.delete(&job);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,11 +1,13 @@
 //! Latencies (legacy commands, HTTP requests, BMP requests, state-file
-//! commits),
+//! commits and the applier's writes into its tables) and the change
+//! journal's backlog,
 //! recorded as requests pass through the shells: one
 //! process-wide set, so that the legacy connection handler and the HTTP
 //! router need no handle threaded through to them.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::LazyLock;
@@ -57,6 +59,8 @@ pub struct Events {
     http: Latencies<EndpointLabel>,
     bmp: Latencies<BmpLabel>,
     store: Latencies<OutcomeLabel>,
+    store_apply: Latencies<OutcomeLabel>,
+    journal_waiting: Gauge,
 }
 
 static EVENTS: LazyLock<Events> = LazyLock::new(|| Events {
@@ -64,6 +68,8 @@ static EVENTS: LazyLock<Events> = LazyLock::new(|| Events {
     http: Family::new_with_constructor(latency_histogram),
     bmp: Family::new_with_constructor(latency_histogram),
     store: Family::new_with_constructor(latency_histogram),
+    store_apply: Family::new_with_constructor(latency_histogram),
+    journal_waiting: Gauge::default(),
 });
 
 /// The process's event metrics.
@@ -108,6 +114,20 @@ impl Events {
         self.store.get_or_create(&label).observe(took.as_secs_f64());
     }
 
+    /// Records one round of the state file's applier (the journal's change
+    /// sets written into the tables), and how many change sets the journal
+    /// still holds that the tables do not.
+    pub fn store_apply(&self, ok: bool, took: Duration, waiting: usize) {
+        let label = OutcomeLabel {
+            outcome: if ok { "ok" } else { "failed" },
+        };
+        self.store_apply
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+        self.journal_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
     /// Adds the event metrics (shared handles, not copies) to `registry`.
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
@@ -129,6 +149,17 @@ impl Events {
             "store_commit_seconds",
             "Time to commit a group of changes to the state file, by outcome",
             self.store.clone(),
+        );
+        registry.register(
+            "store_apply_seconds",
+            "Time to write a batch of the change journal into the state file's tables, by outcome",
+            self.store_apply.clone(),
+        );
+        registry.register(
+            "store_journal_waiting",
+            "Change sets in the change journal not yet in the state file's tables (after the \
+             applier's last round; grows while the tables refuse writes)",
+            self.journal_waiting.clone(),
         );
     }
 }

@@ -339,7 +339,14 @@ fn apply_loop(mut store: Store, durable: &Durable) {
         }
         let through = batch.last().map_or(0, |s| s.seq);
         let sets: Vec<(&RecordChanges, bool)> = batch.iter().map(|s| (&s.changes, s.all)).collect();
-        match store.commit_through(&sets, Some(through)) {
+        let started = std::time::Instant::now();
+        let result = store.commit_through(&sets, Some(through));
+        let waiting = {
+            let batches = lock(&durable.batches);
+            batches.waiting.len() + if result.is_ok() { 0 } else { batch.len() }
+        };
+        crate::metrics::events::global().store_apply(result.is_ok(), started.elapsed(), waiting);
+        match result {
             Ok(()) => {
                 if failing {
                     info!(file = %store.path().display(), "the state file's tables are written again");
