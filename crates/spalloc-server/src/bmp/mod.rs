@@ -30,6 +30,14 @@ type WorkerKey = (String, (u32, u32));
 pub trait Completions: Send + Sync {
     /// `request` is done.
     fn bmp_request_done(&self, request: &BmpRequest, result: Result<(), BmpFailure>);
+
+    /// Each of `done` is done, in order; one turn of the server for them
+    /// all where the implementation can.
+    fn bmp_requests_done(&self, done: Vec<(BmpRequest, Result<(), BmpFailure>)>) {
+        for (request, result) in done {
+            self.bmp_request_done(&request, result);
+        }
+    }
 }
 
 /// A back end's way of carrying out one request.
@@ -40,23 +48,78 @@ pub trait CarryOut {
 
 /// Carries out each request of `inbox` in order with `backend` and reports
 /// it to `completions`, until the inbox closes or the server is gone.
+///
+/// Requests already waiting are carried out one after the other, and those
+/// that finish at once (a simulated BMP's) are reported together: a burst
+/// of a thousand power-ons is then a few turns of the server (a few commits
+/// of the state file) instead of a thousand. Nothing finished is held back
+/// while a request waits for its BMP: what is done is reported first.
 pub async fn run_worker(
     mut inbox: mpsc::UnboundedReceiver<BmpRequest>,
     completions: Weak<dyn Completions>,
     mut backend: impl CarryOut,
 ) {
-    while let Some(request) = inbox.recv().await {
-        let started = std::time::Instant::now();
-        let result = backend.carry_out(&request).await;
-        crate::metrics::events::global().bmp_request(
-            &request.machine,
-            result.is_ok(),
-            started.elapsed(),
-        );
-        let Some(completions) = completions.upgrade() else {
+    let mut done = Vec::new();
+    while let Some(first) = inbox.recv().await {
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            let started = std::time::Instant::now();
+            let result = {
+                let mut work = std::pin::pin!(backend.carry_out(&request));
+                match poll_once(work.as_mut()) {
+                    Some(result) => result,
+                    None => {
+                        if !report(&completions, &mut done) {
+                            return;
+                        }
+                        work.await
+                    }
+                }
+            };
+            crate::metrics::events::global().bmp_request(
+                &request.machine,
+                result.is_ok(),
+                started.elapsed(),
+            );
+            done.push((request, result));
+            next = inbox.try_recv().ok();
+        }
+        if !report(&completions, &mut done) {
             return;
-        };
-        completions.bmp_request_done(&request, result);
+        }
+    }
+}
+
+/// Reports what is `done` (and empties it); `false` if the server is gone.
+fn report(
+    completions: &Weak<dyn Completions>,
+    done: &mut Vec<(BmpRequest, Result<(), BmpFailure>)>,
+) -> bool {
+    if done.is_empty() {
+        return true;
+    }
+    let Some(completions) = completions.upgrade() else {
+        return false;
+    };
+    completions.bmp_requests_done(std::mem::take(done));
+    true
+}
+
+/// A waker that does nothing: [`poll_once`] only asks whether work is
+/// done already, and awaits it properly otherwise.
+struct NoWake;
+
+impl std::task::Wake for NoWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// Polls `work` once: its output if it finished without waiting.
+fn poll_once<F: Future>(work: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    let waker = std::task::Waker::from(Arc::new(NoWake));
+    let mut context = std::task::Context::from_waker(&waker);
+    match work.poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
     }
 }
 
@@ -213,5 +276,84 @@ impl BmpDispatcher {
     /// The back end of a machine, if configured.
     pub fn backend(&self, machine: &str) -> Option<&BmpBackend> {
         self.backends.get(machine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tokio::sync::oneshot;
+
+    fn request(id: u64) -> BmpRequest {
+        BmpRequest {
+            id,
+            job_id: id,
+            machine: "m".into(),
+            bmp: (0, 0),
+            bmp_ip: "10.0.0.0".into(),
+            power: true,
+            boards: vec![0],
+            links: Vec::new(),
+        }
+    }
+
+    /// Records each report's request IDs.
+    #[derive(Default)]
+    struct Reports(Mutex<Vec<Vec<u64>>>);
+
+    impl Completions for Reports {
+        fn bmp_request_done(&self, request: &BmpRequest, _: Result<(), BmpFailure>) {
+            self.0.lock().expect("reports").push(vec![request.id]);
+        }
+
+        fn bmp_requests_done(&self, done: Vec<(BmpRequest, Result<(), BmpFailure>)>) {
+            let ids = done.iter().map(|(r, _)| r.id).collect();
+            self.0.lock().expect("reports").push(ids);
+        }
+    }
+
+    /// Finishes at once, except request 3, which waits for `gate`.
+    struct Backend {
+        gate: Option<oneshot::Receiver<()>>,
+    }
+
+    impl CarryOut for Backend {
+        async fn carry_out(&mut self, request: &BmpRequest) -> Result<(), BmpFailure> {
+            if request.id == 3 {
+                if let Some(gate) = self.gate.take() {
+                    let _ = gate.await;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_waiting_together_are_reported_together_and_nothing_done_waits_for_a_slow_one()
+    {
+        let reports = Arc::new(Reports::default());
+        let completions: Weak<dyn Completions> = Arc::downgrade(&reports) as Weak<dyn Completions>;
+        let (tx, rx) = mpsc::unbounded_channel();
+        for id in 1..=5 {
+            tx.send(request(id)).expect("queued");
+        }
+        let (open, gate) = oneshot::channel();
+        let worker = tokio::spawn(run_worker(rx, completions, Backend { gate: Some(gate) }));
+        // Requests 1 and 2 finish at once and are reported before request 3
+        // is done (it waits for the gate).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while reports.0.lock().expect("reports").is_empty() {
+            assert!(std::time::Instant::now() < deadline, "nothing reported");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(*reports.0.lock().expect("reports"), vec![vec![1, 2]]);
+        open.send(()).expect("gate");
+        drop(tx);
+        worker.await.expect("worker");
+        assert_eq!(
+            *reports.0.lock().expect("reports"),
+            vec![vec![1, 2], vec![3, 4, 5]]
+        );
     }
 }

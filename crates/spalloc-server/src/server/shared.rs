@@ -396,6 +396,24 @@ impl crate::bmp::Completions for Shared {
                 .bmp_request_finished(request, result, clock::now())
         });
     }
+
+    fn bmp_requests_done(
+        &self,
+        done: Vec<(
+            crate::core::bmp_request::BmpRequest,
+            Result<(), crate::core::bmp_request::BmpFailure>,
+        )>,
+    ) {
+        self.with(|state| {
+            let now = clock::now();
+            for (request, result) in done {
+                state
+                    .service
+                    .controller
+                    .bmp_request_finished(&request, result, now);
+            }
+        });
+    }
 }
 
 /// The lock around [`State`], and the state file's writer, which commits
