@@ -99,17 +99,31 @@ impl Request {
             Value::Object(obj) => obj,
             other => return Err(RequestError::NotAnObject(json_type_name(&other))),
         };
-        let command = match obj.remove("command") {
+        Request::from_parts(
+            obj.remove("command"),
+            obj.remove("args"),
+            obj.remove("kwargs"),
+        )
+    }
+
+    /// A request from a request object's `command`, `args` and `kwargs`
+    /// values (each `None` if absent), checked for their types.
+    pub fn from_parts(
+        command: Option<Value>,
+        args: Option<Value>,
+        kwargs: Option<Value>,
+    ) -> Result<Request, RequestError> {
+        let command = match command {
             Some(Value::String(s)) => s,
             Some(other) => return Err(RequestError::CommandNotString(json_type_name(&other))),
             None => return Err(RequestError::NoCommand),
         };
-        let args = match obj.remove("args") {
+        let args = match args {
             None => Vec::new(),
             Some(Value::Array(a)) => a,
             Some(other) => return Err(RequestError::ArgsNotList(json_type_name(&other))),
         };
-        let kwargs = match obj.remove("kwargs") {
+        let kwargs = match kwargs {
             None => Map::new(),
             Some(Value::Object(k)) => k,
             Some(other) => return Err(RequestError::KwargsNotObject(json_type_name(&other))),

@@ -122,34 +122,14 @@ pub fn parse(text: &str) -> Result<Request, RequestError> {
         .deserialize_any(TopLevelVisitor)
         .and_then(|top| deserializer.end().map(|()| top))
         .map_err(|e| RequestError::NotJson(e.to_string()))?;
-    let (command, args, kwargs) = match top {
+    match top {
         TopLevel::Object {
             command,
             args,
             kwargs,
-        } => (command, args, kwargs),
-        TopLevel::Other(kind) => return Err(RequestError::NotAnObject(kind)),
-    };
-    let command = match command {
-        Some(Value::String(s)) => s,
-        Some(other) => return Err(RequestError::CommandNotString(json_type_name(&other))),
-        None => return Err(RequestError::NoCommand),
-    };
-    let args = match args {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a,
-        Some(other) => return Err(RequestError::ArgsNotList(json_type_name(&other))),
-    };
-    let kwargs = match kwargs {
-        None => serde_json::Map::new(),
-        Some(Value::Object(k)) => k,
-        Some(other) => return Err(RequestError::KwargsNotObject(json_type_name(&other))),
-    };
-    Ok(Request {
-        command,
-        args,
-        kwargs,
-    })
+        } => Request::from_parts(command, args, kwargs),
+        TopLevel::Other(kind) => Err(RequestError::NotAnObject(kind)),
+    }
 }
 
 #[cfg(test)]
