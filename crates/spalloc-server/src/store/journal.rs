@@ -49,8 +49,9 @@
 //! aside under its own name (see `Store::open`) with a line saying so; so
 //! is a frame whose checksum holds but whose content cannot be read.
 
+use super::mirror::Mirror;
 use super::Synchronous;
-use crate::core::records::RecordChanges;
+use crate::core::records::{RecordChanges, Records};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -169,6 +170,24 @@ pub struct Journal {
     generation: u64,
     /// Reused for encoding.
     buffer: Vec<u8>,
+}
+
+/// `records` (the tables' content, `None` if they hold none) with
+/// `entries` applied over them in order: what tables and journal hold
+/// together.
+pub fn apply_over<'a>(
+    records: Option<Records>,
+    entries: impl IntoIterator<Item = &'a Entry>,
+) -> Option<Records> {
+    let mut entries = entries.into_iter().peekable();
+    if entries.peek().is_none() {
+        return records;
+    }
+    let mut mirror = records.map(Mirror::from_records).unwrap_or_default();
+    for entry in entries {
+        mirror.apply(&entry.changes, entry.all);
+    }
+    Some(mirror.records())
 }
 
 /// The journal files of the state file `state`: beside the file a

@@ -220,16 +220,8 @@ impl Store {
             _lock: lock,
         };
         let (journal, unapplied) = store.apply_journal(&mut damage)?;
-        let (mut records, bad_rows) = store.read().map_err(sqlite)?;
-        if !unapplied.is_empty() {
-            let mut mirror = records
-                .map(mirror::Mirror::from_records)
-                .unwrap_or_default();
-            for entry in &unapplied {
-                mirror.apply(&entry.changes, entry.all);
-            }
-            records = Some(mirror.records());
-        }
+        let (records, bad_rows) = store.read().map_err(sqlite)?;
+        let records = journal::apply_over(records, &unapplied);
         if !bad_rows.is_empty() {
             let copy = copy_aside(path);
             damage.push(format!(

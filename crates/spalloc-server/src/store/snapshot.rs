@@ -10,7 +10,6 @@
 //! entries the view needs may have left the journal, so it reads again.
 
 use super::journal::Journal;
-use super::mirror::Mirror;
 use crate::core::records::Records;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -38,15 +37,8 @@ pub fn read(path: &Path) -> Result<(Option<Records>, Vec<String>), String> {
         for (file, what) in &journal.damaged {
             bad.push(format!("{}: {what}", file.display()));
         }
-        let fresh: Vec<_> = journal.entries.iter().filter(|e| e.seq > applied).collect();
-        if fresh.is_empty() {
-            return Ok((records, bad));
-        }
-        let mut mirror = records.map(Mirror::from_records).unwrap_or_default();
-        for entry in fresh {
-            mirror.apply(&entry.changes, entry.all);
-        }
-        return Ok((Some(mirror.records()), bad));
+        let fresh = journal.entries.iter().filter(|e| e.seq > applied);
+        return Ok((super::journal::apply_over(records, fresh), bad));
     }
     Err(format!(
         "{}: changing too fast to read a consistent view; try again",
