@@ -60,13 +60,14 @@ pub async fn run_worker(
     mut backend: impl CarryOut,
 ) {
     let mut done = Vec::new();
+    let no_wake = std::task::Waker::from(Arc::new(NoWake));
     while let Some(first) = inbox.recv().await {
         let mut next = Some(first);
         while let Some(request) = next.take() {
             let started = std::time::Instant::now();
             let result = {
                 let mut work = std::pin::pin!(backend.carry_out(&request));
-                match poll_once(work.as_mut()) {
+                match poll_once(work.as_mut(), &no_wake) {
                     Some(result) => result,
                     None => {
                         if !report(&completions, &mut done) {
@@ -113,10 +114,13 @@ impl std::task::Wake for NoWake {
     fn wake(self: Arc<Self>) {}
 }
 
-/// Polls `work` once: its output if it finished without waiting.
-fn poll_once<F: Future>(work: std::pin::Pin<&mut F>) -> Option<F::Output> {
-    let waker = std::task::Waker::from(Arc::new(NoWake));
-    let mut context = std::task::Context::from_waker(&waker);
+/// Polls `work` once with `waker` (a [`NoWake`]): its output if it
+/// finished without waiting.
+fn poll_once<F: Future>(
+    work: std::pin::Pin<&mut F>,
+    waker: &std::task::Waker,
+) -> Option<F::Output> {
+    let mut context = std::task::Context::from_waker(waker);
     match work.poll(&mut context) {
         std::task::Poll::Ready(output) => Some(output),
         std::task::Poll::Pending => None,
