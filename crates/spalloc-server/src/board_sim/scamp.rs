@@ -181,16 +181,10 @@ mod tests {
     use crate::bmp::scp::packet::{Reply, VersionInfo};
     use proptest::prelude::*;
 
-    /// An SCP request as SpiNNMan sends it.
+    /// An SCP request to chip (0, 0) as SpiNNMan sends it (the encoder
+    /// the server's memory reads and writes use).
     fn request(command: u16, seq: u16, args: [u32; 3], data: &[u8]) -> Vec<u8> {
-        let mut out = vec![0, 0, 0x87, 0xff, 0x00, 0xff, 0, 0, 0, 0];
-        out.extend_from_slice(&command.to_le_bytes());
-        out.extend_from_slice(&seq.to_le_bytes());
-        for a in args {
-            out.extend_from_slice(&a.to_le_bytes());
-        }
-        out.extend_from_slice(data);
-        out
+        crate::http::board_io::packet((0, 0), command, seq, args, data)
     }
 
     #[test]

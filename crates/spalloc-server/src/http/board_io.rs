@@ -134,7 +134,13 @@ async fn exchange(
 }
 
 /// An SCP request to SC&MP on chip `(x, y)`, core 0, port 0.
-fn packet(chip: (u32, u32), command: u16, seq: u16, args: [u32; 3], data: &[u8]) -> Vec<u8> {
+pub(crate) fn packet(
+    chip: (u32, u32),
+    command: u16,
+    seq: u16,
+    args: [u32; 3],
+    data: &[u8],
+) -> Vec<u8> {
     let (x, y) = chip;
     let mut out = Vec::with_capacity(26 + data.len());
     // Padding; flags (reply expected), tag, destination port/core,
