@@ -78,6 +78,21 @@ impl Setup {
             Err(refusal) => refusal,
         }
     }
+
+    /// Starts the server, expecting it to refuse for a permission naming
+    /// `named`, and to leave every file of the state directory as it was;
+    /// returns the refusal.
+    fn refusal_leaving_all_as_it_was(&self, named: &Path) -> Refusal {
+        let before = snapshot(&self.state_dir);
+        let refusal = self.refusal();
+        assert_refused(&refusal, named, "Permission denied");
+        assert_eq!(
+            snapshot(&self.state_dir),
+            before,
+            "nothing is moved aside or changed"
+        );
+        refusal
+    }
 }
 
 impl Drop for Setup {
@@ -225,14 +240,7 @@ fn a_state_file_the_server_cannot_write_refuses_start_up_naming_it_and_is_left_a
     }
     for fault in faults {
         fault.take(&setup.state);
-        let before = snapshot(&setup.state_dir);
-        let refusal = setup.refusal();
-        assert_refused(&refusal, &setup.state, "Permission denied");
-        assert_eq!(
-            snapshot(&setup.state_dir),
-            before,
-            "{fault:?}: nothing is moved aside or changed"
-        );
+        setup.refusal_leaving_all_as_it_was(&setup.state);
         fault.mend(&setup.state);
         let server = setup.start();
         jobs.carry_on(&server);
@@ -245,14 +253,7 @@ fn a_state_file_the_server_cannot_read_refuses_start_up_and_job_ids_carry_on_onc
     let setup = Setup::new("unreadable");
     let mut jobs = Jobs::made_on(&setup, false);
     set_mode(&setup.state, 0o000);
-    let before = snapshot(&setup.state_dir);
-    let refusal = setup.refusal();
-    assert_refused(&refusal, &setup.state, "Permission denied");
-    assert_eq!(
-        snapshot(&setup.state_dir),
-        before,
-        "nothing is moved aside or changed"
-    );
+    setup.refusal_leaving_all_as_it_was(&setup.state);
     set_mode(&setup.state, 0o644);
     let server = setup.start();
     jobs.carry_on(&server);
@@ -303,11 +304,8 @@ fn a_read_only_directory_holding_the_state_file_keeps_durable_state_or_refuses_w
         std::fs::remove_file(setup.state_dir.join(name)).expect("remove");
     }
     set_mode(&setup.state_dir, 0o555);
-    let before = snapshot(&setup.state_dir);
-    let refusal = setup.refusal();
-    assert_refused(&refusal, &setup.state_dir, "Permission denied");
+    let refusal = setup.refusal_leaving_all_as_it_was(&setup.state_dir);
     assert!(refusal.log.contains("state.sqlite-shm"), "{}", refusal.log);
-    assert_eq!(snapshot(&setup.state_dir), before, "nothing changed");
     set_mode(&setup.state_dir, 0o755);
     let server = setup.start();
     jobs.carry_on(&server);
