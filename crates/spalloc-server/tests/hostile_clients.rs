@@ -27,6 +27,34 @@ fn read_replies(reader: &mut impl BufRead, n: usize) -> Vec<Value> {
     replies
 }
 
+/// Sends `n` creates of jobs no machine can run in one pipelined burst,
+/// reads nothing for `behind`, then checks every reply: each a new job ID
+/// (each create is a change: created, then cancelled), one more than the
+/// last, so any reply lost, doubled or out of order shows.
+fn pipelined_creates_come_back_in_order(
+    server: &spalloc_server::RunningServer,
+    n: usize,
+    behind: Duration,
+) {
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let line = b"{\"command\": \"create_job\", \"args\": [], \"kwargs\": \
+                 {\"owner\": \"p\", \"machine\": \"nowhere\", \"keepalive\": null}}\n";
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&line.repeat(n)).unwrap());
+    std::thread::sleep(behind);
+    let mut reader = BufReader::new(stream);
+    let replies = read_replies(&mut reader, n);
+    sender.join().unwrap();
+    let ids: Vec<u64> = replies
+        .iter()
+        .filter_map(|r| r["return"].as_u64())
+        .collect();
+    assert_eq!(ids, (1..=n as u64).collect::<Vec<_>>());
+}
+
 #[test]
 fn a_client_that_pipelines_4097_lines_in_one_write_gets_every_reply() {
     // The reproduction: more lines in one write than a client's queue holds.
@@ -82,27 +110,8 @@ fn a_client_that_sends_far_faster_than_it_reads_is_slowed_down_not_cut_off() {
 #[test]
 fn a_client_that_pipelines_10000_changes_without_reading_gets_every_reply_in_order() {
     let server = start(small_config("", ""));
-    let stream = TcpStream::connect(server.local_addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    // Jobs no machine can run: each reply is a new job ID, one more than the
-    // last, so any reply lost, doubled or out of order shows.
-    const N: usize = 10_000;
-    let line = b"{\"command\": \"create_job\", \"args\": [], \"kwargs\": \
-                 {\"owner\": \"p\", \"machine\": \"nowhere\", \"keepalive\": null}}\n";
-    let mut writer = stream.try_clone().unwrap();
-    let sender = std::thread::spawn(move || writer.write_all(&line.repeat(N)).unwrap());
     // Fall well behind before reading anything.
-    std::thread::sleep(Duration::from_millis(300));
-    let mut reader = BufReader::new(stream);
-    let replies = read_replies(&mut reader, N);
-    sender.join().unwrap();
-    let ids: Vec<u64> = replies
-        .iter()
-        .filter_map(|r| r["return"].as_u64())
-        .collect();
-    assert_eq!(ids, (1..=N as u64).collect::<Vec<_>>());
+    pipelined_creates_come_back_in_order(&server, 10_000, Duration::from_millis(300));
 }
 
 #[test]
@@ -315,24 +324,7 @@ fn a_client_pipelining_changes_gets_every_reply_while_they_wait_for_the_state_fi
     let mut config = small_config("", "[store]\nsynchronous = \"full\"");
     config.state_file = Some(dir.join("state.sqlite"));
     let server = start(config);
-    let stream = TcpStream::connect(server.local_addr()).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    // Jobs no machine can run: each is a change (created, then cancelled).
-    const N: usize = 20_000;
-    let line = b"{\"command\": \"create_job\", \"args\": [], \"kwargs\": \
-                 {\"owner\": \"p\", \"machine\": \"nowhere\", \"keepalive\": null}}\n";
-    let mut writer = stream.try_clone().unwrap();
-    let sender = std::thread::spawn(move || writer.write_all(&line.repeat(N)).unwrap());
-    let mut reader = BufReader::new(stream);
-    let replies = read_replies(&mut reader, N);
-    sender.join().unwrap();
-    let ids: Vec<u64> = replies
-        .iter()
-        .filter_map(|r| r["return"].as_u64())
-        .collect();
-    assert_eq!(ids, (1..=N as u64).collect::<Vec<_>>());
+    pipelined_creates_come_back_in_order(&server, 20_000, Duration::ZERO);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
