@@ -70,16 +70,16 @@ fn legacy_spalloc(home: &Path, server: &RunningServer) -> Command {
     command
 }
 
-/// The text with every `Job <digits>` made `Job N`.
-fn mask_job_ids(text: &str) -> String {
+/// The text with the digits after every `prefix` replaced by `mask`.
+fn mask_number_after(text: &str, prefix: &str, mask: char) -> String {
     let mut out = String::new();
     let mut rest = text;
-    while let Some(at) = rest.find("Job ") {
-        out.push_str(&rest[..at + 4]);
-        rest = &rest[at + 4..];
+    while let Some(at) = rest.find(prefix) {
+        out.push_str(&rest[..at + prefix.len()]);
+        rest = &rest[at + prefix.len()..];
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
         if digits > 0 {
-            out.push('N');
+            out.push(mask);
         }
         rest = &rest[digits..];
     }
@@ -87,20 +87,15 @@ fn mask_job_ids(text: &str) -> String {
     out
 }
 
+/// The text with every `Job <digits>` made `Job N`.
+fn mask_job_ids(text: &str) -> String {
+    mask_number_after(text, "Job ", 'N')
+}
+
 /// The text with the last part of every board address (`127.0.1.N`)
 /// masked: which free board a job gets is the allocator's choice.
 fn mask_board_addresses(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("127.0.1.") {
-        out.push_str(&rest[..at + 8]);
-        rest = &rest[at + 8..];
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        out.push('B');
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
+    mask_number_after(text, "127.0.1.", 'B')
 }
 
 /// The live (not destroyed) jobs of the server.
