@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use spalloc::v2::{Client, CreateJob, Credentials};
+use spalloc::v2::{Client, CreateJob, Credentials, Job};
 use spalloc::{Allocation, JobOptions, ProtocolClient};
 use spalloc_server::RunningServer;
 use std::time::Duration;
@@ -23,16 +23,22 @@ fn server_with(tail: &str) -> RunningServer {
     support::v2::start(support::v2::config(0, "", 0.02, tail))
 }
 
-#[test]
-fn spalloc_ps_history_lists_finished_jobs_with_board_seconds_over_both_protocols() {
-    let server = server();
-    let alice = Client::builder(url(&server))
+/// A one-board job of alice's over v2, once it is ready.
+fn alices_ready_board(server: &RunningServer) -> Job {
+    let alice = Client::builder(url(server))
         .credentials(Credentials::password("alice", "ecila"))
         .build()
         .expect("client");
     let job = alice.create_job(&CreateJob::boards(1)).expect("create");
     job.wait_until_ready(Some(Duration::from_secs(60)))
         .expect("ready");
+    job
+}
+
+#[test]
+fn spalloc_ps_history_lists_finished_jobs_with_board_seconds_over_both_protocols() {
+    let server = server();
+    let job = alices_ready_board(&server);
     let v2_id = job.id();
     job.destroy(Some("finished")).expect("destroy");
     let legacy = ProtocolClient::new("127.0.0.1", server.local_addr().port());
@@ -106,13 +112,7 @@ fn spalloc_ps_history_lists_finished_jobs_with_board_seconds_over_both_protocols
 fn spalloc_job_shows_the_quota_warning_of_a_running_job_over_both_protocols() {
     // A budget far from spent, but a warning horizon beyond it.
     let server = server_with("[quota]\nwarning_seconds = 1e12\n[quota.groups]\ntesters = 1e9");
-    let alice = Client::builder(url(&server))
-        .credentials(Credentials::password("alice", "ecila"))
-        .build()
-        .expect("client");
-    let job = alice.create_job(&CreateJob::boards(1)).expect("create");
-    job.wait_until_ready(Some(Duration::from_secs(60)))
-        .expect("ready");
+    let job = alices_ready_board(&server);
     let id = job.id().to_string();
     let home = tempfile::tempdir().expect("temp dir");
     let path = home.path().to_path_buf();
