@@ -290,15 +290,18 @@ impl Store {
                 "applying the change journal left by the last run"
             );
         }
+        // Numbering carries on from the highest number ever used.
         self.journal_seq = last;
-        // Written even with nothing fresh, so that numbering carries on
-        // from the highest number ever used.
+        if fresh.is_empty() {
+            journal.clear().map_err(io)?;
+            return Ok((journal, Vec::new()));
+        }
         match self.commit_through(&fresh, Some(last)) {
             Ok(()) => {
                 journal.clear().map_err(io)?;
                 Ok((journal, Vec::new()))
             }
-            Err(e) if !fresh.is_empty() => {
+            Err(e) => {
                 // A full disk, say: the journal keeps them, the server
                 // starts from tables and journal together, and the writer's
                 // applier tries again (the server recovers by itself when
@@ -317,7 +320,6 @@ impl Store {
                     .collect();
                 Ok((journal, unapplied))
             }
-            Err(e) => Err(io(std::io::Error::other(e))),
         }
     }
 
