@@ -3,7 +3,6 @@
 use super::args::{as_job_id, bounded, optional, python_str, required};
 use super::reply::JobStateReply;
 use super::{create_job, to_value, Call};
-use crate::core::controller::Controller;
 use serde_json::Value;
 use spalloc_protocol::JobMachineInfo;
 
@@ -38,11 +37,8 @@ pub fn keepalive(mut call: Call) -> Result<Value, String> {
 
 /// `get_job_state(job_id)`; also a keepalive.
 ///
-/// A queued job's reply has two keys the reference does not send:
-/// `queue_position` (1 = head of its machine's queue; 0 if it is in no
-/// queue) and `queue_reason` (why it waits, in words); see
-/// [`add_queue_status`]. The Python clients read the keys they know and
-/// ignore the rest.
+/// The reply adds this server's keys to the reference's (a queued job's
+/// place and reason, a quota warning): see [`super::reply::JobExtras`].
 pub fn state(mut call: Call) -> Result<JobStateReply, String> {
     let Some(id) = job_id(&mut call, "get_job_state")? else {
         return Ok(JobStateReply::unknown());
@@ -51,19 +47,6 @@ pub fn state(mut call: Call) -> Result<JobStateReply, String> {
     let controller = &mut call.service.controller;
     let record = controller.get_job_state(id, host.as_deref(), call.now);
     Ok(JobStateReply::new(controller, id, record, call.now))
-}
-
-/// Adds `queue_position` and `queue_reason` to a job's record (a state
-/// reply or a `list_jobs` entry) when the job is queued; other records keep
-/// exactly the reference's keys. One place, so both replies say the same.
-pub(super) fn add_queue_status(controller: &Controller, id: u64, record: &mut Value) {
-    if let (Some(status), Value::Object(map)) = (controller.queue_status(id), record) {
-        map.insert("queue_position".into(), Value::from(status.position));
-        map.insert(
-            "queue_reason".into(),
-            Value::from(status.reason.to_string()),
-        );
-    }
 }
 
 /// `get_job_machine_info(job_id)`; also a keepalive.

@@ -1,5 +1,6 @@
 //! Commands that report on the whole server.
 
+use super::reply::JobExtras;
 use super::{to_value, Call};
 use serde_json::Value;
 
@@ -27,8 +28,7 @@ pub fn list_jobs(mut call: Call) -> Result<Value, String> {
     if let Value::Array(entries) = &mut value {
         for entry in entries {
             if let Some(id) = entry.get("job_id").and_then(Value::as_u64) {
-                super::job::add_queue_status(controller, id, entry);
-                super::usage::add_quota_warning(controller, id, call.now, entry);
+                JobExtras::of(controller, id, call.now).add_to(entry);
             }
         }
     }

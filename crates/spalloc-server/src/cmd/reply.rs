@@ -22,13 +22,23 @@ pub enum Reply {
 }
 
 /// `get_job_state`'s answer: the reference's record, then this server's
-/// extensions, each only when it applies (the Python clients read the keys
-/// they know and ignore the rest).
+/// extensions ([`JobExtras`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobStateReply {
     /// The reference's keys.
     #[serde(flatten)]
     pub record: JobStateRecord,
+    /// This server's keys, each only when it applies.
+    #[serde(flatten)]
+    pub extras: JobExtras,
+}
+
+/// The keys this server adds to a job's record (a `get_job_state` reply or
+/// a `list_jobs` entry), each only when it applies, so that other records
+/// keep exactly the reference's keys (the Python clients read the keys
+/// they know and ignore the rest). One place, so both replies say the same.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JobExtras {
     /// A queued job's place in its machine's queue (1 = head; 0 if it is
     /// in no queue).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,14 +54,12 @@ pub struct JobStateReply {
     pub quota_seconds_left: Option<f64>,
 }
 
-impl JobStateReply {
-    /// Job `id`'s `record`, with its queue status and quota warning at
-    /// `now`.
-    pub fn new(controller: &Controller, id: u64, record: JobStateRecord, now: f64) -> Self {
+impl JobExtras {
+    /// Job `id`'s queue status and quota warning at `now`.
+    pub fn of(controller: &Controller, id: u64, now: f64) -> Self {
         let queue = controller.queue_status(id);
         let quota = controller.quota_warning(id, now);
-        JobStateReply {
-            record,
+        JobExtras {
             queue_position: queue.as_ref().map(|s| s.position),
             queue_reason: queue.map(|s| s.reason.to_string()),
             quota_seconds_left: quota.as_ref().map(|w| w.seconds_left.floor()),
@@ -59,14 +67,30 @@ impl JobStateReply {
         }
     }
 
+    /// Adds the keys that apply to `record`, a JSON object.
+    pub fn add_to(self, record: &mut Value) {
+        if let (Ok(Value::Object(extras)), Value::Object(map)) =
+            (serde_json::to_value(self), record)
+        {
+            map.extend(extras);
+        }
+    }
+}
+
+impl JobStateReply {
+    /// Job `id`'s `record`, with its extensions at `now`.
+    pub fn new(controller: &Controller, id: u64, record: JobStateRecord, now: f64) -> Self {
+        JobStateReply {
+            record,
+            extras: JobExtras::of(controller, id, now),
+        }
+    }
+
     /// The answer for an ID no job has.
     pub fn unknown() -> Self {
         JobStateReply {
             record: JobStateRecord::unknown(),
-            queue_position: None,
-            queue_reason: None,
-            quota_warning: None,
-            quota_seconds_left: None,
+            extras: JobExtras::default(),
         }
     }
 }
@@ -101,10 +125,12 @@ mod tests {
                 power: None,
                 ..record.clone()
             },
-            queue_position: Some(3),
-            queue_reason: Some("waiting for 2 boards".into()),
-            quota_warning: Some("group g has 10 s left".into()),
-            quota_seconds_left: Some(10.0),
+            extras: JobExtras {
+                queue_position: Some(3),
+                queue_reason: Some("waiting for 2 boards".into()),
+                quota_warning: Some("group g has 10 s left".into()),
+                quota_seconds_left: Some(10.0),
+            },
         };
         let plain = JobStateReply {
             record,

@@ -101,16 +101,3 @@ fn report_json(controller: &Controller, report: &UsageReport, now: f64) -> Value
         "groups": groups,
     })
 }
-
-/// Adds `quota_warning` (in words) and `quota_seconds_left` to a job's
-/// record (a state reply or a `list_jobs` entry) while its group's quota is
-/// about to run out; other records keep exactly the reference's keys.
-pub(super) fn add_quota_warning(controller: &Controller, id: u64, now: f64, record: &mut Value) {
-    if let (Some(warning), Value::Object(map)) = (controller.quota_warning(id, now), record) {
-        map.insert("quota_warning".into(), Value::from(warning.message()));
-        map.insert(
-            "quota_seconds_left".into(),
-            Value::from(warning.seconds_left.floor()),
-        );
-    }
-}
