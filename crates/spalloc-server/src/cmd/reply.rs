@@ -69,6 +69,9 @@ impl JobExtras {
 
     /// Adds the keys that apply to `record`, a JSON object.
     pub fn add_to(self, record: &mut Value) {
+        if self == JobExtras::default() {
+            return; // most jobs: nothing to add (list_jobs calls this per job)
+        }
         if let (Ok(Value::Object(extras)), Value::Object(map)) =
             (serde_json::to_value(self), record)
         {
