@@ -15,11 +15,17 @@ if command -v rustup >/dev/null 2>&1; then
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 fi
 
+# Free space where the builds go, printed between stages: a full disk shows up as a linker
+# crash (SIGBUS), so the log should say how much room each stage left.
+disk_left() { df -h "${CARGO_TARGET_DIR:-target}" 2>/dev/null | awk 'NR == 2 { print "   (disk: " $4 " free)" }'; }
+mkdir -p "${CARGO_TARGET_DIR:-target}"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
+disk_left
 cargo test --workspace --locked
 # ---- Installing the tools: scripts/install.sh, and the Python wheel (packaging/python) --------
 # install.sh into a temporary prefix (binaries, man pages, completions). Then the wheel: built
@@ -27,6 +33,7 @@ cargo test --workspace --locked
 # `spalloc --version` run from there. Debug builds reusing the cargo target dir above, so this
 # adds seconds, not a release build. SPALLOC_SKIP_WHEEL=1 skips the wheel (e.g. offline).
 echo "== scripts/install.sh"
+disk_left
 install_tmp="$(mktemp -d)"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
   scripts/install.sh --prefix "$install_tmp" --debug >/dev/null 2>&1 ||
@@ -41,6 +48,7 @@ if [ "${SPALLOC_SKIP_WHEEL:-}" = 1 ]; then
   echo "== python wheel skipped (SPALLOC_SKIP_WHEEL=1)"
 else
   echo "== python wheel"
+  disk_left
   wheel_tmp="$(mktemp -d)"
   python3 -m venv "$wheel_tmp/build"
   "$wheel_tmp/build/bin/pip" install --quiet "maturin>=1.5,<2"
@@ -64,6 +72,7 @@ if [ "${SPALLOC_SKIP_BROWSER:-}" = 1 ]; then
   echo "== web/test/browser.sh skipped (SPALLOC_SKIP_BROWSER=1)"
 else
   echo "== web/test/browser.sh"
+  disk_left
   bash web/test/browser.sh
 fi
 # --- end of the web dashboard block
@@ -74,5 +83,8 @@ if [ "${SPALLOC_SKIP_COMPAT:-}" = 1 ]; then
   echo "== compat/run.sh skipped (SPALLOC_SKIP_COMPAT=1)"
 else
   echo "== compat/run.sh"
+  disk_left
   bash compat/run.sh
 fi
+echo "== done"
+disk_left
