@@ -25,6 +25,17 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+/// The tokio worker threads a server runs on unless told otherwise. Measured
+/// on a 2-core host (BENCHMARKS.md, issue 11): with 16 clients, one worker
+/// costs 4.6–4.9 µs of server CPU per `get_job_state` against 5.4–6.3 µs for
+/// two, at the same throughput, and no slower on job cycles, the 1,000-job
+/// queue or the v2 API. The service is behind one lock, so a second worker
+/// adds no parallel work, only the wake-ups of a thread parked between
+/// requests. Blocking work does not hold it up: password checks run on the
+/// blocking pool and a `synchronous = "full"` commit hands the worker's
+/// place to another thread while it flushes (`block_in_place`).
+pub const DEFAULT_WORKER_THREADS: u16 = 1;
+
 /// The address to bind for a configuration (`""` means every interface).
 pub fn bind_address(config: &ServerConfig) -> String {
     let ip = if config.ip.is_empty() {
@@ -381,7 +392,7 @@ impl RunningServer {
         let accounts = open_accounts(&config)?;
         let server_accounts = accounts.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(usize::from(DEFAULT_WORKER_THREADS))
             .thread_name("spalloc-server")
             .enable_all()
             .build()?;
