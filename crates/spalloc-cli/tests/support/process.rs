@@ -9,6 +9,10 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long [`Running::wait_exit`] waits, after the tool exited, for its
+/// pipes to be read to the end.
+const PIPE_DRAIN: Duration = Duration::from_secs(5);
+
 /// Which of the tool's standard streams are the terminal; the others are
 /// pipes (stdin: `/dev/null`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,11 +172,17 @@ impl Running {
     }
 
     /// Waits (at most [`PATIENCE`]) for the tool to exit; its exit status,
-    /// or 128 + the signal number if a signal ended it.
+    /// or 128 + the signal number if a signal ended it. Once it has exited,
+    /// also waits (briefly) for the capturing threads to read the last of its
+    /// piped output, so that [`Running::stderr_text`] then holds all of it.
     pub fn wait_exit(&mut self) -> i32 {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for the tool") {
+                for pipe in [&self.stdout, &self.stderr].into_iter().flatten() {
+                    // A grandchild may hold the pipe open: do not wait for it long.
+                    pipe.wait_for_end_within(PIPE_DRAIN);
+                }
                 return exit_code(status);
             }
             if Instant::now() >= deadline {

@@ -97,7 +97,13 @@ impl Transcript {
     /// Waits until the stream ends (the tool exited and nothing else holds
     /// it open), or at most [`PATIENCE`]; returns the text either way.
     pub fn wait_for_end(&self) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_for_end_within(PATIENCE)
+    }
+
+    /// Waits until the stream ends, or at most `patience`; returns the text
+    /// either way.
+    pub fn wait_for_end_within(&self, patience: Duration) -> String {
+        let deadline = Instant::now() + patience;
         let (lock, changed) = &*self.shared;
         let mut collected = lock_collected(lock);
         while !collected.ended {
