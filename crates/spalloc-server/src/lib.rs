@@ -38,6 +38,7 @@ pub mod cmd;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod machine_cli;
 pub mod metrics;
 pub mod proxy;
 pub mod rest;

@@ -60,7 +60,8 @@ struct Args {
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     worker_threads: u16,
     /// Instead of serving, manage accounts (`user add|list|passwd|...`) or
-    /// boards (`board reports|out-of-service|in-service`).
+    /// boards (`board reports|out-of-service|in-service`), or convert
+    /// allocserv's machine definitions (`machine import DEFS.json`).
     #[command(subcommand)]
     command: Option<spalloc_server::user_cli::Command>,
 }

@@ -25,6 +25,9 @@ pub enum Command {
     /// service or return them (kept in the state file).
     #[command(subcommand)]
     Board(crate::board_cli::BoardCommand),
+    /// Bring machine definitions from allocserv (`machine import DEFS.json`).
+    #[command(subcommand)]
+    Machine(crate::machine_cli::MachineCommand),
 }
 
 /// Which state file holds the accounts.
@@ -153,6 +156,7 @@ pub fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::User(command) => run_user(command),
         Command::Board(command) => crate::board_cli::run_board(command),
+        Command::Machine(command) => crate::machine_cli::run_machine(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -97,6 +97,7 @@
 //! bmp = "scp"
 //! ```
 
+pub mod allocserv_json;
 pub mod board_layout;
 pub mod http;
 pub mod ip_scheme;
