@@ -9,7 +9,9 @@
 //!   numeric ID (names are unique here, and the listings return the links);
 //!   the records therefore carry no `user-id`, `group-id` or member `id`;
 //! * `POST /import` answers 501: machines come from the configuration
-//!   file, reloaded with SIGHUP, so that the file stays the one truth;
+//!   file, reloaded with SIGHUP, so that the file stays the one truth (the
+//!   message names `spalloc-server machine import`, which turns the JSON
+//!   allocserv takes here into that file);
 //! * a user cannot be renamed (jobs record their owner by name), groups
 //!   have no quota, and only READER, USER and ADMIN trust levels exist;
 //! * what allocserv silently ignores is refused with a 400 saying why: an
@@ -47,7 +49,8 @@ pub fn import(method: route::Method) -> Outcome {
         _ => Err(Failure {
             status: 501,
             message: "this server does not import machine definitions over HTTP: machines are \
-                      defined in its configuration file; edit it and send the server SIGHUP"
+                      defined in its configuration file; edit it and send the server SIGHUP \
+                      (`spalloc-server machine import FILE.json` prints this JSON as that file)"
                 .into(),
         }),
     }

@@ -271,6 +271,7 @@ fn import_is_explained_not_done() {
         .on_service(&mut s);
     assert_eq!(reply.status, 501);
     assert!(text(&reply).contains("configuration file"));
+    assert!(text(&reply).contains("spalloc-server machine import"));
 }
 
 #[test]
