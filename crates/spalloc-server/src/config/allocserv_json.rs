@@ -21,7 +21,8 @@
 //! * BMP and board addresses must be IPv4 addresses, as allocserv's
 //!   `@IPAddress` requires;
 //! * `width` and `height` are from 1 to 21 triads, allocserv's limits (which
-//!   also bound the work of checking a hostile file);
+//!   also bound the work of checking a hostile file, with
+//!   [`MAX_BOARD_POSITIONS`] for all the machines together);
 //! * a machine with exactly one board has depth 1 in allocserv: the two
 //!   other boards of its triad do not exist. It becomes `single_board = true`
 //!   when its board is the usual one ((0, 0, 0) at cabinet 0, frame 0,
@@ -50,6 +51,12 @@ use thiserror::Error;
 /// allocserv's limit on a machine's width and height, in triads
 /// (`@ValidTriadWidth`, `@ValidTriadHeight`).
 pub const MAX_TRIADS: u32 = 21;
+
+/// The most board positions (3 x width x height, dead or alive) of all the
+/// machines together. SpiNNaker1M, the largest machine, has 1200; the cap
+/// keeps a hostile file of many one-board machines, each spread over 21 x 21
+/// triads (every other position written out dead), from making gigabytes.
+pub const MAX_BOARD_POSITIONS: u64 = 50_000;
 
 /// Why a definition file could not be converted. The message names the
 /// machine, the field and the key at fault, or is the validator's.
@@ -265,7 +272,8 @@ impl MachineDefinition {
         self.keyed(field, names, map)
     }
 
-    fn parse(&self) -> Result<ParsedMachine, ImportError> {
+    /// Refuses a size allocserv refuses; returns the board positions.
+    fn board_positions(&self) -> Result<u64, ImportError> {
         for (field, value) in [("width", self.width), ("height", self.height)] {
             if !(1..=MAX_TRIADS).contains(&value) {
                 return Err(self.fault(
@@ -275,6 +283,11 @@ impl MachineDefinition {
                 ));
             }
         }
+        Ok(3 * u64::from(self.width) * u64::from(self.height))
+    }
+
+    fn parse(&self) -> Result<ParsedMachine, ImportError> {
+        self.board_positions()?;
         let triad = ["x", "y", "z"];
         let locations = self
             .keyed("board-locations", triad, &self.board_locations)?
@@ -454,6 +467,16 @@ impl Definitions {
     /// puts a whole array on one line (a 1200-board machine's locations on
     /// one line) or, "pretty", every number on its own line.
     pub fn to_toml(&self, boards: Boards, header: &str) -> Result<String, ImportError> {
+        let mut positions = 0;
+        for machine in &self.machines {
+            positions += machine.board_positions()?;
+        }
+        if positions > MAX_BOARD_POSITIONS {
+            return Err(ImportError(format!(
+                "the machines have {positions} board positions in all; more than \
+                 {MAX_BOARD_POSITIONS} is not a SpiNNaker installation"
+            )));
+        }
         let tables = self
             .machines
             .iter()
@@ -735,6 +758,25 @@ mod tests {
         let huge = one_triad("m", "").replace("\"width\": 1", "\"width\": 4000000000");
         let e = error(&huge);
         assert!(e.contains("machine 'm': width is 4000000000"), "{e}");
+    }
+
+    #[test]
+    fn many_machines_spread_over_many_triads_are_refused_before_any_is_written() {
+        let machine = r#"{"name": "NAME", "width": 21, "height": 21,
+            "board-locations": {"[x:20,y:20,z:2]": {"c": 0, "f": 0, "b": 0}},
+            "bmp-ips": {"[c:0,f:0]": "10.0.0.0"}, "spinnaker-ips": {"[x:20,y:20,z:2]": "10.0.0.1"}}"#;
+        let one = convert(
+            format!(r#"{{"machines": [{}]}}"#, machine.replace("NAME", "m")).as_bytes(),
+            "x.json",
+            Boards::Real,
+        )
+        .unwrap();
+        assert_eq!(one.matches("\n    [").count(), 3 * 21 * 21 - 1 + 3, "{one}");
+        let machines: Vec<String> = (0..40)
+            .map(|i| machine.replace("NAME", &format!("m{i}")))
+            .collect();
+        let e = error(&format!(r#"{{"machines": [{}]}}"#, machines.join(",")));
+        assert!(e.contains("52920 board positions in all"), "{e}");
     }
 
     #[test]
