@@ -250,3 +250,22 @@ fn a_file_that_is_not_json_is_reported_in_one_line_with_nothing_printed() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_file_too_large_to_be_machine_definitions_is_refused() {
+    let dir = temp_dir("allocserv-huge");
+    let file = dir.join("defs.json");
+    // Sparse: no disk is used for it.
+    std::fs::File::create(&file)
+        .and_then(|f| f.set_len(spalloc_server::machine_cli::MAX_DEFINITION_BYTES + 1))
+        .expect("a large file");
+    let out = import(&file, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is larger than 16 MiB: not a machine definition file"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
