@@ -44,5 +44,6 @@ pub mod retired;
 pub mod scheduler;
 pub mod tombstone;
 pub mod usage;
+pub mod usage_history;
 pub mod watch;
 pub mod where_is;

@@ -24,8 +24,8 @@
 //! **History.** When a job ends its [`UsageRecord`] is written to the state
 //! file's `usage_history` table in the same commit as the job's end; rows
 //! are never pruned (unlike `max_retired_jobs`), and every row is held in
-//! memory (about 200 bytes a job) so that totals and quotas need no disk
-//! reads. A running job's usage so far is computed on demand.
+//! memory (64 bytes a job, its strings kept once: [`UsageHistory`]) so that
+//! totals and quotas need no disk reads. A running job's usage so far is computed on demand.
 //!
 //! **Quotas** (`[quota.groups]` in the configuration: board-seconds per
 //! group; a group not listed is unlimited). A group's quota is a budget over
@@ -42,6 +42,7 @@
 
 use crate::core::controller::Controller;
 use crate::core::job::{Job, JobSpec};
+use crate::core::usage_history::UsageHistory;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -289,7 +290,7 @@ pub struct UsageReport {
 pub struct UsageBook {
     settings: QuotaSettings,
     /// Finished jobs' usage by job ID.
-    history: BTreeMap<u64, UsageRecord>,
+    history: UsageHistory,
     /// Each group's finished jobs' board-seconds.
     finished_by_group: BTreeMap<String, f64>,
     /// Jobs finished since the last [`UsageBook::take_unsaved`].
@@ -299,12 +300,12 @@ pub struct UsageBook {
 impl UsageBook {
     /// Records a finished job (a job already recorded is replaced).
     fn finish(&mut self, record: UsageRecord) {
-        self.add(record.clone());
+        self.add(&record);
         self.unsaved.push(record.job_id);
     }
 
-    fn add(&mut self, record: UsageRecord) {
-        if let Some(old) = self.history.insert(record.job_id, record.clone()) {
+    fn add(&mut self, record: &UsageRecord) {
+        if let Some(old) = self.history.insert(record) {
             if let Some(g) = &old.group {
                 *self.finished_by_group.entry(g.clone()).or_default() -= old.board_seconds;
             }
@@ -316,14 +317,14 @@ impl UsageBook {
 
     /// Puts back records read from a state file (they count as saved).
     pub fn restore(&mut self, records: Vec<UsageRecord>) {
-        for r in records {
+        for r in &records {
             self.add(r);
         }
     }
 
     /// Every finished job's record, by job ID.
     pub fn records(&self) -> Vec<UsageRecord> {
-        self.history.values().cloned().collect()
+        self.history.iter().collect()
     }
 
     /// The records of jobs finished since the last call (every record if `all`).
@@ -332,9 +333,7 @@ impl UsageBook {
         if all {
             return self.records();
         }
-        ids.iter()
-            .filter_map(|id| self.history.get(id).cloned())
-            .collect()
+        ids.iter().filter_map(|id| self.history.get(*id)).collect()
     }
 
     /// Whether jobs finished since the last [`UsageBook::take_unsaved`].
@@ -343,8 +342,8 @@ impl UsageBook {
     }
 
     /// A finished job's record.
-    pub fn finished(&self, job_id: u64) -> Option<&UsageRecord> {
-        self.history.get(&job_id)
+    pub fn finished(&self, job_id: u64) -> Option<UsageRecord> {
+        self.history.get(job_id)
     }
 }
 
@@ -450,7 +449,7 @@ impl Controller {
     pub fn job_usage(&self, job_id: u64, now: f64) -> Option<UsageRecord> {
         match self.jobs.live(job_id) {
             Some(job) => Some(UsageRecord::of(job, now, None)),
-            None => self.usage.finished(job_id).cloned(),
+            None => self.usage.finished(job_id),
         }
     }
 
@@ -521,8 +520,7 @@ impl Controller {
         let mut all: Vec<UsageRecord> = self
             .usage
             .history
-            .values()
-            .cloned()
+            .iter()
             .chain(running)
             .filter(|r| matches(r))
             .collect();

@@ -6,7 +6,7 @@ use crate::core::board_service::BoardRecords;
 use crate::core::cooling::CoolingBoards;
 use crate::core::job::Job;
 use crate::core::records::{MachineRecord, RecordChanges, Records};
-use crate::core::usage::UsageRecord;
+use crate::core::usage_history::UsageHistory;
 use std::collections::BTreeMap;
 
 /// What the file holds, as of the last change applied to it.
@@ -17,7 +17,7 @@ pub struct Mirror {
     jobs: BTreeMap<u64, Job>,
     retired: BTreeMap<u64, (u64, Option<String>)>,
     boards: BoardRecords,
-    usage: BTreeMap<u64, UsageRecord>,
+    usage: UsageHistory,
     cooling: BTreeMap<u64, CoolingBoards>,
     tombstones: BTreeMap<u64, crate::core::tombstone::Tombstone>,
 }
@@ -35,7 +35,10 @@ impl Mirror {
                 .map(|(seq, id, reason)| (seq, (id, reason)))
                 .collect(),
             boards: r.boards,
-            usage: r.usage.into_iter().map(|u| (u.job_id, u)).collect(),
+            usage: r.usage.iter().fold(UsageHistory::default(), |mut h, u| {
+                h.insert(u);
+                h
+            }),
             cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
             tombstones: r.tombstones.into_iter().collect(),
         }
@@ -63,7 +66,7 @@ impl Mirror {
             self.boards.clone_from(boards);
         }
         for record in &changes.usage {
-            self.usage.insert(record.job_id, record.clone());
+            self.usage.insert(record);
         }
         for (id, job) in &changes.jobs {
             match job {
@@ -97,7 +100,7 @@ impl Mirror {
                 .map(|(seq, (id, reason))| (*seq, *id, reason.clone()))
                 .collect(),
             boards: self.boards.clone(),
-            usage: self.usage.values().cloned().collect(),
+            usage: self.usage.iter().collect(),
             cooling: self.cooling.values().cloned().collect(),
             tombstones: self
                 .tombstones
