@@ -327,12 +327,14 @@ impl UsageBook {
         self.history.iter().collect()
     }
 
-    /// The records of jobs finished since the last call (every record if `all`).
-    pub fn take_unsaved(&mut self, all: bool) -> Vec<UsageRecord> {
+    /// The records of jobs finished since the last call. Even when every
+    /// record is rewritten (`all`, the first save after start-up) only these:
+    /// the store never deletes a usage row, and every other record of the
+    /// book came from the file ([`UsageBook::restore`]). Rewriting the whole
+    /// history made each start-up write all of it again, in one change set
+    /// as large as the history (the server's memory tripled at start-up).
+    pub fn take_unsaved(&mut self, _all: bool) -> Vec<UsageRecord> {
         let ids = std::mem::take(&mut self.unsaved);
-        if all {
-            return self.records();
-        }
         ids.iter().filter_map(|id| self.history.get(*id)).collect()
     }
 

@@ -183,7 +183,7 @@ pub fn apply_over<'a>(
     if entries.peek().is_none() {
         return records;
     }
-    let mut mirror = records.map(Mirror::from_records).unwrap_or_default();
+    let mut mirror = records.as_ref().map(Mirror::of).unwrap_or_default();
     for entry in entries {
         mirror.apply(&entry.changes, entry.all);
     }

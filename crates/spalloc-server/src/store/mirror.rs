@@ -23,24 +23,26 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    /// A mirror of `r`.
-    pub fn from_records(r: Records) -> Mirror {
+    /// A mirror of `r`. Built from a borrow, so that a server starting on a
+    /// big state file holds the records it read once (for the controller)
+    /// beside this compact copy, not two copies of them.
+    pub fn of(r: &Records) -> Mirror {
         Mirror {
             next_job_id: r.next_job_id,
-            machines: r.machines,
-            jobs: r.jobs.into_iter().map(|j| (j.id, j)).collect(),
+            machines: r.machines.clone(),
+            jobs: r.jobs.iter().map(|j| (j.id, j.clone())).collect(),
             retired: r
                 .retired
-                .into_iter()
-                .map(|(seq, id, reason)| (seq, (id, reason)))
+                .iter()
+                .map(|(seq, id, reason)| (*seq, (*id, reason.clone())))
                 .collect(),
-            boards: r.boards,
+            boards: r.boards.clone(),
             usage: r.usage.iter().fold(UsageHistory::default(), |mut h, u| {
                 h.insert(u);
                 h
             }),
-            cooling: r.cooling.into_iter().map(|e| (e.job_id, e)).collect(),
-            tombstones: r.tombstones.into_iter().collect(),
+            cooling: r.cooling.iter().map(|e| (e.job_id, e.clone())).collect(),
+            tombstones: r.tombstones.iter().cloned().collect(),
         }
     }
 

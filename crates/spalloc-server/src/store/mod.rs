@@ -878,7 +878,7 @@ pub struct ForWriter {
     /// Its change journal.
     pub journal: journal::Journal,
     /// What it holds (tables and journal).
-    pub committed: Option<Records>,
+    pub committed: Option<mirror::Mirror>,
     /// Journal entries not in the tables yet (see [`Opened::unapplied`]).
     pub unapplied: Vec<journal::Entry>,
 }
@@ -906,7 +906,7 @@ pub fn open_and_restore(
     }
     let settings = service.controller.settings();
     let machines: Vec<_> = config.machines.iter().map(|m| m.machine.clone()).collect();
-    let committed = opened.records.clone();
+    let committed = opened.records.as_ref().map(mirror::Mirror::of);
     let quotas = service.controller.quota_settings().clone();
     match opened.records {
         None => info!(file = %path.display(), "no saved state: cold start"),

@@ -162,7 +162,7 @@ impl Writer {
     pub fn spawn(
         store: Store,
         journal: Journal,
-        committed: Option<Records>,
+        committed: Option<Mirror>,
         unapplied: Vec<super::journal::Entry>,
         report: Report,
     ) -> Writer {
@@ -185,7 +185,7 @@ impl Writer {
                 ..Batches::default()
             }),
             wake: Condvar::new(),
-            mirror: Mutex::new(committed.map(Mirror::from_records).unwrap_or_default()),
+            mirror: Mutex::new(committed.unwrap_or_default()),
         });
         let shared = Arc::clone(&durable);
         let applier = std::thread::Builder::new()

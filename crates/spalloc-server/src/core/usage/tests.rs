@@ -140,7 +140,28 @@ fn finished_jobs_leave_in_the_record_changes_once() {
     assert_eq!(changes.usage.len(), 1);
     assert_eq!(changes.usage[0].board_seconds, 5.0);
     assert!(c.take_record_changes(false).usage.is_empty());
-    assert_eq!(c.take_record_changes(true).usage.len(), 1, "all of them");
+    assert!(
+        c.take_record_changes(true).usage.is_empty(),
+        "a full rewrite keeps the usage rows the file has"
+    );
+}
+
+#[test]
+fn a_restored_history_is_not_written_again_by_the_first_full_save() {
+    let mut c = controller(&[]);
+    for t in 0..3 {
+        let id = create(&mut c, "alice", 1, None, t as f64);
+        c.destroy_job(id, None, t as f64 + 1.0);
+    }
+    let restored_from = c.records();
+    assert_eq!(restored_from.usage.len(), 3);
+    let mut restored = Controller::from_records(SETTINGS, restored_from, vec![machine()], 9.0);
+    assert!(restored.take_record_changes(true).usage.is_empty());
+    let id = create(&mut restored, "bob", 1, None, 10.0);
+    restored.destroy_job(id, None, 12.0);
+    let changes = restored.take_record_changes(true);
+    assert_eq!(changes.usage.len(), 1, "only the job finished since");
+    assert_eq!(changes.usage[0].owner, "bob");
 }
 
 #[test]
