@@ -9,7 +9,8 @@
 //! * [`job_record`], [`allocation_record`]: a job's durable record;
 //! * [`cooling`]: freed boards waiting out `seconds_before_free`, as records;
 //! * [`issue_report`]: users' reports of broken boards;
-//! * [`usage`]: board-seconds per job, user and group, and quotas;
+//! * [`usage`], [`usage_history`]: board-seconds per job, user and group, and
+//!   quotas; the compact history of finished jobs' usage;
 //! * [`scheduler`]: a machine's queue policy (FIFO or backfill);
 //! * [`board_service`]: boards taken out of service and returned;
 //! * [`queue_status`]: where a queued job stands and why it waits;
