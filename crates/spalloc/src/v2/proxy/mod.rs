@@ -80,6 +80,7 @@ struct Link {
 
 impl Link {
     fn send(&self, frame: Vec<u8>) -> Result<()> {
+        self.refuse_if_closed()?;
         self.outgoing.send(frame).map_err(|_| self.closed_error())?;
         self.waker.wake().map_err(|e| Error::ProxyClosed {
             code: None,
@@ -90,6 +91,7 @@ impl Link {
     /// Like [`Link::send`] for a frame that may be lost (a datagram): a
     /// full queue drops it, as a full UDP buffer would.
     fn send_datagram(&self, frame: Vec<u8>) -> Result<()> {
+        self.refuse_if_closed()?;
         match self.outgoing.try_send(frame) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Ok(()),
@@ -97,6 +99,16 @@ impl Link {
         }
         let _ = self.waker.wake();
         Ok(())
+    }
+
+    /// The close, once the websocket has closed. The I/O thread may still
+    /// be winding down then, taking frames it will never send: without this
+    /// a send right after a close seen by `recv` was reported as sent.
+    fn refuse_if_closed(&self) -> Result<()> {
+        match self.shared.closed() {
+            Some(_) => Err(self.closed_error()),
+            None => Ok(()),
+        }
     }
 
     fn closed_error(&self) -> Error {
