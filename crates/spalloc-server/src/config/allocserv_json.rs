@@ -17,7 +17,8 @@
 //!   actually writes: its links are an `IntEnum`, which Python's `json`
 //!   writes as a number; Jackson reads an enum from its ordinal too). These
 //!   are exactly the links of this server's `dead_links` (the legacy
-//!   numbering); only allocserv's own v2 directions are rotated;
+//!   numbering, read as the configuration reads them: [`LinkValue`]); only
+//!   allocserv's own v2 directions are rotated;
 //! * BMP and board addresses must be IPv4 addresses, as allocserv's
 //!   `@IPAddress` requires;
 //! * `width` and `height` are from 1 to 21 triads, allocserv's limits (which
@@ -41,6 +42,7 @@
 //! row per board in each array (see [`Definitions::to_toml`]), after a
 //! comment saying where it came from.
 
+use super::toml_schema::LinkValue;
 use super::ServerConfig;
 use serde::{Deserialize, Serialize};
 use spalloc_protocol::Link;
@@ -109,7 +111,7 @@ pub struct MachineDefinition {
     pub dead_boards: Vec<TriadObject>,
     /// Board key → its dead links.
     #[serde(default)]
-    pub dead_links: BTreeMap<String, Vec<LegacyLink>>,
+    pub dead_links: BTreeMap<String, Vec<LinkValue>>,
     /// Board key → where it sits.
     #[serde(default)]
     pub board_locations: BTreeMap<String, PhysicalObject>,
@@ -143,38 +145,6 @@ pub struct PhysicalObject {
     pub f: u32,
     /// Board (slot) in the frame.
     pub b: u32,
-}
-
-/// A dead link as allocserv reads it: a legacy name or its number.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum LegacyLink {
-    /// `"east"`, `"northEast"`, ...
-    Name(String),
-    /// 0 to 5.
-    Number(i64),
-}
-
-impl LegacyLink {
-    /// The link it names, in this server's (the legacy) numbering.
-    fn to_link(&self) -> Result<Link, String> {
-        match self {
-            LegacyLink::Name(name) => match name.as_str() {
-                "east" => Ok(Link::East),
-                "northEast" => Ok(Link::NorthEast),
-                "north" => Ok(Link::North),
-                "west" => Ok(Link::West),
-                "southWest" => Ok(Link::SouthWest),
-                "south" => Ok(Link::South),
-                other => Err(format!(
-                    "unknown link name {other:?}: expected east, northEast, north, west, southWest or south"
-                )),
-            },
-            LegacyLink::Number(n) => {
-                Link::from_wire(*n).ok_or_else(|| format!("unknown link {n}: expected 0 to 5"))
-            }
-        }
-    }
 }
 
 /// Parses one map key, `[x:0,y:0,z:1]` or `[c:0,f:0]`, given the names its
@@ -559,6 +529,13 @@ mod tests {
         )
     }
 
+    /// Fails, showing `text`, unless it mentions every one of `parts`.
+    fn assert_mentions(text: &str, parts: &[&str]) {
+        for part in parts {
+            assert!(text.contains(part), "{part:?} missing from: {text}");
+        }
+    }
+
     fn load(json: &str) -> Result<ServerConfig, ImportError> {
         let toml = convert(json.as_bytes(), "test.json", Boards::Simulated)?;
         Ok(ServerConfig::from_toml_str(&toml).expect("the converter checked it"))
@@ -617,12 +594,12 @@ mod tests {
             ("south", Link::South),
         ];
         for (name, link) in cases {
-            assert_eq!(LegacyLink::Name(name.into()).to_link(), Ok(link));
-            assert_eq!(LegacyLink::Number(link.to_wire()).to_link(), Ok(link));
+            assert_eq!(LinkValue::Name(name.into()).to_link(), Ok(link));
+            assert_eq!(LinkValue::Number(link.to_wire()).to_link(), Ok(link));
         }
-        let e = LegacyLink::Name("up".into()).to_link().unwrap_err();
+        let e = LinkValue::Name("up".into()).to_link().unwrap_err();
         assert!(e.contains("\"up\""), "{e}");
-        assert!(LegacyLink::Number(6).to_link().is_err());
+        assert!(LinkValue::Number(6).to_link().is_err());
     }
 
     #[test]
@@ -648,12 +625,9 @@ mod tests {
             "spin",
             r#", "dead-links": {"[x=0,y=0,z=1]": ["up"]}"#,
         ));
-        assert!(
-            e.contains("machine 'spin'")
-                && e.contains("dead-links")
-                && e.contains("[x=0,y=0,z=1]")
-                && e.contains("\"up\""),
-            "{e}"
+        assert_mentions(
+            &e,
+            &["machine 'spin'", "dead-links", "[x=0,y=0,z=1]", "\"up\""],
         );
     }
 
@@ -661,19 +635,18 @@ mod tests {
     fn a_key_with_a_coordinate_that_is_not_a_number_is_refused_naming_machine_field_and_key() {
         let json = one_triad("spin", "").replace("[x:0,y:0,z:2]\": {", "[x:0,y:zero,z:2]\": {");
         let e = error(&json);
-        assert!(
-            e.contains("machine 'spin'")
-                && e.contains("board-locations")
-                && e.contains("[x:0,y:zero,z:2]")
-                && e.contains("not a number"),
-            "{e}"
+        assert_mentions(
+            &e,
+            &[
+                "machine 'spin'",
+                "board-locations",
+                "[x:0,y:zero,z:2]",
+                "not a number",
+            ],
         );
         let json = one_triad("spin", "").replace("[c:0,f:0]", "[cabinet:0,f:0]");
         let e = error(&json);
-        assert!(
-            e.contains("machine 'spin'") && e.contains("bmp-ips") && e.contains("[cabinet:0,f:0]"),
-            "{e}"
-        );
+        assert_mentions(&e, &["machine 'spin'", "bmp-ips", "[cabinet:0,f:0]"]);
     }
 
     #[test]
@@ -683,22 +656,21 @@ mod tests {
             r#""[x:0,y:0,z:0]": "10.0.0.1", "[x=0, y=0, z=0]": "10.0.0.9""#,
         );
         let e = error(&json);
-        assert!(
-            e.contains("spinnaker-ips") && e.contains("given twice"),
-            "{e}"
-        );
+        assert_mentions(&e, &["spinnaker-ips", "given twice"]);
     }
 
     #[test]
     fn an_address_that_is_not_ipv4_is_refused_naming_the_key() {
         let json = one_triad("m", "").replace("10.0.0.2", "board-two");
         let e = error(&json);
-        assert!(
-            e.contains("machine 'm'")
-                && e.contains("spinnaker-ips")
-                && e.contains("[x:0,y:0,z:1]")
-                && e.contains("\"board-two\""),
-            "{e}"
+        assert_mentions(
+            &e,
+            &[
+                "machine 'm'",
+                "spinnaker-ips",
+                "[x:0,y:0,z:1]",
+                "\"board-two\"",
+            ],
         );
     }
 
@@ -862,10 +834,12 @@ mod tests {
             r#""[x:0,y:0,z:2]": "10.0.0.2""#,
         );
         let e = error(&json);
-        assert!(
-            e.contains("the server would refuse this definition")
-                && e.contains("SpiNNaker IP '10.0.0.2' used multiple times."),
-            "{e}"
+        assert_mentions(
+            &e,
+            &[
+                "the server would refuse this definition",
+                "SpiNNaker IP '10.0.0.2' used multiple times.",
+            ],
         );
         let json = one_triad("m", "").replace(r#", "[x:0,y:0,z:2]": {"c":0,"f":0,"b":2}"#, "");
         let e = error(&json);

@@ -123,15 +123,20 @@ impl RawMachine {
     }
 }
 
-/// A link given by name (`"north"`) or by number (`2`).
-#[derive(Debug, Deserialize)]
+/// A link given by name (`"north"`, `"north_east"`, or allocserv's
+/// `"northEast"`) or by number (`2`): in a configuration's `dead_links`
+/// and in allocserv's machine definitions alike.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub(super) enum LinkValue {
+pub enum LinkValue {
+    /// A link's name (see [`Link`]'s `FromStr`).
     Name(String),
+    /// A link's number, 0 to 5.
     Number(i64),
 }
 
 impl LinkValue {
+    /// The link it names, or why it names none.
     pub fn to_link(&self) -> Result<Link, String> {
         match self {
             LinkValue::Name(n) => n
