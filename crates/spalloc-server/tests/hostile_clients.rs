@@ -311,19 +311,25 @@ fn a_flood_of_connections_that_come_and_go_leaks_nothing() {
     assert!(read_all(&mut extra).contains("too many connections"));
 }
 
+/// A server with a state file in a fresh directory (returned, for the test
+/// to remove) and an fsync per commit, the slowest setting: replies wait
+/// longest for their commits.
+fn server_flushing_each_commit(name: &str) -> (spalloc_server::RunningServer, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("spalloc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = small_config("", "[store]\nsynchronous = \"full\"");
+    config.state_file = Some(dir.join("state.sqlite"));
+    (start(config), dir)
+}
+
 #[test]
 fn a_client_pipelining_changes_gets_every_reply_while_they_wait_for_the_state_file() {
     // Replies to changes wait for their commit before they are queued: they
     // count towards the client's backlog too, so that a burst of commits
     // cannot overflow its queue (on a fast disk they rarely pile up; this
     // checks that every reply arrives, in order, whatever the timing).
-    let dir = std::env::temp_dir().join(format!("spalloc-pipelined-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    // An fsync per commit, the slowest setting.
-    let mut config = small_config("", "[store]\nsynchronous = \"full\"");
-    config.state_file = Some(dir.join("state.sqlite"));
-    let server = start(config);
+    let (server, dir) = server_flushing_each_commit("pipelined");
     pipelined_creates_come_back_in_order(&server, 20_000, Duration::ZERO);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
@@ -333,12 +339,7 @@ fn a_client_pipelining_changes_gets_every_reply_while_they_wait_for_the_state_fi
 fn a_client_that_stops_sending_right_after_a_change_still_gets_its_reply() {
     // Like `printf 'create_job…' | nc -N`: the reply waits for the state
     // file's commit, the client has already shut its sending side.
-    let dir = std::env::temp_dir().join(format!("spalloc-half-closed-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut config = small_config("", "[store]\nsynchronous = \"full\"");
-    config.state_file = Some(dir.join("state.sqlite"));
-    let server = start(config);
+    let (server, dir) = server_flushing_each_commit("half-closed");
     let clients: Vec<_> = (0..8)
         .map(|_| {
             let addr = server.local_addr();
