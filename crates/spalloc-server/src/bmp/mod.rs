@@ -23,21 +23,14 @@ use tracing::error;
 
 type WorkerKey = (String, (u32, u32));
 
-/// Where a BMP worker reports that a request is done: `Ok`, or `Err` with
-/// what failed (a BMP that failed: the core destroys the job with the
+/// Where a BMP worker reports that requests are done: each `Ok`, or `Err`
+/// with what failed (a BMP that failed: the core destroys the job with the
 /// reference's reason; boards that failed their power-on checks: the core
 /// takes them out of service and queues the job again).
 pub trait Completions: Send + Sync {
-    /// `request` is done.
-    fn bmp_request_done(&self, request: &BmpRequest, result: Result<(), BmpFailure>);
-
-    /// Each of `done` is done, in order; one turn of the server for them
-    /// all where the implementation can.
-    fn bmp_requests_done(&self, done: Vec<(BmpRequest, Result<(), BmpFailure>)>) {
-        for (request, result) in done {
-            self.bmp_request_done(&request, result);
-        }
-    }
+    /// Each of `done` is done, in order: one turn of the server for them all
+    /// (a worker reports together the requests that finished at once).
+    fn bmp_requests_done(&self, done: Vec<(BmpRequest, Result<(), BmpFailure>)>);
 }
 
 /// A back end's way of carrying out one request.
@@ -131,7 +124,7 @@ fn poll_once<F: Future>(
 struct Unattached;
 
 impl Completions for Unattached {
-    fn bmp_request_done(&self, _: &BmpRequest, _: Result<(), BmpFailure>) {}
+    fn bmp_requests_done(&self, _: Vec<(BmpRequest, Result<(), BmpFailure>)>) {}
 }
 
 /// A running worker: its inbox and its task.
@@ -307,10 +300,6 @@ mod tests {
     struct Reports(Mutex<Vec<Vec<u64>>>);
 
     impl Completions for Reports {
-        fn bmp_request_done(&self, request: &BmpRequest, _: Result<(), BmpFailure>) {
-            self.0.lock().expect("reports").push(vec![request.id]);
-        }
-
         fn bmp_requests_done(&self, done: Vec<(BmpRequest, Result<(), BmpFailure>)>) {
             let ids = done.iter().map(|(r, _)| r.id).collect();
             self.0.lock().expect("reports").push(ids);

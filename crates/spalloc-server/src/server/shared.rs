@@ -384,19 +384,6 @@ fn roll_back(controller: &mut Controller, records: crate::core::records::Records
 }
 
 impl crate::bmp::Completions for Shared {
-    fn bmp_request_done(
-        &self,
-        request: &crate::core::bmp_request::BmpRequest,
-        result: Result<(), crate::core::bmp_request::BmpFailure>,
-    ) {
-        self.with(|state| {
-            state
-                .service
-                .controller
-                .bmp_request_finished(request, result, clock::now())
-        });
-    }
-
     fn bmp_requests_done(
         &self,
         done: Vec<(
