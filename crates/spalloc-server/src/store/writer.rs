@@ -36,7 +36,7 @@
 //! disk) and submits everything again.
 
 use super::checkpoint::Checkpointer;
-use super::journal::Journal;
+use super::journal::{Entry, Journal};
 use super::mirror::Mirror;
 use super::{Store, Synchronous};
 use crate::core::records::{RecordChanges, Records};
@@ -70,22 +70,14 @@ struct Queue {
     discarding: bool,
 }
 
-/// A change set in the journal, waiting to be applied to SQLite.
-struct Journaled {
-    /// Its journal sequence number.
-    seq: u64,
-    changes: RecordChanges,
-    all: bool,
-}
-
 /// What the applier has to do.
 #[derive(Default)]
 struct Batches {
     /// Journaled, not yet taken by the applier, oldest first.
-    waiting: Vec<Arc<Journaled>>,
+    waiting: Vec<Arc<Entry>>,
     /// Taken by the applier and not yet in SQLite (kept across failed
     /// rounds), oldest first.
-    in_flight: Vec<Arc<Journaled>>,
+    in_flight: Vec<Arc<Entry>>,
     /// The writer is gone: apply what is left and stop.
     stop: bool,
 }
@@ -163,7 +155,7 @@ impl Writer {
         store: Store,
         journal: Journal,
         committed: Option<Mirror>,
-        unapplied: Vec<super::journal::Entry>,
+        unapplied: Vec<Entry>,
         report: Report,
     ) -> Writer {
         let path = store.path().to_owned();
@@ -172,16 +164,7 @@ impl Writer {
         let durable = Arc::new(Durable {
             journal: Mutex::new(journal),
             batches: Mutex::new(Batches {
-                waiting: unapplied
-                    .into_iter()
-                    .map(|e| {
-                        Arc::new(Journaled {
-                            seq: e.seq,
-                            changes: e.changes,
-                            all: e.all,
-                        })
-                    })
-                    .collect(),
+                waiting: unapplied.into_iter().map(Arc::new).collect(),
                 ..Batches::default()
             }),
             wake: Condvar::new(),
@@ -270,7 +253,7 @@ impl Writer {
         batches
             .waiting
             .extend(group.into_iter().map(|(seq, changes, all)| {
-                Arc::new(Journaled {
+                Arc::new(Entry {
                     seq: base + seq,
                     changes,
                     all,
@@ -404,7 +387,7 @@ fn wait_for_work(durable: &Durable) -> bool {
 
 /// Switches the committer to the other journal file if it is empty, and
 /// takes every waiting change set (with those of a failed round).
-fn take_batch(durable: &Durable) -> Vec<Arc<Journaled>> {
+fn take_batch(durable: &Durable) -> Vec<Arc<Entry>> {
     let mut journal = lock(&durable.journal);
     let mut batches = lock(&durable.batches);
     journal.switch();
