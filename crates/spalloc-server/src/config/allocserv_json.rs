@@ -303,11 +303,12 @@ impl MachineDefinition {
             },
             rows: Vec::new(),
         };
-        let dead_links = parsed
-            .dead_links
-            .iter()
-            .map(|([x, y, z], link)| row((x, y, z, link.name())))
-            .collect::<Result<_, _>>()?;
+        let dead_links = rows(
+            parsed
+                .dead_links
+                .iter()
+                .map(|([x, y, z], link)| (x, y, z, link.name())),
+        )?;
         let mut dead_boards = parsed.dead_boards.clone();
         if let [(&only, &place)] = parsed.locations.iter().collect::<Vec<_>>()[..] {
             let usual = only == [0, 0, 0]
@@ -334,47 +335,43 @@ impl MachineDefinition {
                     .filter(|b| *b != only),
             );
         }
+        let locations = parsed.locations.iter();
         table.rows = vec![
-            (
-                "dead_boards",
-                dead_boards.iter().map(row).collect::<Result<_, _>>()?,
-            ),
+            ("dead_boards", rows(&dead_boards)?),
             ("dead_links", dead_links),
             (
                 "board_locations",
-                parsed
-                    .locations
-                    .iter()
-                    .map(|([x, y, z], [c, f, b])| row([x, y, z, c, f, b]))
-                    .collect::<Result<_, _>>()?,
+                rows(locations.map(|([x, y, z], [c, f, b])| [x, y, z, c, f, b]))?,
             ),
             (
                 "bmp_ips",
-                parsed
-                    .bmp_ips
-                    .iter()
-                    .map(|([c, f], ip)| row((c, f, ip)))
-                    .collect::<Result<_, _>>()?,
+                rows(parsed.bmp_ips.iter().map(|([c, f], ip)| (c, f, ip)))?,
             ),
             (
                 "spinnaker_ips",
-                parsed
-                    .spinnaker_ips
-                    .iter()
-                    .map(|([x, y, z], ip)| row((x, y, z, ip)))
-                    .collect::<Result<_, _>>()?,
+                rows(
+                    parsed
+                        .spinnaker_ips
+                        .iter()
+                        .map(|([x, y, z], ip)| (x, y, z, ip)),
+                )?,
             ),
         ];
         Ok(table)
     }
 }
 
-/// One row of a table's array (`[0, 0, 1, "north"]`), as the `toml` crate
-/// writes an inline array.
-fn row(value: impl Serialize) -> Result<String, ImportError> {
-    toml::Value::try_from(value)
-        .map(|v| v.to_string())
-        .map_err(|e| ImportError(format!("cannot write the configuration: {e}")))
+/// The rows of a table's array (each like `[0, 0, 1, "north"]`), as the
+/// `toml` crate writes an inline array.
+fn rows<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Vec<String>, ImportError> {
+    items
+        .into_iter()
+        .map(|item| {
+            toml::Value::try_from(item)
+                .map(|v| v.to_string())
+                .map_err(|e| ImportError(format!("cannot write the configuration: {e}")))
+        })
+        .collect()
 }
 
 /// The top-level settings: the keys of `config::toml_schema`'s `RawConfig`
