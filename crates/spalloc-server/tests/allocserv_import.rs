@@ -14,20 +14,13 @@ use spalloc_server::config::BmpBackend;
 use spalloc_server::core::coordinates::Board;
 use spalloc_server::core::machine::Physical;
 use spalloc_server::ServerConfig;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/allocserv-machines.json"
 );
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spalloc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// `spalloc-server machine import FILE EXTRA...`, run to its end.
 fn import(file: &Path, extra: &[&str]) -> Output {
@@ -119,7 +112,7 @@ fn a_realistic_allocserv_definition_converts_to_a_configuration_the_server_loads
 
 #[test]
 fn an_imported_simulated_configuration_serves_the_json_machines_to_a_legacy_client() {
-    let dir = temp_dir("allocserv-import");
+    let dir = common::temp_dir("allocserv-import");
     let out = import(Path::new(FIXTURE), &["--simulated"]);
     assert!(
         out.status.success(),
@@ -207,7 +200,7 @@ fn an_imported_simulated_configuration_serves_the_json_machines_to_a_legacy_clie
 
 #[test]
 fn a_definition_the_server_would_refuse_is_reported_with_nothing_printed() {
-    let dir = temp_dir("allocserv-refuse");
+    let dir = common::temp_dir("allocserv-refuse");
     // Two machines given the same BMP address: the server refuses that.
     let json = std::fs::read_to_string(FIXTURE)
         .expect("fixture")
@@ -232,7 +225,7 @@ fn a_definition_the_server_would_refuse_is_reported_with_nothing_printed() {
 
 #[test]
 fn a_file_that_is_not_json_is_reported_in_one_line_with_nothing_printed() {
-    let dir = temp_dir("allocserv-not-json");
+    let dir = common::temp_dir("allocserv-not-json");
     let file = dir.join("defs.json");
     std::fs::write(&file, "[[machine]]\nname = \"m\"\n").expect("write");
     let out = import(&file, &["--simulated"]);
@@ -253,7 +246,7 @@ fn a_file_that_is_not_json_is_reported_in_one_line_with_nothing_printed() {
 
 #[test]
 fn a_file_too_large_to_be_machine_definitions_is_refused() {
-    let dir = temp_dir("allocserv-huge");
+    let dir = common::temp_dir("allocserv-huge");
     let file = dir.join("defs.json");
     // Sparse: no disk is used for it.
     std::fs::File::create(&file)

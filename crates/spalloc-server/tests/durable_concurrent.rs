@@ -19,13 +19,6 @@ const CLIENTS: usize = 200;
 const LOAD: Duration = Duration::from_millis(1500);
 const DESTROYED: u64 = 4;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spalloc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// A small machine (most jobs queue), no BMP delay, and every destroyed
 /// job's reason remembered, so that each acknowledged destroy can be checked;
 /// commits with `synchronous` ("normal" or "full").
@@ -153,7 +146,7 @@ fn kill_9_with_synchronous_full_loses_no_acknowledged_job() {
 }
 
 fn kill_9_under_load(name: &str, synchronous: &str, clients: usize, load: Duration) {
-    let dir = temp_dir(name);
+    let dir = common::temp_dir(name);
     let config = write_config(&dir, synchronous);
     let mut server = ServerProcess::start(&config, &[]);
     let start = Arc::new(Barrier::new(clients + 1));

@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::Command;
 
 use std::time::{Duration, Instant};
@@ -18,13 +17,6 @@ const QUEUED: u64 = 1;
 const POWER: u64 = 2;
 const READY: u64 = 3;
 const DESTROYED: u64 = 4;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spalloc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// What an acknowledged job must look like after a restart.
 #[derive(Debug, Clone)]
@@ -96,7 +88,7 @@ fn create(c: &mut Client, args: Value, owner: &str) -> u64 {
 
 #[test]
 fn every_acknowledged_job_survives_kill_9() {
-    let dir = temp_dir("durable-restart");
+    let dir = common::temp_dir("durable-restart");
     let config = write_config(&dir);
     let mut model: BTreeMap<u64, Expect> = BTreeMap::new();
     let mut restarts = 0;
@@ -265,7 +257,7 @@ fn every_acknowledged_job_survives_kill_9() {
 
 #[test]
 fn a_corrupt_state_file_is_set_aside_under_its_own_name_and_a_cold_start_follows() {
-    let dir = temp_dir("durable-corrupt");
+    let dir = common::temp_dir("durable-corrupt");
     let config = write_config(&dir);
     let state = dir.join("state.sqlite");
     std::fs::write(
@@ -337,7 +329,7 @@ impl Raw {
 
 #[test]
 fn kill_9_at_random_moments_loses_no_acknowledged_job() {
-    let dir = temp_dir("durable-random");
+    let dir = common::temp_dir("durable-random");
     let config = write_config(&dir);
     // job -> (owner, Some(reason) once a destroy was acknowledged)
     let mut model: BTreeMap<u64, (String, Option<String>)> = BTreeMap::new();
@@ -468,7 +460,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_job() {
 
 #[test]
 fn a_second_server_on_one_state_file_refuses_to_start_and_names_the_holder() {
-    let dir = temp_dir("durable-twice");
+    let dir = common::temp_dir("durable-twice");
     let config = write_config(&dir);
     let first = ServerProcess::start(&config, &[]);
     let out = Command::new(env!("CARGO_BIN_EXE_spalloc-server"))
@@ -494,7 +486,7 @@ fn a_second_server_on_one_state_file_refuses_to_start_and_names_the_holder() {
 fn a_change_the_disk_refuses_is_refused_and_reads_keep_working() {
     // A file-size limit makes every write past it fail (EFBIG); SIGXFSZ is
     // ignored so that the server sees the error instead of dying.
-    let dir = temp_dir("durable-full");
+    let dir = common::temp_dir("durable-full");
     let config = write_config(&dir);
     let state = dir.join("state.sqlite");
     let script = format!(

@@ -18,14 +18,6 @@ use std::process::{Command, Output};
 const QUEUED: u64 = 1;
 const READY: u64 = 3;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("spalloc-quarantine-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// A 2x1-triad machine whose boards (0,0,1) and (1,0,1) fail their
 /// power-on checks; one report takes a board out of service.
 fn write_config(dir: &Path) -> PathBuf {
@@ -87,7 +79,7 @@ fn job_boards(c: &mut Client, id: u64) -> Vec<Value> {
 
 #[test]
 fn boards_failing_power_on_are_quarantined_the_job_runs_elsewhere_and_it_all_survives_a_restart() {
-    let dir = temp_dir("restart");
+    let dir = common::temp_dir("quarantine-restart");
     let config = write_config(&dir);
     let server = ServerProcess::start(&config, &[]);
     let mut c = server.client();
@@ -185,7 +177,7 @@ fn boards_failing_power_on_are_quarantined_the_job_runs_elsewhere_and_it_all_sur
 
 #[test]
 fn an_admin_takes_a_board_out_from_the_command_line_with_a_reason() {
-    let dir = temp_dir("admin");
+    let dir = common::temp_dir("quarantine-admin");
     let config = write_config(&dir);
     // The state file exists (with its machines) once the server has run.
     drop(ServerProcess::start(&config, &[]));
@@ -220,7 +212,7 @@ fn an_admin_takes_a_board_out_from_the_command_line_with_a_reason() {
 
 #[test]
 fn a_v2_job_avoiding_boards_is_never_given_them_and_its_reports_count() {
-    let dir = temp_dir("v2");
+    let dir = common::temp_dir("quarantine-v2");
     let state = dir.join("state.sqlite");
     let mut config = http_support::config("");
     config.state_file = Some(state.clone());

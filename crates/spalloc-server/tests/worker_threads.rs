@@ -6,15 +6,7 @@ mod common;
 
 use common::server_process::{write_config, ServerProcess};
 use serde_json::json;
-use std::path::PathBuf;
 use std::process::Command;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spalloc-workers-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
 
 /// How many of `pid`'s threads are tokio workers (named "tokio-rt-worker"
 /// by the tokio in Cargo.lock; no blocking-pool thread runs in these tests,
@@ -31,7 +23,7 @@ fn tokio_workers(pid: u32) -> usize {
 /// Starts the server with `extra`, checks it runs `expected` workers, and
 /// that a client's job is created and answered on them.
 fn serves_on_workers(name: &str, extra: &[&str], expected: usize) {
-    let dir = temp_dir(name);
+    let dir = common::temp_dir(&format!("workers-{name}"));
     let config = write_config(&dir);
     let mut args = vec!["--no-state"];
     args.extend_from_slice(extra);

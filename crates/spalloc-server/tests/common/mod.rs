@@ -34,6 +34,15 @@ pub fn small_config(extra_machine_keys: &str, server_keys: &str) -> ServerConfig
     ServerConfig::from_toml_str(&text).expect("test config is valid")
 }
 
+/// A fresh, empty directory `spalloc-NAME-PID` under the system's
+/// temporary directory (whatever a previous run left there is removed).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("spalloc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
 /// Starts a server on a free port.
 pub fn start(config: ServerConfig) -> RunningServer {
     RunningServer::start(config).expect("server starts")
