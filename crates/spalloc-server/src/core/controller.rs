@@ -710,7 +710,7 @@ impl Controller {
             retired: self.retired.take_unsaved(all),
             retired_floor: self.retired.floor(),
             boards,
-            usage: self.usage.take_unsaved(all),
+            usage: self.usage.take_unsaved(),
             cooling: self.cooling.take_unsaved(all),
             tombstones: self.tombstones.take_unsaved(all),
         }

@@ -25,7 +25,8 @@
 //! file's `usage_history` table in the same commit as the job's end; rows
 //! are never pruned (unlike `max_retired_jobs`), and every row is held in
 //! memory (64 bytes a job, its strings kept once: [`UsageHistory`]) so that
-//! totals and quotas need no disk reads. A running job's usage so far is computed on demand.
+//! totals and quotas need no disk reads. A running job's usage so far is
+//! computed on demand.
 //!
 //! **Quotas** (`[quota.groups]` in the configuration: board-seconds per
 //! group; a group not listed is unlimited). A group's quota is a budget over
@@ -328,12 +329,12 @@ impl UsageBook {
     }
 
     /// The records of jobs finished since the last call. Even when every
-    /// record is rewritten (`all`, the first save after start-up) only these:
+    /// other record is rewritten (the first save after start-up) only these:
     /// the store never deletes a usage row, and every other record of the
     /// book came from the file ([`UsageBook::restore`]). Rewriting the whole
     /// history made each start-up write all of it again, in one change set
     /// as large as the history (the server's memory tripled at start-up).
-    pub fn take_unsaved(&mut self, _all: bool) -> Vec<UsageRecord> {
+    pub fn take_unsaved(&mut self) -> Vec<UsageRecord> {
         let ids = std::mem::take(&mut self.unsaved);
         ids.iter().filter_map(|id| self.history.get(*id)).collect()
     }
